@@ -1,0 +1,79 @@
+"""Which codecs exist, which transports they speak and on which port they listen by default.
+
+The service builds its listeners from this table, so adding a protocol is: write the module, add a
+line to ``_SPECS``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Callable, Protocol, Sequence
+
+from protocols.core import DEFAULT_MAX_FRAME, Message
+
+
+class StreamSession(Protocol):
+    """Server side of one device's byte stream (TCP): feed bytes, get messages."""
+
+    imei: str | None
+
+    def feed(self, data: bytes) -> list[Message]:
+        """Decode what ``data`` completes; keep partial frames; raise ``ProtocolError`` on bad input."""
+        ...
+
+
+DatagramDecoder = Callable[[bytes], Sequence[Message]]
+"""Server side of a datagram transport (UDP): one datagram in, its messages out (stateless)."""
+
+
+@dataclass(frozen=True)
+class CodecSpec:
+    """How the service runs a protocol: its session factory, datagram decoder and default ports."""
+
+    name: str
+    default_port: int
+    stream_session: Callable[..., StreamSession] | None
+    datagram_decoder: DatagramDecoder | None
+
+    @property
+    def transports(self) -> tuple[str, ...]:
+        """Transports this codec can be served on."""
+        found = []
+        if self.stream_session is not None:
+            found.append("tcp")
+        if self.datagram_decoder is not None:
+            found.append("udp")
+        return tuple(found)
+
+    def new_session(self, max_frame: int = DEFAULT_MAX_FRAME) -> StreamSession:
+        """A fresh stream session for one connection."""
+        if self.stream_session is None:
+            raise ValueError(f"protocol {self.name} has no stream transport")
+        return self.stream_session(max_frame=max_frame)
+
+
+_SPECS: dict[str, tuple[str, int]] = {
+    "teltonika": ("protocols.teltonika", 5027),
+    "gt06": ("protocols.gt06", 5023),
+}
+
+
+def names() -> list[str]:
+    """Every registered protocol name."""
+    return sorted(_SPECS)
+
+
+def get(name: str) -> CodecSpec:
+    """The spec of protocol ``name``; ``KeyError`` with the known names otherwise."""
+    try:
+        module_name, port = _SPECS[name]
+    except KeyError:
+        raise KeyError(f"unknown protocol {name!r}; known: {', '.join(names())}") from None
+    module = importlib.import_module(module_name)
+    return CodecSpec(
+        name=name,
+        default_port=port,
+        stream_session=getattr(module, "ServerSession", None),
+        datagram_decoder=getattr(module, "decode_datagram", None),
+    )

@@ -1,0 +1,36 @@
+"""Shared fixtures: where the conformance vectors live, and a free port finder."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+VECTORS_DIR = Path(os.environ.get("TELEDIAG_VECTORS", PROJECT_ROOT.parent / "shared" / "vectors"))
+
+
+@pytest.fixture(scope="session")
+def vectors_dir() -> Path:
+    """``../shared/vectors`` beside the checkout (or $TELEDIAG_VECTORS)."""
+    if not VECTORS_DIR.is_dir():
+        pytest.skip(f"conformance vectors not found at {VECTORS_DIR} (expected ../shared/vectors)")
+    return VECTORS_DIR
+
+
+@pytest.fixture(scope="session")
+def official_decoded(vectors_dir: Path) -> dict[str, Any]:
+    """``official_examples_decoded.json``: the vendor examples with every field decoded."""
+    return json.loads((vectors_dir / "official_examples_decoded.json").read_text())
+
+
+def traccar_vectors(vectors_dir: Path, protocol: str) -> Iterator[dict[str, Any]]:
+    """The Traccar test payloads of one protocol, one dict each."""
+    with open(vectors_dir / "traccar_vectors.jsonl", encoding="utf-8") as handle:
+        for line in handle:
+            entry = json.loads(line)
+            if entry["protocol"] == protocol:
+                yield entry
