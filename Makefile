@@ -1,0 +1,29 @@
+# Set-up and everyday commands. Every target creates the virtual environment first if needed.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install run demo test bench clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)  ## the service on its embedded defaults (data in ./var, Teltonika 5027 TCP+UDP, GT06 5023)
+	$(VENV)/bin/telediag serve
+
+demo: $(STAMP)  ## the service plus a small simulated fleet; Ctrl-C stops both
+	bash scripts/demo.sh
+
+test: $(STAMP)  ## the whole test suite
+	$(PY) -m pytest
+
+bench: $(STAMP)  ## ingest benchmark against the bare Twisted ceiling, and idle-connection memory
+	$(PY) bench/ingest_bench.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .hypothesis

@@ -1,0 +1,157 @@
+"""End-to-end ingest benchmark: telediag (decode, commit, ACK) against a bare Twisted ceiling.
+
+Both servers run as child processes of this script and face the same load client over loopback.
+Prints records/s for each, their ratio, for 1 and 10 records per packet, then the memory per idle
+connection with 10,000 identified connections open on telediag.
+
+    .venv/bin/python bench/ingest_bench.py [--connections 200] [--measure 10] [--idle 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from protocols import teltonika  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def env() -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+
+
+def start_telediag(workdir: Path, port: int) -> subprocess.Popen[bytes]:
+    config = workdir / "bench.toml"
+    config.write_text(f'[listen]\nteltonika = ["tcp:{port}:interface=127.0.0.1:backlog=4096"]\n')
+    data = workdir / "data"
+    listening = data / "listening.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "telediag", "serve", "--config", str(config), "--data-dir", str(data),
+         "--log-level", "warn"], env=env(), cwd=ROOT, stderr=open(workdir / "server.log", "ab"),
+    )
+    for _ in range(400):
+        if listening.exists() and json.loads(listening.read_text())["pid"] == process.pid:
+            return process
+        time.sleep(0.05)
+    raise RuntimeError((workdir / "server.log").read_text())
+
+
+def start_bare(port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen([sys.executable, str(ROOT / "bench" / "bare_server.py"), str(port)],
+                               env=env(), stdout=subprocess.PIPE)
+    assert process.stdout is not None
+    process.stdout.readline()
+    return process
+
+
+def measure(server: subprocess.Popen[bytes], port: int, connections: int, per_packet: int,
+            warmup: float, seconds: float) -> dict[str, float]:
+    client = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "load_client.py"), str(port), str(connections),
+         str(per_packet), str(warmup), str(seconds)], env=env(), stdout=subprocess.PIPE,
+    )
+    watched = psutil.Process(server.pid)
+    time.sleep(warmup)
+    before = watched.cpu_times()
+    start = time.perf_counter()
+    out, _ = client.communicate(timeout=warmup + seconds + 120)
+    elapsed = time.perf_counter() - start
+    after = watched.cpu_times()
+    result = json.loads(out.decode().strip().splitlines()[-1])
+    result["server_cpu"] = ((after.user + after.system) - (before.user + before.system)) / elapsed
+    return result
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def idle_memory(connections: int) -> dict[str, float]:
+    """RSS growth of telediag per identified idle connection."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    with tempfile.TemporaryDirectory() as work:
+        port = free_port()
+        server = start_telediag(Path(work), port)
+        try:
+            warm = []  # let the service allocate its steady-state structures first
+            for i in range(200):
+                warm.append(_identified_socket(port, f"99{i:013d}"))
+            for sock in warm:
+                sock.close()
+            time.sleep(2.0)
+            base = psutil.Process(server.pid).memory_info().rss
+            sockets = [_identified_socket(port, f"35{i:013d}") for i in range(connections)]
+            time.sleep(3.0)
+            rss = psutil.Process(server.pid).memory_info().rss
+            per_connection = (rss - base) / connections
+            for sock in sockets:
+                sock.close()
+            return {"connections": connections, "base_rss_mb": base / 2**20, "rss_mb": rss / 2**20,
+                    "bytes_per_connection": per_connection}
+        finally:
+            stop(server)
+
+
+def _identified_socket(port: int, imei: str) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(teltonika.encode_imei(imei))
+    if sock.recv(1) != b"\x01":
+        raise RuntimeError("handshake refused")
+    return sock
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--connections", type=int, default=200)
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--measure", type=float, default=10.0)
+    parser.add_argument("--idle", type=int, default=10_000)
+    args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}; "
+          f"{args.connections} connections, {args.measure:.0f} s measured after {args.warmup:.0f} s warm-up")
+    for per_packet in (1, 10):
+        results = {}
+        for name in ("bare", "telediag"):
+            port = free_port()
+            with tempfile.TemporaryDirectory() as work:
+                server = start_bare(port) if name == "bare" else start_telediag(Path(work), port)
+                try:
+                    results[name] = measure(server, port, args.connections, per_packet, args.warmup, args.measure)
+                finally:
+                    stop(server)
+        ratio = results["telediag"]["records_per_s"] / results["bare"]["records_per_s"]
+        for name, result in results.items():
+            print(f"{per_packet:>2} rec/packet  {name:<9} {result['records_per_s']:>9.0f} records/s  "
+                  f"(server cpu {result['server_cpu']:.2f}, client cpu {result['client_cpu']:.2f})")
+        print(f"{per_packet:>2} rec/packet  ratio telediag/bare = {ratio:.2f}")
+    if args.idle:
+        memory = idle_memory(args.idle)
+        print(f"idle: {memory['connections']} identified connections, RSS {memory['base_rss_mb']:.1f} -> "
+              f"{memory['rss_mb']:.1f} MB, {memory['bytes_per_connection'] / 1024:.1f} KB per connection")
+
+
+if __name__ == "__main__":
+    main()

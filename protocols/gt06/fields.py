@@ -1,0 +1,274 @@
+"""Field decoders shared by every GT06 message family, and their mapping to the normalised record.
+
+Each reader takes the frame content and an offset, writes what it found into a :class:`Fields`
+and returns the offset after it, so a message handler reads like the protocol table it follows.
+Short content raises ``struct.error``/``IndexError``; the session turns that into a ProtocolError.
+"""
+
+from __future__ import annotations
+
+import calendar
+import struct
+from typing import Any
+
+from protocols.record import Record, operator_code
+
+PROTOCOL = "gt06"
+
+U8 = struct.Struct(">B")
+U16 = struct.Struct(">H")
+S16 = struct.Struct(">h")
+U32 = struct.Struct(">I")
+U64 = struct.Struct(">Q")
+TIME = struct.Struct(">6B")
+GPS = struct.Struct(">6BBIIBH")  # date, info (len<<4 | satellites), lat, lon, speed, course/status
+POINT = struct.Struct(">IIBH")  # lat, lon, speed, course/status (time and info read apart)
+POINT_NO_SPEED = struct.Struct(">IIH")
+POINT_LONG_SPEED = struct.Struct(">IIHH")  # JC400: lat, lon, course/status, 2-byte speed
+CELL = struct.Struct(">HBHI")  # mcc, mnc, lac, cid (cid read as 3 bytes by the callers)
+
+COORD_SCALE = 1_800_000.0
+"""Degrees = raw / (30000 * 60)."""
+
+_DAYS = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+class Fields:
+    """The record being built: Record keyword fields plus free-form attributes."""
+
+    __slots__ = ("f", "a")
+
+    def __init__(self) -> None:
+        self.f: dict[str, Any] = {}
+        self.a: dict[str, Any] = {}
+
+    def build(self, imei: str | None) -> Record:
+        """The immutable record, stamped with the session's IMEI (None before login)."""
+        if "fix_time" not in self.f:
+            self.f["fix_time"] = None
+        return Record(imei=imei, protocol=PROTOCOL, attributes=self.a, **self.f)
+
+
+def timestamp(y: int, mo: int, d: int, h: int, mi: int, s: int, tz_offset: int) -> float | None:
+    """Seconds since the epoch for a YY MM DD hh mm ss field, or None if it is no real time."""
+    if not (1 <= mo <= 12 and 1 <= d <= _DAYS[mo] and h < 24 and mi < 60 and s < 60):
+        return None
+    return float(calendar.timegm((2000 + y, mo, d, h, mi, s, 0, 0, 0)) - tz_offset)
+
+
+def read_time(b: bytes, off: int, rec: Fields, tz: int) -> int:
+    """The 6-byte binary date-time; an impossible one leaves fix_time None and keeps the raw bytes."""
+    t = timestamp(*TIME.unpack_from(b, off), tz)
+    rec.f["fix_time"] = t
+    if t is None:
+        rec.a["invalid_time"] = b[off : off + 6].hex()
+    return off + 6
+
+
+def bcd(value: int) -> int:
+    """One packed-BCD byte as its decimal value."""
+    return (value >> 4) * 10 + (value & 0x0F)
+
+
+def read_bcd_time(b: bytes, off: int, rec: Fields, tz: int) -> int:
+    """The WiFi frames' BCD date-time."""
+    t = timestamp(*(bcd(x) for x in TIME.unpack_from(b, off)), tz)
+    rec.f["fix_time"] = t
+    if t is None:
+        rec.a["invalid_time"] = b[off : off + 6].hex()
+    return off + 6
+
+
+def apply_point(rec: Fields, lat_raw: int, lon_raw: int, flags: int) -> None:
+    """Signs, validity, course and the optional ignition bit of the course/status word."""
+    f = rec.f
+    f["course_deg"] = float(flags & 0x3FF)
+    f["valid"] = bool(flags & 0x1000)
+    if lat_raw == 0 and lon_raw == 0:
+        # no fix ever: zero is "unknown", not the Gulf of Guinea
+        f["lat"] = f["lon"] = None
+    else:
+        lat = lat_raw / COORD_SCALE
+        lon = lon_raw / COORD_SCALE
+        f["lat"] = lat if flags & 0x400 else -lat
+        f["lon"] = -lon if flags & 0x800 else lon
+    if flags & 0x4000:
+        f["ignition"] = bool(flags & 0x8000)
+    rec.a["course_status"] = flags
+
+
+def read_gps(b: bytes, off: int, rec: Fields, tz: int) -> int:
+    """The standard 18-byte GPS block: time, info, latitude, longitude, speed, course/status."""
+    y, mo, d, h, mi, s, info, lat, lon, speed, flags = GPS.unpack_from(b, off)
+    t = timestamp(y, mo, d, h, mi, s, tz)
+    rec.f["fix_time"] = t
+    if t is None:
+        rec.a["invalid_time"] = b[off : off + 6].hex()
+    rec.f["satellites"] = info & 0x0F
+    rec.f["speed_kmh"] = float(speed)
+    apply_point(rec, lat, lon, flags)
+    return off + GPS.size
+
+
+def set_cell(rec: Fields, mcc: int, mnc: int, lac: int, cid: int) -> None:
+    """Serving cell: operator code plus the raw identifiers."""
+    a = rec.a
+    a["mcc"] = mcc
+    a["mnc"] = mnc
+    a["lac"] = lac
+    a["cell_id"] = cid
+    if mcc:
+        rec.f["operator"] = operator_code(mcc, mnc)
+
+
+def read_lbs(
+    b: bytes,
+    off: int,
+    rec: Fields,
+    *,
+    has_length: bool = False,
+    mnc2: bool = False,
+    lac4: bool = False,
+    cid_len: int = 3,
+) -> int:
+    """One cell: [length] MCC (bit 15 set: 2-byte MNC), MNC, LAC, cell ID.
+
+    A length byte of 0 means no cell; some firmware then pads with zeros, which Traccar skips.
+    """
+    length = 0
+    if has_length:
+        length = b[off]
+        off += 1
+        if length == 0:
+            if not any(b[off + 9 : off + 45]):
+                off = min(len(b), off + 45)
+            return off
+    start = off - 1 if has_length else off
+    mcc = U16.unpack_from(b, off)[0]
+    off += 2
+    if mcc & 0x8000 or mnc2:
+        mnc = U16.unpack_from(b, off)[0]
+        off += 2
+    else:
+        mnc = b[off]
+        off += 1
+    if lac4:
+        lac = U32.unpack_from(b, off)[0]
+        off += 4
+    else:
+        lac = U16.unpack_from(b, off)[0]
+        off += 2
+    cid = int.from_bytes(b[off : off + cid_len], "big")
+    if len(b) < off + cid_len:
+        raise IndexError("cell id cut short")
+    off += cid_len
+    set_cell(rec, mcc & 0x7FFF, mnc, lac, cid)
+    if length > 9:
+        off = max(off, start + length)
+    return off
+
+
+STATUS_ALARMS = {1: "vibration", 2: "power_cut", 3: "low_battery", 4: "sos", 6: "geofence"}
+"""Terminal-information bits 3-5 (Traccar ``decodeStatus``); 7 is variant-dependent."""
+
+
+def read_terminal_info(b: bytes, off: int, rec: Fields, *, seven: str = "removing") -> int:
+    """The terminal-information byte: armed, ACC, charging, alarm bits, GPS tracking, fuel cut."""
+    info = b[off]
+    a = rec.a
+    a["terminal_info"] = info
+    a["armed"] = bool(info & 0x01)
+    rec.f["ignition"] = bool(info & 0x02)
+    a["charging"] = bool(info & 0x04)
+    bits = (info >> 3) & 0x07
+    a["terminal_alarm"] = bits
+    a["gps_tracking"] = bool(info & 0x40)
+    a["oil_electricity_disconnected"] = bool(info & 0x80)
+    name = seven if bits == 7 else STATUS_ALARMS.get(bits)
+    if name is not None and "event" not in rec.f:
+        rec.f["event"] = name
+    return off + 1
+
+
+def set_voltage_level(rec: Fields, value: int) -> None:
+    """The battery byte: a 0-6 level on classic devices, a percentage on newer ones."""
+    if value <= 6:
+        rec.a["voltage_level"] = value
+    elif value <= 100:
+        rec.a["battery_pct"] = value
+    else:
+        rec.a["battery_raw"] = value
+
+
+def set_gsm_level(rec: Fields, value: int) -> None:
+    """The GSM byte: a 0-4 level maps to 0-100 %; anything else is kept raw (scale unknown)."""
+    if value <= 4:
+        rec.a["gsm_level"] = value
+        rec.f["gsm_signal_pct"] = value * 25
+    else:
+        rec.a["gsm_signal_raw"] = value
+
+
+ALARMS = {
+    0x01: "sos",
+    0x02: "power_cut",
+    0x03: "vibration",
+    0x04: "geofence_enter",
+    0x05: "geofence_exit",
+    0x06: "overspeed",
+    0x09: "vibration",
+    0x0C: "tamper",
+    0x0E: "low_battery",
+    0x0F: "low_battery",
+    0x11: "power_off",
+    0x13: "tamper",
+    0x14: "door",
+    0x18: "removing",
+    0x19: "low_battery",
+    0x1A: "hard_braking",
+    0x1B: "hard_cornering",
+    0x23: "fall_down",
+    0x25: "tamper",
+    0x26: "hard_acceleration",
+    0x27: "hard_braking",
+    0x28: "hard_braking",
+    0x29: "hard_acceleration",
+    0x2A: "hard_cornering",
+    0x2B: "hard_cornering",
+    0x2C: "accident",
+    0x2E: "hard_cornering",
+    0x30: "jamming",
+}
+"""Alarm byte of status frames, after Traccar's ``decodeAlarm`` (snake_case names)."""
+
+_ALARMS_LW = {**ALARMS, 0x18: "accident", 0x19: "hard_acceleration"}
+_ALARMS_SEEWORLD = {**ALARMS, 0x28: "hard_cornering", 0x29: "accident"}
+_ALARMS_VL = {**ALARMS, 0x09: "tow", 0x30: "hard_braking"}
+_VL_MODELS = frozenset(("VL103", "LL303", "VL512", "G18"))
+
+
+def alarm_table(model: str | None) -> dict[int, str]:
+    """The alarm table a device model uses (some models reuse codes)."""
+    if not model:
+        return ALARMS
+    upper = model.upper()
+    if upper.startswith("LW"):
+        return _ALARMS_LW
+    if upper == "SEEWORLD":
+        return _ALARMS_SEEWORLD
+    if upper in _VL_MODELS:
+        return _ALARMS_VL
+    return ALARMS
+
+
+def set_alarm(rec: Fields, code: int, table: dict[int, str]) -> None:
+    """Alarm byte: raw code kept; a known code names the event (over the status-bit guess)."""
+    rec.a["alarm_code"] = code
+    name = table.get(code)
+    if name is not None:
+        rec.f["event"] = name
+
+
+def printable(data: bytes) -> bool:
+    """True when ``data`` is plain ASCII text (Traccar's ``BufferUtil.isPrintable``)."""
+    return all(0x20 <= c < 0x7F or c in (0x0A, 0x0D) for c in data)

@@ -1,0 +1,249 @@
+"""Protocol clients for simulated trackers, built on the device-side encoders of ``protocols``.
+
+Each client logs in, sends what the outbox holds, waits for the server's ACK the way the real device
+does, and on a dropped connection puts the unacknowledged records back to be resent. A shadow server
+session decodes every packet the client sends, so the records kept as "acknowledged" are exactly the
+values the server must have stored (after the protocol's rounding).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from twisted.internet.protocol import DatagramProtocol, Protocol, ReconnectingClientFactory
+from twisted.python.failure import Failure
+
+from protocols import gt06, teltonika
+from protocols.core import Report
+from protocols.record import Record
+from simulators.outbox import Outbox
+
+COMMAND_ANSWERS: dict[str, Callable[[str], str]] = {
+    "getinfo": lambda imei: "INI:2026/1/1 0:00 RTC:2026/1/1 0:00 RST:2 ERR:0 SR:0 BR:0 CF:0 FG:0 FL:0 "
+    "TU:0/0 UT:0 SMS:0 NOGPS:0:0 GPS:1 SAT:9 RS:3 RF:65 SF:1 MD:0",
+    "getstatus": lambda imei: "Data Link: 1 GPRS: 1 Phone: 0 SIM: 0 OpCode: 26001 Signal: 5 NewSMS: 0 "
+    "Roaming: 0 SMSFull: 0 LAC: 1 Cell ID: 1 NetType: 1 FwUpd:-1",
+    "getparam 2001": lambda imei: "Param ID:2001 Value:internet",
+    "getimei": lambda imei: f"IMEI: {imei}",
+}
+
+
+class SimDevice:
+    """A simulated tracker's state shared by its connections: identity, outbox and settings."""
+
+    def __init__(self, imei: str, protocol: str, transport: str, records_per_packet: int) -> None:
+        self.imei = imei
+        self.protocol = protocol
+        self.transport = transport
+        self.records_per_packet = records_per_packet
+        self.outbox = Outbox()
+        self.link: Any = None
+        self.connects = 0
+        self.commands_answered = 0
+
+    def pump(self) -> None:
+        """Send more if the link is ready."""
+        if self.link is not None:
+            self.link.pump()
+
+
+class TeltonikaTcpLink(Protocol):
+    """Teltonika over TCP: IMEI handshake, one AVL packet in flight, 4-byte record-count ACK."""
+
+    def __init__(self, device: SimDevice, codec_id: int) -> None:
+        self.device = device
+        self.codec_id = codec_id
+        self.receiver = teltonika.DeviceReceiver()
+        self.shadow = teltonika.ServerSession()
+        self.accepted = False
+        self.decoded_in_flight: tuple[Record, ...] = ()
+
+    def connectionMade(self) -> None:
+        self.device.link = self
+        self.device.connects += 1
+        handshake = teltonika.encode_imei(self.device.imei)
+        self.shadow.feed(handshake)
+        self.transport.write(handshake)
+
+    def dataReceived(self, data: bytes) -> None:
+        for reply in self.receiver.feed(data):
+            if isinstance(reply, teltonika.LoginAnswer):
+                self.accepted = reply.accepted
+                if not reply.accepted:
+                    self.transport.loseConnection()
+                    return
+            elif isinstance(reply, teltonika.RecordAck):
+                if self.device.outbox.in_flight and reply.count == len(self.device.outbox.in_flight[0]):
+                    self.device.outbox.ack_oldest(self.decoded_in_flight)
+                else:  # a short count means "send it again"
+                    self.device.outbox.requeue()
+            elif isinstance(reply, teltonika.ServerCommand):
+                answer = COMMAND_ANSWERS.get(reply.text.strip(), lambda imei: f"Unknown command: {reply.text}")
+                self.transport.write(teltonika.encode_command_response(answer(self.device.imei)))
+                self.device.commands_answered += 1
+        self.pump()
+
+    def pump(self) -> None:
+        outbox = self.device.outbox
+        if not self.accepted or outbox.in_flight or not outbox.pending:
+            return
+        batch = outbox.take(self.device.records_per_packet)
+        packet = teltonika.encode_avl(batch, codec_id=self.codec_id)
+        self.decoded_in_flight = _decoded(self.shadow.feed(packet))
+        self.transport.write(packet)
+
+    def connectionLost(self, reason: Failure) -> None:
+        self.device.link = None
+        self.device.outbox.requeue()
+
+
+class Gt06Link(Protocol):
+    """GT06 over TCP: login, then one location frame per record, each ACKed by its serial number."""
+
+    def __init__(self, device: SimDevice) -> None:
+        self.device = device
+        self.receiver = gt06.DeviceReceiver()
+        self.shadow = gt06.ServerSession()
+        self.serial = 0
+        self.logged_in = False
+        self.by_serial: dict[int, tuple[tuple[Record, ...], tuple[Record, ...]]] = {}
+
+    def _next_serial(self) -> int:
+        self.serial = (self.serial + 1) & 0xFFFF
+        return self.serial
+
+    def connectionMade(self) -> None:
+        self.device.link = self
+        self.device.connects += 1
+        login = gt06.encode_login(self.device.imei, self._next_serial())
+        self.shadow.feed(login)
+        self.transport.write(login)
+
+    def dataReceived(self, data: bytes) -> None:
+        for ack in self.receiver.feed(data):
+            if ack.type_id == 0x01:
+                self.logged_in = True
+            elif ack.serial in self.by_serial:
+                batch, decoded = self.by_serial.pop(ack.serial)
+                self.device.outbox.ack_batch(batch, decoded)
+        self.pump()
+
+    def pump(self) -> None:
+        outbox = self.device.outbox
+        if not self.logged_in or outbox.in_flight or not outbox.pending:
+            return
+        frames = []
+        for _ in range(self.device.records_per_packet):
+            batch = outbox.take(1)
+            if not batch:
+                break
+            serial = self._next_serial()
+            frame = gt06.encode_location(batch[0], serial, type_id=0x22)
+            self.by_serial[serial] = (batch, _decoded(self.shadow.feed(frame)))
+            frames.append(frame)
+        self.transport.write(b"".join(frames))
+
+    def connectionLost(self, reason: Failure) -> None:
+        self.device.link = None
+        self.by_serial.clear()
+        self.device.outbox.requeue()
+
+
+class TeltonikaUdpLink(DatagramProtocol):
+    """Teltonika over UDP: one datagram in flight, resent until the ACK echoes its packet ID."""
+
+    def __init__(self, device: SimDevice, host: str, port: int, codec_id: int, reactor: Any,
+                 resend_after_s: float = 1.0) -> None:
+        self.device = device
+        self.address = (host, port)
+        self.codec_id = codec_id
+        self.reactor = reactor
+        self.resend_after_s = resend_after_s
+        self.packet_id = 0
+        self.avl_packet_id = 0
+        self.datagram = b""
+        self.decoded: tuple[Record, ...] = ()
+        self.timer: Any = None
+
+    def startProtocol(self) -> None:
+        self.transport.connect(*self.address)
+        self.device.link = self
+        self.device.connects += 1
+        self.pump()
+
+    def pump(self) -> None:
+        outbox = self.device.outbox
+        if self.transport is None or outbox.in_flight or not outbox.pending:
+            return
+        batch = outbox.take(self.device.records_per_packet)
+        self.packet_id = (self.packet_id + 1) & 0xFFFF
+        self.avl_packet_id = (self.avl_packet_id + 1) & 0xFF
+        self.datagram = teltonika.encode_udp(
+            self.device.imei, self.packet_id, self.avl_packet_id, batch, codec_id=self.codec_id
+        )
+        self.decoded = _decoded(teltonika.decode_datagram(self.datagram))
+        self._send()
+
+    def _send(self) -> None:
+        try:
+            self.transport.write(self.datagram)
+        except OSError:
+            pass  # ICMP port unreachable while the server is down: the timer resends
+        self.timer = self.reactor.callLater(self.resend_after_s, self._resend)
+
+    def _resend(self) -> None:
+        self.timer = None
+        if self.device.outbox.in_flight and self.transport is not None:
+            self.device.outbox.counters.resent += len(self.device.outbox.in_flight[0])
+            self.device.outbox.counters.sent += len(self.device.outbox.in_flight[0])
+            self._send()
+
+    def datagramReceived(self, data: bytes, addr: Any) -> None:
+        try:
+            ack = teltonika.decode_udp_ack(data)
+        except Exception:
+            return
+        outbox = self.device.outbox
+        if ack.packet_id != self.packet_id or not outbox.in_flight:
+            return
+        if self.timer is not None and self.timer.active():
+            self.timer.cancel()
+        self.timer = None
+        if ack.count == len(outbox.in_flight[0]):
+            outbox.ack_oldest(self.decoded)
+        else:
+            outbox.requeue()
+        self.pump()
+
+    def connectionRefused(self) -> None:
+        """Nobody listens right now; the resend timer keeps trying."""
+
+    def stop(self) -> None:
+        """Cancel the resend timer."""
+        if self.timer is not None and self.timer.active():
+            self.timer.cancel()
+        self.timer = None
+
+
+def _decoded(messages: Any) -> tuple[Record, ...]:
+    """The records the server decodes from what a client just sent."""
+    return tuple(record for message in messages if isinstance(message, Report) for record in message.records)
+
+
+class ReconnectingDeviceFactory(ReconnectingClientFactory):
+    """Reconnects a TCP device with exponential backoff, as trackers do after losing the server."""
+
+    noisy = False
+    initialDelay = 0.2
+    factor = 1.6
+
+    def __init__(self, device: SimDevice, build: Callable[[SimDevice], Protocol], max_delay: float) -> None:
+        self.device = device
+        self.build = build
+        self.maxDelay = max_delay
+
+    def buildProtocol(self, addr: Any) -> Protocol:
+        self.resetDelay()
+        protocol = self.build(self.device)
+        protocol.factory = self
+        return protocol

@@ -1,0 +1,116 @@
+"""The ``telediag`` command: ``serve`` runs the service, ``records`` prints what it stored.
+
+Exit status 0 on success, 2 on bad usage, 1 on failure, always with a one-line message saying what
+to do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence, TextIO
+
+from protocols.record import RECORD_FIELDS, parse_iso_utc
+from telediag.config import Config, ConfigError, load_config
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """The command line is wrong (exit 2)."""
+
+
+def _add_store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="TOML config file (default: embedded defaults)")
+    parser.add_argument("--data-dir", type=Path, help="data directory (overrides [store] data_dir)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(prog="telediag", description="Telematics device diagnostics service.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the ingest service until SIGTERM or Ctrl-C")
+    _add_store_options(serve)
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warn", "error"])
+
+    records = commands.add_parser("records", help="print the stored records of one device")
+    _add_store_options(records)
+    records.add_argument("imei")
+    records.add_argument("--since", help="ISO 8601 time (inclusive), UTC if no zone")
+    records.add_argument("--until", help="ISO 8601 time (exclusive), UTC if no zone")
+    records.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    return parser
+
+
+def _parse_time(text: str | None, option: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        return parse_iso_utc(text)
+    except ValueError:
+        raise UsageError(f"{option} {text!r} is not an ISO 8601 time, e.g. 2026-11-23T08:00:00Z") from None
+
+
+def command_records(config: Config, args: argparse.Namespace, out: TextIO) -> int:
+    """Print one device's records as JSON lines or CSV."""
+    from telediag.store.sqlite import Reader
+
+    since = _parse_time(args.since, "--since")
+    until = _parse_time(args.until, "--until")
+    reader = Reader(config.database_path)
+    try:
+        records = reader.records(args.imei, since, until)
+        if args.format == "jsonl":
+            for record in records:
+                out.write(json.dumps(record, separators=(",", ":")) + "\n")
+        else:
+            columns = list(RECORD_FIELDS)
+            columns.insert(columns.index("fix_time") + 1, "server_time")
+            writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+            writer.writeheader()
+            for record in records:
+                record["attributes"] = json.dumps(record["attributes"], separators=(",", ":"))
+                writer.writerow({k: "" if v is None else v for k, v in record.items()})
+    finally:
+        reader.close()
+    return EXIT_OK
+
+
+def command_serve(config: Config, args: argparse.Namespace) -> int:
+    """Run the service in the foreground until it is told to stop."""
+    from telediag.runner import run_service
+
+    return run_service(config, args.log_level)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``telediag`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config, args.data_dir)
+        if args.command == "serve":
+            return command_serve(config, args)
+        if args.command == "records":
+            return command_records(config, args, sys.stdout)
+        raise UsageError(f"unknown command {args.command}")
+    except UsageError as error:
+        print(f"telediag: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as error:
+        print(f"telediag: bad configuration: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        return EXIT_OK
+    except OSError as error:
+        print(f"telediag: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def run() -> Any:
+    """``python -m telediag``."""
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""Configuration: one TOML file plus CLI flags, every key with a working default.
+
+Unknown keys and wrong types are refused with a message naming the key, so a typo in a config file
+never silently runs the service on defaults.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from protocols import registry
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message says which key and why."""
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """Where and how records are committed."""
+
+    data_dir: Path = Path("var")
+    synchronous: str = "NORMAL"
+    """SQLite ``synchronous`` in WAL mode: NORMAL survives a process crash, FULL also a power cut."""
+    batch_max_records: int = 2000
+    batch_max_delay_ms: float = 2.0
+    queue_limit_records: int = 100_000
+    """Records waiting for a commit; past this, connections stop being read until the queue drains."""
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """Limits and policies that apply to every device connection."""
+
+    idle_timeout_s: float = 600.0
+    max_frame_bytes: int = 64 * 1024
+    auto_register: bool = True
+    """Unknown IMEIs are registered on first contact; when false they are refused."""
+    command_timeout_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """The HTTP API listener."""
+
+    listen: str = "tcp:8080:interface=127.0.0.1"
+
+
+DEFAULT_LISTEN: dict[str, tuple[str, ...]] = {
+    "teltonika": ("tcp:5027", "udp:5027"),
+    "gt06": ("tcp:5023",),
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole service configuration."""
+
+    store: StoreConfig = field(default_factory=StoreConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
+    listen: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_LISTEN))
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """Sections that later parts of the service read (sla, diagnostics, ...), kept as parsed."""
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite file under the data directory."""
+        return self.store.data_dir / "telediag.sqlite3"
+
+
+_PASSTHROUGH_SECTIONS = {"sla", "diagnostics", "tickets", "mqtt", "influxdb", "webhooks", "metrics"}
+_SYNCHRONOUS_LEVELS = {"OFF", "NORMAL", "FULL", "EXTRA"}
+
+
+def _section(cls: type, raw: Mapping[str, Any], name: str) -> Any:
+    """Build the dataclass ``cls`` from ``raw``, checking key names and value types."""
+    defaults = cls()
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if not hasattr(defaults, key):
+            known = ", ".join(sorted(defaults.__dataclass_fields__))
+            raise ConfigError(f"[{name}] has no key {key!r}; known keys: {known}")
+        expected = type(getattr(defaults, key))
+        if expected is Path:
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f"[{name}] {key} must be a non-empty path string")
+            value = Path(value)
+        elif expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        elif not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise ConfigError(
+                f"[{name}] {key} must be {expected.__name__}, got {type(value).__name__} {value!r}"
+            )
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0:
+            raise ConfigError(f"[{name}] {key} must be positive, got {value!r}")
+        values[key] = value
+    return replace(defaults, **values)
+
+
+def _listen(raw: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """Protocol name -> endpoint strings, checked against the codec registry."""
+    listen: dict[str, tuple[str, ...]] = {}
+    for protocol, endpoints in raw.items():
+        try:
+            spec = registry.get(protocol)
+        except KeyError as error:
+            raise ConfigError(f"[listen] {error.args[0]}") from None
+        if isinstance(endpoints, str):
+            endpoints = [endpoints]
+        if not isinstance(endpoints, list) or not all(isinstance(e, str) for e in endpoints):
+            raise ConfigError(f"[listen] {protocol} must be a list of endpoint strings")
+        for endpoint in endpoints:
+            transport = "udp" if endpoint.startswith("udp:") else "tcp"
+            if transport not in spec.transports:
+                raise ConfigError(
+                    f"[listen] {protocol} does not speak {transport.upper()} ({endpoint!r}); "
+                    f"it speaks {', '.join(spec.transports)}"
+                )
+        listen[protocol] = tuple(endpoints)
+    return listen
+
+
+def parse_config(raw: Mapping[str, Any]) -> Config:
+    """A Config from an already parsed TOML document."""
+    known = {"store", "ingest", "api", "listen"} | _PASSTHROUGH_SECTIONS
+    for section, value in raw.items():
+        if section not in known:
+            raise ConfigError(f"unknown section [{section}]; known: {', '.join(sorted(known))}")
+        if not isinstance(value, dict):
+            raise ConfigError(f"[{section}] must be a table")
+    store = _section(StoreConfig, raw.get("store", {}), "store")
+    if store.synchronous.upper() not in _SYNCHRONOUS_LEVELS:
+        raise ConfigError(f"[store] synchronous must be one of {sorted(_SYNCHRONOUS_LEVELS)}")
+    listen = _listen(raw["listen"]) if "listen" in raw else dict(DEFAULT_LISTEN)
+    return Config(
+        store=store,
+        ingest=_section(IngestConfig, raw.get("ingest", {}), "ingest"),
+        api=_section(ApiConfig, raw.get("api", {}), "api"),
+        listen=listen,
+        extra={k: v for k, v in raw.items() if k in _PASSTHROUGH_SECTIONS},
+    )
+
+
+def load_config(path: Path | None = None, data_dir: Path | None = None) -> Config:
+    """Read ``path`` (or use the embedded defaults) and apply the ``--data-dir`` override."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} not found") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+    config = parse_config(raw)
+    if data_dir is not None:
+        config = replace(config, store=replace(config.store, data_dir=Path(data_dir)))
+    return config

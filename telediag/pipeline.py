@@ -1,0 +1,128 @@
+"""The transport-independent half of ingest: who may talk, where records go, what gets counted.
+
+Every adapter (TCP, UDP, later HTTP and MQTT) hands decoded messages here, so the rules (ACK only
+after commit, registration policy, error accounting, live sessions for server commands) hold the same
+for every transport.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Sequence
+
+from twisted.internet.defer import Deferred, fail
+from twisted.logger import Logger
+
+from protocols.core import ProtocolError
+from protocols.record import Record
+from telediag.store.committer import BatchCommitter
+from telediag.store.sqlite import ConnectionChange, IngestError, RecordBatch, Registration
+
+
+class CommandChannel(Protocol):
+    """A live device connection that can carry a server command (e.g. Teltonika Codec 12)."""
+
+    def send_command(self, text: str, timeout_s: float) -> Deferred[str]:
+        """Send ``text``; the Deferred fires with the device's answer."""
+        ...
+
+
+class DeviceNotConnected(LookupError):
+    """A command was asked for a device that has no live connection able to carry it."""
+
+
+@dataclass
+class IngestStats:
+    """Counters per protocol, read by logs, the benchmark and (later) Prometheus."""
+
+    packets: Counter[str] = field(default_factory=Counter)
+    records: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    refused: Counter[str] = field(default_factory=Counter)
+    connections: Counter[str] = field(default_factory=Counter)
+
+
+class Pipeline:
+    """Decoded messages in; committed records, device state and accounting out."""
+
+    log = Logger()
+
+    def __init__(
+        self,
+        reactor: Any,
+        committer: BatchCommitter,
+        registered: set[str],
+        auto_register: bool = True,
+    ) -> None:
+        self._reactor = reactor
+        self.committer = committer
+        self._registered = registered
+        self.auto_register = auto_register
+        self.stats = IngestStats()
+        self._channels: dict[str, CommandChannel] = {}
+
+    def now(self) -> float:
+        """Server time from the injected clock."""
+        return self._reactor.seconds()
+
+    def identify(self, imei: str, protocol: str) -> bool:
+        """Whether ``imei`` may send data; registers it on first contact when auto-registering."""
+        if imei in self._registered:
+            return True
+        if not self.auto_register:
+            self.stats.refused[protocol] += 1
+            self.log.warn("refused unregistered device {imei} ({protocol})", imei=imei, protocol=protocol)
+            return False
+        self._registered.add(imei)
+        self.committer.note(Registration(imei, protocol, self.now(), "auto"))
+        self.log.info("registered new device {imei} ({protocol})", imei=imei, protocol=protocol)
+        return True
+
+    def submit(self, imei: str, protocol: str, records: Sequence[Record]) -> Deferred[None]:
+        """Store ``records``; the Deferred fires once they are committed (then, and only then, ACK)."""
+        self.stats.packets[protocol] += 1
+        self.stats.records[protocol] += len(records)
+        try:
+            return self.committer.submit(RecordBatch(imei, protocol, records, self.now()))
+        except Exception as error:  # QueueFull while shutting down or overloaded: no ACK, device resends
+            return fail(error)
+
+    def connection_changed(
+        self, imei: str, protocol: str, connected: bool, remote: str | None,
+        channel: CommandChannel | None = None,
+    ) -> None:
+        """Record that a device connected or left; remember channels that can carry commands."""
+        if connected:
+            self.stats.connections[protocol] += 1
+            if channel is not None:
+                self._channels[imei] = channel
+        else:
+            self.stats.connections[protocol] -= 1
+            if channel is not None and self._channels.get(imei) is channel:
+                del self._channels[imei]
+        self.committer.note(ConnectionChange(imei, protocol, connected, remote, self.now()))
+
+    def protocol_error(
+        self, imei: str | None, protocol: str, remote: str | None, error: ProtocolError
+    ) -> None:
+        """Count and log a malformed frame with the device and a hex excerpt; persist it."""
+        self.stats.errors[protocol] += 1
+        excerpt = error.excerpt.hex()
+        self.log.warn(
+            "{protocol} protocol error from {imei} at {remote}: {message} [{excerpt}]",
+            protocol=protocol, imei=imei or "unidentified device", remote=remote,
+            message=str(error), excerpt=excerpt,
+        )
+        self.committer.note(IngestError(imei, protocol, remote, self.now(), str(error), excerpt))
+
+    def send_command(self, imei: str, text: str, timeout_s: float = 30.0) -> Deferred[str]:
+        """Ask a connected device something (``getinfo``, ``getstatus``, ``getparam 2001``)."""
+        channel = self._channels.get(imei)
+        if channel is None:
+            return fail(DeviceNotConnected(f"device {imei} is not connected over a command channel"))
+        return channel.send_command(text, timeout_s)
+
+    def connected_devices(self) -> list[str]:
+        """IMEIs with a live command-capable connection."""
+        return sorted(self._channels)

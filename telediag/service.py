@@ -1,0 +1,142 @@
+"""``telediag serve``: the ingest service built from the config's endpoint strings.
+
+Start opens the store, then listens; stop stops listening, then commits what is queued and closes the
+store, so SIGTERM never drops a record a device already sent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.application.service import Service
+from twisted.internet import defer
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IListeningPort
+from twisted.logger import Logger
+
+from protocols import registry
+from telediag.config import Config, ConfigError
+from telediag.ingest.tcp import DeviceStreamFactory
+from telediag.ingest.udp import DeviceDatagramProtocol
+from telediag.pipeline import Pipeline
+from telediag.store.committer import BatchCommitter
+from telediag.store.sqlite import Store
+
+LISTENING_FILE = "listening.json"
+"""Written to the data directory once every listener is up: protocol, transport and bound port."""
+
+
+@dataclass(frozen=True)
+class UdpEndpoint:
+    """A parsed ``udp:PORT[:interface=ADDR]`` string (Twisted has no UDP endpoint strings)."""
+
+    port: int
+    interface: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> "UdpEndpoint":
+        """Parse the string, or raise ConfigError naming it."""
+        parts = text.split(":")
+        try:
+            if parts[0] != "udp" or len(parts) < 2:
+                raise ValueError
+            port = int(parts[1])
+            options = dict(part.split("=", 1) for part in parts[2:])
+        except ValueError:
+            raise ConfigError(f"bad UDP endpoint {text!r}; expected udp:PORT[:interface=ADDR]") from None
+        unknown = set(options) - {"interface"}
+        if unknown or not 0 <= port <= 65535:
+            raise ConfigError(f"bad UDP endpoint {text!r}; expected udp:PORT[:interface=ADDR]")
+        return cls(port, options.get("interface", ""))
+
+
+class IngestService(Service):
+    """Store, committer, pipeline and one listener per configured endpoint."""
+
+    log = Logger()
+
+    def __init__(self, config: Config, reactor: Any) -> None:
+        self.config = config
+        self.reactor = reactor
+        self.pipeline: Pipeline | None = None
+        self.committer: BatchCommitter | None = None
+        self.ports: list[tuple[str, str, IListeningPort]] = []
+        self.ready: defer.Deferred[None] = defer.Deferred()
+
+    def startService(self) -> None:
+        super().startService()
+        config = self.config
+        config.store.data_dir.mkdir(parents=True, exist_ok=True)
+        store = Store(config.database_path, config.store.synchronous)
+        store.mark_all_disconnected(self.reactor.seconds())
+        self.committer = BatchCommitter(
+            self.reactor,
+            store,
+            max_records=config.store.batch_max_records,
+            max_delay_s=config.store.batch_max_delay_ms / 1000.0,
+            queue_limit=config.store.queue_limit_records,
+        )
+        self.committer.start()
+        self.pipeline = Pipeline(
+            self.reactor, self.committer, store.registered_imeis(), config.ingest.auto_register
+        )
+        listening = [self._listen(name, endpoint) for name, eps in config.listen.items() for endpoint in eps]
+        done = defer.gatherResults(listening, consumeErrors=True)
+        done.addCallbacks(self._listening, self._listen_failed)
+
+    def _listen(self, protocol: str, endpoint: str) -> defer.Deferred[None]:
+        spec = registry.get(protocol)
+        ingest = self.config.ingest
+        assert self.pipeline is not None
+        if endpoint.startswith("udp:"):
+            udp = UdpEndpoint.parse(endpoint)
+            assert spec.datagram_decoder is not None
+            handler = DeviceDatagramProtocol(protocol, spec.datagram_decoder, self.pipeline, ingest.max_frame_bytes)
+            port = self.reactor.listenUDP(udp.port, handler, interface=udp.interface)
+            self.ports.append((protocol, "udp", port))
+            return defer.succeed(None)
+        module = __import__(f"protocols.{protocol}", fromlist=["encode_command"])
+        factory = DeviceStreamFactory(
+            self.reactor, spec, self.pipeline, ingest.idle_timeout_s, ingest.max_frame_bytes,
+            getattr(module, "encode_command", None),
+        )
+        listening = serverFromString(self.reactor, endpoint).listen(factory)
+        listening.addCallback(lambda port: self.ports.append((protocol, "tcp", port)))
+        return listening
+
+    def _listening(self, _: object) -> None:
+        bound = [
+            {"protocol": name, "transport": transport, "port": port.getHost().port}
+            for name, transport, port in self.ports
+        ]
+        path = self.config.store.data_dir / LISTENING_FILE
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps({"pid": os.getpid(), "listeners": bound}, indent=1))
+        temporary.replace(path)
+        for entry in bound:
+            self.log.info("listening for {protocol} on {transport} port {port}", **entry)
+        self.ready.callback(None)
+
+    def _listen_failed(self, failure: Any) -> None:
+        error = failure.value
+        if isinstance(error, defer.FirstError):
+            error = error.subFailure.value
+        self.log.error("cannot listen: {error}", error=error)
+        self.ready.errback(error)
+
+    @defer.inlineCallbacks
+    def stopService(self) -> Any:
+        """Stop listening, then commit everything queued and close the store."""
+        super().stopService()
+        for _, _, port in self.ports:
+            yield port.stopListening()
+        self.ports = []
+        if self.committer is not None:
+            yield self.committer.stop()
+            self.log.info(
+                "store closed: {stored} records stored in {commits} commits",
+                stored=self.committer.records_stored, commits=self.committer.commits,
+            )

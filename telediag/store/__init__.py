@@ -1,0 +1,1 @@
+"""Storage: the embedded SQLite store and the batch committer that feeds it."""

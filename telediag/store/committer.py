@@ -1,0 +1,186 @@
+"""Group commit off the reactor thread: the device's ACK waits for this, nothing else does.
+
+Connections hand in record batches and get a Deferred that fires once the batch is durable. One
+writer thread commits everything that piled up since its last commit in a single transaction, so
+the cost of a commit is shared by every connection that was waiting on it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IPushProducer, IReactorThreads, IReactorTime
+from twisted.internet.threads import deferToThreadPool
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
+
+from telediag.store.sqlite import Change, RecordBatch, Store
+
+CommitListener = Callable[[Sequence[Change], int], None]
+
+
+class QueueFull(Exception):
+    """More records are waiting for a commit than the configured limit allows."""
+
+
+class BatchCommitter:
+    """Queues changes, commits them in batches on one thread, fires each waiter after its commit."""
+
+    log = Logger()
+
+    def __init__(
+        self,
+        reactor: Any,
+        store: Store,
+        max_records: int = 2000,
+        max_delay_s: float = 0.002,
+        queue_limit: int = 100_000,
+    ) -> None:
+        self._reactor: IReactorTime & IReactorThreads = reactor
+        self._store = store
+        self._max_records = max_records
+        self._max_delay = max_delay_s
+        self.queue_limit = queue_limit
+        self._pool = ThreadPool(minthreads=1, maxthreads=1, name="telediag-writer")
+        self._changes: list[Change] = []
+        self._waiters: list[Deferred[None]] = []
+        self._queued_records = 0
+        self._in_flight_records = 0
+        self._in_flight = False
+        self._timer: Any = None
+        self._throttled: set[IPushProducer] = set()
+        self._listeners: list[CommitListener] = []
+        self._stopping: Deferred[None] | None = None
+        self._closed = False
+        self.records_submitted = 0
+        self.records_stored = 0
+        self.commits = 0
+        self.commit_failures = 0
+
+    @property
+    def backlog(self) -> int:
+        """Records queued or being committed."""
+        return self._queued_records + self._in_flight_records
+
+    @property
+    def saturated(self) -> bool:
+        """True when producers should stop feeding records until the backlog drains."""
+        return self.backlog >= self.queue_limit
+
+    def start(self) -> None:
+        """Start the writer thread."""
+        self._pool.start()
+
+    def add_listener(self, listener: CommitListener) -> None:
+        """Call ``listener(changes, inserted)`` on the reactor after every successful commit."""
+        self._listeners.append(listener)
+
+    def submit(self, batch: RecordBatch) -> Deferred[None]:
+        """Queue records; the Deferred fires after they (or their earlier copies) are committed."""
+        if self._stopping is not None:
+            raise QueueFull("the store is shutting down")
+        if self._queued_records + self._in_flight_records + len(batch.records) > self.queue_limit * 2:
+            raise QueueFull(f"commit queue over its hard limit of {self.queue_limit * 2} records")
+        waiter: Deferred[None] = Deferred()
+        self._changes.append(batch)
+        self._waiters.append(waiter)
+        self._queued_records += len(batch.records)
+        self.records_submitted += len(batch.records)
+        self._schedule()
+        return waiter
+
+    def note(self, change: Change) -> None:
+        """Queue a state change (connection, error, registration) for the next commit.
+
+        Changes noted after the store closed are dropped: they are connection bookkeeping that
+        the next start rebuilds (every device starts disconnected).
+        """
+        if self._closed:
+            return
+        self._changes.append(change)
+        self._schedule()
+
+    def throttle(self, producer: IPushProducer) -> None:
+        """Pause ``producer`` until the backlog is below half the queue limit."""
+        if producer not in self._throttled:
+            self._throttled.add(producer)
+            producer.pauseProducing()
+
+    def release(self, producer: IPushProducer) -> None:
+        """Forget a producer that went away."""
+        self._throttled.discard(producer)
+
+    def _schedule(self) -> None:
+        if self._in_flight:
+            return
+        if self._queued_records >= self._max_records:
+            self._flush()
+        elif self._timer is None:
+            self._timer = self._reactor.callLater(self._max_delay, self._flush)
+
+    def _flush(self) -> None:
+        if self._timer is not None:
+            if self._timer.active():
+                self._timer.cancel()
+            self._timer = None
+        if self._in_flight or not self._changes:
+            return
+        changes, waiters = self._changes, self._waiters
+        self._changes, self._waiters = [], []
+        self._in_flight = True
+        self._in_flight_records, self._queued_records = self._queued_records, 0
+        done = deferToThreadPool(self._reactor, self._pool, self._store.commit, changes)
+        done.addBoth(self._committed, changes, waiters)
+
+    def _committed(self, result: int | Failure, changes: list[Change], waiters: list[Deferred]) -> None:
+        self._in_flight = False
+        self._in_flight_records = 0
+        if isinstance(result, Failure):
+            self.commit_failures += 1
+            self.log.failure("commit of {n} changes failed; devices get no ACK", result, n=len(changes))
+            for waiter in waiters:
+                waiter.errback(result)
+        else:
+            self.commits += 1
+            self.records_stored += result
+            for listener in self._listeners:
+                try:
+                    listener(changes, result)
+                except Exception:
+                    self.log.failure("commit listener failed")
+            for waiter in waiters:
+                waiter.callback(None)
+        if self._changes:
+            self._schedule() if self._stopping is None else self._flush()
+        elif self._stopping is not None:
+            self._finish_stop()
+        if self._throttled and self.backlog < self.queue_limit // 2:
+            throttled, self._throttled = self._throttled, set()
+            for producer in throttled:
+                producer.resumeProducing()
+
+    def stop(self) -> Deferred[None]:
+        """Commit whatever is queued, then stop the writer thread and close the store."""
+        if self._stopping is None:
+            self._stopping = Deferred()
+            if not self._in_flight:
+                if self._changes:
+                    self._flush()
+                else:
+                    self._finish_stop()
+        return self._stopping
+
+    def _finish_stop(self) -> None:
+        assert self._stopping is not None
+        stopping = self._stopping
+        self._closed = True
+        closed = deferToThreadPool(self._reactor, self._pool, self._store.close)
+
+        def shut_pool(result: object) -> object:
+            self._pool.stop()
+            return result
+
+        closed.addBoth(shut_pool)
+        closed.addBoth(lambda _: stopping.callback(None) if not stopping.called else None)

@@ -1,0 +1,58 @@
+"""Records to table rows and back, with the content digest that makes duplicates detectable.
+
+A device that got no ACK sends the same records again; the natural key (device, fix time, digest of
+the content) lets the store drop the copies with ``INSERT OR IGNORE``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Iterable, Sequence
+
+from protocols.record import RECORD_FIELDS, Record, iso_utc
+
+VALUE_COLUMNS: tuple[str, ...] = tuple(
+    name for name in RECORD_FIELDS if name not in ("imei", "protocol", "fix_time", "attributes")
+)
+"""Record fields stored as plain columns, in table order."""
+
+ROW_COLUMNS: tuple[str, ...] = (
+    ("imei", "protocol", "fix_time", "server_time", "digest") + VALUE_COLUMNS + ("attributes",)
+)
+
+_BOOLEAN_COLUMNS = frozenset({"valid", "ignition", "motion", "roaming"})
+_dumps = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=str).encode
+
+
+def record_row(imei: str, record: Record, server_time: float) -> tuple[Any, ...]:
+    """One ``records`` row for ``record`` as received from ``imei`` at ``server_time``."""
+    values = tuple(getattr(record, name) for name in VALUE_COLUMNS)
+    attributes = _dumps(record.attributes) if record.attributes else "{}"
+    content = f"{record.protocol}|{record.fix_time!r}|{values!r}|{attributes}".encode()
+    digest = hashlib.blake2b(content, digest_size=12).digest()
+    return (imei, record.protocol, record.fix_time, server_time, digest) + values + (attributes,)
+
+
+def row_to_normalised(row: Sequence[Any], columns: Sequence[str]) -> dict[str, Any]:
+    """The normalised record of DESIGN.md (ISO times, booleans, decoded attributes) from a row."""
+    raw = dict(zip(columns, row))
+    out: dict[str, Any] = {}
+    for name in RECORD_FIELDS:
+        value = raw.get(name)
+        if name == "fix_time":
+            out["fix_time"] = iso_utc(value)
+            out["server_time"] = iso_utc(raw.get("server_time"))
+            continue
+        if name in _BOOLEAN_COLUMNS and value is not None:
+            value = bool(value)
+        elif name == "attributes":
+            value = json.loads(value) if value else {}
+        out[name] = value
+    return out
+
+
+def normalised_records(rows: Iterable[Sequence[Any]], columns: Sequence[str]) -> Iterable[dict]:
+    """Lazily convert rows to normalised records."""
+    for row in rows:
+        yield row_to_normalised(row, columns)

@@ -1,0 +1,295 @@
+"""The embedded store: one SQLite file in WAL mode under the data directory.
+
+Writes happen on one writer thread in batches (see ``telediag.store.committer``); readers (CLI, API)
+open their own connections, which WAL lets run beside the writer.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+from protocols.record import Record
+from telediag.store.rows import ROW_COLUMNS, normalised_records, record_row
+
+MAX_STORED_ERRORS = 10_000
+"""Protocol errors kept in ``ingest_errors``; older ones are trimmed so a noisy peer cannot fill the disk."""
+
+_MIGRATIONS: tuple[str, ...] = (
+    f"""
+    CREATE TABLE records (
+        id INTEGER PRIMARY KEY,
+        imei TEXT NOT NULL, protocol TEXT NOT NULL, fix_time REAL, server_time REAL NOT NULL,
+        digest BLOB NOT NULL,
+        valid INTEGER, lat REAL, lon REAL, altitude_m REAL, speed_kmh REAL, course_deg REAL,
+        satellites INTEGER, hdop REAL, ignition INTEGER, motion INTEGER, ext_voltage_v REAL,
+        battery_voltage_v REAL, gsm_signal_pct INTEGER, operator INTEGER, roaming INTEGER,
+        odometer_m REAL, event TEXT, attributes TEXT NOT NULL DEFAULT '{{}}'
+    );
+    CREATE UNIQUE INDEX records_natural_key ON records (imei, fix_time, digest);
+    CREATE TABLE devices (
+        imei TEXT PRIMARY KEY, protocol TEXT, registered_at REAL NOT NULL, source TEXT NOT NULL
+    );
+    CREATE TABLE device_state (
+        imei TEXT PRIMARY KEY, protocol TEXT, connected INTEGER NOT NULL DEFAULT 0, remote TEXT,
+        first_seen REAL, last_seen REAL, last_connected_at REAL, last_disconnected_at REAL,
+        last_fix_time REAL, last_lat REAL, last_lon REAL,
+        protocol_errors INTEGER NOT NULL DEFAULT 0, last_error TEXT, last_error_at REAL
+    );
+    CREATE TABLE ingest_errors (
+        id INTEGER PRIMARY KEY, at REAL NOT NULL, imei TEXT, protocol TEXT NOT NULL, remote TEXT,
+        message TEXT NOT NULL, excerpt TEXT
+    );
+    """,
+)
+
+_INSERT_RECORD = (
+    f"INSERT OR IGNORE INTO records ({', '.join(ROW_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(ROW_COLUMNS))})"
+)
+
+_UPSERT_SEEN = """
+INSERT INTO device_state (imei, protocol, first_seen, last_seen, last_fix_time, last_lat, last_lon)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (imei) DO UPDATE SET
+    protocol = excluded.protocol,
+    first_seen = coalesce(first_seen, excluded.first_seen),
+    last_seen = max(coalesce(last_seen, 0), excluded.last_seen),
+    last_lat = CASE WHEN excluded.last_fix_time >= coalesce(last_fix_time, -1e18)
+                    THEN excluded.last_lat ELSE last_lat END,
+    last_lon = CASE WHEN excluded.last_fix_time >= coalesce(last_fix_time, -1e18)
+                    THEN excluded.last_lon ELSE last_lon END,
+    last_fix_time = CASE WHEN excluded.last_fix_time >= coalesce(last_fix_time, -1e18)
+                         THEN excluded.last_fix_time ELSE last_fix_time END
+"""
+
+_UPSERT_CONNECTION = """
+INSERT INTO device_state (imei, protocol, connected, remote, first_seen, last_connected_at,
+                          last_disconnected_at)
+VALUES (?, ?, ?, ?, ?, CASE WHEN ? THEN ? END, CASE WHEN ? THEN NULL ELSE ? END)
+ON CONFLICT (imei) DO UPDATE SET
+    protocol = excluded.protocol, connected = excluded.connected, remote = excluded.remote,
+    first_seen = coalesce(first_seen, excluded.first_seen),
+    last_connected_at = coalesce(excluded.last_connected_at, last_connected_at),
+    last_disconnected_at = coalesce(excluded.last_disconnected_at, last_disconnected_at)
+"""
+
+_UPSERT_ERROR = """
+INSERT INTO device_state (imei, protocol, protocol_errors, last_error, last_error_at)
+VALUES (?, ?, 1, ?, ?)
+ON CONFLICT (imei) DO UPDATE SET
+    protocol_errors = protocol_errors + 1, last_error = excluded.last_error,
+    last_error_at = excluded.last_error_at
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordBatch:
+    """Records from one device received at one moment."""
+
+    imei: str
+    protocol: str
+    records: Sequence[Record]
+    server_time: float
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionChange:
+    """A device connected or went away."""
+
+    imei: str
+    protocol: str
+    connected: bool
+    remote: str | None
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class IngestError:
+    """A frame that could not be decoded."""
+
+    imei: str | None
+    protocol: str
+    remote: str | None
+    at: float
+    message: str
+    excerpt: str
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """A device added to the registry (automatically on first contact, or by hand)."""
+
+    imei: str
+    protocol: str | None
+    at: float
+    source: str
+
+
+Change = RecordBatch | ConnectionChange | IngestError | Registration
+
+
+def connect(path: Path, synchronous: str = "NORMAL", readonly: bool = False) -> sqlite3.Connection:
+    """A connection in WAL mode with the schema migrated (read-only ones skip the migration)."""
+    if readonly:
+        if not path.exists():
+            raise FileNotFoundError(f"no store at {path}; run `telediag serve` first or pass --data-dir")
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        connection.execute("PRAGMA busy_timeout = 5000")
+        return connection
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+    connection.execute("PRAGMA busy_timeout = 5000")
+    _migrate(connection)
+    return connection
+
+
+def _migrate(connection: sqlite3.Connection) -> None:
+    """Apply the migrations this file has not seen yet, each in its own transaction."""
+    version = connection.execute("PRAGMA user_version").fetchone()[0]
+    for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in script.split(";"):
+                if statement.strip():
+                    connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {number}")
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+
+
+class Store:
+    """Writer side of the store: batch commits, registry and device state."""
+
+    def __init__(self, path: Path, synchronous: str = "NORMAL") -> None:
+        self.path = path
+        self._db = connect(path, synchronous)
+
+    def close(self) -> None:
+        """Checkpoint and close."""
+        self._db.close()
+
+    def mark_all_disconnected(self, at: float) -> None:
+        """After a restart no device is connected any more."""
+        self._db.execute(
+            "UPDATE device_state SET connected = 0, last_disconnected_at = ? WHERE connected = 1", (at,)
+        )
+
+    def registered_imeis(self) -> set[str]:
+        """Every IMEI in the registry."""
+        return {row[0] for row in self._db.execute("SELECT imei FROM devices")}
+
+    def commit(self, changes: Iterable[Change]) -> int:
+        """Apply ``changes`` in one transaction; returns how many new records were stored."""
+        db = self._db
+        inserted = 0
+        db.execute("BEGIN")
+        try:
+            for change in changes:
+                if isinstance(change, RecordBatch):
+                    inserted += self._insert_records(change)
+                elif isinstance(change, ConnectionChange):
+                    self._apply_connection(change)
+                elif isinstance(change, IngestError):
+                    self._insert_error(change)
+                else:
+                    db.execute(
+                        "INSERT OR IGNORE INTO devices (imei, protocol, registered_at, source) "
+                        "VALUES (?, ?, ?, ?)",
+                        (change.imei, change.protocol, change.at, change.source),
+                    )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return inserted
+
+    def _insert_records(self, batch: RecordBatch) -> int:
+        db = self._db
+        rows = [record_row(batch.imei, record, batch.server_time) for record in batch.records]
+        before = db.total_changes
+        db.executemany(_INSERT_RECORD, rows)
+        inserted = db.total_changes - before
+        last_fix = None
+        for record in batch.records:
+            if record.valid and record.lat is not None and record.fix_time is not None:
+                if last_fix is None or record.fix_time >= last_fix.fix_time:
+                    last_fix = record
+        db.execute(
+            _UPSERT_SEEN,
+            (
+                batch.imei,
+                batch.protocol,
+                batch.server_time,
+                batch.server_time,
+                last_fix.fix_time if last_fix else None,
+                last_fix.lat if last_fix else None,
+                last_fix.lon if last_fix else None,
+            ),
+        )
+        return inserted
+
+    def _apply_connection(self, change: ConnectionChange) -> None:
+        c = change.connected
+        self._db.execute(
+            _UPSERT_CONNECTION,
+            (change.imei, change.protocol, int(c), change.remote, change.at, c, change.at, c, change.at),
+        )
+
+    def _insert_error(self, error: IngestError) -> None:
+        db = self._db
+        cursor = db.execute(
+            "INSERT INTO ingest_errors (at, imei, protocol, remote, message, excerpt) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (error.at, error.imei, error.protocol, error.remote, error.message, error.excerpt),
+        )
+        if cursor.lastrowid and cursor.lastrowid % 1000 == 0:
+            db.execute("DELETE FROM ingest_errors WHERE id <= ?", (cursor.lastrowid - MAX_STORED_ERRORS,))
+        if error.imei is not None:
+            db.execute(_UPSERT_ERROR, (error.imei, error.protocol, error.message, error.at))
+
+
+class Reader:
+    """Read side of the store for the CLI and the API."""
+
+    def __init__(self, path: Path) -> None:
+        self._db = connect(path, readonly=True)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    def records(
+        self, imei: str, since: float | None = None, until: float | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Normalised records of one device, oldest fix first, within ``[since, until)``."""
+        query = f"SELECT {', '.join(ROW_COLUMNS)} FROM records WHERE imei = ?"
+        params: list[Any] = [imei]
+        if since is not None:
+            query += " AND coalesce(fix_time, server_time) >= ?"
+            params.append(since)
+        if until is not None:
+            query += " AND coalesce(fix_time, server_time) < ?"
+            params.append(until)
+        query += " ORDER BY fix_time, id"
+        return normalised_records(self._db.execute(query, params), ROW_COLUMNS)
+
+    def device_state(self, imei: str) -> dict[str, Any] | None:
+        """The persisted state of one device, or None if it was never seen."""
+        cursor = self._db.execute("SELECT * FROM device_state WHERE imei = ?", (imei,))
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        return dict(zip((d[0] for d in cursor.description), row))
+
+    def count_records(self, imei: str | None = None) -> int:
+        """How many records are stored (for one device, or in all)."""
+        if imei is None:
+            return self._db.execute("SELECT count(*) FROM records").fetchone()[0]
+        return self._db.execute("SELECT count(*) FROM records WHERE imei = ?", (imei,)).fetchone()[0]

@@ -1,0 +1,115 @@
+"""Real processes on 127.0.0.1 for integration tests: the telediag server and the simulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    """A port number free for both TCP and UDP on 127.0.0.1 right now."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind(("127.0.0.1", 0))
+            port = tcp.getsockname()[1]
+            try:
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                    udp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port found")
+
+
+def python_env() -> dict[str, str]:
+    """The environment for child processes: the project importable, unbuffered output."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(PROJECT_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class ServerProcess:
+    """``telediag serve`` in a child process with its own config, data dir and free ports."""
+
+    def __init__(self, data_dir: Path, ports: dict[str, int] | None = None, extra_toml: str = "") -> None:
+        self.data_dir = data_dir
+        self.ports = ports or {"teltonika": free_port(), "gt06": free_port()}
+        self.config_path = data_dir.parent / f"{data_dir.name}.toml"
+        t, g = self.ports["teltonika"], self.ports["gt06"]
+        self.config_path.write_text(
+            "[listen]\n"
+            f'teltonika = ["tcp:{t}:interface=127.0.0.1", "udp:{t}:interface=127.0.0.1"]\n'
+            f'gt06 = ["tcp:{g}:interface=127.0.0.1"]\n' + extra_toml
+        )
+        self.log_path = data_dir.parent / f"{data_dir.name}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 20.0) -> "ServerProcess":
+        """Start and wait until every listener is bound."""
+        listening = self.data_dir / "listening.json"
+        if listening.exists():
+            listening.unlink()
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "telediag", "serve", "--config", str(self.config_path),
+             "--data-dir", str(self.data_dir)],
+            stdout=log, stderr=subprocess.STDOUT, env=python_env(), cwd=PROJECT_ROOT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log()}")
+            if listening.exists():
+                info = json.loads(listening.read_text())
+                if info["pid"] == self.process.pid:
+                    return self
+            time.sleep(0.05)
+        raise RuntimeError(f"server did not start listening:\n{self.log()}")
+
+    def log(self) -> str:
+        """Everything the server logged so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, timeout: float = 20.0) -> int:
+        """SIGTERM and wait; returns the exit status."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+    def kill(self) -> None:
+        """``kill -9``: no flush, no goodbye."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    @property
+    def database(self) -> Path:
+        """The SQLite file of this server."""
+        return self.data_dir / "telediag.sqlite3"
+
+
+def run_cli(args: Sequence[str], timeout: float = 60.0, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m telediag ARGS`` and capture its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "telediag", *args], capture_output=True, text=True, timeout=timeout,
+        env=python_env(), cwd=PROJECT_ROOT, **kwargs,
+    )
+
+
+def start_simulator(args: Sequence[str], log_path: Path) -> subprocess.Popen[bytes]:
+    """Start ``python -m simulators ARGS`` with its output going to ``log_path``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "simulators", *args], stdout=open(log_path, "wb"),
+        stderr=subprocess.STDOUT, env=python_env(), cwd=PROJECT_ROOT,
+    )

@@ -1,0 +1,91 @@
+"""The SQLite store: exact round trip of records, duplicates dropped, device state kept."""
+
+from pathlib import Path
+
+from protocols.record import Record
+from telediag.store.sqlite import (
+    ConnectionChange,
+    IngestError,
+    Reader,
+    RecordBatch,
+    Registration,
+    Store,
+    connect,
+)
+
+
+def sample(fix_time: float, **overrides) -> Record:
+    values = dict(
+        imei="356307042441013", protocol="teltonika", fix_time=fix_time, valid=True, lat=54.6872,
+        lon=25.2797, altitude_m=112.0, speed_kmh=57.0, course_deg=270.0, satellites=11, hdop=0.9,
+        ignition=True, motion=True, ext_voltage_v=13.912, battery_voltage_v=4.05, gsm_signal_pct=80,
+        operator=24602, roaming=False, odometer_m=123456.0, event=None, attributes={"io66": 13912},
+    )
+    values.update(overrides)
+    return Record(**values)
+
+
+def test_records_round_trip_in_the_normalised_form(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db.sqlite3")
+    first, second = sample(1_700_000_000.5), sample(1_700_000_010.0, ignition=None, attributes={})
+    assert store.commit([RecordBatch("356307042441013", "teltonika", [second, first], 1_700_000_020.0)]) == 2
+    store.close()
+    reader = Reader(tmp_path / "db.sqlite3")
+    rows = list(reader.records("356307042441013"))
+    assert [r["fix_time"] for r in rows] == ["2023-11-14T22:13:20.500Z", "2023-11-14T22:13:30.000Z"]
+    assert rows[0]["server_time"] == "2023-11-14T22:13:40.000Z"
+    assert rows[0]["lat"] == 54.6872 and rows[0]["ignition"] is True and rows[0]["valid"] is True
+    assert rows[0]["attributes"] == {"io66": 13912}
+    assert rows[1]["ignition"] is None and rows[1]["attributes"] == {}
+    assert list(rows[0]) [:4] == ["imei", "protocol", "fix_time", "server_time"]
+    window = list(reader.records("356307042441013", since=1_700_000_001.0, until=1_700_000_011.0))
+    assert len(window) == 1
+
+
+def test_duplicates_are_dropped_but_changed_content_is_kept(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db.sqlite3")
+    record = sample(1_700_000_000.0)
+    assert store.commit([RecordBatch("356307042441013", "teltonika", [record], 1.0)]) == 1
+    assert store.commit([RecordBatch("356307042441013", "teltonika", [record], 2.0)]) == 0
+    assert store.commit([RecordBatch("356307042441013", "teltonika", [sample(1_700_000_000.0, speed_kmh=58.0)], 3.0)]) == 1
+    reader = Reader(tmp_path / "db.sqlite3")
+    assert reader.count_records("356307042441013") == 2
+
+
+def test_device_state_connection_last_fix_and_errors(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db.sqlite3")
+    imei = "356307042441013"
+    store.commit([
+        Registration(imei, "teltonika", 5.0, "auto"),
+        ConnectionChange(imei, "teltonika", True, "127.0.0.1:4000", 10.0),
+        RecordBatch(imei, "teltonika", [sample(100.0, lat=1.0), sample(90.0, lat=2.0)], 11.0),
+        RecordBatch(imei, "teltonika", [sample(95.0, lat=3.0), sample(120.0, valid=False, lat=9.0)], 12.0),
+        IngestError(imei, "teltonika", "127.0.0.1:4000", 13.0, "CRC mismatch", "00ff"),
+    ])
+    reader = Reader(tmp_path / "db.sqlite3")
+    state = reader.device_state(imei)
+    assert state is not None
+    assert state["connected"] == 1 and state["remote"] == "127.0.0.1:4000"
+    assert state["last_fix_time"] == 100.0 and state["last_lat"] == 1.0
+    assert state["last_seen"] == 12.0 and state["first_seen"] == 10.0
+    assert state["protocol_errors"] == 1 and state["last_error"] == "CRC mismatch"
+    assert store.registered_imeis() == {imei}
+    store.commit([ConnectionChange(imei, "teltonika", False, "127.0.0.1:4000", 20.0)])
+    state = reader.device_state(imei)
+    assert state["connected"] == 0 and state["last_disconnected_at"] == 20.0
+    assert state["last_connected_at"] == 10.0
+    store.commit([ConnectionChange(imei, "teltonika", True, "127.0.0.1:4001", 30.0)])
+    store.mark_all_disconnected(40.0)
+    assert reader.device_state(imei)["connected"] == 0
+
+
+def test_store_is_wal_and_reader_needs_an_existing_file(tmp_path: Path) -> None:
+    Store(tmp_path / "db.sqlite3").close()
+    db = connect(tmp_path / "db.sqlite3")
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    try:
+        Reader(tmp_path / "missing.sqlite3")
+    except FileNotFoundError as error:
+        assert "telediag serve" in str(error)
+    else:
+        raise AssertionError("a missing store must be reported")
