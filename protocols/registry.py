@@ -17,6 +17,8 @@ class StreamSession(Protocol):
     """Server side of one device's byte stream (TCP): feed bytes, get messages."""
 
     imei: str | None
+    pending: bool
+    """True when ``feed(b"")`` has work without new input (an error held back behind good frames)."""
 
     def feed(self, data: bytes) -> list[Message]:
         """Decode what ``data`` completes; keep partial frames; raise ``ProtocolError`` on bad input."""

@@ -90,6 +90,7 @@ class TeltonikaTcpLink(Protocol):
         batch = outbox.take(self.device.records_per_packet)
         packet = teltonika.encode_avl(batch, codec_id=self.codec_id)
         self.decoded_in_flight = _decoded(self.shadow.feed(packet))
+        self.receiver.expect_ack()  # a 00000000 NAK must not be read as the start of a command
         self.transport.write(packet)
 
     def connectionLost(self, reason: Failure) -> None:

@@ -85,7 +85,7 @@ def _section(cls: type, raw: Mapping[str, Any], name: str) -> Any:
             known = ", ".join(sorted(defaults.__dataclass_fields__))
             raise ConfigError(f"[{name}] has no key {key!r}; known keys: {known}")
         expected = type(getattr(defaults, key))
-        if expected is Path:
+        if issubclass(expected, Path):
             if not isinstance(value, str) or not value:
                 raise ConfigError(f"[{name}] {key} must be a non-empty path string")
             value = Path(value)

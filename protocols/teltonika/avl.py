@@ -72,6 +72,7 @@ _LAYOUTS: dict[int, _Layout] = {
 }
 
 _VALUE_FMTS = ("B", "H", "I", "Q")
+_VALUE_SIZES = {"B": 1, "H": 2, "I": 4, "Q": 8}
 _WIDTH_FMT = {1: "B", 2: "H", 4: "I", 8: "Q"}
 _U16 = struct.Struct(">H")
 _U16_PAIR = struct.Struct(">HH")
@@ -99,6 +100,7 @@ def decode_records(
     count_size = count_struct.size
     id_fmt = layout.id_fmt
     id_struct = _U16 if id_fmt == "H" else _U8
+    id_size = id_struct.size
     generation = layout.generation
     records: list[AvlRecord] = []
     for _ in range(count):
@@ -121,16 +123,16 @@ def decode_records(
             (n,) = count_struct.unpack_from(data, offset)
             offset += count_size
             if n:
-                group = group_struct(id_fmt, value_fmt, n)
-                if offset + group.size > end:
+                size = n * (id_size + _VALUE_SIZES[value_fmt])
+                if offset + size > end:  # checked before building a struct for a bogus count
                     raise MalformedData("IO group runs past the end of the data")
-                values = group.unpack_from(data, offset)
-                offset += group.size
+                values = group_struct(id_fmt, value_fmt, n).unpack_from(data, offset)
+                offset += size
                 io.update(zip(values[0::2], values[1::2]))
         if extended:
-            offset = _decode_blobs(data, offset, end, count_struct, id_struct, None, io)
+            offset = _decode_blobs(data, offset, end, count_struct, id_struct, False, io)
         if layout.nx:
-            offset = _decode_blobs(data, offset, end, _U16, _U16, _U16, io)
+            offset = _decode_blobs(data, offset, end, _U16, _U16, True, io)
         records.append(
             AvlRecord(
                 timestamp_ms=ts,
@@ -155,7 +157,7 @@ def _decode_blobs(
     end: int,
     count_struct: struct.Struct,
     id_struct: struct.Struct,
-    length_struct: struct.Struct | None,
+    nx: bool,
     io: dict[int, int | str],
 ) -> int:
     """Read a group of byte-string IO elements (NX: id + 2-byte length; extended: 16 bytes each)."""
@@ -164,7 +166,7 @@ def _decode_blobs(
     (n,) = count_struct.unpack_from(data, offset)
     offset += count_struct.size
     for _ in range(n):
-        if length_struct is None:
+        if not nx:
             if offset + id_struct.size > end:
                 raise MalformedData("16-byte IO element runs past the end of the data")
             (io_id,) = id_struct.unpack_from(data, offset)

@@ -48,15 +48,17 @@ for _io_id, _name in EVENT_NAMES.items():
 DATA_MODE_ROAMING: dict[int, bool | None] = {0: False, 1: False, 2: True, 3: True, 4: None, 5: None}
 """IO 80 data mode: home/roaming/unknown network, each while stopped or moving."""
 
-_IO_KEYS: dict[int, str] = {}
+class _IoKeys(dict[int, str]):
+    """``"io<ID>"`` strings made once per id (at most 65536): the per-record path needs many."""
+
+    def __missing__(self, io_id: int) -> str:
+        key = self[io_id] = f"io{io_id}"
+        return key
 
 
-def io_key(io_id: int) -> str:
-    """``"io<ID>"``, cached: the per-record path builds many of these (ids are at most 65535)."""
-    key = _IO_KEYS.get(io_id)
-    if key is None:
-        key = _IO_KEYS[io_id] = f"io{io_id}"
-    return key
+_IO_KEYS = _IoKeys()
+io_key = _IO_KEYS.__getitem__
+"""``io_key(66) == "io66"``."""
 
 
 def parse_io_key(key: str) -> int | None:
@@ -89,8 +91,7 @@ def avl_to_record(avl: AvlRecord, imei: str | None, codec: int) -> Record:
     attributes: dict[str, Any] = {"priority": avl.priority, "event_io": avl.event_io}
     if avl.generation_type is not None:
         attributes["generation_type"] = avl.generation_type
-    for io_id, value in io.items():
-        attributes[io_key(io_id)] = value
+    attributes.update(zip(map(io_key, io), io.values()))
     get = io.get
 
     satellites = avl.satellites or 0
@@ -147,8 +148,7 @@ def _gh3000_to_record(avl: AvlRecord, imei: str | None) -> Record:
     """Codec 7: optional GPS element, GH3000 IO ids (20 HDOP, 21 VDOP, 22 PDOP, 244 roaming)."""
     io = avl.io
     attributes: dict[str, Any] = {"priority": avl.priority}
-    for io_id, value in io.items():
-        attributes[io_key(io_id)] = value
+    attributes.update(zip(map(io_key, io), io.values()))
     extra = avl.extra or {}
     operator = extra.get("operator")
     for name in ("lac", "cell_id", "gsm_signal"):

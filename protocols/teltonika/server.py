@@ -129,8 +129,9 @@ class ServerSession:
 
     ``imei`` starts the session already identified (a test, or a connection handed over after the
     handshake). When a frame fails after others in the same ``feed`` decoded, those messages are
-    returned and the error is raised by the next ``feed`` call (``feed(b"")`` is enough), so nothing
-    decoded is dropped; input after a non-fatal error (bad CRC) stays queued for that call.
+    returned and the error is raised by the next ``feed`` call, so nothing decoded is dropped; input
+    after a non-fatal error (bad CRC) stays queued. While :attr:`pending` is true, ``feed(b"")``
+    has work to do without new input.
     """
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME, *, imei: str | None = None) -> None:
@@ -139,6 +140,12 @@ class ServerSession:
         self._buffer = Buffer(limit=max_frame)
         self._backlog = b""
         self._deferred: ProtocolError | None = None
+        self._resume = False  # an error stopped decoding: what follows it may already be complete
+
+    @property
+    def pending(self) -> bool:
+        """True when ``feed(b"")`` has something to do: a deferred error or input queued after one."""
+        return self._deferred is not None or self._resume
 
     @property
     def buffered(self) -> int:
@@ -151,7 +158,9 @@ class ServerSession:
             error, self._deferred = self._deferred, None
             if not error.close:
                 self._backlog += data
+            self._resume = not error.close
             raise error
+        self._resume = False
         if self._backlog:
             data, self._backlog = self._backlog + bytes(data), b""
         messages: list[Message] = []
@@ -170,6 +179,7 @@ class ServerSession:
                     buffer.clear()
                 else:
                     self._backlog = bytes(data[pos:])
+                    self._resume = True
                 if messages:
                     self._deferred = error
                     return messages

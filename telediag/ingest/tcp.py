@@ -59,18 +59,21 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
 
     def dataReceived(self, data: bytes) -> None:
         self.resetTimeout()
+        session = self.session
         for _ in range(MAX_ERRORS_PER_CHUNK):
+            failed = False
             try:
-                messages = self.session.feed(data)
+                messages = session.feed(data)
             except ProtocolError as error:
                 if not self._protocol_error(error):
                     return
-                data = b""  # bytes after the bad frame may still hold good frames
-                continue
+                messages, failed = [], True
+            data = b""  # what follows a bad frame, or a held-back error, is decoded on the next round
             for message in messages:
                 if not self._handle(message):
                     return
-            return
+            if not failed and not getattr(session, "pending", False):
+                return
         self._protocol_error(ProtocolError("too many malformed frames in one read", close=True))
 
     def _handle(self, message: Message) -> bool:
