@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Union
 
+from fastcrc import crc16 as _crc16
+
 from protocols.record import Record
 
 DEFAULT_MAX_FRAME = 64 * 1024
@@ -118,36 +120,14 @@ class Buffer:
         self._pos = 0
 
 
-def _reflected_table(poly: int) -> tuple[int, ...]:
-    table = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ poly if crc & 1 else crc >> 1
-        table.append(crc)
-    return tuple(table)
-
-
-_CRC16_IBM_TABLE = _reflected_table(0xA001)
-_CRC16_X25_TABLE = _reflected_table(0x8408)
-
-
 def crc16_ibm(data: bytes | bytearray | memoryview) -> int:
     """CRC-16/ARC (IBM): reflected poly 0xA001, init 0; Teltonika's AVL and Codec 12 checksum."""
-    crc = 0
-    table = _CRC16_IBM_TABLE
-    for byte in data:
-        crc = (crc >> 8) ^ table[(crc ^ byte) & 0xFF]
-    return crc
+    return _crc16.arc(data)
 
 
 def crc16_x25(data: bytes | bytearray | memoryview) -> int:
-    """CRC-16/X-25 (CRC-ITU): reflected poly 0x8408, init and xorout 0xFFFF; GT06's checksum."""
-    crc = 0xFFFF
-    table = _CRC16_X25_TABLE
-    for byte in data:
-        crc = (crc >> 8) ^ table[(crc ^ byte) & 0xFF]
-    return crc ^ 0xFFFF
+    """CRC-16/X-25 (CRC-ITU, IBM-SDLC): reflected poly 0x8408, init/xorout 0xFFFF; GT06's checksum."""
+    return _crc16.ibm_sdlc(data)
 
 
 @dataclass(frozen=True, slots=True)

@@ -167,7 +167,8 @@ class TeltonikaUdpLink(DatagramProtocol):
         self.timer: Any = None
 
     def startProtocol(self) -> None:
-        self.transport.connect(*self.address)
+        # Unconnected on purpose: a connected UDP port is closed by Twisted when an ICMP
+        # "port unreachable" arrives, and a tracker must keep resending while the server is down.
         self.device.link = self
         self.device.connects += 1
         self.pump()
@@ -187,9 +188,9 @@ class TeltonikaUdpLink(DatagramProtocol):
 
     def _send(self) -> None:
         try:
-            self.transport.write(self.datagram)
-        except OSError:
-            pass  # ICMP port unreachable while the server is down: the timer resends
+            self.transport.write(self.datagram, self.address)
+        except Exception:  # Twisted's ConnectionRefusedError (ICMP unreachable) while the server is down
+            pass  # the timer resends
         self.timer = self.reactor.callLater(self.resend_after_s, self._resend)
 
     def _resend(self) -> None:
@@ -215,9 +216,6 @@ class TeltonikaUdpLink(DatagramProtocol):
         else:
             outbox.requeue()
         self.pump()
-
-    def connectionRefused(self) -> None:
-        """Nobody listens right now; the resend timer keeps trying."""
 
     def stop(self) -> None:
         """Cancel the resend timer."""

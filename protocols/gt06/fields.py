@@ -15,17 +15,12 @@ from protocols.record import Record, operator_code
 
 PROTOCOL = "gt06"
 
-U8 = struct.Struct(">B")
 U16 = struct.Struct(">H")
 S16 = struct.Struct(">h")
 U32 = struct.Struct(">I")
 U64 = struct.Struct(">Q")
 TIME = struct.Struct(">6B")
 GPS = struct.Struct(">6BBIIBH")  # date, info (len<<4 | satellites), lat, lon, speed, course/status
-POINT = struct.Struct(">IIBH")  # lat, lon, speed, course/status (time and info read apart)
-POINT_NO_SPEED = struct.Struct(">IIH")
-POINT_LONG_SPEED = struct.Struct(">IIHH")  # JC400: lat, lon, course/status, 2-byte speed
-CELL = struct.Struct(">HBHI")  # mcc, mnc, lac, cid (cid read as 3 bytes by the callers)
 
 COORD_SCALE = 1_800_000.0
 """Degrees = raw / (30000 * 60)."""
@@ -65,14 +60,13 @@ def read_time(b: bytes, off: int, rec: Fields, tz: int) -> int:
     return off + 6
 
 
-def bcd(value: int) -> int:
-    """One packed-BCD byte as its decimal value."""
-    return (value >> 4) * 10 + (value & 0x0F)
+_BCD = tuple((v >> 4) * 10 + (v & 0x0F) for v in range(256))
 
 
 def read_bcd_time(b: bytes, off: int, rec: Fields, tz: int) -> int:
     """The WiFi frames' BCD date-time."""
-    t = timestamp(*(bcd(x) for x in TIME.unpack_from(b, off)), tz)
+    y, mo, d, h, mi, s = TIME.unpack_from(b, off)
+    t = timestamp(_BCD[y], _BCD[mo], _BCD[d], _BCD[h], _BCD[mi], _BCD[s], tz)
     rec.f["fix_time"] = t
     if t is None:
         rec.a["invalid_time"] = b[off : off + 6].hex()
@@ -140,8 +134,8 @@ def read_lbs(
         length = b[off]
         off += 1
         if length == 0:
-            if not any(b[off + 9 : off + 45]):
-                off = min(len(b), off + 45)
+            if off + 45 <= len(b) and not b[off + 9 : off + 45].strip(b"\x00"):
+                off += 45
             return off
     start = off - 1 if has_length else off
     mcc = U16.unpack_from(b, off)[0]
@@ -158,9 +152,9 @@ def read_lbs(
     else:
         lac = U16.unpack_from(b, off)[0]
         off += 2
-    cid = int.from_bytes(b[off : off + cid_len], "big")
     if len(b) < off + cid_len:
         raise IndexError("cell id cut short")
+    cid = int.from_bytes(b[off : off + cid_len], "big")
     off += cid_len
     set_cell(rec, mcc & 0x7FFF, mnc, lac, cid)
     if length > 9:
@@ -269,6 +263,9 @@ def set_alarm(rec: Fields, code: int, table: dict[int, str]) -> None:
         rec.f["event"] = name
 
 
+_TEXT = bytes(range(0x20, 0x7F)) + b"\r\n\t"
+
+
 def printable(data: bytes) -> bool:
     """True when ``data`` is plain ASCII text (Traccar's ``BufferUtil.isPrintable``)."""
-    return all(0x20 <= c < 0x7F or c in (0x0A, 0x0D) for c in data)
+    return not data.translate(None, _TEXT)

@@ -9,6 +9,11 @@ checked, never searched for, because binary content may contain it. Two quirks s
   line up 2 bytes later;
 * Concox WiFi frames ``0x17``/``0x69`` whose "length" byte is really the access-point count and
   which carry no serial or CRC: their size follows from the counts inside, and ``0D0A`` must end it.
+
+A frame whose ``0D0A`` sits where its length says but whose CRC is wrong is consumed whole (the
+next frame then decodes); a start marker whose frame does not end where it should is dropped up
+to the next ``7878``/``7979``, which rescans the bytes behind it, so a corrupted length byte costs
+one frame, not the stream.
 """
 
 from __future__ import annotations
@@ -26,9 +31,7 @@ TAIL = b"\r\n"
 WIFI_TYPES = frozenset((0x17, 0x69))
 """Basic types that may come in the count-framed WiFi layout (no serial, no CRC)."""
 
-_U8 = struct.Struct(">B")
 _U16 = struct.Struct(">H")
-_SERIAL_CRC = struct.Struct(">HH")
 _SHORT_HEAD = struct.Struct(">2sBB")
 _LONG_HEAD = struct.Struct(">2sHB")
 
@@ -102,10 +105,18 @@ def _crc_ok(raw: bytes, end: int) -> bool:
     return crc16_x25(raw[2 : end - 4]) == _U16.unpack_from(raw, end - 4)[0]
 
 
+def _skip_to_start(buf: Buffer, offset: int) -> int:
+    """Bytes to drop to reach the next start marker; a last 78/79 is kept (half a marker)."""
+    nxt = _next_start(buf, offset)
+    if nxt >= 0:
+        return nxt
+    have = len(buf)
+    return have - 1 if buf.peek(1, have - 1) in (b"\x78", b"\x79") and have > offset else have
+
+
 def _resync(buf: Buffer, reason: str) -> Malformed:
     """Drop the bad start marker and everything up to the next one."""
-    nxt = _next_start(buf, 1)
-    skip = nxt if nxt > 0 else max(len(buf) - 1, 1)
+    skip = max(_skip_to_start(buf, 1), 1)
     excerpt = buf.peek(min(skip, 64)) or b""
     return Malformed(ProtocolError(reason, close=False, excerpt=excerpt), skip)
 
@@ -133,13 +144,7 @@ def next_frame(buf: Buffer, max_frame: int) -> Scan:
         return _resync(buf, "data does not start with 7878 or 7979")
     head = buf.peek(2)
     if head != HEAD_SHORT and head != HEAD_LONG:
-        nxt = _next_start(buf, 0)
-        if nxt < 0:
-            # keep a last 78/79: it may be the first half of a start marker
-            last = buf.peek(1, have - 1)
-            skip = have - 1 if last in (b"\x78", b"\x79") else have
-        else:
-            skip = nxt
+        skip = _skip_to_start(buf, 0)
         excerpt = buf.peek(min(skip, 64)) or b""
         return Malformed(
             ProtocolError("data does not start with 7878 or 7979", close=False, excerpt=excerpt), skip
@@ -153,7 +158,7 @@ def next_frame(buf: Buffer, max_frame: int) -> Scan:
         total = length + 6
         pre = 5
     else:
-        _, length, type_id = _SHORT_HEAD.unpack(header)
+        _, length, type_id = _SHORT_HEAD.unpack_from(header)
         total = length + 5
         pre = 4
     if total > max_frame:
@@ -166,7 +171,7 @@ def next_frame(buf: Buffer, max_frame: int) -> Scan:
     # (1) the length field is right
     raw = buf.peek(total)
     if raw is None:
-        return None
+        return _shifted(buf, header)
     if raw[-2:] == TAIL and length >= 5:
         if _crc_ok(raw, total):
             return _frame(extended, type_id, length, raw, pre, total)
@@ -187,6 +192,29 @@ def next_frame(buf: Buffer, max_frame: int) -> Scan:
     if not extended and type_id in WIFI_TYPES:
         return _wifi(buf, type_id, length, max_frame)
     return _resync(buf, f"frame type 0x{type_id:02x} does not end with 0D0A where its length says")
+
+
+def _shifted(buf: Buffer, header: bytes) -> Malformed | None:
+    """While waiting on ``787878...``: is there a complete, valid frame one byte later?
+
+    Garbage ending in 0x78 (or 0x79) glued to a frame looks like a frame whose length byte is
+    0x78; without this check the real frame would wait behind it for ~120 bytes.
+    """
+    marker = header[:2]
+    for shift in (1, 2):
+        if buf.peek(2, shift) != marker:
+            return None
+        if marker == HEAD_SHORT:
+            size = buf.peek(1, shift + 2)
+            total = size[0] + 5 if size else 0
+        else:
+            size = buf.peek(2, shift + 2)
+            total = _U16.unpack(size)[0] + 6 if size else 0
+        raw = buf.peek(total, shift) if total >= 10 else None
+        if raw is not None and raw[-2:] == TAIL and _crc_ok(raw, total):
+            excerpt = header[:shift]
+            return Malformed(ProtocolError("stray bytes before a frame", close=False, excerpt=excerpt), shift)
+    return None
 
 
 def _frame(extended: bool, type_id: int, length: int, raw: bytes, pre: int, end: int) -> Frame:

@@ -37,6 +37,7 @@ class BatchCommitter:
         max_records: int = 2000,
         max_delay_s: float = 0.002,
         queue_limit: int = 100_000,
+        state_flush_s: float = 1.0,
     ) -> None:
         self._reactor: IReactorTime & IReactorThreads = reactor
         self._store = store
@@ -54,6 +55,9 @@ class BatchCommitter:
         self._listeners: list[CommitListener] = []
         self._stopping: Deferred[None] | None = None
         self._closed = False
+        self._state_flush_s = state_flush_s
+        self._state_flushed_at = float("-inf")
+        self._state_timer: Any = None
         self.records_submitted = 0
         self.records_stored = 0
         self.commits = 0
@@ -120,19 +124,31 @@ class BatchCommitter:
         elif self._timer is None:
             self._timer = self._reactor.callLater(self._max_delay, self._flush)
 
-    def _flush(self) -> None:
+    def _flush(self, force_state: bool = False) -> None:
         if self._timer is not None:
             if self._timer.active():
                 self._timer.cancel()
             self._timer = None
-        if self._in_flight or not self._changes:
+        if self._in_flight or not (self._changes or force_state) or self._closed:
             return
         changes, waiters = self._changes, self._waiters
         self._changes, self._waiters = [], []
         self._in_flight = True
         self._in_flight_records, self._queued_records = self._queued_records, 0
-        done = deferToThreadPool(self._reactor, self._pool, self._store.commit, changes)
+        now = self._reactor.seconds()
+        flush_state = now - self._state_flushed_at >= self._state_flush_s
+        if flush_state:
+            self._state_flushed_at = now
+        elif self._state_timer is None:
+            self._state_timer = self._reactor.callLater(self._state_flush_s, self._flush_state)
+        done = deferToThreadPool(self._reactor, self._pool, self._store.commit, changes, flush_state)
         done.addBoth(self._committed, changes, waiters)
+
+    def _flush_state(self) -> None:
+        """Write device state that is still only in memory, even when no records follow."""
+        self._state_timer = None
+        self._state_flushed_at = float("-inf")
+        self._flush(force_state=True)
 
     def _committed(self, result: int | Failure, changes: list[Change], waiters: list[Deferred]) -> None:
         self._in_flight = False
@@ -156,6 +172,8 @@ class BatchCommitter:
             self._schedule() if self._stopping is None else self._flush()
         elif self._stopping is not None:
             self._finish_stop()
+        elif self._state_flushed_at == float("-inf"):
+            self._flush(force_state=True)
         if self._throttled and self.backlog < self.queue_limit // 2:
             throttled, self._throttled = self._throttled, set()
             for producer in throttled:
@@ -176,6 +194,9 @@ class BatchCommitter:
         assert self._stopping is not None
         stopping = self._stopping
         self._closed = True
+        if self._state_timer is not None and self._state_timer.active():
+            self._state_timer.cancel()
+        self._state_timer = None
         closed = deferToThreadPool(self._reactor, self._pool, self._store.close)
 
         def shut_pool(result: object) -> object:

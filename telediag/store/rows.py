@@ -7,8 +7,10 @@ the content) lets the store drop the copies with ``INSERT OR IGNORE``.
 from __future__ import annotations
 
 import hashlib
-import json
+from operator import attrgetter
 from typing import Any, Iterable, Sequence
+
+import orjson
 
 from protocols.record import RECORD_FIELDS, Record, iso_utc
 
@@ -22,16 +24,27 @@ ROW_COLUMNS: tuple[str, ...] = (
 )
 
 _BOOLEAN_COLUMNS = frozenset({"valid", "ignition", "motion", "roaming"})
-_dumps = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=str).encode
+_values_of = attrgetter(*VALUE_COLUMNS)
+_JSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+
+
+def _json_default(value: Any) -> Any:
+    """Attribute values JSON has no type for (bytes, sets, ...) are kept as text."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    return str(value)
 
 
 def record_row(imei: str, record: Record, server_time: float) -> tuple[Any, ...]:
     """One ``records`` row for ``record`` as received from ``imei`` at ``server_time``."""
-    values = tuple(getattr(record, name) for name in VALUE_COLUMNS)
-    attributes = _dumps(record.attributes) if record.attributes else "{}"
-    content = f"{record.protocol}|{record.fix_time!r}|{values!r}|{attributes}".encode()
-    digest = hashlib.blake2b(content, digest_size=12).digest()
-    return (imei, record.protocol, record.fix_time, server_time, digest) + values + (attributes,)
+    values = _values_of(record)
+    attributes = (
+        orjson.dumps(record.attributes, option=_JSON_OPTIONS, default=_json_default)
+        if record.attributes else b"{}"
+    )
+    content = orjson.dumps((record.protocol, record.fix_time, values), default=_json_default)
+    digest = hashlib.blake2b(content + attributes, digest_size=12).digest()
+    return (imei, record.protocol, record.fix_time, server_time, digest) + values + (attributes.decode(),)
 
 
 def row_to_normalised(row: Sequence[Any], columns: Sequence[str]) -> dict[str, Any]:
@@ -47,7 +60,7 @@ def row_to_normalised(row: Sequence[Any], columns: Sequence[str]) -> dict[str, A
         if name in _BOOLEAN_COLUMNS and value is not None:
             value = bool(value)
         elif name == "attributes":
-            value = json.loads(value) if value else {}
+            value = orjson.loads(value) if value else {}
         out[name] = value
     return out
 

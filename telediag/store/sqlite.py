@@ -131,6 +131,26 @@ class Registration:
 Change = RecordBatch | ConnectionChange | IngestError | Registration
 
 
+def _merge_seen(seen: dict[str, list[Any]], batch: RecordBatch) -> None:
+    """Fold a batch into ``seen[imei]`` = [protocol, first_seen, last_seen, fix_time, lat, lon]."""
+    fix_time = lat = lon = None
+    for record in batch.records:
+        if record.valid and record.lat is not None and record.fix_time is not None:
+            if fix_time is None or record.fix_time >= fix_time:
+                fix_time, lat, lon = record.fix_time, record.lat, record.lon
+    state = [batch.protocol, batch.server_time, batch.server_time, fix_time, lat, lon]
+    known = seen.get(batch.imei)
+    seen[batch.imei] = state if known is None else _merged(known, state)
+
+
+def _merged(old: list[Any], new: list[Any]) -> list[Any]:
+    """Two seen-states of one device combined: earliest first seen, latest last seen and fix."""
+    merged = [new[0], min(old[1], new[1]), max(old[2], new[2]), *old[3:]]
+    if new[3] is not None and (old[3] is None or new[3] >= old[3]):
+        merged[3:] = new[3:]
+    return merged
+
+
 def connect(path: Path, synchronous: str = "NORMAL", readonly: bool = False) -> sqlite3.Connection:
     """A connection in WAL mode with the schema migrated (read-only ones skip the migration)."""
     if readonly:
@@ -170,9 +190,12 @@ class Store:
     def __init__(self, path: Path, synchronous: str = "NORMAL") -> None:
         self.path = path
         self._db = connect(path, synchronous)
+        self._seen: dict[str, list[Any]] = {}
 
     def close(self) -> None:
-        """Checkpoint and close."""
+        """Write the pending device state, then close."""
+        if self._seen:
+            self.commit((), flush_state=True)
         self._db.close()
 
     def mark_all_disconnected(self, at: float) -> None:
@@ -185,15 +208,22 @@ class Store:
         """Every IMEI in the registry."""
         return {row[0] for row in self._db.execute("SELECT imei FROM devices")}
 
-    def commit(self, changes: Iterable[Change]) -> int:
-        """Apply ``changes`` in one transaction; returns how many new records were stored."""
+    def commit(self, changes: Iterable[Change], flush_state: bool = True) -> int:
+        """Apply ``changes`` in one transaction; returns how many new records were stored.
+
+        "Last seen" and "last fix" of each device are merged in memory and written only when
+        ``flush_state`` is true (the committer asks about once a second, and at close): one row per
+        device per commit would cost more than the records themselves.
+        """
         db = self._db
-        inserted = 0
+        rows: list[tuple[Any, ...]] = []
+        seen: dict[str, list[Any]] = {}
         db.execute("BEGIN")
         try:
             for change in changes:
                 if isinstance(change, RecordBatch):
-                    inserted += self._insert_records(change)
+                    rows.extend(record_row(change.imei, r, change.server_time) for r in change.records)
+                    _merge_seen(seen, change)
                 elif isinstance(change, ConnectionChange):
                     self._apply_connection(change)
                 elif isinstance(change, IngestError):
@@ -204,35 +234,22 @@ class Store:
                         "VALUES (?, ?, ?, ?)",
                         (change.imei, change.protocol, change.at, change.source),
                     )
+            before = db.total_changes
+            if rows:
+                db.executemany(_INSERT_RECORD, rows)
+            inserted = db.total_changes - before
+            pending = dict(self._seen)
+            for imei, state in seen.items():
+                known = pending.get(imei)
+                pending[imei] = state if known is None else _merged(known, state)
+            if flush_state and pending:
+                db.executemany(_UPSERT_SEEN, [(imei, *state) for imei, state in pending.items()])
+                pending = {}
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        return inserted
-
-    def _insert_records(self, batch: RecordBatch) -> int:
-        db = self._db
-        rows = [record_row(batch.imei, record, batch.server_time) for record in batch.records]
-        before = db.total_changes
-        db.executemany(_INSERT_RECORD, rows)
-        inserted = db.total_changes - before
-        last_fix = None
-        for record in batch.records:
-            if record.valid and record.lat is not None and record.fix_time is not None:
-                if last_fix is None or record.fix_time >= last_fix.fix_time:
-                    last_fix = record
-        db.execute(
-            _UPSERT_SEEN,
-            (
-                batch.imei,
-                batch.protocol,
-                batch.server_time,
-                batch.server_time,
-                last_fix.fix_time if last_fix else None,
-                last_fix.lat if last_fix else None,
-                last_fix.lon if last_fix else None,
-            ),
-        )
+        self._seen = pending
         return inserted
 
     def _apply_connection(self, change: ConnectionChange) -> None:
@@ -277,7 +294,7 @@ class Reader:
         if until is not None:
             query += " AND coalesce(fix_time, server_time) < ?"
             params.append(until)
-        query += " ORDER BY fix_time, id"
+        query += " ORDER BY coalesce(fix_time, server_time), id"
         return normalised_records(self._db.execute(query, params), ROW_COLUMNS)
 
     def device_state(self, imei: str) -> dict[str, Any] | None:

@@ -4,6 +4,8 @@ handled per connection, limits, registration policy, server commands, flush on s
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import tempfile
 import struct
 from pathlib import Path
 from typing import Any
@@ -71,7 +73,8 @@ class UdpDevice(DatagramProtocol):
 
 class IngestServiceTests(unittest.TestCase):
     def start(self, **ingest: Any) -> defer.Deferred[None]:
-        data_dir = Path(self.mktemp())
+        data_dir = Path(tempfile.mkdtemp(prefix="telediag-test-"))
+        self.addCleanup(shutil.rmtree, data_dir, True)
         store = StoreConfig(data_dir=data_dir, batch_max_delay_ms=ingest.pop("delay_ms", 2.0))
         self.config = Config(
             store=store,
@@ -214,9 +217,14 @@ class IngestServiceTests(unittest.TestCase):
         acks = gt06.DeviceReceiver().feed(device.received)
         self.assertEqual([(a.type_id, a.serial) for a in acks], [(0x01, 1), (0x22, 2), (0x13, 3)])
         stored = self.stored()
-        self.assertEqual(stored[0]["lat"], round(stored[0]["lat"], 6))
-        self.assertAlmostEqual(stored[0]["lat"], 52.2297, places=5)
-        self.assertEqual(stored[0]["protocol"], "gt06")
+        self.assertEqual(len(stored), 2)
+        location, status = stored  # the heartbeat has no fix time; it sorts by its server time
+        self.assertAlmostEqual(location["lat"], 52.2297, places=5)
+        self.assertAlmostEqual(location["lon"], 21.0122, places=5)
+        self.assertEqual(location["fix_time"], "2025-06-15T15:06:40.000Z")
+        self.assertEqual(location["protocol"], "gt06")
+        self.assertIsNone(status["fix_time"])
+        self.assertIsNone(status["lat"])
 
     @defer.inlineCallbacks
     def test_udp_ack_echoes_the_packet_after_commit(self) -> Any:

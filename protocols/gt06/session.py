@@ -1,0 +1,167 @@
+"""Server side of one GT06 TCP connection: bytes in, Login/Report/CommandResponse messages out.
+
+Errors never escape as anything but :class:`ProtocolError`. A bad frame is consumed (or skipped to
+the next start marker) so the stream resynchronises; only an oversized frame asks to close. When
+good frames precede a bad one in the same chunk, ``feed`` returns the good messages first and
+raises the error on its next call (``feed(b"")`` is enough; :attr:`ServerSession.pending` says
+one is waiting), so nothing decoded is dropped.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Callable
+
+from protocols.core import DEFAULT_MAX_FRAME, Buffer, CommandResponse, Login, Message, ProtocolError, Report
+from protocols.gt06.extended import EXTENDED_HANDLERS
+from protocols.gt06.framing import Frame, Malformed, ack_frame, next_frame
+from protocols.gt06.location import HANDLERS as LOCATION_HANDLERS
+from protocols.gt06.misc import MISC_HANDLERS, decode_time_request
+from protocols.gt06.outcome import Ctx, Handler, Outcome
+
+U16 = struct.Struct(">H")
+
+BASIC_HANDLERS: dict[int, Handler] = {**LOCATION_HANDLERS, **MISC_HANDLERS}
+"""Protocol number -> handler for ``7878`` frames (0x01 and 0x8A are handled by the session)."""
+
+NO_ACK_TYPES = frozenset((0x80, 0x81, 0x82))
+"""Unknown basic types get the generic ACK, except these command frames (as Traccar does)."""
+
+_CONTENT_ERRORS = (struct.error, IndexError, ValueError, OverflowError, UnicodeError)
+
+
+def login_imei(content: bytes) -> str:
+    """IMEI from the 8-byte BCD terminal ID: ``0123456789012345`` -> ``123456789012345``."""
+    if len(content) < 8:
+        raise IndexError("login without an 8-byte terminal ID")
+    return content[:8].hex()[1:]
+
+
+def login_tz_offset(content: bytes) -> int | None:
+    """Seconds east of UTC from the login's time-zone word (bits 15-4 = hhmm, bit 3 = west)."""
+    if len(content) < 12:
+        return None
+    word = U16.unpack_from(content, 10)[0]
+    hhmm = word >> 4
+    offset = ((hhmm // 100) * 60 + hhmm % 100) * 60
+    return -offset if word & 0x08 else offset
+
+
+class ServerSession:
+    """Decodes one device's stream; remembers its IMEI after login.
+
+    ``model`` names a device model for the few layouts only the model tells apart (Traccar's
+    ``setModelOverride``: e.g. "R11", "LW4G-4B", "SEEWORLD", "NT20", "XT40", "VL103", "G18").
+    ``now`` is a clock (seconds since the epoch) used only to answer time requests (0x8A);
+    without one they are reported but not answered.
+    """
+
+    def __init__(
+        self,
+        max_frame: int = DEFAULT_MAX_FRAME,
+        *,
+        model: str | None = None,
+        now: Callable[[], float] | None = None,
+    ) -> None:
+        self.imei: str | None = None
+        self.max_frame = max_frame
+        self.model = model.upper() if model else None
+        self.tz_offset_s = 0
+        """Time zone the device declared at login; its times are shifted back to UTC."""
+        self._now = now
+        self._buf = Buffer(limit=4 * max_frame + 65536)
+        self._pending: ProtocolError | None = None
+
+    @property
+    def pending(self) -> bool:
+        """True when an error is held back: ``feed(b"")`` raises it, then decodes what follows."""
+        return self._pending is not None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet decoded (a partial frame, or input behind a held error)."""
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[Message]:
+        """Decode every complete frame; keep a partial one for the next call.
+
+        After a ProtocolError with ``close=False``, call ``feed(b"")`` again: bytes that followed
+        the bad frame in the same chunk are decoded then.
+        """
+        if data:
+            self._buf.feed(data)
+        if self._pending is not None:
+            error, self._pending = self._pending, None
+            raise error
+        out: list[Message] = []
+        buf = self._buf
+        while True:
+            scan = next_frame(buf, self.max_frame)
+            if scan is None:
+                return out
+            if isinstance(scan, Malformed):
+                if scan.error.close:
+                    buf.clear()
+                    raise scan.error
+                buf.skip(scan.skip)
+                buf.commit()
+                error = scan.error
+            else:
+                buf.skip(len(scan.raw))
+                buf.commit()
+                try:
+                    message = self._decode(scan)
+                except _CONTENT_ERRORS as exc:
+                    error = ProtocolError(
+                        f"malformed content in frame type 0x{scan.type_id:02x}: {exc}",
+                        close=False,
+                        excerpt=scan.raw,
+                    )
+                else:
+                    if message is not None:
+                        out.append(message)
+                    continue
+            if out:
+                self._pending = error
+                return out
+            raise error
+
+    def _decode(self, frame: Frame) -> Message | None:
+        t = frame.type_id
+        if not frame.extended and t == 0x01:
+            return self._login(frame)
+        ctx = Ctx(frame, self.model, self.tz_offset_s)
+        outcome: Outcome
+        if frame.extended:
+            handler = EXTENDED_HANDLERS.get(t)
+            if handler is None:
+                return Report(f"unsupported_0x{t:02x}", (), None)
+            outcome = handler(ctx)
+        elif t == 0x8A:
+            outcome = decode_time_request(ctx, self._now() if self._now is not None else None)
+        else:
+            handler = BASIC_HANDLERS.get(t)
+            if handler is None:
+                ack = None if t in NO_ACK_TYPES else ack_frame(frame)
+                return Report(f"unsupported_0x{t:02x}", (), ack)
+            outcome = handler(ctx)
+        imei = self.imei
+        tz = self.tz_offset_s
+        records = []
+        for fields in outcome.records:
+            if tz:
+                fields.a["device_tz_offset_s"] = tz
+            records.append(fields.build(imei))
+        ack = outcome.ack
+        reply = ack_frame(frame) if ack is True else (ack or None)
+        if outcome.text is not None:
+            return CommandResponse(outcome.text, tuple(records), reply)
+        return Report(outcome.kind, tuple(records), reply)
+
+    def _login(self, frame: Frame) -> Login:
+        imei = login_imei(frame.content)
+        offset = login_tz_offset(frame.content)
+        if offset is not None:
+            self.tz_offset_s = offset
+        self.imei = imei
+        return Login(imei, accept=ack_frame(frame), reject=None)
