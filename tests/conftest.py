@@ -34,3 +34,20 @@ def traccar_vectors(vectors_dir: Path, protocol: str) -> Iterator[dict[str, Any]
             entry = json.loads(line)
             if entry["protocol"] == protocol:
                 yield entry
+
+
+_REPORTED_RATES: list[str] = []
+
+
+def report_rate(line: str) -> None:
+    """Print a conformance figure and repeat it in the run's closing summary (visible in CI)."""
+    print(line)
+    _REPORTED_RATES.append(line)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Show every conformance rate the tests measured, even when output is captured."""
+    if _REPORTED_RATES:
+        terminalreporter.section("conformance rates")
+        for line in _REPORTED_RATES:
+            terminalreporter.write_line(line)

@@ -24,7 +24,7 @@ from protocols.core import Buffer, CommandResponse, Message, ProtocolError, Repo
 from protocols.gt06 import ServerSession, encode_login
 from protocols.gt06.framing import Frame, next_frame
 from protocols.record import Record
-from tests.conftest import traccar_vectors
+from tests.conftest import report_rate, traccar_vectors
 
 LOGIN = encode_login("123456789012345", 1)
 
@@ -177,8 +177,8 @@ def test_position_rate(entries: list[dict[str, Any]]) -> None:
             problems += _check_position(entry, recs[0])
         else:
             failures.append(f"{entry['line']}: {[str(e) for e in errors] or ('no record' if messages else 'incomplete')}")
-    print(f"gt06: {ok_content}/{total} = {ok_content / total:.1%} (content; CRC re-sealed where only the CRC was wrong)")
-    print(f"gt06 strict: {ok_strict}/{total} = {ok_strict / total:.1%} (bytes as captured, CRC enforced)")
+    report_rate(f"gt06: {ok_content}/{total} = {ok_content / total:.1%} (content; CRC re-sealed where only the CRC was wrong)")
+    report_rate(f"gt06 strict: {ok_strict}/{total} = {ok_strict / total:.1%} (bytes as captured, CRC enforced)")
     print("gt06 not decoded:", "; ".join(failures))
     assert not problems, problems
     assert ok_content / total >= 0.95

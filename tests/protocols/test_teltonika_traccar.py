@@ -20,7 +20,7 @@ import pytest
 from protocols.core import Login, ProtocolError, crc16_ibm
 from protocols.record import parse_iso_utc
 from protocols.teltonika import ServerSession, decode_captured, decode_datagram
-from tests.conftest import traccar_vectors
+from tests.conftest import report_rate, traccar_vectors
 
 IMEI = "123456789012345"
 POSITION_RESULTS = ("position", "positions")
@@ -120,7 +120,7 @@ def test_positions_live_path(entries: list[dict[str, Any]]) -> None:
         else:
             assert error is not None or waiting > 0, entry["line"]
     total = len(chosen)
-    print(f"teltonika live path (strict CRC/length): {ok}/{total} = {ok / total:.1%}")
+    report_rate(f"teltonika live path (strict CRC/length): {ok}/{total} = {ok / total:.1%}")
     assert ok == sum(1 for e in chosen if is_udp(e) or well_formed(payload(e)))
 
 
@@ -139,7 +139,7 @@ def test_positions_traccar_equivalent(entries: list[dict[str, Any]]) -> None:
             ok += 1
             check_expectations(entry, records)
     total = len(chosen)
-    print(f"teltonika: {ok}/{total} = {ok / total:.1%}")
+    report_rate(f"teltonika: {ok}/{total} = {ok / total:.1%}")
     assert ok / total >= 0.95
 
 
