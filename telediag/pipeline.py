@@ -54,8 +54,10 @@ class Pipeline:
         committer: BatchCommitter,
         registered: set[str],
         auto_register: bool = True,
+        command_timeout_s: float = 30.0,
     ) -> None:
         self._reactor = reactor
+        self.command_timeout_s = command_timeout_s
         self.committer = committer
         self._registered = registered
         self.auto_register = auto_register
@@ -116,12 +118,12 @@ class Pipeline:
         )
         self.committer.note(IngestError(imei, protocol, remote, self.now(), str(error), excerpt))
 
-    def send_command(self, imei: str, text: str, timeout_s: float = 30.0) -> Deferred[str]:
+    def send_command(self, imei: str, text: str, timeout_s: float | None = None) -> Deferred[str]:
         """Ask a connected device something (``getinfo``, ``getstatus``, ``getparam 2001``)."""
         channel = self._channels.get(imei)
         if channel is None:
             return fail(DeviceNotConnected(f"device {imei} is not connected over a command channel"))
-        return channel.send_command(text, timeout_s)
+        return channel.send_command(text, self.command_timeout_s if timeout_s is None else timeout_s)
 
     def connected_devices(self) -> list[str]:
         """IMEIs with a live command-capable connection."""

@@ -81,7 +81,8 @@ class IngestService(Service):
         )
         self.committer.start()
         self.pipeline = Pipeline(
-            self.reactor, self.committer, store.registered_imeis(), config.ingest.auto_register
+            self.reactor, self.committer, store.registered_imeis(), config.ingest.auto_register,
+            config.ingest.command_timeout_s,
         )
         listening = [self._listen(name, endpoint) for name, eps in config.listen.items() for endpoint in eps]
         done = defer.gatherResults(listening, consumeErrors=True)
@@ -98,10 +99,8 @@ class IngestService(Service):
             port = self.reactor.listenUDP(udp.port, handler, interface=udp.interface)
             self.ports.append((protocol, "udp", port))
             return defer.succeed(None)
-        module = __import__(f"protocols.{protocol}", fromlist=["encode_command"])
         factory = DeviceStreamFactory(
-            self.reactor, spec, self.pipeline, ingest.idle_timeout_s, ingest.max_frame_bytes,
-            getattr(module, "encode_command", None),
+            self.reactor, spec, self.pipeline, ingest.idle_timeout_s, ingest.max_frame_bytes
         )
         listening = serverFromString(self.reactor, endpoint).listen(factory)
         listening.addCallback(lambda port: self.ports.append((protocol, "tcp", port)))

@@ -195,14 +195,13 @@ class DeviceStreamFactory(Factory):
         pipeline: Pipeline,
         idle_timeout_s: float,
         max_frame: int,
-        command_encoder: Callable[[str], bytes] | None = None,
     ) -> None:
         self.reactor = reactor
         self.spec = spec
         self.pipeline = pipeline
         self.idle_timeout_s = idle_timeout_s
         self.max_frame = max_frame
-        self.command_encoder = command_encoder
+        self.command_encoder: Callable[[str], bytes] | None = spec.command_encoder
 
     def buildProtocol(self, addr: Any) -> DeviceStreamProtocol:
         return DeviceStreamProtocol(self)

@@ -20,6 +20,7 @@ from protocols import gt06, teltonika
 from protocols.record import Record
 from simulators.devices import SimDevice, TeltonikaTcpLink
 from telediag.config import Config, IngestConfig, StoreConfig
+from telediag.pipeline import DeviceNotConnected
 from telediag.service import IngestService
 from telediag.store.sqlite import Reader
 
@@ -256,3 +257,15 @@ class IngestServiceTests(unittest.TestCase):
         self.assertEqual(self.stored(), [])
         yield self.service.stopService()
         self.assertEqual(len(self.stored()), 1)
+
+    @defer.inlineCallbacks
+    def test_command_to_a_silent_or_absent_device_fails_clearly(self) -> Any:
+        yield self.start()
+        with self.assertRaises(DeviceNotConnected):
+            yield self.service.pipeline.send_command("000000000000000", "getinfo")
+        device = yield self.connect()
+        device.transport.write(teltonika.encode_imei(IMEI))
+        yield device.wait_for(1)
+        with self.assertRaises(defer.TimeoutError):
+            yield self.service.pipeline.send_command(IMEI, "getinfo", timeout_s=0.2)
+        self.assertEqual(device.received[1:], teltonika.encode_command("getinfo"))
