@@ -37,6 +37,8 @@ class CodecSpec:
     default_port: int
     stream_session: Callable[..., StreamSession] | None
     datagram_decoder: DatagramDecoder | None
+    command_encoder: Callable[[str], bytes] | None = None
+    """Encodes a server command (e.g. Teltonika Codec 12) for a live stream connection."""
 
     @property
     def transports(self) -> tuple[str, ...]:
@@ -78,4 +80,5 @@ def get(name: str) -> CodecSpec:
         default_port=port,
         stream_session=getattr(module, "ServerSession", None),
         datagram_decoder=getattr(module, "decode_datagram", None),
+        command_encoder=getattr(module, "encode_command", None),
     )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from protocols.core import DEFAULT_MAX_FRAME, Buffer, ProtocolError
 from protocols.gt06.fields import ALARMS, COORD_SCALE
-from protocols.gt06.framing import Malformed, build_frame, next_frame
+from protocols.gt06.framing import build_frame, scan_frames
 from protocols.record import Record
 
 _GPS = struct.Struct(">6BBIIBH")
@@ -188,23 +188,14 @@ class DeviceReceiver:
             error, self._pending = self._pending, None
             raise error
         acks: list[Ack] = []
-        while True:
-            scan = next_frame(buf, self._max_frame)
-            if scan is None:
-                return acks
-            if isinstance(scan, Malformed):
-                if scan.error.close:
-                    buf.clear()
-                    raise scan.error
-                buf.skip(scan.skip)
-                buf.commit()
+        for scan in scan_frames(buf, self._max_frame):
+            if isinstance(scan, ProtocolError):
                 if acks:
-                    self._pending = scan.error
+                    self._pending = scan
                     return acks
-                raise scan.error
-            buf.skip(len(scan.raw))
-            buf.commit()
+                raise scan
             acks.append(Ack(scan.type_id, scan.serial if scan.serial is not None else 0))
+        return acks
 
 
 def utc_seconds(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> float:

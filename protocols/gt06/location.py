@@ -326,27 +326,47 @@ def _seeworld22(b: bytes, off: int, rec: Fields) -> int:
     return off
 
 
-def _imei22(ctx: Ctx) -> Outcome:
-    """0x22 of NT20/XT40 devices: source, IMEI and time first, then GPS, cell and status."""
+def _read_imei_header(ctx: Ctx, rec: Fields) -> int:
+    """Source, IMEI, GPS and a length-prefixed cell: the head shared by 0x22 (NT20/XT40) and 0x25.
+
+    The bytes between IMEI and GPS (offset 9-14) are not read, as in Traccar. Returns the offset
+    just after the cell.
+    """
     b = ctx.frame.content
-    rec = Fields()
-    a = rec.a
-    a["msg_type"] = 0x22
-    a["location_source"] = b[0]
-    a["terminal_id"] = b[1:9].hex()
+    rec.a["location_source"] = b[0]
+    rec.a["terminal_id"] = b[1:9].hex()
     off = read_gps(b, 15, rec, ctx.tz)
     size = b[off]
-    off = read_lbs(b, off, rec, has_length=True, cid_len=max(3, min(size - 6, 8)))
+    return read_lbs(b, off, rec, has_length=True, cid_len=max(3, min(size - 6, 8)))
+
+
+def _read_imei_power(ctx: Ctx, rec: Fields, off: int) -> int:
+    """Status byte, supply volts, battery (volts only on the XT40) and GSM level of 0x22/0x25.
+
+    Returns the offset of the alarm byte that follows in both layouts.
+    """
+    b = ctx.frame.content
     off = read_terminal_info(b, off, rec)
     rec.f["ext_voltage_v"] = U16.unpack_from(b, off)[0] / 100
     battery = b[off + 2]
     if ctx.model == "XT40":
         rec.f["battery_voltage_v"] = battery / 10
     else:
-        a["battery_raw"] = battery
+        rec.a["battery_raw"] = battery
     set_gsm_level(rec, b[off + 3])
-    set_alarm(rec, b[off + 4], ctx.alarms)
-    off += 5
+    return off + 4
+
+
+def _imei22(ctx: Ctx) -> Outcome:
+    """0x22 of NT20/XT40 devices: source, IMEI and time first, then GPS, cell and status."""
+    b = ctx.frame.content
+    rec = Fields()
+    a = rec.a
+    a["msg_type"] = 0x22
+    off = _read_imei_header(ctx, rec)
+    off = _read_imei_power(ctx, rec, off)
+    set_alarm(rec, b[off], ctx.alarms)
+    off += 1
     if len(b) - off >= 7:
         a["language"] = b[off]
         rec.f["odometer_m"] = float(int.from_bytes(b[off + 1 : off + 4], "big"))

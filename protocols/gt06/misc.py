@@ -26,7 +26,7 @@ from protocols.gt06.fields import (
     set_voltage_level,
 )
 from protocols.gt06.framing import build_frame, wifi_ack
-from protocols.gt06.location import decode_location
+from protocols.gt06.location import _read_imei_header, _read_imei_power, decode_location
 from protocols.gt06.outcome import STANDARD_ACK, Ctx, Handler, Outcome, nothing, report
 from protocols.record import operator_code
 
@@ -314,25 +314,14 @@ def decode_imei25(ctx: Ctx) -> Outcome:
     rec = Fields()
     a = rec.a
     a["msg_type"] = 0x25
-    a["location_source"] = b[0]
-    a["terminal_id"] = b[1:9].hex()
-    off = read_gps(b, 15, rec, ctx.tz)
-    size = b[off]
-    off = read_lbs(b, off, rec, has_length=True, cid_len=max(3, min(size - 6, 8)))
+    off = _read_imei_header(ctx, rec)
     off += 1  # unknown byte before the status (seen as 0x04)
-    off = read_terminal_info(b, off, rec)
-    rec.f["ext_voltage_v"] = U16.unpack_from(b, off)[0] / 100
-    battery = b[off + 2]
-    if ctx.model == "XT40":
-        rec.f["battery_voltage_v"] = battery / 10
-    else:
-        a["battery_raw"] = battery
-    set_gsm_level(rec, b[off + 3])
-    a["alarm_code"] = b[off + 4]
-    a["language"] = b[off + 5]
-    rec.f["odometer_m"] = float(int.from_bytes(b[off + 6 : off + 9], "big"))
-    a["engine_hours_s"] = int.from_bytes(b[off + 9 : off + 12], "big") * 60
-    off += 12
+    off = _read_imei_power(ctx, rec, off)
+    a["alarm_code"] = b[off]
+    a["language"] = b[off + 1]
+    rec.f["odometer_m"] = float(int.from_bytes(b[off + 2 : off + 5], "big"))
+    a["engine_hours_s"] = int.from_bytes(b[off + 5 : off + 8], "big") * 60
+    off += 8
     if off < len(b):
         size = b[off]
         card = b[off + 2 : off + 1 + size]

@@ -14,7 +14,7 @@ from typing import Callable
 
 from protocols.core import DEFAULT_MAX_FRAME, Buffer, CommandResponse, Login, Message, ProtocolError, Report
 from protocols.gt06.extended import EXTENDED_HANDLERS
-from protocols.gt06.framing import Frame, Malformed, ack_frame, next_frame
+from protocols.gt06.framing import Frame, ack_frame, scan_frames
 from protocols.gt06.location import HANDLERS as LOCATION_HANDLERS
 from protocols.gt06.misc import MISC_HANDLERS, decode_time_request
 from protocols.gt06.outcome import Ctx, Handler, Outcome
@@ -95,20 +95,10 @@ class ServerSession:
             raise error
         out: list[Message] = []
         buf = self._buf
-        while True:
-            scan = next_frame(buf, self.max_frame)
-            if scan is None:
-                return out
-            if isinstance(scan, Malformed):
-                if scan.error.close:
-                    buf.clear()
-                    raise scan.error
-                buf.skip(scan.skip)
-                buf.commit()
-                error = scan.error
+        for scan in scan_frames(buf, self.max_frame):
+            if isinstance(scan, ProtocolError):
+                error = scan
             else:
-                buf.skip(len(scan.raw))
-                buf.commit()
                 try:
                     message = self._decode(scan)
                 except _CONTENT_ERRORS as exc:
@@ -125,6 +115,7 @@ class ServerSession:
                 self._pending = error
                 return out
             raise error
+        return out
 
     def _decode(self, frame: Frame) -> Message | None:
         t = frame.type_id
