@@ -43,7 +43,85 @@ def build_parser() -> argparse.ArgumentParser:
     records.add_argument("--since", help="ISO 8601 time (inclusive), UTC if no zone")
     records.add_argument("--until", help="ISO 8601 time (exclusive), UTC if no zone")
     records.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    devices = commands.add_parser("devices", help="the device registry: add, list, show, import")
+    actions = devices.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = actions.add_parser("add", help="register a device or complete its entry")
+    _add_store_options(add)
+    add.add_argument("imei")
+    for option in ("protocol", "account", "vehicle-plate", "iccid", "apn", "roaming", "coverage",
+                   "home-country", "activated-at", "report-interval-s", "install-profile"):
+        add.add_argument(f"--{option}")
+    listing = actions.add_parser("list", help="registered devices")
+    _add_store_options(listing)
+    listing.add_argument("--account")
+    listing.add_argument("--format", choices=["table", "jsonl"], default="table")
+    show = actions.add_parser("show", help="one device: registry entry and live state, as JSON")
+    _add_store_options(show)
+    show.add_argument("imei")
+    load = actions.add_parser("import", help="import FILE.csv (all rows or none)")
+    _add_store_options(load)
+    load.add_argument("file", type=Path)
     return parser
+
+
+def command_devices(config: Config, args: argparse.Namespace, out: TextIO) -> int:
+    """``telediag devices add|list|show|import``."""
+    import time
+
+    from telediag.registry import repository
+    from telediag.registry.entries import InvalidEntry, parse_entry
+    from telediag.store.sqlite import Reader, connect
+
+    if args.action in ("list", "show"):
+        reader = Reader(config.database_path)
+        try:
+            db = reader.connection
+            if args.action == "list":
+                devices = repository.list_devices(db, args.account)
+                if args.format == "jsonl":
+                    for device in devices:
+                        out.write(json.dumps(device) + "\n")
+                else:
+                    out.write(f"{'IMEI':<17} {'PROTOCOL':<10} {'ACCOUNT':<20} {'PLATE':<10} ACTIVATED\n")
+                    for d in devices:
+                        out.write(f"{d['imei']:<17} {d['protocol'] or '-':<10} {d['account'] or '-':<20} "
+                                  f"{d['vehicle_plate'] or '-':<10} {d['activated_at'] or '-'}\n")
+                return EXIT_OK
+            device = repository.get_device(db, args.imei)
+            if device is None:
+                print(f"telediag: device {args.imei} is not registered; add it with `telediag devices add`",
+                      file=sys.stderr)
+                return EXIT_FAILURE
+            device["state"] = reader.device_state(args.imei)
+            out.write(json.dumps(device, indent=1) + "\n")
+            return EXIT_OK
+        finally:
+            reader.close()
+    db = connect(config.database_path, config.store.synchronous)
+    try:
+        if args.action == "import":
+            try:
+                result = repository.import_csv(db, args.file, time.time())
+            except repository.ImportRejected as error:
+                for problem in error.problems:
+                    print(f"telediag: {args.file}: {problem}", file=sys.stderr)
+                print(f"telediag: {len(error.problems)} problem(s) in {args.file}; nothing was imported",
+                      file=sys.stderr)
+                return EXIT_FAILURE
+        else:
+            fields = {key: getattr(args, key) for key in (
+                "protocol", "account", "vehicle_plate", "iccid", "apn", "roaming", "coverage",
+                "home_country", "activated_at", "report_interval_s", "install_profile")}
+            try:
+                entry = parse_entry({"imei": args.imei, **fields})
+            except InvalidEntry as error:
+                raise UsageError(str(error)) from None
+            result = repository.save(db, [entry], time.time(), "manual")
+    finally:
+        db.close()
+    out.write(f"{result.rows} row(s): {result.devices_added} device(s) added, "
+              f"{result.devices_updated} updated, {result.accounts_added} account(s) created\n")
+    return EXIT_OK
 
 
 def _parse_time(text: str | None, option: str) -> float | None:
@@ -97,6 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_serve(config, args)
         if args.command == "records":
             return command_records(config, args, sys.stdout)
+        if args.command == "devices":
+            return command_devices(config, args, sys.stdout)
         raise UsageError(f"unknown command {args.command}")
     except UsageError as error:
         print(f"telediag: {error}", file=sys.stderr)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 from twisted.internet.defer import Deferred, fail
 from twisted.logger import Logger
@@ -55,11 +55,13 @@ class Pipeline:
         registered: set[str],
         auto_register: bool = True,
         command_timeout_s: float = 30.0,
+        lookup: Callable[[str], bool] | None = None,
     ) -> None:
         self._reactor = reactor
         self.command_timeout_s = command_timeout_s
         self.committer = committer
         self._registered = registered
+        self._lookup = lookup
         self.auto_register = auto_register
         self.stats = IngestStats()
         self._channels: dict[str, CommandChannel] = {}
@@ -71,6 +73,9 @@ class Pipeline:
     def identify(self, imei: str, protocol: str) -> bool:
         """Whether ``imei`` may send data; registers it on first contact when auto-registering."""
         if imei in self._registered:
+            return True
+        if self._lookup is not None and self._lookup(imei):  # registered since start (CLI, API)
+            self._registered.add(imei)
             return True
         if not self.auto_register:
             self.stats.refused[protocol] += 1

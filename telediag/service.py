@@ -23,7 +23,7 @@ from telediag.ingest.tcp import DeviceStreamFactory
 from telediag.ingest.udp import DeviceDatagramProtocol
 from telediag.pipeline import Pipeline
 from telediag.store.committer import BatchCommitter
-from telediag.store.sqlite import Store
+from telediag.store.sqlite import Reader, Store
 
 LISTENING_FILE = "listening.json"
 """Written to the data directory once every listener is up: protocol, transport and bound port."""
@@ -65,6 +65,7 @@ class IngestService(Service):
         self.committer: BatchCommitter | None = None
         self.ports: list[tuple[str, str, IListeningPort]] = []
         self.ready: defer.Deferred[None] = defer.Deferred()
+        self._reader: Reader | None = None
 
     def startService(self) -> None:
         super().startService()
@@ -82,11 +83,18 @@ class IngestService(Service):
         self.committer.start()
         self.pipeline = Pipeline(
             self.reactor, self.committer, store.registered_imeis(), config.ingest.auto_register,
-            config.ingest.command_timeout_s,
+            config.ingest.command_timeout_s, self._registry_lookup(),
         )
         listening = [self._listen(name, endpoint) for name, eps in config.listen.items() for endpoint in eps]
         done = defer.gatherResults(listening, consumeErrors=True)
         done.addCallbacks(self._listening, self._listen_failed)
+
+    def _registry_lookup(self) -> Any:
+        """Look an unknown IMEI up in the registry, which the CLI may have changed since start."""
+        reader = Reader(self.config.database_path)
+        self._reader = reader
+        query = "SELECT 1 FROM devices WHERE imei = ?"
+        return lambda imei: reader.connection.execute(query, (imei,)).fetchone() is not None
 
     def _listen(self, protocol: str, endpoint: str) -> defer.Deferred[None]:
         spec = registry.get(protocol)
@@ -133,6 +141,9 @@ class IngestService(Service):
         for _, _, port in self.ports:
             yield port.stopListening()
         self.ports = []
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         if self.committer is not None:
             yield self.committer.stop()
             self.log.info(

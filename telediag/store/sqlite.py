@@ -43,6 +43,23 @@ _MIGRATIONS: tuple[str, ...] = (
         message TEXT NOT NULL, excerpt TEXT
     );
     """,
+    """
+    CREATE TABLE accounts (
+        name TEXT PRIMARY KEY, contact_name TEXT, email TEXT, phone TEXT,
+        vip INTEGER NOT NULL DEFAULT 0, home_country TEXT,
+        coverage TEXT CHECK (coverage IN ('domestic', 'eu', 'world'))
+    );
+    CREATE TABLE sim_profiles (
+        iccid TEXT PRIMARY KEY, msisdn TEXT, apn TEXT, roaming_allowed INTEGER
+    );
+    ALTER TABLE devices ADD COLUMN account TEXT REFERENCES accounts (name);
+    ALTER TABLE devices ADD COLUMN vehicle_plate TEXT;
+    ALTER TABLE devices ADD COLUMN iccid TEXT REFERENCES sim_profiles (iccid);
+    ALTER TABLE devices ADD COLUMN activated_at REAL;
+    ALTER TABLE devices ADD COLUMN report_interval_s REAL;
+    ALTER TABLE devices ADD COLUMN install_profile TEXT;
+    CREATE INDEX devices_by_account ON devices (account);
+    """,
 )
 
 _INSERT_RECORD = (
@@ -281,6 +298,11 @@ class Reader:
     def close(self) -> None:
         """Close the connection."""
         self._db.close()
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The read-only connection, for read helpers of other rooms (registry, diagnostics)."""
+        return self._db
 
     def records(
         self, imei: str, since: float | None = None, until: float | None = None

@@ -22,7 +22,9 @@ from simulators.devices import SimDevice, TeltonikaTcpLink
 from telediag.config import Config, IngestConfig, StoreConfig
 from telediag.pipeline import DeviceNotConnected
 from telediag.service import IngestService
-from telediag.store.sqlite import Reader
+from telediag.registry import repository
+from telediag.registry.entries import parse_entry
+from telediag.store.sqlite import Reader, connect
 
 IMEI = "356307042441013"
 
@@ -269,3 +271,14 @@ class IngestServiceTests(unittest.TestCase):
         with self.assertRaises(defer.TimeoutError):
             yield self.service.pipeline.send_command(IMEI, "getinfo", timeout_s=0.2)
         self.assertEqual(device.received[1:], teltonika.encode_command("getinfo"))
+
+    @defer.inlineCallbacks
+    def test_device_registered_while_running_is_accepted_without_auto_register(self) -> Any:
+        yield self.start(auto_register=False)
+        db = connect(self.config.database_path)
+        repository.save(db, [parse_entry({"imei": IMEI, "protocol": "teltonika"})], 0.0, "manual")
+        db.close()
+        device = yield self.connect()
+        device.transport.write(teltonika.encode_imei(IMEI))
+        yield device.wait_for(1)
+        self.assertEqual(device.received, b"\x01")

@@ -1,0 +1,1 @@
+"""The fleet registry: accounts, SIM profiles and devices, as support teams keep them."""
