@@ -61,7 +61,36 @@ def build_parser() -> argparse.ArgumentParser:
     load = actions.add_parser("import", help="import FILE.csv (all rows or none)")
     _add_store_options(load)
     load.add_argument("file", type=Path)
+    connectivity = commands.add_parser("connectivity", help="SIM and network events from the operator")
+    c_actions = connectivity.add_subparsers(dest="action", required=True, metavar="ACTION")
+    c_import = c_actions.add_parser("import", help="import FILE (.csv, or JSON lines) (all events or none)")
+    _add_store_options(c_import)
+    c_import.add_argument("file", type=Path)
     return parser
+
+
+def command_connectivity(config: Config, args: argparse.Namespace, out: TextIO) -> int:
+    """``telediag connectivity import FILE``."""
+    import time
+
+    from telediag.store.connectivity import EventsRejected, read_events_file, save_events
+    from telediag.store.sqlite import connect
+
+    try:
+        events = read_events_file(args.file)
+    except EventsRejected as error:
+        for problem in error.problems:
+            print(f"telediag: {args.file}: {problem}", file=sys.stderr)
+        print(f"telediag: {len(error.problems)} problem(s) in {args.file}; nothing was imported",
+              file=sys.stderr)
+        return EXIT_FAILURE
+    db = connect(config.database_path, config.store.synchronous)
+    try:
+        stored = save_events(db, events, time.time())
+    finally:
+        db.close()
+    out.write(f"{len(events)} event(s) read, {stored} new, {len(events) - stored} already stored\n")
+    return EXIT_OK
 
 
 def command_devices(config: Config, args: argparse.Namespace, out: TextIO) -> int:
@@ -177,6 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_records(config, args, sys.stdout)
         if args.command == "devices":
             return command_devices(config, args, sys.stdout)
+        if args.command == "connectivity":
+            return command_connectivity(config, args, sys.stdout)
         raise UsageError(f"unknown command {args.command}")
     except UsageError as error:
         print(f"telediag: {error}", file=sys.stderr)
