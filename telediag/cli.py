@@ -15,6 +15,7 @@ from typing import Any, Sequence, TextIO
 
 from protocols.record import RECORD_FIELDS, parse_iso_utc
 from telediag.config import Config, ConfigError, load_config
+from telediag.problems import FileRejected
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -69,6 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _rejected(path: Path, error: FileRejected) -> int:
+    """Print every problem of a rejected import file, then the one-line verdict."""
+    for problem in error.problems:
+        print(f"telediag: {path}: {problem}", file=sys.stderr)
+    print(f"telediag: {len(error.problems)} problem(s) in {path}; nothing was imported", file=sys.stderr)
+    return EXIT_FAILURE
+
+
 def command_connectivity(config: Config, args: argparse.Namespace, out: TextIO) -> int:
     """``telediag connectivity import FILE``."""
     import time
@@ -79,11 +88,7 @@ def command_connectivity(config: Config, args: argparse.Namespace, out: TextIO) 
     try:
         events = read_events_file(args.file)
     except EventsRejected as error:
-        for problem in error.problems:
-            print(f"telediag: {args.file}: {problem}", file=sys.stderr)
-        print(f"telediag: {len(error.problems)} problem(s) in {args.file}; nothing was imported",
-              file=sys.stderr)
-        return EXIT_FAILURE
+        return _rejected(args.file, error)
     db = connect(config.database_path, config.store.synchronous)
     try:
         stored = save_events(db, events, time.time())
@@ -132,11 +137,7 @@ def command_devices(config: Config, args: argparse.Namespace, out: TextIO) -> in
             try:
                 result = repository.import_csv(db, args.file, time.time())
             except repository.ImportRejected as error:
-                for problem in error.problems:
-                    print(f"telediag: {args.file}: {problem}", file=sys.stderr)
-                print(f"telediag: {len(error.problems)} problem(s) in {args.file}; nothing was imported",
-                      file=sys.stderr)
-                return EXIT_FAILURE
+                return _rejected(args.file, error)
         else:
             fields = {key: getattr(args, key) for key in (
                 "protocol", "account", "vehicle_plate", "iccid", "apn", "roaming", "coverage",

@@ -23,6 +23,7 @@ from dataclasses import astuple, dataclass
 from typing import Any, Mapping
 
 from protocols.record import parse_iso_utc
+from telediag.problems import Problems
 
 EVENT_TYPES = ("attach", "attach_reject", "location_update", "pdp_create", "pdp_reject", "pdp_delete")
 FIELDS = ("iccid", "imei", "at", "type", "cause", "apn", "mcc", "mnc", "rat")
@@ -30,12 +31,8 @@ _IMEI = re.compile(r"\d{14,17}")
 _ICCID = re.compile(r"\d{18,22}F?")
 
 
-class InvalidEvent(ValueError):
+class InvalidEvent(Problems):
     """An event with problems; ``problems`` lists each in plain words."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Mapping
 
 from protocols import registry as codecs
 from protocols.record import parse_iso_utc
+from telediag.problems import Problems
 
 IMPORT_COLUMNS = (
     "imei", "protocol", "account", "vehicle_plate", "iccid", "apn", "roaming", "coverage",
@@ -26,12 +27,8 @@ _COUNTRY = re.compile(r"[A-Z]{2}")
 _TRUE, _FALSE = {"true", "yes", "1"}, {"false", "no", "0"}
 
 
-class InvalidEntry(ValueError):
+class InvalidEntry(Problems):
     """A registry entry with problems; ``problems`` lists each one in plain words."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True)

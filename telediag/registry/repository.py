@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable, TextIO
 
 from protocols.record import iso_utc
+from telediag.problems import FileRejected
 from telediag.registry.entries import IMPORT_COLUMNS, DeviceEntry, InvalidEntry, parse_entry
 
 MAX_IMPORT_ROWS = 200_000
@@ -59,12 +60,8 @@ class ImportResult:
     accounts_added: int
 
 
-class ImportRejected(ValueError):
-    """The file has problems; nothing was written. ``problems`` name each line and field."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__(f"{len(problems)} problem(s), nothing imported: " + "; ".join(problems[:5]))
-        self.problems = problems
+class ImportRejected(FileRejected):
+    """The device file has problems; nothing was written. ``problems`` name each line and field."""
 
 
 def save(db: sqlite3.Connection, entries: Iterable[DeviceEntry], now: float, source: str) -> ImportResult:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from protocols.record import iso_utc
+from telediag.problems import FileRejected
 from telediag.diagnostics.connectivity_events import FIELDS, ConnectivityEvent, InvalidEvent, parse_event
 
 MAX_EVENTS_PER_IMPORT = 1_000_000
@@ -21,12 +22,8 @@ _INSERT = (
 )
 
 
-class EventsRejected(ValueError):
-    """The file has problems; nothing was stored. ``problems`` name each line."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__(f"{len(problems)} problem(s), nothing imported: " + "; ".join(problems[:5]))
-        self.problems = problems
+class EventsRejected(FileRejected):
+    """The event file has problems; nothing was stored. ``problems`` name each line."""
 
 
 def _raw_events(path: Path) -> Iterable[tuple[int, Any]]:
