@@ -18,7 +18,7 @@ MAX_STORED_ERRORS = 10_000
 """Protocol errors kept in ``ingest_errors``; older ones are trimmed so a noisy peer cannot fill the disk."""
 
 _MIGRATIONS: tuple[str, ...] = (
-    f"""
+    """
     CREATE TABLE records (
         id INTEGER PRIMARY KEY,
         imei TEXT NOT NULL, protocol TEXT NOT NULL, fix_time REAL, server_time REAL NOT NULL,
@@ -26,7 +26,7 @@ _MIGRATIONS: tuple[str, ...] = (
         valid INTEGER, lat REAL, lon REAL, altitude_m REAL, speed_kmh REAL, course_deg REAL,
         satellites INTEGER, hdop REAL, ignition INTEGER, motion INTEGER, ext_voltage_v REAL,
         battery_voltage_v REAL, gsm_signal_pct INTEGER, operator INTEGER, roaming INTEGER,
-        odometer_m REAL, event TEXT, attributes TEXT NOT NULL DEFAULT '{{}}'
+        odometer_m REAL, event TEXT, attributes TEXT NOT NULL DEFAULT '{}'
     );
     CREATE UNIQUE INDEX records_natural_key ON records (imei, fix_time, digest);
     CREATE TABLE devices (
