@@ -67,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     c_import = c_actions.add_parser("import", help="import FILE (.csv, or JSON lines) (all events or none)")
     _add_store_options(c_import)
     c_import.add_argument("file", type=Path)
+    selfcheck = commands.add_parser("selfcheck", help="check one tracker now and say what to do")
+    _add_store_options(selfcheck)
+    selfcheck.add_argument("imei")
+    selfcheck.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser
 
 
@@ -188,6 +192,28 @@ def command_records(config: Config, args: argparse.Namespace, out: TextIO) -> in
     return EXIT_OK
 
 
+def command_selfcheck(config: Config, args: argparse.Namespace, out: TextIO) -> int:
+    """Evaluate one device against the store now; exit 0 whatever the verdict, 1 if unknown."""
+    import time
+
+    from telediag.diagnostics.engine import DiagnosticsEngine, UnknownDevice
+    from telediag.diagnostics.selfcheck import render_text
+
+    if not config.database_path.exists():
+        raise FileNotFoundError(f"no store at {config.database_path}; run `telediag serve` first or pass --data-dir")
+    engine = DiagnosticsEngine(config.database_path, config.diagnostics)
+    try:
+        result = engine.selfcheck(args.imei, time.time())
+    except UnknownDevice:
+        print(f"telediag: device {args.imei} is not registered and never connected; "
+              "check the IMEI or register it with `telediag devices add`", file=sys.stderr)
+        return EXIT_FAILURE
+    finally:
+        engine.close()
+    out.write(json.dumps(result, indent=2) + "\n" if args.json else render_text(result))
+    return EXIT_OK
+
+
 def command_serve(config: Config, args: argparse.Namespace) -> int:
     """Run the service in the foreground until it is told to stop."""
     from telediag.runner import run_service
@@ -209,6 +235,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_devices(config, args, sys.stdout)
         if args.command == "connectivity":
             return command_connectivity(config, args, sys.stdout)
+        if args.command == "selfcheck":
+            return command_selfcheck(config, args, sys.stdout)
         raise UsageError(f"unknown command {args.command}")
     except UsageError as error:
         print(f"telediag: {error}", file=sys.stderr)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from protocols import registry
+from telediag.diagnostics.thresholds import ThresholdError, Thresholds, parse_thresholds
 
 
 class ConfigError(ValueError):
@@ -47,6 +48,8 @@ class ApiConfig:
     """The HTTP API listener."""
 
     listen: str = "tcp:8080:interface=127.0.0.1"
+    max_body_bytes: int = 1024 * 1024
+    """Largest request body accepted; a bigger declared Content-Length is refused before reading."""
 
 
 DEFAULT_LISTEN: dict[str, tuple[str, ...]] = {
@@ -63,6 +66,7 @@ class Config:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     listen: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_LISTEN))
+    diagnostics: Thresholds = field(default_factory=Thresholds)
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Sections that later parts of the service read (sla, diagnostics, ...), kept as parsed."""
 
@@ -136,11 +140,16 @@ def parse_config(raw: Mapping[str, Any]) -> Config:
     if store.synchronous.upper() not in _SYNCHRONOUS_LEVELS:
         raise ConfigError(f"[store] synchronous must be one of {sorted(_SYNCHRONOUS_LEVELS)}")
     listen = _listen(raw["listen"]) if "listen" in raw else dict(DEFAULT_LISTEN)
+    try:
+        diagnostics = parse_thresholds(raw.get("diagnostics", {}))
+    except ThresholdError as error:
+        raise ConfigError(str(error)) from None
     return Config(
         store=store,
         ingest=_section(IngestConfig, raw.get("ingest", {}), "ingest"),
         api=_section(ApiConfig, raw.get("api", {}), "api"),
         listen=listen,
+        diagnostics=diagnostics,
         extra={k: v for k, v in raw.items() if k in _PASSTHROUGH_SECTIONS},
     )
 

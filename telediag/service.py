@@ -19,6 +19,8 @@ from twisted.logger import Logger
 
 from protocols import registry
 from telediag.config import Config, ConfigError
+from telediag.diagnostics.engine import DiagnosticsEngine
+from telediag.diagnostics.service import DiagnosticsService
 from telediag.ingest.tcp import DeviceStreamFactory
 from telediag.ingest.udp import DeviceDatagramProtocol
 from telediag.pipeline import Pipeline
@@ -66,6 +68,7 @@ class IngestService(Service):
         self.ports: list[tuple[str, str, IListeningPort]] = []
         self.ready: defer.Deferred[None] = defer.Deferred()
         self._reader: Reader | None = None
+        self.diagnostics: DiagnosticsService | None = None
 
     def startService(self) -> None:
         super().startService()
@@ -85,6 +88,11 @@ class IngestService(Service):
             self.reactor, self.committer, store.registered_imeis(), config.ingest.auto_register,
             config.ingest.command_timeout_s, self._registry_lookup(),
         )
+        self.diagnostics = DiagnosticsService(
+            self.reactor, DiagnosticsEngine(config.database_path, config.diagnostics), self.pipeline
+        )
+        self.committer.add_listener(self.diagnostics.on_commit)
+        self.diagnostics.startService()
         listening = [self._listen(name, endpoint) for name, eps in config.listen.items() for endpoint in eps]
         done = defer.gatherResults(listening, consumeErrors=True)
         done.addCallbacks(self._listening, self._listen_failed)
@@ -144,6 +152,9 @@ class IngestService(Service):
         if self._reader is not None:
             self._reader.close()
             self._reader = None
+        if self.diagnostics is not None:
+            yield self.diagnostics.stopService()
+            self.diagnostics = None
         if self.committer is not None:
             yield self.committer.stop()
             self.log.info(

@@ -1,0 +1,151 @@
+"""The diagnostics engine: snapshot, checks, findings, on the store, on whatever thread calls it.
+
+Synchronous and clock-free (every call takes ``now``), so tests drive it directly with a simulated
+day; the Twisted side (:mod:`telediag.diagnostics.service`) only decides when and on which thread.
+Each calling thread gets its own SQLite connection.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+from telediag.diagnostics import checks
+from telediag.diagnostics.findings import Transition, active_findings, apply_verdicts, list_findings
+from telediag.diagnostics.hints import hint
+from telediag.diagnostics.selfcheck import build_selfcheck
+from telediag.diagnostics.snapshot import DeviceSnapshot, known_devices, load_snapshot
+from telediag.diagnostics.thresholds import Thresholds
+from telediag.store.sqlite import connect
+
+APN_PARAMETER = "2001"
+"""Teltonika FMB parameter holding the APN (2002/2003 are its user and password)."""
+STATUS_MAX_AGE_S = 3600.0
+"""A device's ``getstatus`` answer is asked again when older than this and a check needs it."""
+_PARAM_ANSWER = re.compile(r"Param\s*ID\s*:\s*(\d+)\s*(?:Value|New Val)\s*:\s*(.*)", re.IGNORECASE)
+
+
+class UnknownDevice(LookupError):
+    """Neither registered nor ever seen."""
+
+
+def parse_param_answer(text: str, parameter: str) -> str | None:
+    """The value in a Teltonika ``getparam`` answer (``Param ID:2001 Value:internet``), else None."""
+    match = _PARAM_ANSWER.search(text.strip())
+    if match is None or match.group(1) != parameter:
+        return None
+    return match.group(2).strip()
+
+
+class DiagnosticsEngine:
+    """Evaluates devices against the thresholds and keeps their findings in the store."""
+
+    def __init__(self, path: Path, thresholds: Thresholds) -> None:
+        self.path = path
+        self.thresholds = thresholds
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = connect(self.path)
+            self._local.db = db
+            with self._lock:
+                self._connections.append(db)
+        return db
+
+    def close(self) -> None:
+        """Close every thread's connection (call once no thread uses the engine any more)."""
+        with self._lock:
+            for db in self._connections:
+                db.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    def snapshot(self, imei: str, now: float, with_history: bool = True) -> DeviceSnapshot:
+        """The device as the checks see it; UnknownDevice when it was never registered nor seen."""
+        snapshot = load_snapshot(self._db(), imei, now, self.thresholds, with_history)
+        if snapshot.device is None and snapshot.state is None:
+            raise UnknownDevice(f"device {imei} is neither registered nor ever seen")
+        return snapshot
+
+    def check_device(self, imei: str, now: float, with_history: bool = True) -> list[Transition]:
+        """Evaluate one device and persist its findings; returns what changed."""
+        snapshot = self.snapshot(imei, now, with_history)
+        return apply_verdicts(self._db(), imei, checks.evaluate(snapshot, self.thresholds), now)
+
+    def sweep(self, now: float) -> list[Transition]:
+        """Evaluate every known device (silence and activation need no new data to change)."""
+        transitions: list[Transition] = []
+        for imei in known_devices(self._db()):
+            transitions.extend(self.check_device(imei, now))
+        return transitions
+
+    def selfcheck(self, imei: str, now: float) -> dict[str, Any]:
+        """A fresh self-check (not persisted; the sweep persists)."""
+        snapshot = self.snapshot(imei, now)
+        verdicts = checks.evaluate(snapshot, self.thresholds)
+        return build_selfcheck(snapshot, verdicts, active_findings(self._db(), imei))
+
+    def findings(
+        self, imeis: set[str] | None = None, code: str | None = None, active: bool | None = True
+    ) -> list[dict[str, Any]]:
+        """Stored findings in the API shape, each with its hint."""
+        db = self._db()
+        protocols = dict(db.execute("SELECT imei, protocol FROM devices"))
+        apns = dict(db.execute(
+            "SELECT d.imei, s.apn FROM devices d JOIN sim_profiles s ON s.iccid = d.iccid"
+        ))
+        return [
+            f.as_dict(hint(f.code, protocols.get(f.imei), f.evidence, {"apn": apns.get(f.imei)}))
+            for f in list_findings(db, imeis, code, active)
+        ]
+
+    def journeys(self, imei: str, since: float | None, until: float | None) -> list[dict[str, Any]]:
+        """Journeys over the stored history (the API's ``/journeys``)."""
+        from telediag.diagnostics.history import load_history
+        from telediag.diagnostics.journeys import detect_journeys
+
+        frame = load_history(self._db(), imei, since, until)
+        return [journey.as_dict() for journey in detect_journeys(frame, self.thresholds)]
+
+    def record_report(self, imei: str, name: str, value: str | None, at: float) -> None:
+        """Keep what the device answered to a server command, as evidence for the checks."""
+        db = self._db()
+        db.execute(
+            "INSERT INTO device_evidence (imei, name, value, at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (imei, name) DO UPDATE SET value = excluded.value, at = excluded.at",
+            (imei, name, value, at),
+        )
+
+    def wanted_queries(self, imeis: list[str], now: float) -> list[tuple[str, str]]:
+        """(imei, command) pairs worth asking connected devices now: their APN, and their status
+        while a GNSS or delay finding is active."""
+        db = self._db()
+        wanted: list[tuple[str, str]] = []
+        for imei in imeis:
+            row = db.execute(
+                "SELECT s.apn FROM devices d JOIN sim_profiles s ON s.iccid = d.iccid WHERE d.imei = ?", (imei,)
+            ).fetchone()
+            reports = dict(
+                (name, at) for name, at in db.execute("SELECT name, at FROM device_evidence WHERE imei = ?", (imei,))
+            )
+            if row and row[0] and now - reports.get("apn", float("-inf")) > self.thresholds.apn_evidence_max_age_s:
+                wanted.append((imei, f"getparam {APN_PARAMETER}"))
+            active = active_findings(db, imei)
+            if {"GPS_NO_FIX", "DATA_DELAYED"} & set(active) and now - reports.get("status", float("-inf")) > STATUS_MAX_AGE_S:
+                wanted.append((imei, "getstatus"))
+        return wanted
+
+    def store_answer(self, imei: str, command: str, answer: str, now: float) -> None:
+        """File a device's answer under the evidence name its command asks for."""
+        if command.startswith("getparam"):
+            self.record_report(imei, "apn", parse_param_answer(answer, APN_PARAMETER), now)
+            self.record_report(imei, "apn_answer", answer, now)
+        else:
+            self.record_report(imei, "status", answer, now)
