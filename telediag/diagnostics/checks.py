@@ -288,7 +288,9 @@ def check_installation(s: DeviceSnapshot, t: Thresholds) -> Verdicts:
     return {
         "IGNITION_ALWAYS_ON": installation.ignition_always_on(s.history, t),
         "IGNITION_NOT_DETECTED": installation.ignition_not_detected(s.history, t),
-        "JOURNEY_FALSE_STARTS": installation.journey_false_starts(s.history, t),
+        "JOURNEY_FALSE_STARTS": installation.journey_false_starts(
+            s.history[s.history["time"] >= s.now - t.false_start_window_s], t
+        ),
     }
 
 

@@ -98,7 +98,8 @@ class Thresholds:
     ignition_off_driving_ratio: float = 0.9
     """IGNITION_NOT_DETECTED: driven this far with ignition reported off on this share of moving records."""
     false_start_min: int = 4
-    """JOURNEY_FALSE_STARTS: this many motion starts within the history that move less than a journey."""
+    false_start_window_s: float = 12 * 3600.0
+    """JOURNEY_FALSE_STARTS: this many motion starts within the window that move less than a journey."""
 
 
 class ThresholdError(ValueError):
