@@ -1,14 +1,39 @@
-"""``telediag-sim``: drive N simulated vehicles against a telediag (or any compatible) server."""
+"""``telediag-sim``: drive N simulated vehicles against a telediag (or any compatible) server.
+
+Faults (``--faults wrong_apn:2,power_cut:1``) go to devices reproducibly; ``--registry-csv`` writes
+the fleet's registry rows for ``telediag devices import`` (``--registry-only``: write them and
+exit, so the registry can be loaded before the drive), and ``--connectivity-log``/``--api`` carry
+the network events the devices cause.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
+from simulators.faults import FAULTS, check_faults
 from simulators.fleet import DEFAULT_PORTS, KINDS, Fleet, FleetSettings
 
 CODECS = {"8": 0x08, "8E": 0x8E, "16": 0x10}
+EVENTS_PATH = "/api/v1/connectivity/events"
+
+
+def parse_faults(text: str | None) -> dict[str, int]:
+    """``wrong_apn:2,power_cut`` (a missing count is 1) -> {name: count}; ValueError names the known faults."""
+    faults: dict[str, int] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        name, _, count = part.partition(":")
+        name = name.strip()
+        try:
+            number = int(count) if count.strip() else 1
+        except ValueError:
+            raise ValueError(f"count for fault {name} must be an integer, got {count!r}") from None
+        faults[name] = faults.get(name, 0) + number
+    check_faults(faults)
+    return faults
 
 
 def parse_mix(text: str | None, devices: int) -> dict[str, int]:
@@ -51,6 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-reconnect-delay", type=float, default=5.0)
     parser.add_argument("--progress-every", type=float, default=5.0)
     parser.add_argument("--acked-log", help="write every acknowledged record here as JSON lines")
+    parser.add_argument("--faults", metavar="NAME:COUNT,...",
+                        help=f"devices with injected faults, the rest healthy; known: {', '.join(FAULTS)}")
+    parser.add_argument("--registry-csv", metavar="FILE",
+                        help="write the fleet's registry rows here (for telediag devices import)")
+    parser.add_argument("--registry-only", action="store_true",
+                        help="write the registry CSV (to --registry-csv, else stdout) and exit without connecting")
+    parser.add_argument("--connectivity-log", metavar="FILE",
+                        help="write the connectivity events the devices cause here as JSON lines")
+    parser.add_argument("--api", metavar="URL", help=f"also POST the events to URL{EVENTS_PATH}")
+    parser.add_argument("--token", help="bearer token for --api")
     return parser
 
 
@@ -62,6 +97,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.devices < 0 or args.interval <= 0 or args.duration < 0 or args.records_per_packet < 1:
             raise ValueError("--devices, --duration >= 0; --interval > 0; --records-per-packet >= 1")
         mix = parse_mix(args.mix, args.devices)
+        faults = parse_faults(args.faults)
+        if args.api and not args.token:
+            raise ValueError("--api needs --token (create one with: telediag tokens create --role admin)")
+        if args.api and not args.api.startswith(("http://", "https://")):
+            raise ValueError(f"--api must be an http:// or https:// URL, got {args.api!r}")
     except ValueError as error:
         print(f"telediag-sim: {error}", file=sys.stderr)
         return 2
@@ -81,17 +121,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         teltonika_codec=CODECS[args.codec],
         max_reconnect_delay_s=args.max_reconnect_delay,
         progress_every_s=args.progress_every,
+        faults=faults,
     )
     from twisted.internet import reactor
 
-    fleet = Fleet(reactor, settings)
+    try:
+        fleet = Fleet(reactor, settings)
+    except ValueError as error:
+        print(f"telediag-sim: {error}", file=sys.stderr)
+        return 2
+    try:
+        if args.registry_csv:
+            with open(args.registry_csv, "w", newline="", encoding="utf-8") as handle:
+                fleet.write_registry(handle)
+        elif args.registry_only:
+            fleet.write_registry(sys.stdout)
+        if args.registry_only:
+            return 0
+        fleet.events = _events_output(reactor, args)
+    except OSError as error:
+        print(f"telediag-sim: cannot write {error.filename}: {error.strerror}", file=sys.stderr)
+        return 1
     outcome: dict[str, int] = {"code": 1}
 
     def finished(summary) -> None:
         if args.acked_log:
             fleet.write_acked(args.acked_log)
         print(f"summary: {summary.line()}", flush=True)
-        outcome["code"] = 0 if summary.unacked == 0 else 1
+        outcome["code"] = 0 if summary.unacked == summary.stranded else 1
 
     def failed(failure) -> None:
         print(f"telediag-sim: {failure.getErrorMessage()}", file=sys.stderr)
@@ -104,3 +161,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     reactor.callWhenRunning(start)
     reactor.run()
     return outcome["code"]
+
+
+def _events_output(reactor: Any, args: argparse.Namespace) -> Any:
+    """Where connectivity events go (None when neither a log nor an API is asked for)."""
+    if not args.connectivity_log and not args.api:
+        return None
+    from simulators.events_out import ConnectivityOutput, agent_sender
+
+    sender = agent_sender(reactor, args.api.rstrip("/") + EVENTS_PATH, args.token) if args.api else None
+    return ConnectivityOutput(reactor, args.connectivity_log, sender, log=sys.stderr)

@@ -3,7 +3,9 @@
 Each client logs in, sends what the outbox holds, waits for the server's ACK the way the real device
 does, and on a dropped connection puts the unacknowledged records back to be resent. A shadow server
 session decodes every packet the client sends, so the records kept as "acknowledged" are exactly the
-values the server must have stored (after the protocol's rounding).
+values the server must have stored (after the protocol's rounding). A device with the
+``protocol_garbage`` fault also sends undecodable frames; they never touch the outbox or the
+shadow session, so they cannot be counted as records.
 """
 
 from __future__ import annotations
@@ -18,33 +20,60 @@ from protocols.core import Report
 from protocols.record import Record
 from simulators.outbox import Outbox
 
-COMMAND_ANSWERS: dict[str, Callable[[str], str]] = {
-    "getinfo": lambda imei: "INI:2026/1/1 0:00 RTC:2026/1/1 0:00 RST:2 ERR:0 SR:0 BR:0 CF:0 FG:0 FL:0 "
+COMMAND_ANSWERS: dict[str, Callable[["SimDevice"], str]] = {
+    "getinfo": lambda device: "INI:2026/1/1 0:00 RTC:2026/1/1 0:00 RST:2 ERR:0 SR:0 BR:0 CF:0 FG:0 FL:0 "
     "TU:0/0 UT:0 SMS:0 NOGPS:0:0 GPS:1 SAT:9 RS:3 RF:65 SF:1 MD:0",
-    "getstatus": lambda imei: "Data Link: 1 GPRS: 1 Phone: 0 SIM: 0 OpCode: 26001 Signal: 5 NewSMS: 0 "
-    "Roaming: 0 SMSFull: 0 LAC: 1 Cell ID: 1 NetType: 1 FwUpd:-1",
-    "getparam 2001": lambda imei: "Param ID:2001 Value:internet",
-    "getimei": lambda imei: f"IMEI: {imei}",
+    "getstatus": lambda device: f"Data Link: 1 GPRS: 1 Phone: 0 SIM: 0 OpCode: {device.operator} Signal: 5 "
+    "NewSMS: 0 Roaming: 0 SMSFull: 0 LAC: 1 Cell ID: 1 NetType: 1 FwUpd:-1",
+    "getparam 2001": lambda device: f"Param ID:2001 Value:{device.apn}",
+    "getimei": lambda device: f"IMEI: {device.imei}",
 }
+"""Codec 12 command -> the device's answer (``getparam 2001`` is its configured APN)."""
+
+_GARBAGE_RECORD = Record(imei=None, protocol="teltonika", fix_time=1_000_000_000.0, valid=False)
 
 
 class SimDevice:
     """A simulated tracker's state shared by its connections: identity, outbox and settings."""
 
-    def __init__(self, imei: str, protocol: str, transport: str, records_per_packet: int) -> None:
+    def __init__(self, imei: str, protocol: str, transport: str, records_per_packet: int,
+                 apn: str = "internet", operator: int = 26001) -> None:
         self.imei = imei
         self.protocol = protocol
         self.transport = transport
         self.records_per_packet = records_per_packet
+        self.apn = apn
+        self.operator = operator
         self.outbox = Outbox()
         self.link: Any = None
+        self.online = True
+        """False while the device has no data session (its fault): it neither connects nor sends."""
         self.connects = 0
         self.commands_answered = 0
+        self.garbage_due = 0
+        self.garbage_sent = 0
 
     def pump(self) -> None:
         """Send more if the link is ready."""
-        if self.link is not None:
+        if self.link is not None and self.online:
             self.link.pump()
+
+    def send_garbage(self) -> None:
+        """Queue one undecodable frame; the link sends it when nothing is in flight."""
+        self.garbage_due += 1
+        self.pump()
+
+
+def teltonika_bad_crc() -> bytes:
+    """A Teltonika AVL frame whose CRC does not match: answered with a zero record count."""
+    frame = teltonika.encode_avl([_GARBAGE_RECORD], codec_id=0x08)
+    return frame[:-2] + bytes((frame[-2] ^ 0xFF, frame[-1] ^ 0x5A))
+
+
+def gt06_bad_crc(imei: str) -> bytes:
+    """A GT06 login frame with a broken CRC-ITU: skipped by the server without an answer."""
+    frame = gt06.encode_login(imei, 1)
+    return frame[:-4] + bytes((frame[-4] ^ 0xFF, frame[-3] ^ 0x5A)) + frame[-2:]
 
 
 class TeltonikaTcpLink(Protocol):
@@ -57,6 +86,8 @@ class TeltonikaTcpLink(Protocol):
         self.shadow = teltonika.ServerSession()
         self.accepted = False
         self.decoded_in_flight: tuple[Record, ...] = ()
+        self.garbage_in_flight = False
+        self.closing = False
 
     def connectionMade(self) -> None:
         self.device.link = self
@@ -73,19 +104,26 @@ class TeltonikaTcpLink(Protocol):
                     self.transport.loseConnection()
                     return
             elif isinstance(reply, teltonika.RecordAck):
-                if self.device.outbox.in_flight and reply.count == len(self.device.outbox.in_flight[0]):
+                if self.garbage_in_flight:  # the answer to the bad frame, not to records
+                    self.garbage_in_flight = False
+                elif self.device.outbox.in_flight and reply.count == len(self.device.outbox.in_flight[0]):
                     self.device.outbox.ack_oldest(self.decoded_in_flight)
                 else:  # a short count means "send it again"
                     self.device.outbox.requeue()
             elif isinstance(reply, teltonika.ServerCommand):
-                answer = COMMAND_ANSWERS.get(reply.text.strip(), lambda imei: f"Unknown command: {reply.text}")
-                self.transport.write(teltonika.encode_command_response(answer(self.device.imei)))
+                answer = COMMAND_ANSWERS.get(reply.text.strip(), lambda device: f"Unknown command: {reply.text}")
+                self.transport.write(teltonika.encode_command_response(answer(self.device)))
                 self.device.commands_answered += 1
         self.pump()
 
     def pump(self) -> None:
         outbox = self.device.outbox
-        if not self.accepted or outbox.in_flight or not outbox.pending:
+        if not self.accepted or self.closing or self.garbage_in_flight or outbox.in_flight:
+            return
+        if self.device.garbage_due:
+            self._send_garbage()
+            return
+        if not outbox.pending:
             return
         batch = outbox.take(self.device.records_per_packet)
         packet = teltonika.encode_avl(batch, codec_id=self.codec_id)
@@ -93,8 +131,22 @@ class TeltonikaTcpLink(Protocol):
         self.receiver.expect_ack()  # a 00000000 NAK must not be read as the start of a command
         self.transport.write(packet)
 
+    def _send_garbage(self) -> None:
+        """Alternately a bad-CRC frame (the server answers 0 and carries on) and GT06 bytes (it closes)."""
+        device = self.device
+        device.garbage_due -= 1
+        device.garbage_sent += 1
+        if device.garbage_sent % 2 == 1:
+            self.garbage_in_flight = True
+            self.receiver.expect_ack()
+            self.transport.write(teltonika_bad_crc())
+        else:
+            self.closing = True  # nothing more on this connection: the server drops it
+            self.transport.write(gt06.encode_login(device.imei, 1))
+
     def connectionLost(self, reason: Failure) -> None:
-        self.device.link = None
+        if self.device.link is self:
+            self.device.link = None
         self.device.outbox.requeue()
 
 
@@ -131,7 +183,14 @@ class Gt06Link(Protocol):
 
     def pump(self) -> None:
         outbox = self.device.outbox
-        if not self.logged_in or outbox.in_flight or not outbox.pending:
+        if not self.logged_in:
+            return
+        while self.device.garbage_due:  # never answered: it cannot be mistaken for an ACK
+            self.device.garbage_due -= 1
+            self.device.garbage_sent += 1
+            bad = gt06_bad_crc(self.device.imei) if self.device.garbage_sent % 2 else teltonika.encode_imei(self.device.imei)
+            self.transport.write(bad)
+        if outbox.in_flight or not outbox.pending:
             return
         frames = []
         for _ in range(self.device.records_per_packet):
@@ -145,7 +204,8 @@ class Gt06Link(Protocol):
         self.transport.write(b"".join(frames))
 
     def connectionLost(self, reason: Failure) -> None:
-        self.device.link = None
+        if self.device.link is self:
+            self.device.link = None
         self.by_serial.clear()
         self.device.outbox.requeue()
 
@@ -175,7 +235,13 @@ class TeltonikaUdpLink(DatagramProtocol):
 
     def pump(self) -> None:
         outbox = self.device.outbox
-        if self.transport is None or outbox.in_flight or not outbox.pending:
+        if self.transport is None:
+            return
+        while self.device.garbage_due:  # a datagram whose length field lies: no ACK comes back
+            self.device.garbage_due -= 1
+            self.device.garbage_sent += 1
+            self._write(gt06.encode_login(self.device.imei, 1))
+        if outbox.in_flight or not outbox.pending:
             return
         batch = outbox.take(self.device.records_per_packet)
         self.packet_id = (self.packet_id + 1) & 0xFFFF
@@ -186,16 +252,19 @@ class TeltonikaUdpLink(DatagramProtocol):
         self.decoded = _decoded(teltonika.decode_datagram(self.datagram))
         self._send()
 
-    def _send(self) -> None:
+    def _write(self, datagram: bytes) -> None:
         try:
-            self.transport.write(self.datagram, self.address)
+            self.transport.write(datagram, self.address)
         except Exception:  # Twisted's ConnectionRefusedError (ICMP unreachable) while the server is down
             pass  # the timer resends
+
+    def _send(self) -> None:
+        self._write(self.datagram)
         self.timer = self.reactor.callLater(self.resend_after_s, self._resend)
 
     def _resend(self) -> None:
         self.timer = None
-        if self.device.outbox.in_flight and self.transport is not None:
+        if self.device.outbox.in_flight and self.transport is not None and self.device.online:
             self.device.outbox.counters.resent += len(self.device.outbox.in_flight[0])
             self.device.outbox.counters.sent += len(self.device.outbox.in_flight[0])
             self._send()

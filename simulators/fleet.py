@@ -2,13 +2,17 @@
 
 The fleet runs on any reactor (a real one for load and demos, a Clock in unit tests): it ticks every
 vehicle at its report interval for the duration, then waits (bounded) until the server has
-acknowledged what is still outstanding.
+acknowledged what is still outstanding. Devices may carry injected faults (``simulators.faults``):
+they then behave as that fault makes them, in real time, and tell the connectivity output what the
+network saw. A device without a data session (its fault) does not connect at all.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable, TextIO
 
@@ -17,6 +21,7 @@ from twisted.internet import defer
 from twisted.internet.task import LoopingCall, deferLater
 
 from protocols.record import RECORD_FIELDS, iso_utc
+from simulators.device_model import DeviceModel
 from simulators.devices import (
     Gt06Link,
     ReconnectingDeviceFactory,
@@ -24,7 +29,10 @@ from simulators.devices import (
     TeltonikaTcpLink,
     TeltonikaUdpLink,
 )
-from simulators.vehicle import Vehicle
+from simulators.events_out import ConnectivityOutput
+from simulators.faults import assign_faults
+from simulators.network import REGISTRY_COLUMNS, luhn
+from simulators.scenario import fleet_imeis
 
 KINDS = ("teltonika-tcp", "teltonika-udp", "gt06")
 """Device kinds: protocol and transport."""
@@ -47,18 +55,13 @@ class FleetSettings:
     teltonika_codec: int = 0x8E
     max_reconnect_delay_s: float = 5.0
     progress_every_s: float = 5.0
+    faults: dict[str, int] = field(default_factory=dict)
+    """Fault name -> number of devices with it; the rest are healthy."""
 
 
 def luhn_imei(body: str) -> str:
     """A 15-digit IMEI from 14 digits plus the Luhn check digit."""
-    total = 0
-    for index, char in enumerate(body):
-        digit = int(char)
-        if index % 2 == 1:
-            digit *= 2
-            digit -= 9 if digit > 9 else 0
-        total += digit
-    return body + str((10 - total % 10) % 10)
+    return luhn(body)
 
 
 @dataclass
@@ -71,74 +74,137 @@ class FleetSummary:
     acked: int
     resent: int
     unacked: int
+    stranded: int = 0
+    """Unacknowledged records on devices offline because of their fault (they cannot be delivered)."""
+    held: int = 0
+    """Records made by devices that never got a data session (never handed to a link)."""
+    garbage: int = 0
+    """Undecodable frames sent (protocol_garbage); never counted as records."""
+    faults: dict[str, int] = field(default_factory=dict)
 
     def line(self) -> str:
         """One human line."""
+        faults = ",".join(f"{name}:{count}" for name, count in sorted(self.faults.items())) or "none"
         return (
             f"devices={self.devices} generated={self.generated} sent={self.sent} "
-            f"acknowledged={self.acked} resent={self.resent} unacknowledged={self.unacked}"
+            f"acknowledged={self.acked} resent={self.resent} unacknowledged={self.unacked} "
+            f"stranded={self.stranded} held={self.held} garbage={self.garbage} faults={faults}"
         )
 
 
 class Fleet:
     """Vehicles, their trackers and the links to the server."""
 
-    def __init__(self, reactor: Any, settings: FleetSettings, out: TextIO = sys.stdout) -> None:
+    def __init__(self, reactor: Any, settings: FleetSettings, out: TextIO = sys.stdout,
+                 events: ConnectivityOutput | None = None) -> None:
+        """Build the fleet; raises ValueError when the faults do not fit it (unknown, too many)."""
         self.reactor = reactor
         self.settings = settings
         self.out = out
+        self.events = events
         self.devices: list[SimDevice] = []
-        self.vehicles: list[Vehicle] = []
+        self.models: list[DeviceModel] = []
         self._ticks: list[LoopingCall] = []
-        self._connectors: list[Any] = []
+        self._tcp: dict[int, tuple[ReconnectingDeviceFactory, Any]] = {}
         self._udp_ports: list[Any] = []
         self._ticking = True
+        kinds = [kind for kind in KINDS for _ in range(settings.mix.get(kind, 0))]
+        protocols = [kind.split("-")[0] for kind in kinds]
+        self.faults = assign_faults(protocols, settings.faults, settings.seed)
         rng = np.random.default_rng(settings.seed)
-        serial = 0
-        for kind in KINDS:
-            for _ in range(settings.mix.get(kind, 0)):
-                serial += 1
-                imei = luhn_imei(f"35{settings.seed % 1000:03d}{serial:09d}")
-                protocol, transport = (kind.split("-") + ["tcp"])[:2]
-                self.devices.append(SimDevice(imei, protocol, transport, settings.records_per_packet))
-                seed = int(rng.integers(2**31))
-                self.vehicles.append(Vehicle(imei, protocol, seed, reactor.seconds()))
+        start = reactor.seconds()
+        for index, (kind, imei, fault) in enumerate(zip(kinds, fleet_imeis(len(kinds), settings.seed), self.faults)):
+            protocol, transport = (kind.split("-") + ["tcp"])[:2]
+            phase = settings.interval_s * (index / max(1, len(kinds)))
+            model = DeviceModel(imei, protocol, int(rng.integers(2**31)), start + phase, settings.interval_s,
+                                fault, settings.duration_s, resolution=1.0 if protocol == "gt06" else 0.001)
+            apn = model.fault.device_apn(model.sim_apn) if model.fault else model.sim_apn
+            device = SimDevice(imei, protocol, transport, settings.records_per_packet, apn, model.vehicle.operator)
+            device.online = False  # until its first report finds a data session
+            self.models.append(model)
+            self.devices.append(device)
+
+    @property
+    def vehicles(self) -> list[Any]:
+        """Each device's vehicle."""
+        return [model.vehicle for model in self.models]
+
+    def registry_rows(self) -> list[dict[str, str]]:
+        """The fleet's ``telediag devices import`` rows."""
+        return [model.registry_row for model in self.models]
+
+    def write_registry(self, handle: TextIO) -> int:
+        """Write the registry rows as CSV with the DESIGN.md header; returns how many."""
+        writer = csv.DictWriter(handle, fieldnames=REGISTRY_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        rows = self.registry_rows()
+        writer.writerows(rows)
+        return len(rows)
 
     def start(self) -> None:
-        """Open every link and start every vehicle's report timer (phases spread over an interval)."""
+        """Set up every link and start every vehicle's report timer (phases spread over an interval).
+
+        TCP devices connect at their first report that has a data session.
+        """
         settings = self.settings
         codec = settings.teltonika_codec
         for index, device in enumerate(self.devices):
             kind = device.protocol if device.protocol == "gt06" else f"{device.protocol}-{device.transport}"
-            port = settings.ports[kind]
             if kind == "teltonika-udp":
-                link = TeltonikaUdpLink(device, settings.host, port, codec, self.reactor)
+                link = TeltonikaUdpLink(device, settings.host, settings.ports[kind], codec, self.reactor)
                 self._udp_ports.append(self.reactor.listenUDP(0, link, interface="127.0.0.1"
                                                               if settings.host.startswith("127.") else ""))
             else:
                 build = (lambda d: Gt06Link(d)) if kind == "gt06" else (lambda d: TeltonikaTcpLink(d, codec))
-                factory = ReconnectingDeviceFactory(device, build, settings.max_reconnect_delay_s)
-                self._connectors.append((factory, self.reactor.connectTCP(settings.host, port, factory)))
+                self._tcp[index] = (ReconnectingDeviceFactory(device, build, settings.max_reconnect_delay_s), None)
             tick = LoopingCall(self._report, index)
             tick.clock = self.reactor
-            phase = settings.interval_s * (index / max(1, len(self.devices)))
-            self.reactor.callLater(phase, self._start_tick, tick)
+            self.reactor.callLater(max(0.0, self.models[index].start - self.reactor.seconds()), self._start_tick, tick)
             self._ticks.append(tick)
+        if self.events is not None:
+            self.events.start()
 
     def _start_tick(self, tick: LoopingCall) -> None:
         if self._ticking:
             tick.start(self.settings.interval_s, now=True)
 
     def _report(self, index: int) -> None:
-        device, vehicle = self.devices[index], self.vehicles[index]
-        now = self.reactor.seconds()
-        resolution = 1.0 if device.protocol == "gt06" else 0.001
-        fix_time = round(now / resolution) * resolution
-        if vehicle.last_fix is not None and fix_time <= vehicle.last_fix:
-            fix_time = vehicle.last_fix + resolution  # one fix per protocol time step
-        vehicle.last_fix = fix_time
-        device.outbox.add(vehicle.report(fix_time))
+        device, model = self.devices[index], self.models[index]
+        step = model.step(self.reactor.seconds())
+        if step.events and self.events is not None:
+            self.events.add(step.events)
+        for record in step.records:
+            device.outbox.add(record)
+        self._set_online(index, step.online)
+        if step.garbage:
+            device.send_garbage()
         device.pump()
+
+    def _set_online(self, index: int, online: bool) -> None:
+        """Connect when the device gets a data session, hang up when it loses it."""
+        device = self.devices[index]
+        if online == device.online:
+            return
+        device.online = online
+        if index not in self._tcp:  # UDP: nothing to open; drop what is in flight
+            if not online and isinstance(device.link, TeltonikaUdpLink):
+                device.link.stop()
+                device.outbox.requeue()
+            return
+        factory, connector = self._tcp[index]
+        if online:
+            factory.continueTrying = True
+            factory.resetDelay()
+            if connector is None:
+                kind = device.protocol if device.protocol == "gt06" else "teltonika-tcp"
+                connector = self.reactor.connectTCP(self.settings.host, self.settings.ports[kind], factory)
+                self._tcp[index] = (factory, connector)
+            elif getattr(connector, "state", "disconnected") == "disconnected":
+                connector.connect()
+        else:
+            factory.stopTrying()
+            if connector is not None:
+                connector.disconnect()
 
     def summary(self) -> FleetSummary:
         """Totals now."""
@@ -150,10 +216,14 @@ class Fleet:
             acked=sum(c.acked for c in counters),
             resent=sum(c.resent for c in counters),
             unacked=sum(d.outbox.unacked for d in self.devices),
+            stranded=sum(d.outbox.unacked for d in self.devices if not d.online),
+            held=sum(len(m.held) for m in self.models),
+            garbage=sum(d.garbage_sent for d in self.devices),
+            faults=dict(Counter(f for f in self.faults if f is not None)),
         )
 
     def _progress(self) -> None:
-        connected = sum(1 for d in self.devices if d.link is not None)
+        connected = sum(1 for d in self.devices if d.link is not None and d.online)
         self.out.write(f"progress: connected={connected} {self.summary().line()}\n")
         self.out.flush()
 
@@ -171,20 +241,23 @@ class Fleet:
             if tick.running:
                 tick.stop()
         waited = 0.0
-        while waited < settings.drain_timeout_s and any(d.outbox.unacked for d in self.devices):
+        while waited < settings.drain_timeout_s and any(d.outbox.unacked for d in self.devices if d.online):
             for device in self.devices:
                 device.pump()
             yield _sleep(self.reactor, 0.1)
             waited += 0.1
         progress.stop()
         yield self.stop()
+        if self.events is not None:
+            yield self.events.close()
         return self.summary()
 
     def stop(self) -> defer.Deferred[None]:
         """Close every link without reconnecting."""
-        for factory, connector in self._connectors:
+        for factory, connector in self._tcp.values():
             factory.stopTrying()
-            connector.disconnect()
+            if connector is not None:
+                connector.disconnect()
         for device in self.devices:
             if isinstance(device.link, TeltonikaUdpLink):
                 device.link.stop()
