@@ -11,6 +11,8 @@ import math
 from statistics import median
 from typing import Any, Callable, Iterable
 
+import pandas as pd
+
 from protocols.record import iso_utc
 from telediag.diagnostics import geography
 from telediag.diagnostics.snapshot import DeviceSnapshot
@@ -144,6 +146,8 @@ def check_gnss(s: DeviceSnapshot, t: Thresholds) -> Verdicts:
     """No fix while in use (antenna), or fixes that are imprecise or jump impossibly."""
     verdicts: Verdicts = {}
     in_use = [r for r in s.recent if r["ignition"] == 1 or r["motion"] == 1 or (r["speed_kmh"] or 0) > 5]
+    if len(in_use) < t.gnss_min_records and s.history is not None:
+        in_use = _in_use_from_history(s, t)  # parked now: judge the latest stretch of use instead
     if len(in_use) >= t.gnss_min_records:
         invalid = _share([not r["valid"] for r in in_use])
         verdicts["GPS_NO_FIX"] = None if invalid < t.no_fix_ratio else {
@@ -172,6 +176,18 @@ def check_gnss(s: DeviceSnapshot, t: Thresholds) -> Verdicts:
     else:
         verdicts["GPS_POOR_QUALITY"] = None
     return verdicts
+
+
+def _in_use_from_history(s: DeviceSnapshot, t: Thresholds) -> list[dict[str, Any]]:
+    """The latest records with ignition on or motion, from the stored history, newest first."""
+    frame = s.history
+    assert frame is not None
+    used = frame[(frame["ignition"] == True) | (frame["motion"] == True) | (frame["speed_kmh"] > 5)]  # noqa: E712
+    tail = used.tail(t.recent_records)
+    return [
+        {"valid": bool(valid) if valid is not None and valid is not pd.NA else False, "fix_time": fix}
+        for valid, fix in zip(tail["valid"].tolist()[::-1], tail["time"].tolist()[::-1])
+    ]
 
 
 def _median(values: Iterable[float | None]) -> float | None:
