@@ -1,0 +1,67 @@
+"""The running service asks a connected Teltonika device for its APN over Codec 12, keeps the answer
+as evidence, and diagnoses a mismatch with the SIM profile."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from twisted.internet import defer, reactor
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+from twisted.internet.task import deferLater
+from twisted.trial import unittest
+
+from simulators.devices import SimDevice, TeltonikaTcpLink
+from telediag.config import Config, StoreConfig
+from telediag.registry.entries import parse_entry
+from telediag.registry.repository import save
+from telediag.service import IngestService
+from telediag.store.sqlite import connect
+
+IMEI = "356307042441013"
+
+
+class DeviceEvidenceTests(unittest.TestCase):
+    @defer.inlineCallbacks
+    def test_apn_reported_by_the_device_is_kept_and_compared(self) -> Any:
+        data_dir = Path(tempfile.mkdtemp(prefix="telediag-evidence-"))
+        self.addCleanup(shutil.rmtree, data_dir, True)
+        config = Config(store=StoreConfig(data_dir=data_dir), listen={"teltonika": ("tcp:0:interface=127.0.0.1",)})
+        db = connect(config.database_path)
+        save(db, [parse_entry({"imei": IMEI, "protocol": "teltonika", "iccid": "8948000000000000001",
+                               "apn": "fleet.example"})], 0.0, "import")
+        db.close()
+        service = IngestService(config, reactor)
+        service.startService()
+        self.addCleanup(lambda: service.stopService() if service.running else None)
+        yield service.ready
+        port = service.ports[0][2].getHost().port
+
+        link = TeltonikaTcpLink(SimDevice(IMEI, "teltonika", "tcp", 1, apn="internet"), 0x8E)
+        yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), link)
+        self.addCleanup(lambda: link.transport.loseConnection())
+        for _ in range(200):
+            if IMEI in service.pipeline.connected_devices():
+                break
+            yield deferLater(reactor, 0.02, lambda: None)
+
+        assert service.diagnostics is not None
+        yield service.diagnostics.sweep()
+        reader = connect(config.database_path, readonly=True)
+        self.addCleanup(reader.close)
+        finding = None
+        for _ in range(250):
+            finding = reader.execute(
+                "SELECT evidence FROM findings WHERE imei = ? AND code = 'APN_MISCONFIGURED' AND active = 1", (IMEI,)
+            ).fetchone()
+            if finding:
+                break
+            yield deferLater(reactor, 0.02, lambda: None)
+        self.assertIsNotNone(finding, "no APN finding after the device answered")
+        self.assertIn('"reported_apn":"internet"', finding[0])
+        evidence = dict(reader.execute("SELECT name, value FROM device_evidence WHERE imei = ?", (IMEI,)))
+        self.assertEqual(evidence["apn"], "internet")
+        self.assertEqual(evidence["apn_answer"], "Param ID:2001 Value:internet")
+        self.assertEqual(link.device.commands_answered, 1)
