@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run demo test bench clean
+.PHONY: install run serve demo test bench clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -13,11 +13,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: $(STAMP)  ## the service on its embedded defaults (data in ./var, Teltonika 5027 TCP+UDP, GT06 5023)
+run: $(STAMP)  ## the service on its embedded defaults plus a demo fleet with faults; self-checks after ~45 s
+	bash scripts/demo.sh
+
+serve: $(STAMP)  ## the service alone on its embedded defaults (data in ./var, Teltonika 5027 TCP+UDP, GT06 5023, API 8080)
 	$(VENV)/bin/telediag serve
 
-demo: $(STAMP)  ## the service plus a small simulated fleet; Ctrl-C stops both
-	bash scripts/demo.sh
+demo: run
 
 test: $(STAMP)  ## the whole test suite
 	$(PY) -m pytest

@@ -1,10 +1,33 @@
 #!/usr/bin/env bash
-# The service on its embedded defaults plus a small simulated fleet; Ctrl-C stops both.
+# The service on its embedded defaults plus a small simulated fleet with a mix of faults; after about
+# 45 s it prints every tracker's self-check verdict. Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rm -f var/listening.json
-.venv/bin/telediag serve &
+DATA=${TELEDIAG_DATA_DIR:-var}
+FLEET=(--mix teltonika-tcp=16 --seed 7
+       --faults power_cut:1,battery_drain:1,rtc_reset:1,backlog:1,weak_signal:1,gps_antenna:1,gps_poor:1,protocol_garbage:1,wrong_apn:1,activation_pending:1,no_data_after_activation:1)
+mkdir -p "$DATA"
+rm -f "$DATA/listening.json"
+.venv/bin/telediag serve --data-dir "$DATA" &
 server=$!
-trap 'kill -TERM $server 2>/dev/null; wait $server' EXIT
-for _ in $(seq 100); do [ -f var/listening.json ] && break; sleep 0.1; done
-.venv/bin/telediag-sim --devices 12 --interval 2 --duration 3600 --progress-every 10
+sim=
+trap '[ -n "$sim" ] && kill -TERM $sim 2>/dev/null; kill -TERM $server 2>/dev/null; wait' EXIT
+for _ in $(seq 100); do [ -f "$DATA/listening.json" ] && break; sleep 0.1; done
+.venv/bin/telediag-sim "${FLEET[@]}" --registry-only --registry-csv "$DATA/demo-fleet.csv"
+.venv/bin/telediag devices import "$DATA/demo-fleet.csv" --data-dir "$DATA"
+token=$(.venv/bin/telediag tokens create --role technical --label demo --data-dir "$DATA")
+api=$(.venv/bin/python -c "import json,sys; print(next(l['port'] for l in json.load(open(sys.argv[1]))['listeners'] if l['protocol'] == 'http-api'))" "$DATA/listening.json")
+.venv/bin/telediag-sim "${FLEET[@]}" --interval 2 --duration 3600 --progress-every 60 \
+    --api "http://127.0.0.1:$api" --token "$token" --connectivity-log "$DATA/demo-events.jsonl" &
+sim=$!
+echo "demo: 16 trackers (11 with a fault) reporting every 2 s; API on http://127.0.0.1:$api (token: $token)"
+sleep 45
+echo "demo: self-check of every tracker (details: .venv/bin/telediag selfcheck IMEI --data-dir $DATA)"
+for imei in $(tail -n +2 "$DATA/demo-fleet.csv" | cut -d, -f1); do
+    .venv/bin/telediag selfcheck "$imei" --data-dir "$DATA" --json | .venv/bin/python -c "
+import json, sys
+r = json.load(sys.stdin)
+bad = [c['finding'] or c['id'] for c in r['checks'] if c['status'] in ('warn', 'fail')]
+print(f\"  {r['imei']}: {r['overall']:<9} {', '.join(bad)}\")"
+done
+wait $sim

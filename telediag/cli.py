@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store_options(selfcheck)
     selfcheck.add_argument("imei")
     selfcheck.add_argument("--json", action="store_true", help="print the result as JSON")
+    from telediag.api.tokens import add_tokens_parser
+
+    add_tokens_parser(commands, _add_store_options)
     return parser
 
 
@@ -237,6 +240,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_connectivity(config, args, sys.stdout)
         if args.command == "selfcheck":
             return command_selfcheck(config, args, sys.stdout)
+        if args.command == "tokens":
+            from telediag.api.tokens import command_tokens
+
+            return command_tokens(config, args, sys.stdout)
         raise UsageError(f"unknown command {args.command}")
     except UsageError as error:
         print(f"telediag: {error}", file=sys.stderr)

@@ -19,7 +19,8 @@ from twisted.logger import Logger
 
 from protocols import registry
 from telediag.config import Config, ConfigError
-from telediag.diagnostics.engine import DiagnosticsEngine
+from telediag.api.service import ApiService
+from telediag.diagnostics.engine import DiagnosticsEngine, EngineView
 from telediag.diagnostics.service import DiagnosticsService
 from telediag.ingest.tcp import DeviceStreamFactory
 from telediag.ingest.udp import DeviceDatagramProtocol
@@ -69,6 +70,7 @@ class IngestService(Service):
         self.ready: defer.Deferred[None] = defer.Deferred()
         self._reader: Reader | None = None
         self.diagnostics: DiagnosticsService | None = None
+        self.api: ApiService | None = None
 
     def startService(self) -> None:
         super().startService()
@@ -95,7 +97,15 @@ class IngestService(Service):
         self.diagnostics.startService()
         listening = [self._listen(name, endpoint) for name, eps in config.listen.items() for endpoint in eps]
         done = defer.gatherResults(listening, consumeErrors=True)
+        done.addCallback(self._start_api)
         done.addCallbacks(self._listening, self._listen_failed)
+
+    def _start_api(self, _: object) -> defer.Deferred[int]:
+        """The HTTP API, once the store is migrated and the device listeners are bound."""
+        view = EngineView(DiagnosticsEngine(self.config.database_path, self.config.diagnostics), self.reactor)
+        self.api = ApiService(self.config, self.reactor, view)
+        self.api.startService()
+        return self.api.ready
 
     def _registry_lookup(self) -> Any:
         """Look an unknown IMEI up in the registry, which the CLI may have changed since start."""
@@ -127,6 +137,8 @@ class IngestService(Service):
             {"protocol": name, "transport": transport, "port": port.getHost().port}
             for name, transport, port in self.ports
         ]
+        if self.api is not None and self.api.port is not None:
+            bound.append({"protocol": "http-api", "transport": "tcp", "port": self.api.port})
         path = self.config.store.data_dir / LISTENING_FILE
         temporary = path.with_suffix(".tmp")
         temporary.write_text(json.dumps({"pid": os.getpid(), "listeners": bound}, indent=1))
@@ -146,6 +158,9 @@ class IngestService(Service):
     def stopService(self) -> Any:
         """Stop listening, then commit everything queued and close the store."""
         super().stopService()
+        if self.api is not None:
+            yield self.api.stopService()
+            self.api = None
         for _, _, port in self.ports:
             yield port.stopListening()
         self.ports = []

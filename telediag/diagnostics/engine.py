@@ -149,3 +149,23 @@ class DiagnosticsEngine:
             self.record_report(imei, "apn_answer", answer, now)
         else:
             self.record_report(imei, "status", answer, now)
+
+
+class EngineView:
+    """The engine as the API's ``DiagnosticsView``: "now" comes from the service's clock."""
+
+    def __init__(self, engine: DiagnosticsEngine, clock: Any) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    def journeys(self, imei: str, since: float | None, until: float | None) -> list[dict[str, Any]]:
+        """Journeys of one device."""
+        return self.engine.journeys(imei, since, until)
+
+    def selfcheck(self, imei: str) -> dict[str, Any]:
+        """A fresh self-check."""
+        return self.engine.selfcheck(imei, self.clock.seconds())
+
+    def findings(self, imeis: set[str] | None, code: str | None, active: bool | None) -> list[dict[str, Any]]:
+        """Stored findings."""
+        return self.engine.findings(imeis, code, active)

@@ -49,7 +49,8 @@ class ServerProcess:
         self.config_path.write_text(
             "[listen]\n"
             f'teltonika = ["tcp:{t}:interface=127.0.0.1", "udp:{t}:interface=127.0.0.1"]\n'
-            f'gt06 = ["tcp:{g}:interface=127.0.0.1"]\n' + extra_toml
+            f'gt06 = ["tcp:{g}:interface=127.0.0.1"]\n'
+            '[api]\nlisten = "tcp:0:interface=127.0.0.1"\n' + extra_toml
         )
         self.log_path = data_dir.parent / f"{data_dir.name}.log"
         self.process: subprocess.Popen[bytes] | None = None

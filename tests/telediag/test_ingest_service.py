@@ -19,7 +19,7 @@ from twisted.trial import unittest
 from protocols import gt06, teltonika
 from protocols.record import Record
 from simulators.devices import SimDevice, TeltonikaTcpLink
-from telediag.config import Config, IngestConfig, StoreConfig
+from telediag.config import ApiConfig, Config, IngestConfig, StoreConfig
 from telediag.pipeline import DeviceNotConnected
 from telediag.service import IngestService
 from telediag.registry import repository
@@ -81,6 +81,7 @@ class IngestServiceTests(unittest.TestCase):
         store = StoreConfig(data_dir=data_dir, batch_max_delay_ms=ingest.pop("delay_ms", 2.0))
         self.config = Config(
             store=store,
+            api=ApiConfig(listen="tcp:0:interface=127.0.0.1"),
             ingest=dataclasses.replace(IngestConfig(), **ingest),
             listen={"teltonika": ("tcp:0:interface=127.0.0.1", "udp:0:interface=127.0.0.1"),
                     "gt06": ("tcp:0:interface=127.0.0.1",)},

@@ -14,7 +14,7 @@ from twisted.internet.task import deferLater
 from twisted.trial import unittest
 
 from simulators.devices import SimDevice, TeltonikaTcpLink
-from telediag.config import Config, StoreConfig
+from telediag.config import ApiConfig, Config, StoreConfig
 from telediag.registry.entries import parse_entry
 from telediag.registry.repository import save
 from telediag.service import IngestService
@@ -28,7 +28,7 @@ class DeviceEvidenceTests(unittest.TestCase):
     def test_apn_reported_by_the_device_is_kept_and_compared(self) -> Any:
         data_dir = Path(tempfile.mkdtemp(prefix="telediag-evidence-"))
         self.addCleanup(shutil.rmtree, data_dir, True)
-        config = Config(store=StoreConfig(data_dir=data_dir), listen={"teltonika": ("tcp:0:interface=127.0.0.1",)})
+        config = Config(store=StoreConfig(data_dir=data_dir), api=ApiConfig(listen="tcp:0:interface=127.0.0.1"), listen={"teltonika": ("tcp:0:interface=127.0.0.1",)})
         db = connect(config.database_path)
         save(db, [parse_entry({"imei": IMEI, "protocol": "teltonika", "iccid": "8948000000000000001",
                                "apn": "fleet.example"})], 0.0, "import")

@@ -1,0 +1,99 @@
+"""Where API work runs: a small pool of reader threads and one writer thread, never the reactor.
+
+Each reader thread keeps its own read-only connection (SQLite connections must not be used by two
+threads at once); the writer thread owns one write connection, which WAL lets commit beside the
+ingest writer (``busy_timeout`` makes either wait for the other instead of failing).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
+
+from twisted.internet import defer
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.threadpool import ThreadPool
+
+from telediag.api.pseudonyms import Pseudonymiser
+from telediag.api.views import DiagnosticsView
+from telediag.config import Config
+from telediag.store.sqlite import Reader, connect
+
+T = TypeVar("T")
+READ_THREADS = 4
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Request limits of one service."""
+
+    max_body_bytes: int
+
+
+class ApiBackend:
+    """Thread pools, connections, diagnostics and the pseudonymiser the handlers use."""
+
+    def __init__(
+        self, config: Config, reactor: Any, diagnostics: DiagnosticsView, pseudonyms: Pseudonymiser,
+        read_threads: int = READ_THREADS,
+    ) -> None:
+        self.config = config
+        self.reactor = reactor
+        self.diagnostics = diagnostics
+        self.pseudonyms = pseudonyms
+        self.limits = Limits(config.api.max_body_bytes)
+        self._read_pool = ThreadPool(read_threads, read_threads, name="telediag-api-read")
+        self._write_pool = ThreadPool(1, 1, name="telediag-api-write")
+        self._local = threading.local()
+        self._readers: list[Reader] = []
+        self._readers_lock = threading.Lock()
+        self._writer: sqlite3.Connection | None = None
+
+    def start(self) -> None:
+        """Open the write connection (creating or migrating the store), then start the threads."""
+        self._writer = connect(self.config.database_path, self.config.store.synchronous)
+        self._read_pool.start()
+        self._write_pool.start()
+
+    def stop(self) -> None:
+        """Wait for running work, then close every connection."""
+        self._read_pool.stop()
+        self._write_pool.stop()
+        with self._readers_lock:
+            readers, self._readers = self._readers, []
+        for reader in readers:
+            reader.close()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def now(self) -> float:
+        """The injected clock's time."""
+        return float(self.reactor.seconds())
+
+    def _reader(self) -> Reader:
+        reader = getattr(self._local, "reader", None)
+        if reader is None:
+            reader = Reader(self.config.database_path)
+            self._local.reader = reader
+            with self._readers_lock:
+                self._readers.append(reader)
+        return reader
+
+    def read(self, function: Callable[..., T], *args: Any) -> defer.Deferred[T]:
+        """``function(reader, *args)`` on a reader thread."""
+        return deferToThreadPool(self.reactor, self._read_pool, lambda: function(self._reader(), *args))
+
+    def compute(self, function: Callable[..., T], *args: Any) -> defer.Deferred[T]:
+        """``function(*args)`` on a reader thread (diagnostics calls, filtering and encoding big bodies)."""
+        return deferToThreadPool(self.reactor, self._read_pool, function, *args)
+
+    def write(self, function: Callable[..., T], *args: Any) -> defer.Deferred[T]:
+        """``function(write_connection, *args)`` on the single writer thread."""
+        def run() -> T:
+            assert self._writer is not None, "the API service is not running"
+            return function(self._writer, *args)
+
+        return deferToThreadPool(self.reactor, self._write_pool, run)

@@ -1,0 +1,196 @@
+"""The one place that says what each role may call and what it may see (DESIGN.md, Roles).
+
+Two layers, both here: a table endpoint -> roles (403 otherwise), and an output filter applied to
+every successful response body. The filter works on key names, recursively, so data added later to a
+response (finding evidence, self-check details) is covered without touching this file:
+
+- customer: only its own account; another account's device answers 404 exactly like an unknown one,
+  so a customer cannot even learn that an IMEI exists elsewhere.
+- customer_office: never positions or telemetry (any key naming a coordinate, speed, voltage, ...).
+- technical, it: accounts replaced by a keyed pseudonym, contact data (names, e-mails, phones,
+  MSISDNs, plates) removed, e-mail addresses blanked inside any text.
+- admin: everything.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Iterable
+
+from telediag.api.auth import Principal
+from telediag.api.errors import bad_request, forbidden, not_found
+from telediag.api.pseudonyms import Pseudonymiser
+from telediag.api.tokens import ROLES
+
+_EVERYONE = frozenset(ROLES)
+_SEES_TELEMETRY = frozenset({"admin", "technical", "it", "customer"})
+PSEUDONYMISED = frozenset({"technical", "it"})
+
+ENDPOINT_ROLES: dict[str, frozenset[str]] = {
+    "devices.list": _EVERYONE,
+    "devices.create": frozenset({"admin", "customer_office", "technical"}),
+    "device.detail": _EVERYONE,
+    "device.records": _SEES_TELEMETRY,
+    "device.journeys": _SEES_TELEMETRY,
+    "device.selfcheck": _EVERYONE,
+    "findings.list": _EVERYONE,
+    "events.create": frozenset({"admin", "technical", "it"}),
+    "events.list": frozenset({"admin", "technical", "it", "customer"}),
+}
+PUBLIC_ENDPOINTS = frozenset({"healthz"})
+
+# Key names are compared in snake_case ("lastLat", "last-lat" -> "last_lat"): a whole name from the
+# KEYS sets, or any one of its words from the WORDS sets, removes the key with everything under it.
+POSITION_KEYS = frozenset({
+    "position", "positions", "location", "locations", "coordinates", "coords", "geometry", "track",
+    "tracks", "route", "points", "waypoints", "bbox", "centroid", "polyline",
+})
+POSITION_WORDS = frozenset({"lat", "lon", "lng", "latitude", "longitude", "altitude", "course", "heading",
+                            "geohash"})
+TELEMETRY_KEYS = frozenset({
+    "valid", "speed", "satellites", "sats", "hdop", "pdop", "ignition", "motion", "odometer_m",
+    "attributes", "records", "telemetry", "io", "distance_m", "journeys", "gsm_signal_pct",
+})
+TELEMETRY_WORDS = frozenset({"kmh", "hdop", "pdop", "satellites", "odometer", "voltage", "ignition", "gsm",
+                             "rssi"})
+PERSONAL_KEYS = frozenset({
+    "contact", "contacts", "email", "emails", "e_mail", "phone", "phones", "telephone", "mobile",
+    "msisdn", "msisdns", "first_name", "last_name", "full_name", "person", "customer_name",
+    "owner_name", "user_name", "username", "address", "postal_address", "street", "vehicle_plate",
+    "plate", "license_plate", "licence_plate",
+})
+PERSONAL_WORDS = frozenset({"contact", "email", "phone", "msisdn", "plate", "driver"})
+ACCOUNT_KEYS = frozenset({"account", "accounts", "account_name", "account_names"})
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_SEPARATORS = re.compile(r"[^a-z0-9]+")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
+_DROP_CACHE: dict[tuple[str, str], bool] = {}
+
+
+def check_allowed(principal: Principal, endpoint: str) -> None:
+    """403 unless the principal's role may call ``endpoint``."""
+    if principal.role not in ENDPOINT_ROLES.get(endpoint, frozenset()):
+        raise forbidden(f"a {principal.role} token may not use this endpoint")
+
+
+def sees_positions(principal: Principal) -> bool:
+    """Whether positions and telemetry may reach this principal at all."""
+    return principal.role in _SEES_TELEMETRY
+
+
+def check_device_visible(principal: Principal, imei: str, device: dict[str, Any] | None) -> dict[str, Any]:
+    """The device if this principal may know of it; 404 for unknown and for other accounts' devices."""
+    if device is None or (principal.role == "customer" and device.get("account") != principal.account):
+        raise not_found(f"no device {imei}")
+    return device
+
+
+def account_filter(
+    principal: Principal, requested: str | None, names: Callable[[], Iterable[str]], pseudonyms: Pseudonymiser
+) -> set[str] | None:
+    """Account names a listing is limited to (None: no limit) from the caller and ``?account=``."""
+    if principal.role == "customer":
+        return {principal.account} if requested in (None, principal.account) else set()
+    if requested is None:
+        return None
+    if principal.role in PSEUDONYMISED:
+        if not Pseudonymiser.looks_like(requested):
+            raise bad_request("give the account as its pseudonym (acct-...), as the API shows it",
+                              code="invalid_parameter")
+        return pseudonyms.resolve(requested, names())
+    return {requested}
+
+
+def written_account_problems(
+    principal: Principal, row: dict[str, Any], names: Callable[[], Iterable[str]], pseudonyms: Pseudonymiser
+) -> list[str]:
+    """Check (and for pseudonymised roles, translate in ``row``) the account side of a device write.
+
+    Technical staff never see account names, so they name an existing account by its pseudonym and may
+    not create accounts or change account plans (coverage, home country: the customer office's job).
+    """
+    if principal.role not in PSEUDONYMISED:
+        return []
+    problems = [f"{key} is set by the customer office" for key in ("coverage", "home_country")
+                if row.get(key) not in (None, "")]
+    account = row.get("account")
+    if account not in (None, ""):
+        matches = pseudonyms.resolve(str(account), names()) if Pseudonymiser.looks_like(str(account)) else set()
+        if len(matches) != 1:
+            problems.append(f"account {account!r} is not a known account pseudonym (acct-...)")
+        else:
+            row["account"] = matches.pop()
+    return problems
+
+
+def filter_body(principal: Principal, body: Any, pseudonyms: Pseudonymiser) -> Any:
+    """What of ``body`` this principal may receive (a new structure; ``body`` is not changed)."""
+    if principal.role == "customer_office":
+        return _without(body, "office")
+    if principal.role in PSEUDONYMISED:
+        return _depersonalised(body, pseudonyms)
+    return body
+
+
+def _snake(key: str) -> str:
+    return _SEPARATORS.sub("_", _CAMEL.sub("_", key).lower()).strip("_")
+
+
+def _drops(key: Any, rule: str) -> bool:
+    """Whether a key is removed under ``rule`` ("office": positions and telemetry; "personal")."""
+    if not isinstance(key, str):
+        return False
+    cached = _DROP_CACHE.get((key, rule))
+    if cached is not None:
+        return cached
+    name = _snake(key)
+    words = set(name.split("_"))
+    if rule == "office":
+        drop = (name in POSITION_KEYS or name in TELEMETRY_KEYS
+                or bool(words & POSITION_WORDS) or bool(words & TELEMETRY_WORDS))
+    else:
+        drop = name in PERSONAL_KEYS or bool(words & PERSONAL_WORDS)
+    if len(_DROP_CACHE) < 10_000:
+        _DROP_CACHE[(key, rule)] = drop
+    return drop
+
+
+def _without(value: Any, rule: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _without(v, rule) for k, v in value.items() if not _drops(k, rule)}
+    if isinstance(value, (list, tuple)):
+        return [_without(v, rule) for v in value]
+    return value
+
+
+def _depersonalised(value: Any, pseudonyms: Pseudonymiser) -> Any:
+    if isinstance(value, dict):
+        out: dict[Any, Any] = {}
+        for key, item in value.items():
+            if _drops(key, "personal"):
+                continue
+            if isinstance(key, str) and _snake(key) in ACCOUNT_KEYS:
+                out[key] = _pseudonymised(item, pseudonyms)
+            else:
+                out[key] = _depersonalised(item, pseudonyms)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_depersonalised(v, pseudonyms) for v in value]
+    if isinstance(value, str) and "@" in value:
+        return _EMAIL.sub("[e-mail removed]", value)
+    return value
+
+
+def _pseudonymised(value: Any, pseudonyms: Pseudonymiser) -> Any:
+    """An account value in pseudonym form: a name, a list of names, or an account object."""
+    if isinstance(value, str):
+        return value if Pseudonymiser.looks_like(value) else pseudonyms.account(value)
+    if isinstance(value, (list, tuple)):
+        return [_pseudonymised(v, pseudonyms) for v in value]
+    if isinstance(value, dict):
+        cleaned = _depersonalised(value, pseudonyms)
+        if isinstance(cleaned.get("name"), str):
+            cleaned["name"] = _pseudonymised(cleaned["name"], pseudonyms)
+        return cleaned
+    return value
