@@ -32,7 +32,10 @@ CAUSE_ROAMING_NOT_ALLOWED = 13
 CAUSE_MISSING_APN = 27
 """SM cause 27: missing or unknown APN."""
 RETRY_S = 300.0
-"""A rejected device tries again every few minutes."""
+"""A rejected device tries again every few minutes ..."""
+QUICK_RETRY_S = 20.0
+QUICK_RETRIES = 3
+"""... after a few quick retries right after a refusal."""
 LOCATION_UPDATE_S = 3600.0
 
 
@@ -96,6 +99,7 @@ class Network:
         self.session = False
         """A data session is up: the device can reach the server."""
         self.retry_at = -math.inf
+        self.refusals = 0
         self.next_update = math.inf
 
     def power_off(self) -> None:
@@ -106,7 +110,7 @@ class Network:
         """Events caused by the device being powered at ``now`` (abroad or not, asking for ``device_apn``)."""
         plmn = VISITED if abroad else self.home
         if plmn != self.plmn:
-            self.plmn, self.session, self.retry_at = plmn, False, now
+            self.plmn, self.session, self.retry_at, self.refusals = plmn, False, now, 0
         if self.session:
             if now < self.next_update:
                 return []
@@ -123,7 +127,9 @@ class Network:
             self.session = True
             self.next_update = now + LOCATION_UPDATE_S
             return [self._event("attach", now), self._event("pdp_create", now + 1.0, apn=device_apn)]
-        self.retry_at = now + RETRY_S * self.rng.uniform(0.9, 1.1)
+        self.refusals += 1
+        pause = QUICK_RETRY_S if self.refusals <= QUICK_RETRIES else RETRY_S
+        self.retry_at = now + pause * self.rng.uniform(0.9, 1.1)
         return events
 
     def _event(self, kind: str, at: float, cause: int | None = None, apn: str | None = None) -> dict[str, Any]:

@@ -77,13 +77,14 @@ def test_silent_reports_then_nothing() -> None:
     assert all(parse_iso_utc(e["at"]) < T0 + 1.5 * HOUR for e in scenario.events)
 
 
-def test_wrong_apn_is_rejected_every_few_minutes_and_sends_nothing() -> None:
+def test_wrong_apn_is_retried_quickly_then_every_few_minutes_and_sends_nothing() -> None:
     scenario = run("wrong_apn")
     rejects = of_type(scenario, "pdp_reject")
     assert len(rejects) >= 60 and {(e["cause"], e["apn"], e["mcc"]) for e in rejects} == {(27, FACTORY_APN, 260)}
     assert len(of_type(scenario, "attach")) == len(rejects) and not of_type(scenario, "pdp_create")
     gaps = [parse_iso_utc(b["at"]) - parse_iso_utc(a["at"]) for a, b in zip(rejects, rejects[1:])]
-    assert 240 <= min(gaps) and max(gaps) <= 420
+    assert all(gap <= 90 for gap in gaps[:3])  # quick retries (at the next report tick) after a refusal
+    assert 240 <= min(gaps[3:]) and max(gaps[3:]) <= 420
     assert scenario.batches == [] and scenario.reported_apn == FACTORY_APN != scenario.registry_row["apn"]
 
 
