@@ -33,7 +33,7 @@ CAUSE_MISSING_APN = 27
 """SM cause 27: missing or unknown APN."""
 RETRY_S = 300.0
 """A rejected device tries again every few minutes ..."""
-QUICK_RETRY_S = 20.0
+QUICK_RETRY_S = 10.0
 QUICK_RETRIES = 3
 """... after a few quick retries right after a refusal."""
 LOCATION_UPDATE_S = 3600.0
