@@ -1,0 +1,1 @@
+"""Incident tickets: model, SLA calendar, lifecycle, correlation, notifications."""
