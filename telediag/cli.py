@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     from telediag.api.tokens import add_tokens_parser
 
     add_tokens_parser(commands, _add_store_options)
+    from telediag.tickets.cli import add_tickets_parser
+
+    add_tickets_parser(commands, _add_store_options)
     return parser
 
 
@@ -240,6 +243,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_connectivity(config, args, sys.stdout)
         if args.command == "selfcheck":
             return command_selfcheck(config, args, sys.stdout)
+        if args.command == "tickets":
+            from telediag.tickets.cli import command_tickets
+
+            return command_tickets(config, args, sys.stdout, sys.stderr)
         if args.command == "tokens":
             from telediag.api.tokens import command_tokens
 

@@ -13,6 +13,9 @@ from typing import Any, Mapping
 
 from protocols import registry
 from telediag.diagnostics.thresholds import ThresholdError, Thresholds, parse_thresholds
+from telediag.tickets.model import TicketsConfig, TicketsConfigError, parse_tickets
+from telediag.tickets.sla import SlaConfig, SlaConfigError, parse_sla
+from telediag.tickets.webhooks import WebhookConfig, WebhookConfigError, parse_webhooks
 
 
 class ConfigError(ValueError):
@@ -67,6 +70,9 @@ class Config:
     api: ApiConfig = field(default_factory=ApiConfig)
     listen: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_LISTEN))
     diagnostics: Thresholds = field(default_factory=Thresholds)
+    sla: SlaConfig = field(default_factory=lambda: parse_sla({}))
+    tickets: TicketsConfig = field(default_factory=TicketsConfig)
+    webhooks: WebhookConfig = field(default_factory=WebhookConfig)
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Sections that later parts of the service read (sla, diagnostics, ...), kept as parsed."""
 
@@ -142,7 +148,10 @@ def parse_config(raw: Mapping[str, Any]) -> Config:
     listen = _listen(raw["listen"]) if "listen" in raw else dict(DEFAULT_LISTEN)
     try:
         diagnostics = parse_thresholds(raw.get("diagnostics", {}))
-    except ThresholdError as error:
+        sla = parse_sla(raw.get("sla", {}))
+        tickets = parse_tickets(raw.get("tickets", {}))
+        webhooks = parse_webhooks(raw.get("webhooks", {}))
+    except (ThresholdError, SlaConfigError, TicketsConfigError, WebhookConfigError) as error:
         raise ConfigError(str(error)) from None
     return Config(
         store=store,
@@ -150,6 +159,9 @@ def parse_config(raw: Mapping[str, Any]) -> Config:
         api=_section(ApiConfig, raw.get("api", {}), "api"),
         listen=listen,
         diagnostics=diagnostics,
+        sla=sla,
+        tickets=tickets,
+        webhooks=webhooks,
         extra={k: v for k, v in raw.items() if k in _PASSTHROUGH_SECTIONS},
     )
 

@@ -22,6 +22,9 @@ from telediag.config import Config, ConfigError
 from telediag.api.service import ApiService
 from telediag.diagnostics.engine import DiagnosticsEngine, EngineView
 from telediag.diagnostics.service import DiagnosticsService
+from telediag.tickets.desk import TicketDesk
+from telediag.tickets.service import TicketService
+from telediag.tickets.webhooks import WebhookDeliverer, outbox_notifier
 from telediag.ingest.tcp import DeviceStreamFactory
 from telediag.ingest.udp import DeviceDatagramProtocol
 from telediag.pipeline import Pipeline
@@ -56,6 +59,11 @@ class UdpEndpoint:
         return cls(port, options.get("interface", ""))
 
 
+def build_desk(config: Config) -> TicketDesk:
+    """The ticket desk with the configured SLA, automation settings and webhook notifications."""
+    return TicketDesk(config.sla, config.tickets, outbox_notifier(config.webhooks))
+
+
 class IngestService(Service):
     """Store, committer, pipeline and one listener per configured endpoint."""
 
@@ -71,6 +79,8 @@ class IngestService(Service):
         self._reader: Reader | None = None
         self.diagnostics: DiagnosticsService | None = None
         self.api: ApiService | None = None
+        self.tickets: TicketService | None = None
+        self.webhooks: WebhookDeliverer | None = None
 
     def startService(self) -> None:
         super().startService()
@@ -94,6 +104,13 @@ class IngestService(Service):
             self.reactor, DiagnosticsEngine(config.database_path, config.diagnostics), self.pipeline
         )
         self.committer.add_listener(self.diagnostics.on_commit)
+        desk = build_desk(config)
+        self.tickets = TicketService(self.reactor, config.database_path, desk)
+        self.diagnostics.add_listener(self.tickets.on_transitions)
+        self.tickets.startService()
+        if config.webhooks.enabled:
+            self.webhooks = WebhookDeliverer(self.reactor, config.database_path, config.webhooks)
+            self.webhooks.startService()
         self.diagnostics.startService()
         listening = [self._listen(name, endpoint) for name, eps in config.listen.items() for endpoint in eps]
         done = defer.gatherResults(listening, consumeErrors=True)
@@ -103,7 +120,7 @@ class IngestService(Service):
     def _start_api(self, _: object) -> defer.Deferred[int]:
         """The HTTP API, once the store is migrated and the device listeners are bound."""
         view = EngineView(DiagnosticsEngine(self.config.database_path, self.config.diagnostics), self.reactor)
-        self.api = ApiService(self.config, self.reactor, view)
+        self.api = ApiService(self.config, self.reactor, view, desk=build_desk(self.config))
         self.api.startService()
         return self.api.ready
 
@@ -170,6 +187,12 @@ class IngestService(Service):
         if self.diagnostics is not None:
             yield self.diagnostics.stopService()
             self.diagnostics = None
+        if self.tickets is not None:
+            yield self.tickets.stopService()
+            self.tickets = None
+        if self.webhooks is not None:
+            yield self.webhooks.stopService()
+            self.webhooks = None
         if self.committer is not None:
             yield self.committer.stop()
             self.log.info(

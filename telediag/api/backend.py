@@ -44,6 +44,8 @@ class ApiBackend:
         self.diagnostics = diagnostics
         self.pseudonyms = pseudonyms
         self.limits = Limits(config.api.max_body_bytes)
+        self.desk: Any = None
+        """The ticket desk (``telediag.tickets.desk.TicketDesk``), when tickets are served."""
         self._read_pool = ThreadPool(read_threads, read_threads, name="telediag-api-read")
         self._write_pool = ThreadPool(1, 1, name="telediag-api-write")
         self._local = threading.local()

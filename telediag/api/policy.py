@@ -36,7 +36,15 @@ ENDPOINT_ROLES: dict[str, frozenset[str]] = {
     "findings.list": _EVERYONE,
     "events.create": frozenset({"admin", "technical", "it"}),
     "events.list": frozenset({"admin", "technical", "it", "customer"}),
+    "tickets.list": _EVERYONE,
+    "tickets.create": _EVERYONE,
+    "ticket.detail": _EVERYONE,
+    "ticket.change": _EVERYONE,
+    "ticket.comment": _EVERYONE,
+    "ticket.close": frozenset({"admin", "customer_office", "customer"}),
 }
+CUSTOMER_TICKET_STATES = frozenset({"open"})
+"""The one state change a customer may make: reopening (disputing) a resolved or closed ticket."""
 PUBLIC_ENDPOINTS = frozenset({"healthz"})
 
 # Key names are compared in snake_case ("lastLat", "last-lat" -> "last_lat"): a whole name from the
@@ -194,3 +202,9 @@ def _pseudonymised(value: Any, pseudonyms: Pseudonymiser) -> Any:
             cleaned["name"] = _pseudonymised(cleaned["name"], pseudonyms)
         return cleaned
     return value
+
+
+def check_ticket_change(principal: Principal, state: str) -> None:
+    """Customers may only reopen; every other move is staff work (403)."""
+    if principal.role == "customer" and state not in CUSTOMER_TICKET_STATES:
+        raise forbidden("customers may reopen a ticket; other changes are made by staff")

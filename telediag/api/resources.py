@@ -24,6 +24,7 @@ from telediag.api.auth import Principal, authenticate, bearer_token
 from telediag.api.backend import ApiBackend
 from telediag.api.errors import ApiError, error_body, method_not_allowed, not_found, store_unavailable
 from telediag.api.handlers import HANDLERS, Call
+from telediag.api.ticket_handlers import TICKET_HANDLERS, TICKET_ROUTES
 from telediag.api.jsonio import encode, response_headers
 from telediag.api.params import Query
 from telediag.store.sqlite import Reader
@@ -37,6 +38,7 @@ ROUTES: tuple[tuple[tuple[str, ...], dict[str, str]], ...] = (
     (("api", "v1", "devices", "{imei}", "selfcheck"), {"GET": "device.selfcheck"}),
     (("api", "v1", "findings"), {"GET": "findings.list"}),
     (("api", "v1", "connectivity", "events"), {"GET": "events.list", "POST": "events.create"}),
+    *TICKET_ROUTES,
 )
 """Path pattern -> method -> endpoint name (the names ``policy.ENDPOINT_ROLES`` and ``HANDLERS`` use)."""
 
@@ -110,7 +112,7 @@ class ApiResource(Resource):
                 token = bearer_token(request)
                 call.principal = await self.api.read(_authenticate, token)
                 policy.check_allowed(call.principal, endpoint)
-            reply = await HANDLERS[endpoint](self.api, call)
+            reply = await (HANDLERS.get(endpoint) or TICKET_HANDLERS[endpoint])(self.api, call)
             if call.principal is None:
                 return reply.status, encode(reply.body), {}
             body = await self.api.compute(_filtered, self.api, call.principal, reply.body)

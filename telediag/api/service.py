@@ -67,8 +67,10 @@ class ApiService(Service):
     log = Logger()
 
     def __init__(
-        self, config: Config, reactor: Any, diagnostics: DiagnosticsView, read_threads: int = READ_THREADS
+        self, config: Config, reactor: Any, diagnostics: DiagnosticsView, read_threads: int = READ_THREADS,
+        desk: Any = None,
     ) -> None:
+        self.desk = desk
         self.config = config
         self.reactor = reactor
         self.diagnostics = diagnostics
@@ -85,6 +87,7 @@ class ApiService(Service):
         config.store.data_dir.mkdir(parents=True, exist_ok=True)
         pseudonyms = Pseudonymiser(load_or_create_secret(config.store.data_dir))
         backend = ApiBackend(config, self.reactor, self.diagnostics, pseudonyms, self.read_threads)
+        backend.desk = self.desk
         backend.start()
         self.backend = backend
         site = Site(

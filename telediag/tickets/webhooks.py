@@ -1,0 +1,523 @@
+"""Webhook delivery of ticket events: durable (outbox rows in SQLite), signed, retried with backoff.
+
+Delivery is at least once: a receiver can get the same event twice (a crash or a shutdown between its
+2xx and our bookkeeping) and must de-duplicate on ``X-Telediag-Delivery``. Each request carries
+
+    Content-Type: application/json
+    User-Agent: telediag-webhooks
+    X-Telediag-Event: ticket.updated
+    X-Telediag-Delivery: 42                       (the outbox row id, the same on every retry)
+    X-Telediag-Timestamp: 1790000000              (epoch seconds of this attempt)
+    X-Telediag-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>." + body bytes)>
+
+and the body ``{"id": 42, "event": ..., "created_at": ISO 8601 Z, "data": {...}}``. A receiver checks
+the signature over the raw body bytes before parsing them, in constant time, and refuses timestamps
+too far from its own clock (replays): that is ``verify_signature`` below. In another language: HMAC-SHA256
+keyed with the UTF-8 secret over the ASCII timestamp, a ".", then the body; lower-case hex; compare
+with the header after ``sha256=`` using a constant-time comparison.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import importlib.util
+import math
+import random
+import sqlite3
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
+
+import orjson
+from twisted.application.service import Service
+from twisted.internet import defer
+from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.protocol import Protocol, connectionDone
+from twisted.internet.task import LoopingCall
+from twisted.internet.threads import deferToThreadPool
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
+from twisted.web.client import Agent, HTTPConnectionPool, _HTTP11ClientFactory
+from twisted.web.http_headers import Headers
+from twisted.web.iweb import IBodyProducer, IResponse
+from zope.interface import implementer
+
+from protocols.record import iso_utc
+from telediag.store.sqlite import connect
+from telediag.tickets import outbox
+from telediag.tickets.outbox import Delivery
+
+PRUNE_EVERY_S = 3600.0
+"""How often delivered rows older than ``keep_delivered_s`` are deleted."""
+MAX_RESPONSE_EXCERPT = 200
+"""Bytes of a receiver's answer kept in ``last_error``; the rest of the body is read and dropped."""
+
+
+class WebhookConfigError(ValueError):
+    """``[webhooks]`` cannot be used; the message names the key."""
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    """The ``[webhooks]`` section. No URL (the default) means webhooks are off."""
+
+    urls: tuple[str, ...] = ()
+    secret: str = field(default="", repr=False)
+    timeout_s: float = 10.0
+    max_attempts: int = 0
+    """0: retry forever (an event is never dropped); N: after N failed attempts the row is given up."""
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 300.0
+    poll_interval_s: float = 1.0
+    batch: int = 50
+    keep_delivered_s: float = 7 * 86400.0
+
+    @property
+    def enabled(self) -> bool:
+        """Whether there is anywhere to deliver to."""
+        return bool(self.urls)
+
+
+_MINIMUM: dict[str, tuple[float, bool]] = {
+    # key: (bound, whether the bound itself is allowed)
+    "timeout_s": (0, False), "max_attempts": (0, True), "backoff_initial_s": (0, False),
+    "backoff_max_s": (0, False), "poll_interval_s": (0, False), "batch": (1, True),
+    "keep_delivered_s": (0, True),
+}
+
+
+def parse_webhooks(raw: Mapping[str, Any]) -> WebhookConfig:
+    """A WebhookConfig from the parsed ``[webhooks]`` table (``config.extra.get("webhooks", {})``)."""
+    defaults = WebhookConfig()
+    known = {f.name for f in fields(WebhookConfig)}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in known:
+            raise WebhookConfigError(f"[webhooks] has no key {key!r}; known keys: {', '.join(sorted(known))}")
+        if key == "urls":
+            values[key] = _urls(value)
+        elif key == "secret":
+            if not isinstance(value, str):
+                raise WebhookConfigError(f"[webhooks] secret must be a string, got {type(value).__name__}")
+            values[key] = value
+        else:
+            values[key] = _number(key, value, type(getattr(defaults, key)))
+    config = WebhookConfig(**values)
+    if config.urls and not config.secret:
+        raise WebhookConfigError("[webhooks] secret is required when urls are set (receivers verify with it)")
+    if config.backoff_max_s < config.backoff_initial_s:
+        raise WebhookConfigError("[webhooks] backoff_max_s must not be smaller than backoff_initial_s")
+    return config
+
+
+def _number(key: str, value: Any, expected: type) -> float | int:
+    wrong_type = not isinstance(value, (int, float)) or (expected is int and isinstance(value, float))
+    if isinstance(value, bool) or wrong_type:
+        raise WebhookConfigError(f"[webhooks] {key} must be {expected.__name__}, got {value!r}")
+    bound, inclusive = _MINIMUM[key]
+    if not math.isfinite(value) or value < bound or (value == bound and not inclusive):
+        relation = "at least" if inclusive else "greater than"
+        raise WebhookConfigError(f"[webhooks] {key} must be {relation} {bound}, got {value!r}")
+    return expected(value)
+
+
+def _urls(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(url, str) for url in value):
+        raise WebhookConfigError("[webhooks] urls must be a list of http:// or https:// URLs")
+    for url in value:
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018  (raises on a bad port)
+        except ValueError as error:
+            raise WebhookConfigError(f"[webhooks] urls: {url!r} is not a URL ({error})") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname or not url.isascii():
+            raise WebhookConfigError(f"[webhooks] urls: {url!r} must be an ASCII http:// or https:// URL")
+        if parts.username is not None:
+            raise WebhookConfigError(f"[webhooks] urls: {url!r} has user:password@, which is never sent")
+        if parts.scheme == "https" and importlib.util.find_spec("OpenSSL") is None:
+            raise WebhookConfigError(f"[webhooks] urls: {url!r} needs TLS support: install twisted[tls]")
+    if len(set(value)) != len(value):
+        raise WebhookConfigError("[webhooks] urls lists a URL twice (it would get every event twice)")
+    return tuple(value)
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The ``X-Telediag-Signature`` value: ``sha256=`` + hex HMAC-SHA256 over ``"<timestamp>." + body``."""
+    digest = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode("ascii") + body, hashlib.sha256)
+    return "sha256=" + digest.hexdigest()
+
+
+def verify_signature(
+    secret: str,
+    timestamp: str | bytes | int,
+    body: bytes,
+    header: str | bytes,
+    *,
+    now: float | None = None,
+    tolerance_s: float = 300.0,
+) -> bool:
+    """What a receiver runs on the raw body and the two headers; with ``now``, also refuses a
+    timestamp more than ``tolerance_s`` away (a replayed request)."""
+    if isinstance(timestamp, bytes):
+        timestamp = timestamp.decode("ascii", "replace")
+    if isinstance(header, bytes):
+        header = header.decode("ascii", "replace")
+    text = str(timestamp)
+    if not text.isascii() or not text.isdigit():
+        return False
+    if now is not None and abs(now - int(text)) > tolerance_s:
+        return False
+    expected = sign(secret, int(text), body).encode("ascii")
+    return hmac.compare_digest(expected, header.encode("utf-8", "replace"))
+
+
+def encode_body(delivery: Delivery) -> bytes:
+    """The request body, byte for byte the same on every attempt of one delivery."""
+    document = {
+        "id": delivery.id,
+        "event": delivery.event,
+        "created_at": iso_utc(delivery.created_at),
+        "data": delivery.data,
+    }
+    return orjson.dumps(document)
+
+
+def request_headers(config: WebhookConfig, delivery: Delivery, body: bytes, timestamp: int) -> Headers:
+    """The headers of one attempt, signed for ``timestamp``."""
+    return Headers({
+        b"Content-Type": [b"application/json"],
+        b"User-Agent": [b"telediag-webhooks"],
+        b"X-Telediag-Event": [delivery.event.encode("utf-8")],
+        b"X-Telediag-Delivery": [str(delivery.id).encode("ascii")],
+        b"X-Telediag-Timestamp": [str(timestamp).encode("ascii")],
+        b"X-Telediag-Signature": [sign(config.secret, timestamp, body).encode("ascii")],
+    })
+
+
+def backoff_delay(attempts: int, config: WebhookConfig, rand: Callable[[], float] = random.random) -> float:
+    """Seconds until the next try after ``attempts`` failures: doubling from ``backoff_initial_s`` up
+    to ``backoff_max_s``, +-10% so receivers that come back are not hit by every sender at once."""
+    exponent = min(max(attempts - 1, 0), 60)  # retrying forever must not overflow a float
+    base = min(config.backoff_max_s, config.backoff_initial_s * 2.0**exponent)
+    return base * (0.9 + 0.2 * rand())
+
+
+Notify = Callable[[sqlite3.Connection, str, dict[str, Any], float], None]
+
+
+def outbox_notifier(config: WebhookConfig) -> Notify | None:
+    """``notify(db, event, payload, now)`` for the ticket lifecycle, queueing inside its transaction
+    (None when webhooks are off, so nothing is queued that nobody would deliver)."""
+    if not config.enabled:
+        return None
+    urls = config.urls
+
+    def notify(db: sqlite3.Connection, event: str, payload: dict[str, Any], now: float) -> None:
+        outbox.enqueue(db, event, payload, now, urls)
+
+    return notify
+
+
+@implementer(IBodyProducer)
+class _BytesProducer:
+    """A body already in memory, written at once (no Cooperator, no file)."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.length = len(body)
+
+    def startProducing(self, consumer: Any) -> Deferred[None]:
+        consumer.write(self.body)
+        return defer.succeed(None)
+
+    def pauseProducing(self) -> None:
+        pass
+
+    def resumeProducing(self) -> None:
+        pass
+
+    def stopProducing(self) -> None:
+        pass
+
+
+class _Drain(Protocol):
+    """Reads a response body to its end (so the connection can be reused), keeping a short excerpt."""
+
+    def __init__(self, done: Deferred[bytes]) -> None:
+        self.done = done
+        self.kept = b""
+
+    def dataReceived(self, data: bytes) -> None:
+        if len(self.kept) < MAX_RESPONSE_EXCERPT:
+            self.kept += data[: MAX_RESPONSE_EXCERPT - len(self.kept)]
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if not self.done.called:
+            self.done.callback(self.kept)  # the status is what counts; a cut-off body changes nothing
+
+
+def _read_response(response: IResponse) -> Deferred[tuple[int, bytes]]:
+    """The status code and a body excerpt; cancelling aborts the connection."""
+
+    def abort(_: Deferred[bytes]) -> None:
+        transport = drain.transport
+        if transport is not None:
+            getattr(transport, "abortConnection", transport.stopProducing)()
+
+    done: Deferred[bytes] = Deferred(abort)
+    drain = _Drain(done)
+    response.deliverBody(drain)
+    return done.addCallback(lambda excerpt: (response.code, excerpt))
+
+
+def _status_error(code: int, excerpt: bytes) -> str:
+    """``last_error`` for a non-2xx answer: the status and the start of the body on one line."""
+    text = " ".join(excerpt.decode("utf-8", "replace").split())
+    return f"HTTP {code}: {text}" if text else f"HTTP {code}"
+
+
+def _timed_out(result: Any, timeout_s: float) -> Any:
+    """``addTimeout`` hook: the Agent reports a cancelled request as ``ResponseNeverReceived``
+    wrapping ``CancelledError``, which the default hook would not recognise as a timeout."""
+    if isinstance(result, Failure):
+        raise defer.TimeoutError(timeout_s, "webhook request")
+    return result
+
+
+def _describe(failure: Failure, timeout_s: float) -> str:
+    """A one-line ``last_error`` for a request that got no answer."""
+    if failure.check(defer.TimeoutError):
+        return f"timed out after {timeout_s:g}s"
+    reasons = getattr(failure.value, "reasons", None)  # ResponseNeverReceived and friends wrap others
+    if reasons:
+        return "; ".join(_describe(reason, timeout_s) for reason in reasons)
+    return f"{failure.type.__name__}: {failure.getErrorMessage()}"
+
+
+class _QuietClientFactory(_HTTP11ClientFactory):
+    """No "Starting factory" log line for every connection: a receiver that is down would flood the log."""
+
+    noisy = False
+
+
+class WebhookDeliverer(Service):
+    """Polls the outbox on the injected clock and POSTs due rows; SQLite only on its worker thread.
+
+    At most one poll runs at a time; within a poll each URL gets its rows one after the other in
+    creation order and stops at its first failure, while different URLs are served side by side.
+    """
+
+    log = Logger()
+
+    def __init__(self, reactor: Any, db_path: Path, config: WebhookConfig, clock: Any = None) -> None:
+        self.reactor = reactor
+        self.clock = clock or reactor
+        """Timers, backoff and request timeouts (tests pass a ``task.Clock``); sockets use ``reactor``."""
+        self.db_path = Path(db_path)
+        self.config = config
+        self.stop_timeout_s = min(config.timeout_s, 5.0)
+        """How long ``stopService`` lets requests in flight finish before cancelling them."""
+        self.random = random.Random()
+        self.delivered = 0
+        self.failed = 0
+        self.pool = ThreadPool(minthreads=1, maxthreads=1, name="telediag-webhooks")
+        self._db: sqlite3.Connection | None = None  # opened and used on the worker thread only
+        self._last_prune = -math.inf
+        self._http = HTTPConnectionPool(reactor, persistent=True)
+        self._http._factory = _QuietClientFactory
+        self._agent = Agent(reactor, connectTimeout=config.timeout_s, pool=self._http)
+        self._loop = LoopingCall(self._tick)
+        self._loop.clock = self.clock
+        self._current: list[Deferred[int]] | None = None  # waiters of the running poll; None: idle
+        self._next: list[Deferred[int]] = []  # waiters of the poll that follows it
+        self._requests: set[Deferred[Any]] = set()
+        self._aborted: set[Deferred[Any]] = set()  # cancelled by stopService, not failed
+        self._started = False
+        self._stopping = False
+
+    def startService(self) -> None:
+        super().startService()
+        if not self.config.enabled:
+            self.log.info("webhooks off: no [webhooks] urls configured")
+            return
+        self._started = True
+        self._stopping = False
+        self.pool.start()
+        self._loop.start(self.config.poll_interval_s, now=True)
+
+    def stopService(self) -> Deferred[None]:
+        """Let requests in flight finish (for ``stop_timeout_s`` at most); undelivered rows stay queued."""
+        super().stopService()
+        if not self._started:
+            return defer.succeed(None)
+        self._started = False
+        self._stopping = True
+        if self._loop.running:
+            self._loop.stop()
+        waiting, self._next = self._next, []
+        for waiter in waiting:
+            waiter.callback(0)
+        return self._shutdown()
+
+    @inlineCallbacks
+    def _shutdown(self) -> Any:
+        bound = self.reactor.callLater(self.stop_timeout_s, self._cancel_requests)
+        yield self.idle()
+        if bound.active():
+            bound.cancel()
+        yield deferToThreadPool(self.reactor, self.pool, self._close_db)
+        self.pool.stop()
+        yield self._http.closeCachedConnections()
+
+    def _cancel_requests(self) -> None:
+        for request in list(self._requests):
+            self._aborted.add(request)
+            request.cancel()
+
+    def deliver_now(self) -> Deferred[int]:
+        """Poll now, or right after the running poll (which read its rows before this call).
+
+        Fires with how many rows that poll delivered. Call it on the reactor thread; from another
+        thread (the ticket code, right after its commit) use ``deliver_soon``.
+        """
+        waiter: Deferred[int] = Deferred()
+        if not self._started or self._stopping:
+            waiter.callback(0)
+        elif self._current is None:
+            self._current = [waiter]
+            self._run_poll()
+        else:
+            self._next.append(waiter)
+        return waiter
+
+    def deliver_soon(self) -> None:
+        """Thread-safe ``deliver_now`` without a result."""
+        self.reactor.callFromThread(self.deliver_now)
+
+    def idle(self) -> Deferred[int]:
+        """Fires when no poll is running (at once if none is)."""
+        waiter: Deferred[int] = Deferred()
+        if self._current is None:
+            waiter.callback(0)
+        else:
+            self._current.append(waiter)
+        return waiter
+
+    def _tick(self) -> Deferred[int]:
+        """LoopingCall body: start a poll unless one runs; the loop waits for it either way."""
+        if self._current is None:
+            return self.deliver_now()
+        return self.idle()
+
+    def _run_poll(self) -> None:
+        done = self._poll()
+        done.addErrback(lambda failure: (self.log.failure("webhook poll failed", failure), 0)[1])
+        done.addCallback(self._polled)
+
+    def _polled(self, delivered: int) -> None:
+        waiters, self._current = self._current or [], None
+        if self._next:
+            self._current, self._next = self._next, []
+            self._run_poll()
+        for waiter in waiters:
+            waiter.callback(delivered)
+
+    @inlineCallbacks
+    def _poll(self) -> Any:
+        """Read due rows on the worker thread and deliver them; again at once while batches come full."""
+        total = 0
+        while not self._stopping:
+            now = self.clock.seconds()
+            rows = yield deferToThreadPool(self.reactor, self.pool, self._read_due, now)
+            if not rows:
+                break
+            by_url: dict[str, list[tuple[Delivery, bytes]]] = {}
+            for delivery, body in rows:
+                by_url.setdefault(delivery.url, []).append((delivery, body))
+            queues = [self._deliver_in_order(queue) for queue in by_url.values()]
+            counts = yield defer.gatherResults(queues, consumeErrors=True)
+            total += sum(counts)
+            if len(rows) < self.config.batch or sum(counts) == 0:
+                break
+        return total
+
+    @inlineCallbacks
+    def _deliver_in_order(self, queue: list[tuple[Delivery, bytes]]) -> Any:
+        """One URL's rows, oldest first, stopping at the first that fails (it keeps its place)."""
+        done = 0
+        for delivery, body in queue:
+            if self._stopping or not (yield self._attempt(delivery, body)):
+                break
+            done += 1
+        return done
+
+    @inlineCallbacks
+    def _attempt(self, delivery: Delivery, body: bytes) -> Any:
+        """POST one row and record the outcome; True when the receiver answered 2xx."""
+        timestamp = int(self.clock.seconds())
+        request = self._agent.request(
+            b"POST", delivery.url.encode("ascii"), request_headers(self.config, delivery, body, timestamp),
+            _BytesProducer(body),
+        )
+        request.addCallback(_read_response)
+        request.addTimeout(self.config.timeout_s, self.clock, onTimeoutCancel=_timed_out)
+        self._requests.add(request)
+        try:
+            code, excerpt = yield request
+            error = None if 200 <= code < 300 else _status_error(code, excerpt)
+        except Exception:
+            if request in self._aborted:
+                return False  # cancelled by stopService: not the receiver's fault, the row stays as it was
+            error = _describe(Failure(), self.config.timeout_s)
+        finally:
+            self._requests.discard(request)
+            self._aborted.discard(request)
+        now = self.clock.seconds()
+        if error is None:
+            yield self._mark(outbox.mark_delivered, delivery.id, now)
+            self.delivered += 1
+            return True
+        self.failed += 1
+        attempts = delivery.attempts + 1
+        where = urlsplit(delivery.url).netloc  # never the path or query: they may hold a token
+        if self.config.max_attempts and attempts >= self.config.max_attempts:
+            self.log.warn("webhook {id} to {where} given up after {n} attempts: {error}",
+                          id=delivery.id, where=where, n=attempts, error=error)
+            yield self._mark(outbox.give_up, delivery.id, now, f"after {attempts} attempts: {error}")
+            return False
+        delay = backoff_delay(attempts, self.config, self.random.random)
+        self.log.info("webhook {id} to {where} failed (attempt {n}), retry in {delay:.1f}s: {error}",
+                      id=delivery.id, where=where, n=attempts, delay=delay, error=error)
+        yield self._mark(outbox.mark_failed, delivery.id, now, error, now + delay)
+        return False
+
+    def _mark(self, mark: Callable[..., None], *args: Any) -> Deferred[None]:
+        """Run an outbox mark on the worker thread (each is its own autocommitted statement)."""
+        return deferToThreadPool(self.reactor, self.pool, self._write, mark, *args)
+
+    # Worker thread only below this line.
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._db is None:
+            self._db = connect(self.db_path)
+        return self._db
+
+    def _read_due(self, now: float) -> list[tuple[Delivery, bytes]]:
+        db = self._connection()
+        if now - self._last_prune >= PRUNE_EVERY_S:
+            self._last_prune = now
+            outbox.prune(db, now, self.config.keep_delivered_s)
+        return [(delivery, encode_body(delivery)) for delivery in outbox.due(db, now, self.config.batch)]
+
+    def _write(self, mark: Callable[..., None], *args: Any) -> None:
+        mark(self._connection(), *args)
+
+    def _close_db(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
