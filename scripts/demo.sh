@@ -30,4 +30,6 @@ r = json.load(sys.stdin)
 bad = [c['finding'] or c['id'] for c in r['checks'] if c['status'] in ('warn', 'fail')]
 print(f\"  {r['imei']}: {r['overall']:<9} {', '.join(bad)}\")"
 done
+echo "demo: tickets opened automatically (more: .venv/bin/telediag tickets show ID --data-dir $DATA)"
+.venv/bin/telediag tickets list --data-dir "$DATA"
 wait $sim
