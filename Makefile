@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run serve demo test bench clean
+.PHONY: install servers run serve demo test bench clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -21,7 +21,10 @@ serve: $(STAMP)  ## the service alone on its embedded defaults (data in ./var, T
 
 demo: run
 
-test: $(STAMP)  ## the whole test suite
+servers:  ## Mosquitto and VictoriaMetrics (Debian packages) for the integration tests
+	bash scripts/install-servers.sh
+
+test: $(STAMP) servers  ## the whole test suite
 	$(PY) -m pytest
 
 bench: $(STAMP)  ## ingest benchmark against the bare Twisted ceiling, and idle-connection memory

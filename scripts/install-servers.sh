@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Real servers the integration tests talk to on 127.0.0.1 (each test starts and stops its own):
+# Mosquitto (MQTT) and VictoriaMetrics (accepts the InfluxDB v2 write API). Debian packages.
+set -euo pipefail
+missing=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+command -v victoria-metrics >/dev/null 2>&1 || missing+=(victoria-metrics)
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "install-servers: need root to apt-get install ${missing[*]}" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
