@@ -174,7 +174,7 @@ REPORTS: Table = {
     "en": ("report$", "reports$", "statistics"),
 }
 DEVICE_OFFLINE: Table = {
-    "pl": ("brak$ pozycj", "brak$ lokalizac", "brak$ sygnału$ gps", "nie$ wysyła", "nie$ raportuj",
+    "pl": ("brak$ pozycj", "brak$ lokalizac", "brak$ sygnału$ gps", "brak$ danych$ z$", "brak$ danych$ od$", "nie$ wysyła", "nie$ raportuj",
            "nie$ nadaje", "offline"),
     "ru": ("нет$ позици", "нет$ местоположени", "нет$ данных$ от", "не$ переда", "не$ выходит на$ связь",
            "не$ на$ связи$", "оффлайн", "офлайн", "offline"),
@@ -212,15 +212,18 @@ NOT_WORKING: Table = {
 BROKEN: Table = {
     "pl": NOT_WORKING["pl"] + ("błęd", "błąd", "niepoprawn", "nieprawidłow", "brak$", "brakuje", "pust",
                                "nie$ przychodz", "nie$ dochodz", "nie$ generuj", "nie$ otrzymuj", "źle$",
-                               "nie$ zgadza", "przestał"),
+                               "nie$ zgadza", "przestał", "nie$ ma$", "nie$ widać",
+                               "nie$ pokazuj"),
     "ru": NOT_WORKING["ru"] + ("ошибк", "ошибочн", "неправильн", "неверн", "нет$", "пуст", "не$ приход",
                                "не$ пришл", "не$ формир", "не$ генер", "не$ получа", "отсутств",
-                               "не$ совпада", "перестал"),
+                               "не$ совпада", "перестал", "не$ видн", "не$ отображ",
+                               "не$ показыва"),
     "sv": NOT_WORKING["sv"] + ("fel$", "felaktig", "felet$", "saknas", "tom$", "tomma$", "tomt$",
                                "kommer inte$", "inte$ kommer", "visar inte$", "stämmer inte$", "får$ inte$",
-                               "inte$ fått", "slutat"),
+                               "inte$ fått", "slutat", "syns inte$", "visas inte$"),
     "en": NOT_WORKING["en"] + ("wrong", "incorrect", "missing", "error", "empty", "blank", "bug$", "bugs$",
-                               "fail", "not$ arriv", "not$ receiv", "not$ generat", "stopped", "no$ longer$"),
+                               "fail", "not$ arriv", "not$ receiv", "not$ generat", "stopped", "no$ longer$",
+                               "not$ show", "not$ appear"),
 }
 """Words that say a report, alert or record is wrong: makes those topics a system problem."""
 HOW_TO: Table = {
@@ -252,10 +255,12 @@ _RULES: tuple[_Rule, ...] = (
     _Rule("accounts and permissions", "accounts_permissions", "how_to", (ACCOUNTS, LOGIN)),
     _Rule("feature request", "consultation", "feature_inquiry", (FEATURE_REQUEST,)),
     _Rule("tracker not reporting", "remote_diagnostics", "system_problem", (DEVICE_OFFLINE,),
-          ((SYMPTOM, VISIBLE), (SYMPTOM, HARDWARE), (NOT_WORKING, HARDWARE))),
+          ((SYMPTOM, HARDWARE), (NOT_WORKING, HARDWARE))),
     _Rule("scheduled reports and notifications", "scheduled_reports_notifications", None, (NOTIFICATIONS,)),
     _Rule("violations", "violations_check", None, (VIOLATIONS,)),
     _Rule("reports", "system_reports", None, (REPORTS,)),
+    # After the reports: "no report for the vehicle" is about the report, "no vehicle on the map" is not.
+    _Rule("vehicle not visible", "remote_diagnostics", "system_problem", (), ((SYMPTOM, VISIBLE),)),
     _Rule("something not working", "remote_diagnostics", "system_problem", (NOT_WORKING,)),
     _Rule("how-to question", "consultation", "how_to", (HOW_TO,)),
 )
@@ -311,14 +316,16 @@ def _compile_term(term: str) -> _Term:
     return _Term(tuple(pieces))
 
 
-_COMPILED: dict[int, tuple[_Term, ...]] = {}
+_COMPILED: dict[int, tuple[Table, tuple[_Term, ...]]] = {}
 
 
 def _terms(table: Table) -> tuple[_Term, ...]:
-    key = id(table)
-    if key not in _COMPILED:
-        _COMPILED[key] = tuple(_compile_term(t) for lang in LANGUAGES for t in table.get(lang, ()))
-    return _COMPILED[key]
+    """The compiled terms of a table (kept with the table, so a reused id cannot mix them up)."""
+    cached = _COMPILED.get(id(table))
+    if cached is None or cached[0] is not table:
+        cached = (table, tuple(_compile_term(t) for lang in LANGUAGES for t in table.get(lang, ())))
+        _COMPILED[id(table)] = cached
+    return cached[1]
 
 
 def _piece_matches(piece: tuple[str, bool], token: str) -> bool:
@@ -395,7 +402,10 @@ def _match_any(table: Table, sentences: Sequence[_Sentence]) -> list[str]:
 
 
 def _quoted(words: Sequence[str], limit: int = 4) -> str:
-    return ", ".join(f'"{w}"' for w in words[:limit])
+    """Words for a reason, without those already shown inside a longer phrase, each once."""
+    unique = list(dict.fromkeys(words))
+    shown = [w for w in unique if not any(o != w and set(w.split()) <= set(o.split()) for o in unique)]
+    return ", ".join(f'"{w}"' for w in shown[:limit])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -407,7 +417,8 @@ _PL_WORDS = frozenset(_fold(w) for w in (
     "nie", "jest", "są", "się", "że", "czy", "jak", "na", "w", "z", "ze", "od", "po", "już", "oraz", "ale",
     "bo", "mamy", "nasz", "nasze", "nasza", "naszego", "proszę", "prosimy", "dzień", "dobry", "został",
     "została", "zostało", "było", "samochód", "pojazd", "pojazdu", "mapie", "dla", "przez", "tylko", "nam",
-    "jestem", "witam", "pozdrawiam", "dziękuję", "można", "dane", "wczoraj", "dzisiaj"))
+    "jestem", "witam", "pozdrawiam", "dziękuję", "można", "dane", "danych", "brak", "pozycji", "raport",
+    "lokalizator", "wczoraj", "dzisiaj"))
 _SV_WORDS = frozenset(_fold(w) for w in (
     "och", "inte", "är", "jag", "vi", "det", "att", "på", "med", "som", "har", "kan", "en", "ett", "bilen",
     "bilar", "hej", "sedan", "igår", "ni", "vår", "våra", "vårt", "ingen", "inga", "också", "eller", "från",
