@@ -7,6 +7,7 @@ for every transport.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence
@@ -32,15 +33,45 @@ class DeviceNotConnected(LookupError):
     """A command was asked for a device that has no live connection able to carry it."""
 
 
+ACK_LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+"""Upper bounds of the ACK latency buckets: a commit takes milliseconds, a saturated store seconds."""
+
+
+class LatencyHistogram:
+    """Per-protocol bucket counts and sums, cheap enough for the per-packet path (one bisect).
+
+    ``counts[protocol][i]`` counts observations in bucket ``i`` only (not cumulative); the last
+    slot is everything above the largest bound. ``telediag.metrics`` turns this into a Prometheus
+    histogram at scrape time.
+    """
+
+    def __init__(self, bounds: Sequence[float] = ACK_LATENCY_BUCKETS_S) -> None:
+        self.bounds = tuple(bounds)
+        self.counts: dict[str, list[int]] = {}
+        self.sums: dict[str, float] = {}
+
+    def observe(self, protocol: str, seconds: float) -> None:
+        """Count one observation of ``seconds`` (negative clock steps count as 0)."""
+        seconds = max(seconds, 0.0)
+        counts = self.counts.get(protocol)
+        if counts is None:
+            counts = self.counts[protocol] = [0] * (len(self.bounds) + 1)
+            self.sums[protocol] = 0.0
+        counts[bisect_left(self.bounds, seconds)] += 1
+        self.sums[protocol] += seconds
+
+
 @dataclass
 class IngestStats:
-    """Counters per protocol, read by logs, the benchmark and (later) Prometheus."""
+    """Counters per protocol, read by logs, the benchmark and Prometheus (``telediag.metrics``)."""
 
     packets: Counter[str] = field(default_factory=Counter)
     records: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     refused: Counter[str] = field(default_factory=Counter)
     connections: Counter[str] = field(default_factory=Counter)
+    ack_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+    """Seconds from a packet with records decoded to its ACK written (the commit included)."""
 
 
 class Pipeline:
@@ -94,6 +125,10 @@ class Pipeline:
             return self.committer.submit(RecordBatch(imei, protocol, records, self.now()))
         except Exception as error:  # QueueFull while shutting down or overloaded: no ACK, device resends
             return fail(error)
+
+    def ack_sent(self, protocol: str, decoded_at: float) -> None:
+        """An adapter wrote the ACK of a packet decoded at ``decoded_at`` (a :meth:`now` value)."""
+        self.stats.ack_latency.observe(protocol, self.now() - decoded_at)
 
     def connection_changed(
         self, imei: str, protocol: str, connected: bool, remote: str | None,

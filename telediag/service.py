@@ -22,6 +22,7 @@ from telediag.config import Config, ConfigError
 from telediag.api.service import ApiService
 from telediag.diagnostics.engine import DiagnosticsEngine, EngineView
 from telediag.diagnostics.service import DiagnosticsService
+from telediag.metrics import Metrics
 from telediag.tickets.desk import TicketDesk
 from telediag.tickets.service import TicketService
 from telediag.tickets.webhooks import WebhookDeliverer, outbox_notifier
@@ -81,6 +82,7 @@ class IngestService(Service):
         self.api: ApiService | None = None
         self.tickets: TicketService | None = None
         self.webhooks: WebhookDeliverer | None = None
+        self.metrics: Metrics | None = None
 
     def startService(self) -> None:
         super().startService()
@@ -108,6 +110,7 @@ class IngestService(Service):
         self.tickets = TicketService(self.reactor, config.database_path, desk)
         self.diagnostics.add_listener(self.tickets.on_transitions)
         self.tickets.startService()
+        self.metrics = Metrics(config, self.reactor, self.pipeline, self.committer, self.diagnostics, self.tickets)
         if config.webhooks.enabled:
             self.webhooks = WebhookDeliverer(self.reactor, config.database_path, config.webhooks)
             self.webhooks.startService()
@@ -122,6 +125,8 @@ class IngestService(Service):
         view = EngineView(DiagnosticsEngine(self.config.database_path, self.config.diagnostics), self.reactor)
         self.api = ApiService(self.config, self.reactor, view, desk=build_desk(self.config))
         self.api.startService()
+        assert self.api.backend is not None
+        self.api.backend.metrics = self.metrics
         return self.api.ready
 
     def _registry_lookup(self) -> Any:

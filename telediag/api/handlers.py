@@ -13,11 +13,12 @@ from typing import Any, Awaitable, Callable
 from twisted.web.server import Request
 
 from telediag.api import reads, writes
-from telediag.api.auth import Principal
+from telediag.api.auth import Principal, bearer_token
 from telediag.api.backend import ApiBackend
-from telediag.api.errors import not_found, too_many_items
+from telediag.api.errors import not_found, too_many_items, unauthorized
 from telediag.api.jsonio import read_json
 from telediag.api.params import MAX_ITEMS_PER_POST, Query
+from telediag.metrics import CONTENT_TYPE, Metrics
 from telediag.store.sqlite import Reader
 
 _IMEI = re.compile(r"\d{14,17}")
@@ -53,6 +54,8 @@ class Reply:
 
     status: int
     body: Any
+    content_type: str | None = None
+    """Set for a body of ready bytes in another format (``/metrics``): sent as is, never as JSON."""
 
 
 Handler = Callable[[ApiBackend, Call], Awaitable[Reply]]
@@ -172,8 +175,26 @@ async def list_events(api: ApiBackend, call: Call) -> Reply:
     return Reply(200, await api.read(reads.connectivity_events, call.who, imei, iccid, since, until, limit))
 
 
+async def metrics(api: ApiBackend, call: Call) -> Reply:
+    """``GET /metrics``: Prometheus text; a bearer token only when ``[metrics] token`` is set."""
+    exporter = getattr(api, "metrics", None)
+    if exporter is None:  # an API without ingest wired in: the store gauges alone
+        exporter = api.metrics = Metrics(api.config, api.reactor)  # type: ignore[attr-defined]
+    if exporter.token:
+        if call.request.getHeader(b"authorization") is None:
+            raise unauthorized("send Authorization: Bearer <the [metrics] token of the config>")
+        if not exporter.token_matches(bearer_token(call.request)):
+            raise unauthorized("the token is not the [metrics] token of the config", invalid_token=True)
+    call.query.finish()
+    return Reply(200, await exporter.render(api.read), content_type=CONTENT_TYPE)
+
+
+SELF_AUTHENTICATED = frozenset({"metrics"})
+"""Endpoints that check their own credentials instead of an API token (``[metrics] token``)."""
+
 HANDLERS: dict[str, Handler] = {
     "healthz": healthz,
+    "metrics": metrics,
     "devices.list": list_devices,
     "devices.create": create_devices,
     "device.detail": device_detail,

@@ -23,7 +23,7 @@ from telediag.api import policy
 from telediag.api.auth import Principal, authenticate, bearer_token
 from telediag.api.backend import ApiBackend
 from telediag.api.errors import ApiError, error_body, method_not_allowed, not_found, store_unavailable
-from telediag.api.handlers import HANDLERS, Call
+from telediag.api.handlers import HANDLERS, SELF_AUTHENTICATED, Call
 from telediag.api.ticket_handlers import TICKET_HANDLERS, TICKET_ROUTES
 from telediag.api.jsonio import encode, response_headers
 from telediag.api.params import Query
@@ -31,6 +31,7 @@ from telediag.store.sqlite import Reader
 
 ROUTES: tuple[tuple[tuple[str, ...], dict[str, str]], ...] = (
     (("healthz",), {"GET": "healthz"}),
+    (("metrics",), {"GET": "metrics"}),
     (("api", "v1", "devices"), {"GET": "devices.list", "POST": "devices.create"}),
     (("api", "v1", "devices", "{imei}"), {"GET": "device.detail"}),
     (("api", "v1", "devices", "{imei}", "records"), {"GET": "device.records"}),
@@ -108,11 +109,13 @@ class ApiResource(Resource):
             if endpoint is None:
                 raise method_not_allowed(set(methods) | ({"HEAD"} if "GET" in methods else set()))
             call = Call(request, Query(request.uri), captures=captures)
-            if endpoint not in policy.PUBLIC_ENDPOINTS:
+            if endpoint not in policy.PUBLIC_ENDPOINTS and endpoint not in SELF_AUTHENTICATED:
                 token = bearer_token(request)
                 call.principal = await self.api.read(_authenticate, token)
                 policy.check_allowed(call.principal, endpoint)
             reply = await (HANDLERS.get(endpoint) or TICKET_HANDLERS[endpoint])(self.api, call)
+            if reply.content_type is not None:  # ready bytes (Prometheus text), not a JSON body
+                return reply.status, reply.body, {"Content-Type": reply.content_type}
             if call.principal is None:
                 return reply.status, encode(reply.body), {}
             body = await self.api.compute(_filtered, self.api, call.principal, reply.body)

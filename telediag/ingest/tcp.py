@@ -26,11 +26,13 @@ MAX_ERRORS_PER_CHUNK = 256
 class _PendingReply:
     """An ACK waiting for its commit; written in arrival order once ready."""
 
-    __slots__ = ("ack", "ready")
+    __slots__ = ("ack", "ready", "decoded_at")
 
-    def __init__(self, ack: bytes | None) -> None:
+    def __init__(self, ack: bytes | None, decoded_at: float | None = None) -> None:
         self.ack = ack
         self.ready = False
+        self.decoded_at = decoded_at
+        """When a packet with records was decoded (pipeline clock), for the ACK latency metric."""
 
 
 class DeviceStreamProtocol(Protocol, TimeoutMixin):
@@ -84,17 +86,18 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
             return self._protocol_error(
                 ProtocolError(f"{type(message).__name__} before login", close=True)
             )
-        reply = _PendingReply(message.ack)
+        pipeline = self.factory.pipeline
+        reply = _PendingReply(message.ack, pipeline.now() if message.records else None)
         self._replies.append(reply)
         if isinstance(message, CommandResponse) and self._commands:
             waiter, timer = self._commands.popleft()
             timer.cancel()
             waiter.callback(message.text)
         if message.records:
-            committed = self.factory.pipeline.submit(self.imei, self.protocol_name, message.records)
+            committed = pipeline.submit(self.imei, self.protocol_name, message.records)
             committed.addCallbacks(self._committed, self._commit_failed, (reply,), None, (reply,))
-            if self.factory.pipeline.committer.saturated:
-                self.factory.pipeline.committer.throttle(self.transport)
+            if pipeline.committer.saturated:
+                pipeline.committer.throttle(self.transport)
         else:
             self._committed(None, reply)
         return True
@@ -123,9 +126,12 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
         reply.ready = True
         replies = self._replies
         while replies and replies[0].ready:
-            ack = replies.popleft().ack
-            if ack and self.transport is not None and self.connected:
-                self.transport.write(ack)
+            done = replies.popleft()
+            if self.transport is not None and self.connected:
+                if done.ack:
+                    self.transport.write(done.ack)
+                if done.decoded_at is not None:
+                    self.factory.pipeline.ack_sent(self.protocol_name, done.decoded_at)
 
     def _commit_failed(self, failure: Failure, reply: _PendingReply) -> None:
         """No ACK for records that are not durable: close so the device reconnects and resends."""

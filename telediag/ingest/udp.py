@@ -36,6 +36,7 @@ class DeviceDatagramProtocol(DatagramProtocol):
             if error.reply:
                 self.transport.write(error.reply, addr)
             return
+        decoded_at = self.pipeline.now()
         for message in messages:
             if isinstance(message, Login):
                 continue  # datagram protocols carry the IMEI in every packet
@@ -47,11 +48,13 @@ class DeviceDatagramProtocol(DatagramProtocol):
             if not self.pipeline.identify(imei, self.protocol_name):
                 continue
             committed = self.pipeline.submit(imei, self.protocol_name, message.records)
-            committed.addCallbacks(self._send_ack, self._no_ack, (message.ack, addr))
+            committed.addCallbacks(self._send_ack, self._no_ack, (message.ack, addr, decoded_at))
 
-    def _send_ack(self, _: object, ack: bytes | None, addr: Any) -> None:
-        if ack and self.transport is not None:
-            self.transport.write(ack, addr)
+    def _send_ack(self, _: object, ack: bytes | None, addr: Any, decoded_at: float) -> None:
+        if self.transport is not None:
+            if ack:
+                self.transport.write(ack, addr)
+            self.pipeline.ack_sent(self.protocol_name, decoded_at)
 
     def _no_ack(self, failure: Failure) -> None:
         """Not committed: stay silent, the device resends the datagram."""

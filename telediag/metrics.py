@@ -1,0 +1,279 @@
+"""Prometheus metrics: the service's own counters read at scrape time, never counted twice.
+
+Ingest, commit and queue figures come from objects that already count them (``IngestStats`` of the
+pipeline, the batch committer, the diagnostics and ticket services); custom collectors turn them
+into metric families when ``/metrics`` is scraped, so the per-packet path pays for nothing but the
+ACK latency observation (``Pipeline.ack_sent``). Active findings and open tickets are counted in
+SQLite on an API read thread, at most once per ``store_cache_s`` however often Prometheus scrapes.
+
+Every ``Metrics`` has its own ``CollectorRegistry`` (not the library's global one), so tests and
+several services in one process never clash.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator, Mapping
+
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from telediag.config import Config, ConfigError
+from telediag.diagnostics.catalogue import FINDINGS
+from telediag.tickets.model import ACTIVE_STATES, PRIORITIES
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+"""The Prometheus text exposition format that ``generate_latest`` writes."""
+
+Read = Callable[..., "defer.Deferred[Any]"]
+"""``read(function, *args)``: ``function(reader, *args)`` on a read thread (``ApiBackend.read``)."""
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """The ``[metrics]`` section."""
+
+    token: str = ""
+    """When set, ``/metrics`` wants ``Authorization: Bearer <token>``; empty means no token."""
+    store_cache_s: float = 5.0
+    """Findings and tickets are counted in the store at most this often."""
+
+
+def parse_metrics_settings(raw: Mapping[str, Any]) -> MetricsSettings:
+    """``MetricsSettings`` from the parsed ``[metrics]`` table; ConfigError naming a bad key."""
+    known = MetricsSettings.__dataclass_fields__
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"[metrics] has no key {key!r}; known keys: {', '.join(sorted(known))}")
+    token = raw.get("token", "")
+    if not isinstance(token, str):
+        raise ConfigError(f"[metrics] token must be a string, got {type(token).__name__}")
+    cache = raw.get("store_cache_s", MetricsSettings.store_cache_s)
+    if isinstance(cache, bool) or not isinstance(cache, (int, float)) or cache < 0:
+        raise ConfigError(f"[metrics] store_cache_s must be a number >= 0, got {cache!r}")
+    return MetricsSettings(token=token, store_cache_s=float(cache))
+
+
+def _by_protocol(
+    name: str, documentation: str, values: Mapping[str, int], protocols: Iterable[str], gauge: bool = False
+) -> Metric:
+    family_type = GaugeMetricFamily if gauge else CounterMetricFamily
+    family = family_type(name, documentation, labels=["protocol"])
+    for protocol in sorted(set(protocols) | set(values)):
+        family.add_metric([protocol], values.get(protocol, 0))
+    return family
+
+
+class IngestCollector(Collector):
+    """Packets, records, decode errors, refusals, connections and ACK latency per protocol."""
+
+    def __init__(self, pipeline: Any, protocols: Iterable[str] = ()) -> None:
+        self.pipeline = pipeline
+        self.protocols = tuple(protocols)
+        """Protocols with a listener: shown at 0 before their first packet, so rate() works at once."""
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self.pipeline.stats
+        protocols = self.protocols
+        yield _by_protocol("telediag_packets", "Packets with records handed to the store, per protocol.",
+                           stats.packets, protocols)
+        yield _by_protocol("telediag_records", "Records received from devices, per protocol.",
+                           stats.records, protocols)
+        yield _by_protocol("telediag_decode_errors", "Frames that could not be decoded, per protocol.",
+                           stats.errors, protocols)
+        yield _by_protocol("telediag_refused_devices", "Logins refused (unregistered device), per protocol.",
+                           stats.refused, protocols)
+        yield _by_protocol("telediag_connected_devices", "Devices with a live identified connection, per protocol.",
+                           stats.connections, protocols, gauge=True)
+        latency = stats.ack_latency
+        histogram = HistogramMetricFamily(
+            "telediag_ack_latency_seconds",
+            "Seconds from a packet with records decoded to its ACK written (the commit included).",
+            labels=["protocol"],
+        )
+        bounds = [*(repr(float(b)) for b in latency.bounds), "+Inf"]
+        empty = [0] * len(bounds)
+        for protocol in sorted(set(protocols) | set(latency.counts)):
+            counts = latency.counts.get(protocol, empty)
+            cumulative, buckets = 0, []
+            for bound, count in zip(bounds, counts):
+                cumulative += count
+                buckets.append((bound, cumulative))
+            histogram.add_metric([protocol], buckets, latency.sums.get(protocol, 0.0))
+        yield histogram
+
+
+class CommitCollector(Collector):
+    """The batch committer: backlog, commits and failures."""
+
+    def __init__(self, committer: Any) -> None:
+        self.committer = committer
+
+    def collect(self) -> Iterator[Metric]:
+        committer = self.committer
+        yield GaugeMetricFamily("telediag_commit_backlog_records",
+                                "Records queued or being committed (devices wait for their ACK).",
+                                value=committer.backlog)
+        yield GaugeMetricFamily("telediag_commit_queued_records",
+                                "Records queued for the next commit (not yet being written).",
+                                value=getattr(committer, "_queued_records", 0))
+        yield GaugeMetricFamily("telediag_commit_queue_limit_records",
+                                "Backlog at which device connections are paused until it drains.",
+                                value=committer.queue_limit)
+        yield CounterMetricFamily("telediag_commits", "Successful store commits.", value=committer.commits)
+        yield CounterMetricFamily("telediag_commit_failures",
+                                  "Failed store commits (their devices got no ACK and resend).",
+                                  value=committer.commit_failures)
+        yield CounterMetricFamily("telediag_records_stored",
+                                  "Records written to the store (resent duplicates are not counted).",
+                                  value=committer.records_stored)
+
+
+class WorkCollector(Collector):
+    """Jobs waiting on the diagnostics and tickets threads."""
+
+    def __init__(self, diagnostics: Any = None, tickets: Any = None) -> None:
+        self.diagnostics = diagnostics
+        self.tickets = tickets
+
+    def collect(self) -> Iterator[Metric]:
+        diagnostics, tickets = self.diagnostics, self.tickets
+        if diagnostics is not None:
+            yield GaugeMetricFamily("telediag_diagnostics_jobs_in_flight",
+                                    "Diagnostics runs submitted to the diagnostics thread, not finished.",
+                                    value=len(getattr(diagnostics, "_in_flight", ())))
+            yield GaugeMetricFamily("telediag_diagnostics_devices_pending",
+                                    "Devices with new data waiting for their debounced check.",
+                                    value=len(getattr(diagnostics, "_pending", ())))
+            yield CounterMetricFamily("telediag_diagnostics_checks", "Device checks run after new data.",
+                                      value=diagnostics.checks)
+            yield CounterMetricFamily("telediag_diagnostics_sweeps", "Sweeps over every device.",
+                                      value=diagnostics.sweeps)
+        if tickets is not None:
+            yield GaugeMetricFamily("telediag_ticket_jobs_in_flight",
+                                    "Ticket automation runs submitted to the tickets thread, not finished.",
+                                    value=len(getattr(tickets, "_in_flight", ())))
+
+
+@dataclass(frozen=True)
+class StoreCounts:
+    """What the store said at one moment."""
+
+    findings: dict[str, int]
+    tickets: dict[tuple[str, str], int]
+
+
+def count_store(reader: Any) -> StoreCounts:
+    """Active findings per code and open tickets per (state, priority); runs on a read thread."""
+    db = reader.connection
+    findings = {code: n for code, n in db.execute(
+        "SELECT code, count(*) FROM findings WHERE active = 1 GROUP BY code")}
+    marks = ", ".join("?" * len(ACTIVE_STATES))
+    tickets = {(state, priority): n for state, priority, n in db.execute(
+        f"SELECT state, priority, count(*) FROM tickets WHERE state IN ({marks}) GROUP BY state, priority",
+        ACTIVE_STATES)}
+    return StoreCounts(findings, tickets)
+
+
+class StoreCollector(Collector):
+    """Gauges counted in SQLite: refreshed before a scrape when older than the cache time."""
+
+    log = Logger()
+
+    def __init__(self, clock: Any, cache_s: float) -> None:
+        self.clock = clock
+        self.cache_s = cache_s
+        self.counts: StoreCounts | None = None
+        self.read_errors = 0
+        self._read_at = float("-inf")
+        self._waiters: list[defer.Deferred[None]] = []
+
+    def refresh(self, read: Read) -> defer.Deferred[None]:
+        """Fires once the counts are at most ``cache_s`` old; concurrent scrapes share one read."""
+        if self.clock.seconds() - self._read_at < self.cache_s and self.counts is not None:
+            return defer.succeed(None)
+        waiter: defer.Deferred[None] = defer.Deferred()
+        self._waiters.append(waiter)
+        if len(self._waiters) == 1:
+            started = self.clock.seconds()
+            reading = read(count_store)
+            reading.addCallbacks(self._counted, self._failed, (started,), None, (started,))
+        return waiter
+
+    def _counted(self, counts: StoreCounts, started: float) -> None:
+        self.counts, self._read_at = counts, started
+        self._release()
+
+    def _failed(self, failure: Any, started: float) -> None:
+        """Keep the last counts; try again after the cache time, not on every scrape."""
+        self.read_errors += 1
+        self._read_at = started
+        self.log.warn("metrics: cannot count findings and tickets: {error}", error=failure.getErrorMessage())
+        self._release()
+
+    def _release(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            waiter.callback(None)
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily("telediag_store_metrics_read_errors",
+                                  "Failed reads of the findings and tickets gauges (the last values are kept).",
+                                  value=self.read_errors)
+        if self.counts is None:
+            return
+        findings = GaugeMetricFamily("telediag_findings_active", "Active findings per code.", labels=["code"])
+        for code in sorted(set(FINDINGS) | set(self.counts.findings)):
+            findings.add_metric([code], self.counts.findings.get(code, 0))
+        yield findings
+        tickets = GaugeMetricFamily("telediag_tickets_open", "Tickets not resolved or closed, per state and priority.",
+                                    labels=["state", "priority"])
+        keys = {(s, p) for s in ACTIVE_STATES for p in PRIORITIES} | set(self.counts.tickets)
+        for state, priority in sorted(keys):
+            tickets.add_metric([state, priority], self.counts.tickets.get((state, priority), 0))
+        yield tickets
+
+
+class Metrics:
+    """``Metrics(config, reactor, pipeline, committer, diagnostics, tickets)``; every part is optional.
+
+    Hand it to the API backend as ``backend.metrics``; ``GET /metrics`` then calls :meth:`render`.
+    """
+
+    def __init__(
+        self, config: Config, clock: Any, pipeline: Any = None, committer: Any = None,
+        diagnostics: Any = None, tickets: Any = None, process: bool = True,
+    ) -> None:
+        self.settings = parse_metrics_settings(config.extra.get("metrics", {}))
+        self.registry = CollectorRegistry()
+        if pipeline is not None:
+            self.registry.register(IngestCollector(pipeline, config.listen))
+        if committer is not None:
+            self.registry.register(CommitCollector(committer))
+        if diagnostics is not None or tickets is not None:
+            self.registry.register(WorkCollector(diagnostics, tickets))
+        self.store = StoreCollector(clock, self.settings.store_cache_s)
+        self.registry.register(self.store)
+        if process:
+            ProcessCollector(registry=self.registry)  # process_cpu_seconds_total, resident memory, fds
+
+    @property
+    def token(self) -> str:
+        """The bearer token ``/metrics`` requires, or "" for none."""
+        return self.settings.token
+
+    def token_matches(self, presented: str) -> bool:
+        """Constant-time comparison with the configured token."""
+        return hmac.compare_digest(presented.encode("utf-8"), self.settings.token.encode("utf-8"))
+
+    async def render(self, read: Read) -> bytes:
+        """The text exposition; store counts refreshed first (on a read thread) when stale.
+
+        The collectors read reactor-owned counters, so the text is generated on the reactor thread.
+        """
+        await self.store.refresh(read)
+        return generate_latest(self.registry)
