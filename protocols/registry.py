@@ -60,6 +60,9 @@ class CodecSpec:
 _SPECS: dict[str, tuple[str, int]] = {
     "teltonika": ("protocols.teltonika", 5027),
     "gt06": ("protocols.gt06", 5023),
+    "gps103": ("protocols.gps103", 5001),
+    "tk103": ("protocols.tk103", 5002),
+    "osmand": ("protocols.osmand", 5055),
 }
 
 

@@ -1,0 +1,92 @@
+"""GPS103 field helpers: times, coordinates, alarm keywords and the record builder.
+
+Coban TK103-2 / GPS103 trackers send their local date and minute next to the UTC time of the fix,
+so the device's time zone follows from the difference; the session remembers it to place the few
+sentences that carry only local time (OBD, cell-only).
+"""
+
+from __future__ import annotations
+
+import calendar
+from typing import Any
+
+from protocols.record import Record
+
+PROTOCOL = "gps103"
+DEFAULT_PORT = 5001
+
+KNOT_KMH = 1.852
+"""Coban speeds are in knots (NMEA); the record wants km/h."""
+
+ALARMS: dict[str, str] = {
+    "help me": "sos",
+    "low battery": "low_battery",
+    "stockade": "geofence",
+    "move": "movement",
+    "speed": "overspeed",
+    "door alarm": "door",
+    "ac alarm": "power_cut",
+    "accident alarm": "accident",
+    "sensor alarm": "vibration",
+    "bonnet alarm": "bonnet",
+    "footbrake alarm": "foot_brake",
+    "DTC": "fault",
+    "acc on": "ignition_on",
+    "acc off": "ignition_off",
+}
+"""Device keyword -> event name (Traccar's ``decodeAlarm``, plus ACC on/off as ignition events)."""
+
+KEYWORDS: dict[str, str] = {event: keyword for keyword, event in ALARMS.items()}
+"""Event name -> the keyword a device sends for it (the device encoder's table)."""
+KEYWORDS["temperature"] = "T:"  # with no reading: event only
+KEYWORDS["fuel_leak"] = "oil1"
+
+QUIET_KEYWORDS = frozenset(("", "tracker", "rfid"))
+"""Keywords of plain reports: no event."""
+
+_DAYS = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def utc_seconds(yy: int, mo: int, dd: int, hh: int, mi: int, ss: float = 0.0) -> float | None:
+    """Epoch seconds of a 2-digit-year date and time, or None if it is no real time."""
+    if not (1 <= mo <= 12 and 1 <= dd <= _DAYS[mo] and hh < 24 and mi < 60 and ss < 60):
+        return None
+    if mo == 2 and dd == 29 and (2000 + yy) % 4:
+        return None
+    return calendar.timegm((2000 + yy, mo, dd, hh, mi, 0, 0, 0, 0)) + ss
+
+
+def keyword_event(keyword: str) -> str | None:
+    """The event a keyword stands for, or None for a plain report."""
+    if keyword in ALARMS:
+        return ALARMS[keyword]
+    if keyword.startswith("T:"):
+        return "temperature"
+    if keyword.startswith("oil"):
+        return "fuel_leak"
+    if keyword in QUIET_KEYWORDS or keyword.startswith("vt"):
+        return None
+    return keyword.strip().replace(" ", "_") or None
+
+
+def csq_percent(value: int) -> int | None:
+    """GSM CSQ 0-31 as 0-100 % (99 and anything else: unknown)."""
+    if 0 <= value <= 31:
+        return round(value * 100 / 31)
+    return None
+
+
+class Fields:
+    """A record being built: Record keyword fields plus free-form attributes."""
+
+    __slots__ = ("f", "a")
+
+    def __init__(self) -> None:
+        self.f: dict[str, Any] = {}
+        self.a: dict[str, Any] = {}
+
+    def build(self, imei: str | None) -> Record:
+        """The immutable record for device ``imei``."""
+        f = self.f
+        f.setdefault("fix_time", None)
+        return Record(imei=imei, protocol=PROTOCOL, attributes=self.a, **f)
