@@ -13,7 +13,7 @@ import sys
 from typing import Any, Sequence
 
 from simulators.faults import FAULTS, check_faults
-from simulators.fleet import DEFAULT_PORTS, KINDS, Fleet, FleetSettings
+from simulators.fleet import BUILT_IN_KINDS, CODEC_KINDS, DEFAULT_PORTS, KINDS, Fleet, FleetSettings
 
 CODECS = {"8": 0x08, "8E": 0x8E, "16": 0x10}
 EVENTS_PATH = "/api/v1/connectivity/events"
@@ -39,8 +39,8 @@ def parse_faults(text: str | None) -> dict[str, int]:
 def parse_mix(text: str | None, devices: int) -> dict[str, int]:
     """``teltonika-tcp=40,gt06=60`` (counts) or None: ``devices`` spread evenly over every kind."""
     if not text:
-        share, extra = divmod(devices, len(KINDS))
-        return {kind: share + (1 if i < extra else 0) for i, kind in enumerate(KINDS)}
+        share, extra = divmod(devices, len(BUILT_IN_KINDS))
+        return {kind: share + (1 if i < extra else 0) for i, kind in enumerate(BUILT_IN_KINDS)}
     mix: dict[str, int] = {}
     for part in text.split(","):
         kind, _, count = part.partition("=")
@@ -56,6 +56,17 @@ def parse_mix(text: str | None, devices: int) -> dict[str, int]:
     return mix
 
 
+def parse_ports(items: Sequence[str]) -> dict[str, int]:
+    """``--port h02=6013`` options: every codec kind with its default port, overridden where given."""
+    ports = {kind: DEFAULT_PORTS[kind] for kind in CODEC_KINDS}
+    for item in items:
+        kind, _, number = item.partition("=")
+        if kind not in CODEC_KINDS or not number.isdigit() or not 0 < int(number) < 65536:
+            raise ValueError(f"--port wants KIND=PORT with KIND one of {', '.join(CODEC_KINDS)}, got {item!r}")
+        ports[kind] = int(number)
+    return ports
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options."""
     parser = argparse.ArgumentParser(prog="telediag-sim", description=__doc__)
@@ -63,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--teltonika-port", type=int, default=DEFAULT_PORTS["teltonika-tcp"])
     parser.add_argument("--teltonika-udp-port", type=int, help="default: the Teltonika TCP port")
     parser.add_argument("--gt06-port", type=int, default=DEFAULT_PORTS["gt06"])
+    parser.add_argument("--port", action="append", default=[], metavar="KIND=PORT",
+                        help=f"server port of another kind ({', '.join(CODEC_KINDS)}); default: its Traccar port")
     parser.add_argument("--devices", type=int, default=10, help="number of vehicles (default 10)")
     parser.add_argument("--mix", help="devices per kind, e.g. teltonika-tcp=40,teltonika-udp=30,gt06=30 "
                         "(default: --devices spread evenly)")
@@ -98,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError("--devices, --duration >= 0; --interval > 0; --records-per-packet >= 1")
         mix = parse_mix(args.mix, args.devices)
         faults = parse_faults(args.faults)
+        ports = parse_ports(args.port)
         if args.api and not args.token:
             raise ValueError("--api needs --token (create one with: telediag tokens create --role admin)")
         if args.api and not args.api.startswith(("http://", "https://")):
@@ -111,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "teltonika-tcp": args.teltonika_port,
             "teltonika-udp": args.teltonika_udp_port or args.teltonika_port,
             "gt06": args.gt06_port,
+            **ports,
         },
         mix=mix,
         interval_s=args.interval,

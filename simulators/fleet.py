@@ -10,6 +10,7 @@ network saw. A device without a data session (its fault) does not connect at all
 from __future__ import annotations
 
 import csv
+import importlib
 import json
 import sys
 from collections import Counter
@@ -22,6 +23,8 @@ from twisted.internet.task import LoopingCall, deferLater
 
 from protocols.record import RECORD_FIELDS, iso_utc
 from simulators.device_model import DeviceModel
+from protocols import registry
+from simulators.generic_link import GenericTcpLink
 from simulators.devices import (
     Gt06Link,
     ReconnectingDeviceFactory,
@@ -34,10 +37,19 @@ from simulators.faults import assign_faults
 from simulators.network import REGISTRY_COLUMNS, luhn
 from simulators.scenario import fleet_imeis
 
-KINDS = ("teltonika-tcp", "teltonika-udp", "gt06")
+BUILT_IN_KINDS = ("teltonika-tcp", "teltonika-udp", "gt06")
+"""Kinds with their own clients (UDP resend, Codec 12 answers, GT06 serial ACKs); ``--devices`` alone
+spreads over these."""
+CODEC_KINDS: tuple[str, ...] = tuple(
+    name for name in registry.names()
+    if name not in ("teltonika", "gt06") and hasattr(importlib.import_module(f"protocols.{name}"), "DeviceCodec")
+)
+"""Every other registered protocol, driven over TCP by the generic client and its ``DeviceCodec``."""
+KINDS = BUILT_IN_KINDS + CODEC_KINDS
 """Device kinds: protocol and transport."""
 
-DEFAULT_PORTS = {"teltonika-tcp": 5027, "teltonika-udp": 5027, "gt06": 5023}
+DEFAULT_PORTS = {"teltonika-tcp": 5027, "teltonika-udp": 5027, "gt06": 5023,
+                 **{kind: registry.get(kind).default_port for kind in CODEC_KINDS}}
 
 
 @dataclass
@@ -57,6 +69,16 @@ class FleetSettings:
     progress_every_s: float = 5.0
     faults: dict[str, int] = field(default_factory=dict)
     """Fault name -> number of devices with it; the rest are healthy."""
+
+
+def _link_builder(kind: str, teltonika_codec: int) -> Any:
+    """The client protocol for a TCP device of ``kind``."""
+    if kind == "gt06":
+        return lambda device: Gt06Link(device)
+    if kind == "teltonika-tcp":
+        return lambda device: TeltonikaTcpLink(device, teltonika_codec)
+    module = importlib.import_module(f"protocols.{kind}")
+    return lambda device: GenericTcpLink(device, module.DeviceCodec, module.ServerSession)
 
 
 def luhn_imei(body: str) -> str:
@@ -117,7 +139,7 @@ class Fleet:
             protocol, transport = (kind.split("-") + ["tcp"])[:2]
             phase = settings.interval_s * (index / max(1, len(kinds)))
             model = DeviceModel(imei, protocol, int(rng.integers(2**31)), start + phase, settings.interval_s,
-                                fault, settings.duration_s, resolution=1.0 if protocol == "gt06" else 0.001)
+                                fault, settings.duration_s, resolution=0.001 if protocol == "teltonika" else 1.0)
             apn = model.fault.device_apn(model.sim_apn) if model.fault else model.sim_apn
             device = SimDevice(imei, protocol, transport, settings.records_per_packet, apn, model.vehicle.operator)
             device.online = False  # until its first report finds a data session
@@ -149,13 +171,13 @@ class Fleet:
         settings = self.settings
         codec = settings.teltonika_codec
         for index, device in enumerate(self.devices):
-            kind = device.protocol if device.protocol == "gt06" else f"{device.protocol}-{device.transport}"
+            kind = f"teltonika-{device.transport}" if device.protocol == "teltonika" else device.protocol
             if kind == "teltonika-udp":
                 link = TeltonikaUdpLink(device, settings.host, settings.ports[kind], codec, self.reactor)
                 self._udp_ports.append(self.reactor.listenUDP(0, link, interface="127.0.0.1"
                                                               if settings.host.startswith("127.") else ""))
             else:
-                build = (lambda d: Gt06Link(d)) if kind == "gt06" else (lambda d: TeltonikaTcpLink(d, codec))
+                build = _link_builder(kind, codec)
                 self._tcp[index] = (ReconnectingDeviceFactory(device, build, settings.max_reconnect_delay_s), None)
             tick = LoopingCall(self._report, index)
             tick.clock = self.reactor
@@ -196,7 +218,7 @@ class Fleet:
             factory.continueTrying = True
             factory.resetDelay()
             if connector is None:
-                kind = device.protocol if device.protocol == "gt06" else "teltonika-tcp"
+                kind = device.protocol if device.protocol != "teltonika" else "teltonika-tcp"
                 connector = self.reactor.connectTCP(self.settings.host, self.settings.ports[kind], factory)
                 self._tcp[index] = (factory, connector)
             elif getattr(connector, "state", "disconnected") == "disconnected":

@@ -41,15 +41,19 @@ def python_env() -> dict[str, str]:
 class ServerProcess:
     """``telediag serve`` in a child process with its own config, data dir and free ports."""
 
-    def __init__(self, data_dir: Path, ports: dict[str, int] | None = None, extra_toml: str = "") -> None:
+    def __init__(self, data_dir: Path, ports: dict[str, int] | None = None, extra_toml: str = "",
+                 also_listen: tuple[str, ...] = ()) -> None:
         self.data_dir = data_dir
         self.ports = ports or {"teltonika": free_port(), "gt06": free_port()}
+        for protocol in also_listen:  # more TCP protocols, each on a free port
+            self.ports[protocol] = free_port()
         self.config_path = data_dir.parent / f"{data_dir.name}.toml"
         t, g = self.ports["teltonika"], self.ports["gt06"]
+        others = "".join(f'{name} = ["tcp:{self.ports[name]}:interface=127.0.0.1"]\n' for name in also_listen)
         self.config_path.write_text(
             "[listen]\n"
             f'teltonika = ["tcp:{t}:interface=127.0.0.1", "udp:{t}:interface=127.0.0.1"]\n'
-            f'gt06 = ["tcp:{g}:interface=127.0.0.1"]\n'
+            f'gt06 = ["tcp:{g}:interface=127.0.0.1"]\n' + others +
             '[api]\nlisten = "tcp:0:interface=127.0.0.1"\n' + extra_toml
         )
         self.log_path = data_dir.parent / f"{data_dir.name}.log"
