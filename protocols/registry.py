@@ -63,6 +63,12 @@ _SPECS: dict[str, tuple[str, int]] = {
     "gps103": ("protocols.gps103", 5001),
     "tk103": ("protocols.tk103", 5002),
     "osmand": ("protocols.osmand", 5055),
+    "h02": ("protocols.h02", 5013),
+    "watch": ("protocols.watch", 5093),
+    "meitrack": ("protocols.meitrack", 5020),
+    "gl200": ("protocols.gl200", 5004),
+    "jt808": ("protocols.jt808", 5015),
+    "ruptela": ("protocols.ruptela", 5046),
 }
 
 

@@ -146,12 +146,20 @@ def parse_config(raw: Mapping[str, Any]) -> Config:
     if store.synchronous.upper() not in _SYNCHRONOUS_LEVELS:
         raise ConfigError(f"[store] synchronous must be one of {sorted(_SYNCHRONOUS_LEVELS)}")
     listen = _listen(raw["listen"]) if "listen" in raw else dict(DEFAULT_LISTEN)
+    from telediag.ingest.mqtt import MqttConfigError, parse_mqtt  # here: they import this module
+    from telediag.metrics import parse_metrics_settings
+    from telediag.store.influx_export import InfluxConfigError, parse_influxdb
+
     try:
         diagnostics = parse_thresholds(raw.get("diagnostics", {}))
         sla = parse_sla(raw.get("sla", {}))
         tickets = parse_tickets(raw.get("tickets", {}))
         webhooks = parse_webhooks(raw.get("webhooks", {}))
-    except (ThresholdError, SlaConfigError, TicketsConfigError, WebhookConfigError) as error:
+        parse_mqtt(raw.get("mqtt", {}))
+        parse_metrics_settings(raw.get("metrics", {}))
+        parse_influxdb(raw.get("influxdb", {}))
+    except (ThresholdError, SlaConfigError, TicketsConfigError, WebhookConfigError, MqttConfigError,
+            InfluxConfigError) as error:
         raise ConfigError(str(error)) from None
     return Config(
         store=store,

@@ -22,7 +22,10 @@ from telediag.config import Config, ConfigError
 from telediag.api.service import ApiService
 from telediag.diagnostics.engine import DiagnosticsEngine, EngineView
 from telediag.diagnostics.service import DiagnosticsService
+from telediag.ingest.mqtt import MqttIngest, parse_mqtt
 from telediag.metrics import Metrics
+from telediag.store.influx_export import InfluxExporter, parse_influxdb
+from telediag.mqtt_out import MqttPublisher, registry_accounts
 from telediag.tickets.desk import TicketDesk
 from telediag.tickets.service import TicketService
 from telediag.tickets.webhooks import WebhookDeliverer, outbox_notifier
@@ -60,9 +63,15 @@ class UdpEndpoint:
         return cls(port, options.get("interface", ""))
 
 
-def build_desk(config: Config) -> TicketDesk:
-    """The ticket desk with the configured SLA, automation settings and webhook notifications."""
-    return TicketDesk(config.sla, config.tickets, outbox_notifier(config.webhooks))
+def build_desk(config: Config, extra_notify: Any = None) -> TicketDesk:
+    """The ticket desk with the configured SLA, automation settings and notifications (webhooks, MQTT)."""
+    notifiers = [n for n in (outbox_notifier(config.webhooks), extra_notify) if n is not None]
+
+    def notify(db: Any, event: str, document: dict[str, Any], now: float) -> None:
+        for each in notifiers:
+            each(db, event, document, now)
+
+    return TicketDesk(config.sla, config.tickets, notify if notifiers else None)
 
 
 class IngestService(Service):
@@ -83,6 +92,9 @@ class IngestService(Service):
         self.tickets: TicketService | None = None
         self.webhooks: WebhookDeliverer | None = None
         self.metrics: Metrics | None = None
+        self.mqtt_ingest: MqttIngest | None = None
+        self.mqtt_out: MqttPublisher | None = None
+        self.influx: InfluxExporter | None = None
 
     def startService(self) -> None:
         super().startService()
@@ -90,6 +102,10 @@ class IngestService(Service):
         config.store.data_dir.mkdir(parents=True, exist_ok=True)
         store = Store(config.database_path, config.store.synchronous)
         store.mark_all_disconnected(self.reactor.seconds())
+        influx = parse_influxdb(config.extra.get("influxdb", {}))
+        if influx.enabled:  # the records table is its outbox: it starts from its cursor
+            self.influx = InfluxExporter(self.reactor, config.database_path, influx)
+            self.influx.startService()
         self.committer = BatchCommitter(
             self.reactor,
             store,
@@ -102,11 +118,17 @@ class IngestService(Service):
             self.reactor, self.committer, store.registered_imeis(), config.ingest.auto_register,
             config.ingest.command_timeout_s, self._registry_lookup(),
         )
+        mqtt = parse_mqtt(config.extra.get("mqtt", {}))
+        if mqtt.publish_enabled:
+            self.mqtt_out = MqttPublisher(mqtt, registry_accounts(config.database_path), self.reactor)
+            self.mqtt_out.startService()
         self.diagnostics = DiagnosticsService(
             self.reactor, DiagnosticsEngine(config.database_path, config.diagnostics), self.pipeline
         )
         self.committer.add_listener(self.diagnostics.on_commit)
-        desk = build_desk(config)
+        if self.mqtt_out is not None:
+            self.diagnostics.add_listener(self.mqtt_out.publish_findings)
+        desk = build_desk(config, self.mqtt_out.notify if self.mqtt_out else None)
         self.tickets = TicketService(self.reactor, config.database_path, desk)
         self.diagnostics.add_listener(self.tickets.on_transitions)
         self.tickets.startService()
@@ -115,6 +137,9 @@ class IngestService(Service):
             self.webhooks = WebhookDeliverer(self.reactor, config.database_path, config.webhooks)
             self.webhooks.startService()
         self.diagnostics.startService()
+        if mqtt.ingest_enabled:  # the broker is optional: listeners do not wait for it
+            self.mqtt_ingest = MqttIngest(self.reactor, mqtt, self.pipeline)
+            self.mqtt_ingest.startService()
         listening = [self._listen(name, endpoint) for name, eps in config.listen.items() for endpoint in eps]
         done = defer.gatherResults(listening, consumeErrors=True)
         done.addCallback(self._start_api)
@@ -123,7 +148,8 @@ class IngestService(Service):
     def _start_api(self, _: object) -> defer.Deferred[int]:
         """The HTTP API, once the store is migrated and the device listeners are bound."""
         view = EngineView(DiagnosticsEngine(self.config.database_path, self.config.diagnostics), self.reactor)
-        self.api = ApiService(self.config, self.reactor, view, desk=build_desk(self.config))
+        desk = build_desk(self.config, self.mqtt_out.notify if self.mqtt_out else None)
+        self.api = ApiService(self.config, self.reactor, view, desk=desk)
         self.api.startService()
         assert self.api.backend is not None
         self.api.backend.metrics = self.metrics
@@ -186,6 +212,9 @@ class IngestService(Service):
         for _, _, port in self.ports:
             yield port.stopListening()
         self.ports = []
+        if self.mqtt_ingest is not None:
+            yield self.mqtt_ingest.stopService()
+            self.mqtt_ingest = None
         if self._reader is not None:
             self._reader.close()
             self._reader = None
@@ -198,6 +227,12 @@ class IngestService(Service):
         if self.webhooks is not None:
             yield self.webhooks.stopService()
             self.webhooks = None
+        if self.mqtt_out is not None:
+            yield self.mqtt_out.stopService()
+            self.mqtt_out = None
+        if self.influx is not None:
+            yield self.influx.stopService()
+            self.influx = None
         if self.committer is not None:
             yield self.committer.stop()
             self.log.info(

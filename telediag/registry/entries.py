@@ -64,8 +64,9 @@ def parse_entry(row: Mapping[str, str | None]) -> DeviceEntry:
     if imei is None or not _IMEI.fullmatch(imei):
         problems.append(f"imei {imei!r} must be 15-17 digits")
     protocol = _text(row, "protocol")
-    if protocol is not None and protocol not in codecs.names():
-        problems.append(f"protocol {protocol!r} is not one of {', '.join(codecs.names())}")
+    known = [*codecs.names(), "mqtt"]
+    if protocol is not None and protocol not in known:
+        problems.append(f"protocol {protocol!r} is not one of {', '.join(known)}")
     iccid = _text(row, "iccid")
     if iccid is not None and not _ICCID.fullmatch(iccid.upper()):
         problems.append(f"iccid {iccid!r} must be 18-22 digits")

@@ -124,6 +124,11 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX webhook_outbox_due ON webhook_outbox (delivered_at, next_attempt_at);
     """,
+    """
+    CREATE TABLE export_cursors (
+        name TEXT PRIMARY KEY, last_id INTEGER NOT NULL, updated_at REAL
+    );
+    """,
 )
 
 _INSERT_RECORD = (

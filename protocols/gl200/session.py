@@ -1,0 +1,134 @@
+"""Server side of one Queclink connection (TCP) and of single datagrams (UDP).
+
+Queclink devices do not log in: every message carries the IMEI. The session takes it from the
+first message that names the device and emits a :class:`Login` (with no answer bytes) before that
+message's report, so the service registers the device; a message naming another device emits
+another Login, which the service treats as a second identity on one connection.
+
+What the server answers (bytes in each message's ``ack``, written after the records are committed):
+
+* ``+ACK:GTHBD,<version>,<IMEI>,...,<count>`` (heartbeat): ``+SACK:GTHBD,<version>,<count>$``,
+  always, as Traccar does;
+* every other ASCII ``+RESP``/``+BUFF``/``+ACK`` message ending in a 4-hex count number:
+  ``+SACK:<count>$`` when ``sack`` is on (the default; Traccar's ``gl200.ack`` option). A device
+  with SACK enabled resends until it gets it; one without ignores it. The count is echoed as
+  sent. ``+NACK`` and messages without a count are never answered;
+* Protocol Pro reports and heartbeats: ``+SACK:<count>$`` (same shape) when ``sack`` is on;
+* HEX frames: nothing (Traccar answers none; no HEX acknowledgement is documented).
+
+Errors never escape as anything but :class:`ProtocolError`. When good frames precede a bad one in
+the same chunk, ``feed`` returns the good messages and raises on its next call (``feed(b"")``;
+:attr:`ServerSession.pending` says one is waiting), so nothing decoded is dropped.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from protocols.core import DEFAULT_MAX_FRAME, Buffer, CommandResponse, Login, Message, ProtocolError, Report
+from protocols.gl200.binary import decode_hex, decode_pro
+from protocols.gl200.framing import BINARY, TEXT, Frame, frame_of_datagram, scan_frames
+from protocols.gl200.sentence import Outcome
+from protocols.gl200.text import decode_sentence
+
+_CONTENT_ERRORS = (struct.error, IndexError, ValueError, OverflowError, UnicodeError, KeyError)
+
+
+def decode_frame(frame: Frame, sack: bool = True) -> Outcome:
+    """Records and answer of one complete frame, whatever its format."""
+    if frame.kind == TEXT:
+        return decode_sentence(frame.body, sack)
+    if frame.kind == BINARY:
+        return decode_hex(frame.body)
+    return decode_pro(frame.body, sack)
+
+
+class ServerSession:
+    """Decodes one device's stream; knows its IMEI from the first message that names it.
+
+    ``sack`` turns the ``+SACK:<count>$`` acknowledgement of reports on (default) or off.
+    """
+
+    def __init__(self, max_frame: int = DEFAULT_MAX_FRAME, *, sack: bool = True, **_: Any) -> None:
+        self.imei: str | None = None
+        self.max_frame = max_frame
+        self.sack = sack
+        self._buf = Buffer(limit=4 * max_frame + 65536)
+        self._pending: ProtocolError | None = None
+
+    @property
+    def pending(self) -> bool:
+        """True when an error is held back: ``feed(b"")`` raises it, then decodes what follows."""
+        return self._pending is not None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet decoded (a partial frame, or input behind a held error)."""
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[Message]:
+        """Decode every complete frame; keep a partial one for the next call."""
+        if data:
+            self._buf.feed(data)
+        if self._pending is not None:
+            error, self._pending = self._pending, None
+            raise error
+        out: list[Message] = []
+        for scan in scan_frames(self._buf, self.max_frame):
+            if isinstance(scan, ProtocolError):
+                error = scan
+            else:
+                try:
+                    out.extend(self.messages(scan))
+                    continue
+                except ProtocolError as exc:
+                    error = exc
+                except _CONTENT_ERRORS as exc:
+                    error = ProtocolError(
+                        f"malformed {scan.kind} message: {exc}", close=False, excerpt=scan.raw
+                    )
+            if out:
+                self._pending = error
+                return out
+            raise error
+        return out
+
+    def messages(self, frame: Frame) -> list[Message]:
+        """The messages of one complete frame (a Login first when it names a new device)."""
+        outcome = decode_frame(frame, self.sack)
+        out: list[Message] = []
+        if outcome.imei is not None and outcome.imei != self.imei:
+            self.imei = outcome.imei
+            out.append(Login(outcome.imei, accept=None, reject=None))
+        if self.imei is None:
+            if outcome.records:
+                raise ProtocolError(
+                    f"{outcome.kind} message names no device and none is known on this connection",
+                    close=False,
+                    excerpt=frame.raw,
+                )
+            return out
+        records = tuple(fields.build(self.imei) for fields in outcome.records)
+        if outcome.text is not None:
+            out.append(CommandResponse(outcome.text, records, outcome.ack))
+        else:
+            out.append(Report(outcome.kind, records, outcome.ack))
+        return out
+
+
+def decode_datagram(data: bytes) -> list[Message]:
+    """The messages of one UDP datagram (one or more frames; a lone text message may lack ``$``)."""
+    session = ServerSession(max_frame=max(len(data), DEFAULT_MAX_FRAME))
+    frame = frame_of_datagram(data)
+    if frame is not None:
+        try:
+            return session.messages(frame)
+        except _CONTENT_ERRORS as exc:
+            raise ProtocolError(f"malformed datagram: {exc}", close=False, excerpt=data) from None
+    messages = session.feed(data)
+    if session.pending:
+        session.feed(b"")  # raises the held-back error: a datagram is all or nothing
+    if session.buffered:
+        raise ProtocolError("datagram ends inside a frame", close=False, excerpt=data)
+    return messages

@@ -1,0 +1,92 @@
+"""Device side of H02: the sentences a tracker sends, for the simulators and round-trip tests.
+
+Resolution of the protocol: 1/10000 minute of arc, 0.01 knot (text) or 1 knot (binary), whole
+seconds. Unknown time and course are sent empty and decode back to None; an unknown position is
+sent as 0,0, which decodes to None. Ignition is one status bit, so None is sent as "off".
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+from protocols.h02.fields import KNOTS_TO_KMH, PROTOCOL, status_from_record
+from protocols.record import Record
+
+
+def _coordinate(value: float | None, degree_digits: int, hemispheres: str) -> tuple[str, str]:
+    """``dddmm.mmmm`` and its hemisphere letter."""
+    v = value or 0.0
+    units = round(abs(v) * 600000)  # 1/10000 minute
+    deg, rest = divmod(units, 600000)
+    text = f"{deg:0{degree_digits}d}{rest // 10000:02d}.{rest % 10000:04d}"
+    return text, hemispheres[1] if v < 0 else hemispheres[0]
+
+
+def encode_v1(ident: str, rec: Record, maker: str = "HQ") -> bytes:
+    """A ``V1`` position sentence: ``*HQ,<id>,V1,hhmmss,A,ddmm.mmmm,N,dddmm.mmmm,E,knots,course,
+    ddmmyy,status#``."""
+    if rec.fix_time is not None:
+        tm = time.gmtime(int(rec.fix_time))
+        clock = time.strftime("%H%M%S", tm)
+        date = time.strftime("%d%m%y", tm)
+    else:
+        clock = date = ""
+    lat, ns = _coordinate(rec.lat, 2, "NS")
+    lon, ew = _coordinate(rec.lon, 3, "EW")
+    knots = (rec.speed_kmh or 0.0) / KNOTS_TO_KMH
+    course = "" if rec.course_deg is None else f"{rec.course_deg:.0f}"
+    status = status_from_record(rec)
+    valid = "A" if rec.valid else "V"
+    return (
+        f"*{maker},{ident},V1,{clock},{valid},{lat},{ns},{lon},{ew},{knots:.2f},{course},{date},{status:08X}#"
+    ).encode()
+
+
+def _bcd(digits: str) -> bytes:
+    return bytes.fromhex(digits)
+
+
+def encode_binary(ident: str, rec: Record, battery: int = 6) -> bytes:
+    """A 32-byte ``$`` report (10-digit id; whole knots and degrees)."""
+    if len(ident) > 10 or not ident.isdigit():
+        raise ValueError(f"binary H02 frames carry a 10-digit id, not {ident!r}")
+    if rec.fix_time is None:
+        raise ValueError("a binary H02 frame needs a fix_time")
+    tm = time.gmtime(int(rec.fix_time))
+    lat_units = round(abs(rec.lat or 0.0) * 600000)
+    lon_units = round(abs(rec.lon or 0.0) * 600000)
+    lat_deg, lat_rest = divmod(lat_units, 600000)
+    lon_deg, lon_rest = divmod(lon_units, 600000)
+    flags = (0x2 if rec.valid else 0) | (0x4 if (rec.lat or 0.0) >= 0 else 0) | (0x8 if (rec.lon or 0.0) >= 0 else 0)
+    knots = min(round((rec.speed_kmh or 0.0) / KNOTS_TO_KMH), 999)
+    course = round(rec.course_deg or 0.0) % 360
+    out = b"$" + _bcd(ident.rjust(10, "0"))
+    out += _bcd(time.strftime("%H%M%S", tm) + time.strftime("%d%m%y", tm))
+    out += _bcd(f"{lat_deg:02d}{lat_rest:06d}") + bytes((battery,))
+    out += bytes.fromhex(f"{lon_deg:03d}{lon_rest:06d}{flags:X}")
+    out += _bcd(f"{knots:03d}{course:03d}")
+    out += status_from_record(rec).to_bytes(4, "big") + b"\xff\x00\x00"
+    return out
+
+
+class DeviceCodec:
+    """One simulated H02 tracker connection: V1 sentences, no login, no position ACKs."""
+
+    protocol = PROTOCOL
+    acks_positions = False
+
+    def __init__(self, imei: str) -> None:
+        self.imei = imei
+
+    def login(self) -> bytes:
+        """H02 has no login: the first report identifies the device."""
+        return b""
+
+    def encode(self, records: Sequence[Record]) -> bytes:
+        """One ``V1`` sentence per record, concatenated."""
+        return b"".join(encode_v1(self.imei, rec) for rec in records)
+
+    def acks(self, data: bytes) -> int:
+        """The server's answers (heartbeat echoes, ``V4`` time replies) acknowledge no positions."""
+        return 0

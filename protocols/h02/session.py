@@ -1,0 +1,150 @@
+"""Server side of one H02 TCP connection: bytes in, Login/Report messages out.
+
+H02 has no login: the device id in the first frame identifies the device, so the session emits a
+``Login`` (nothing to answer: ``accept`` is None) before that frame's report, and again if a
+frame ever carries another id (the service then closes the connection). A frame without id
+(``*HQ,,V1,...``) belongs to the device already seen; before any, it is an error.
+
+The server answers what Traccar answers: a heartbeat (``V0``/``HTBT``) is echoed; a ``V1`` position
+and an ``NBR`` cell report get ``*HQ,<id>,V4,<type>,<yyyyMMddHHmmss>#``, which needs the server's
+time, so only with a clock (``now``); ``ack=True`` (Traccar's ``h02.ack``) adds
+``*HQ,<id>,R12,<HHmmss>#`` for the other reports. None of these acknowledges positions: the
+device sends on regardless.
+
+Errors surface as ``ProtocolError`` after the good messages decoded before them (``pending``),
+as in the GT06 session.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from typing import Callable
+
+from protocols.core import DEFAULT_MAX_FRAME, Buffer, Login, Message, ProtocolError, Report
+from protocols.h02 import binary, text
+from protocols.h02.framing import Frame, Framer, is_time
+
+_CONTENT_ERRORS = (struct.error, ValueError, IndexError, OverflowError, UnicodeError)
+
+ECHOED = frozenset(("V0", "HTBT"))
+
+
+class ServerSession:
+    """Decodes one device's stream; remembers its id after the first identified frame.
+
+    ``binary_length`` fixes the length of ``$`` frames (32 or 45, Traccar's ``h02.messageLength``)
+    instead of detecting it; ``now`` is a clock for the answers that carry the server time.
+    """
+
+    def __init__(
+        self,
+        max_frame: int = DEFAULT_MAX_FRAME,
+        *,
+        binary_length: int | None = None,
+        ack: bool = False,
+        now: Callable[[], float] | None = None,
+    ) -> None:
+        self.imei: str | None = None
+        self.max_frame = max_frame
+        self.ack = ack
+        self._now = now
+        self._framer = Framer(max_frame, binary_length)
+        self._buf = Buffer(limit=4 * max_frame + 65536)
+        self._pending: ProtocolError | None = None
+
+    @property
+    def pending(self) -> bool:
+        """True when an error is held back: ``feed(b"")`` raises it, then decodes what follows."""
+        return self._pending is not None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet decoded."""
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[Message]:
+        """Decode every complete frame; keep a partial one for the next call."""
+        if data:
+            self._buf.feed(data)
+        if self._pending is not None:
+            error, self._pending = self._pending, None
+            raise error
+        out: list[Message] = []
+        while True:
+            scan = self._framer.next(self._buf)
+            if scan is None:
+                return out
+            if isinstance(scan, Frame):
+                try:
+                    self._decode(scan, out)
+                    continue
+                except ProtocolError as exc:
+                    error = exc
+                except _CONTENT_ERRORS as exc:
+                    error = ProtocolError(f"malformed H02 {scan.kind} frame: {exc}", excerpt=scan.raw)
+            else:
+                error = scan
+            if out:
+                self._pending = error
+                return out
+            raise error
+
+    def _identify(self, ident: str, raw: bytes, out: list[Message]) -> str:
+        """The device id to stamp records with; a Login first when it is new."""
+        if not ident:
+            if self.imei is None:
+                raise ProtocolError("H02 frame without device id before any identified frame", excerpt=raw)
+            return self.imei
+        if ident != self.imei:
+            self.imei = ident
+            out.append(Login(ident, accept=None, reject=None))
+        return ident
+
+    def _clock(self, fmt: str) -> str | None:
+        if self._now is None:
+            return None
+        return time.strftime(fmt, time.gmtime(self._now()))
+
+    def _decode(self, frame: Frame, out: list[Message]) -> None:
+        if frame.kind == "x":
+            return  # 'X' frames carry nothing Traccar decodes either
+        if frame.kind == "binary":
+            long_id = not is_time(frame.raw, 6) and is_time(frame.raw, 9)
+            ident = self._identify(binary.device_id(frame.raw, long_id), frame.raw, out)
+            fields = binary.decode(frame.raw, long_id)
+            out.append(Report("binary", (fields.build(ident),), self._r12(ident)))
+            return
+        sentence = text.split(frame.raw)
+        ident = self._identify(sentence.ident, frame.raw, out)
+        kind = sentence.type
+        reply: bytes | None = None
+        if kind in ECHOED:
+            reply = (sentence.head + "#").encode("latin-1")
+            fields = text.decode_htbt(sentence.text)
+        elif kind == "NBR":
+            fields = text.decode_nbr(sentence.text)
+            if fields is not None:
+                reply = self._v4(ident, "NBR")
+        elif kind == "LINK":
+            fields = text.decode_link(sentence.text)
+        elif kind == "V3":
+            fields = text.decode_v3(sentence.text)
+        elif kind == "VP1":
+            fields = text.decode_vp1(sentence.text)
+        elif kind == "SMS":
+            fields = text.decode_sms(sentence.text)
+        else:
+            fields, matched = text.decode_main(sentence.text)
+            if fields is not None:
+                reply = self._v4(ident, "V1") if matched == "V1" else self._r12(ident)
+        records = (fields.build(ident),) if fields is not None else ()
+        out.append(Report(kind.lower() or "unknown", records, reply))
+
+    def _v4(self, ident: str, kind: str) -> bytes | None:
+        stamp = self._clock("%Y%m%d%H%M%S")
+        return None if stamp is None else f"*HQ,{ident},V4,{kind},{stamp}#".encode()
+
+    def _r12(self, ident: str) -> bytes | None:
+        stamp = self._clock("%H%M%S") if self.ack else None
+        return None if stamp is None else f"*HQ,{ident},R12,{stamp}#".encode()

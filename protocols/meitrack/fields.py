@@ -1,0 +1,102 @@
+"""Meitrack values shared by the text and binary decoders, and their mapping to the record.
+
+GSM signal is a 0-31 CSQ value (99: unknown); event codes name alarms after Traccar's
+``decodeAlarm`` (snake_case); the checksum is the sum of every byte up to and including ``*``,
+modulo 256, as two upper-case hex digits.
+"""
+
+from __future__ import annotations
+
+import calendar
+from typing import Any
+
+from protocols.record import Record
+
+PROTOCOL = "meitrack"
+
+EPOCH_2000 = 946_684_800
+"""Binary times count seconds from 2000-01-01 UTC."""
+
+EVENTS: dict[int, str] = {
+    1: "sos",
+    17: "low_battery",
+    18: "low_power",
+    19: "overspeed",
+    20: "geofence_enter",
+    21: "geofence_exit",
+    22: "power_restored",
+    23: "power_cut",
+    36: "tow",
+    44: "jamming",
+    78: "accident",
+    90: "hard_cornering",
+    91: "hard_cornering",
+    129: "hard_braking",
+    130: "hard_acceleration",
+    135: "fatigue_driving",
+}
+"""Event code -> alarm name; other codes (35 = timed report, 2-9 inputs...) name no alarm."""
+
+EVENT_CODES: dict[str, int] = {}
+for _code, _name in sorted(EVENTS.items()):
+    EVENT_CODES.setdefault(_name, _code)
+
+TIMED_REPORT = 35
+
+
+class Fields:
+    """The record being built: Record keyword fields plus free-form attributes."""
+
+    __slots__ = ("f", "a")
+
+    def __init__(self) -> None:
+        self.f: dict[str, Any] = {}
+        self.a: dict[str, Any] = {}
+
+    def build(self, imei: str | None) -> Record:
+        self.f.setdefault("fix_time", None)
+        return Record(imei=imei, protocol=PROTOCOL, attributes=self.a, **self.f)
+
+
+def checksum(data: bytes) -> bytes:
+    """Two upper-case hex digits of the byte sum of ``data`` (which ends with ``*``)."""
+    return b"%02X" % (sum(data) & 0xFF)
+
+
+def set_event(rec: Fields, code: int) -> None:
+    rec.a["event_code"] = code
+    name = EVENTS.get(code)
+    if name is not None:
+        rec.f["event"] = name
+
+
+def set_gsm(rec: Fields, csq: int) -> None:
+    """0-31 CSQ to a percentage; 99 (and anything else off scale) stays unknown."""
+    rec.a["gsm_csq"] = csq
+    if 0 <= csq <= 31:
+        rec.f["gsm_signal_pct"] = round(csq * 100 / 31)
+
+
+def csq_from_pct(pct: int | None) -> int:
+    return 99 if pct is None else min(max(round(pct * 31 / 100), 0), 31)
+
+
+def set_position(rec: Fields, lat: float, lon: float) -> None:
+    """Coordinates; exactly 0,0 is "no fix ever" and stays unknown."""
+    if lat == 0 and lon == 0:
+        rec.f["lat"] = rec.f["lon"] = None
+    else:
+        rec.f["lat"], rec.f["lon"] = lat, lon
+
+
+def text_time(value: str) -> float | None:
+    """``yymmddhhmmss`` (UTC) to epoch seconds, or None when it is no real moment."""
+    if len(value) != 12 or not value.isdigit():
+        return None
+    y, mo, d, h, mi, s = (int(value[i : i + 2]) for i in range(0, 12, 2))
+    if not (1 <= mo <= 12 and 1 <= d <= 31 and h < 24 and mi < 60 and s < 60):
+        return None
+    try:
+        return float(calendar.timegm((2000 + y, mo, d, h, mi, s, 0, 0, 0)))
+    except ValueError:
+        return None

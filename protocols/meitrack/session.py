@@ -1,0 +1,124 @@
+"""Server side of one Meitrack TCP connection: bytes in, Login/Report/CommandResponse out.
+
+The IMEI in the first frame identifies the device (``Login`` with nothing to answer, and again
+if it changes). Answers, as Traccar gives them:
+
+* ``CCC`` binary reports: ``@@<flag><len>,<imei>,CCC,<records>*<sum>\\r\\n``, which tells the
+  device to delete that many cached records, so it is sent only after they are committed;
+* ``AAC`` (clock request): ``@@z27,<imei>,AAC,1*<sum>\\r\\n``;
+* ``AAA`` text reports and ``CCE`` binary reports get no answer (Traccar sends none for ``CCE``).
+
+``D82`` and other command answers become a ``CommandResponse``; photo transfer (``D00``/``D03``)
+is recognised but not stored.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from protocols.core import DEFAULT_MAX_FRAME, Buffer, CommandResponse, Login, Message, ProtocolError, Report
+from protocols.meitrack import binary, text
+from protocols.meitrack.fields import Fields, checksum
+from protocols.meitrack.framing import Frame, Framer
+
+_CONTENT_ERRORS = (struct.error, ValueError, IndexError, OverflowError, UnicodeError)
+
+COMMAND_ANSWERS = frozenset(("D82",))
+"""Answers to server commands whose text Traccar keeps as ``result``."""
+
+
+def server_command(flag: str, imei: str, text: str) -> bytes:
+    """``@@<flag><len>,<imei>,<text>*<sum>\\r\\n`` (length from the first comma through CRLF)."""
+    length = 1 + len(imei) + 1 + len(text) + 1 + 2 + 2
+    head = f"@@{flag}{length},{imei},{text}*".encode("latin-1")
+    return head + checksum(head) + b"\r\n"
+
+
+def ccc_ack(flag: str, imei: str, records: int) -> bytes:
+    """The answer to a ``CCC`` report of ``records`` records."""
+    return server_command(flag, imei, f"CCC,{records}")
+
+
+class ServerSession:
+    """Decodes one Meitrack device's stream; remembers its IMEI after the first frame.
+
+    ``model`` (e.g. "MVT380", "T1", "T366") selects how hex analog values of text reports scale
+    to volts, as Traccar's per-device model setting does.
+    """
+
+    def __init__(self, max_frame: int = DEFAULT_MAX_FRAME, *, model: str | None = None) -> None:
+        self.imei: str | None = None
+        self.max_frame = max_frame
+        self.model = model
+        self._framer = Framer(max_frame)
+        self._buf = Buffer(limit=4 * max_frame + 65536)
+        self._pending: ProtocolError | None = None
+
+    @property
+    def pending(self) -> bool:
+        """True when an error is held back: ``feed(b"")`` raises it, then decodes what follows."""
+        return self._pending is not None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet decoded."""
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[Message]:
+        """Decode every complete frame; keep a partial one for the next call."""
+        if data:
+            self._buf.feed(data)
+        if self._pending is not None:
+            error, self._pending = self._pending, None
+            raise error
+        out: list[Message] = []
+        while True:
+            scan = self._framer.next(self._buf)
+            if scan is None:
+                return out
+            if isinstance(scan, Frame):
+                if scan.imei != self.imei:
+                    self.imei = scan.imei
+                    out.append(Login(scan.imei, accept=None, reject=None))
+                try:
+                    out.append(self._decode(scan))
+                    continue
+                except _CONTENT_ERRORS as exc:
+                    error = ProtocolError(f"malformed Meitrack {scan.type} frame: {exc}", excerpt=scan.raw)
+            else:
+                error = scan
+            if out:
+                self._pending = error
+                return out
+            raise error
+
+    def _decode(self, frame: Frame) -> Message:
+        kind = frame.type
+        imei = frame.imei
+        fields: list[Fields]
+        ack: bytes | None = None
+        if kind == "CCC":
+            fields = binary.decode_ccc(frame.data)
+            ack = ccc_ack(frame.flag, imei, len(fields))
+        elif kind == "CCE":
+            fields = binary.decode_cce(frame.data)
+        elif kind == "AAC":
+            fields = []
+            ack = server_command("z", imei, "AAC,1")
+        elif kind in COMMAND_ANSWERS:
+            data = frame.data.decode("latin-1")
+            answer = f"{kind},{data}" if frame.data_start < frame.star else kind
+            rec = Fields()
+            rec.a["result"] = answer
+            return CommandResponse(answer, (rec.build(imei),))
+        elif kind in ("D00", "D03"):
+            fields = []
+        else:
+            data = frame.data.decode("latin-1")
+            fields = [text.decode_report(data.split(","), self.model)] if data and "," in data else []
+        records = []
+        for rec in fields:
+            if not frame.checksum_ok:
+                rec.a["checksum_ok"] = False
+            records.append(rec.build(imei))
+        return Report(kind.lower(), tuple(records), ack)

@@ -1,0 +1,129 @@
+"""Server side of one watch (3G/SeTracker) TCP connection: bytes in, Login/Report messages out.
+
+The device id in the first frame identifies the device: the session emits a ``Login`` with
+nothing to answer (``accept`` None) before that frame's report, and again if the id changes.
+
+Answers, as Traccar sends them, in the frame's own maker and index:
+``LK`` -> ``[MF*id*0002*LK]``; ``AL...`` (alarm) -> ``[MF*id*0002*AL]``; ``INIT`` -> ``INIT,1``;
+``TKQ``/``TKQ2`` echoed; each voice chunk ``JXTK`` -> ``JXTKR,1``. Positions (``UD``...) get no
+answer, so none acknowledges a position. Voice and images are not stored: their size is.
+"""
+
+from __future__ import annotations
+
+from protocols.core import DEFAULT_MAX_FRAME, Buffer, Login, Message, ProtocolError, Report
+from protocols.watch import content
+from protocols.watch.content import Fields
+from protocols.watch.framing import Frame, Framer
+
+_CONTENT_ERRORS = (ValueError, IndexError, OverflowError, UnicodeError)
+
+ECHOED = frozenset(("TKQ", "TKQ2"))
+
+
+def reply(frame: Frame, text: str) -> bytes:
+    """An answer in the frame's maker, id and index: ``[MF*id*[index*]len*text]``."""
+    index = f"{frame.index}*" if frame.index is not None else ""
+    return f"[{frame.maker}*{frame.ident}*{index}{len(text):04x}*{text}]".encode("latin-1")
+
+
+class ServerSession:
+    """Decodes one watch's stream; remembers its id after the first frame."""
+
+    def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
+        self.imei: str | None = None
+        self.max_frame = max_frame
+        self._framer = Framer(max_frame)
+        self._buf = Buffer(limit=4 * max_frame + 65536)
+        self._pending: ProtocolError | None = None
+        self._audio = 0
+        """Bytes of a multi-part voice message (``JXTK``) received so far."""
+
+    @property
+    def pending(self) -> bool:
+        """True when an error is held back: ``feed(b"")`` raises it, then decodes what follows."""
+        return self._pending is not None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet decoded."""
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[Message]:
+        """Decode every complete frame; keep a partial one for the next call."""
+        if data:
+            self._buf.feed(data)
+        if self._pending is not None:
+            error, self._pending = self._pending, None
+            raise error
+        out: list[Message] = []
+        while True:
+            scan = self._framer.next(self._buf)
+            if scan is None:
+                return out
+            if isinstance(scan, Frame):
+                if scan.ident != self.imei:
+                    self.imei = scan.ident
+                    out.append(Login(scan.ident, accept=None, reject=None))
+                try:
+                    out.append(self._decode(scan))
+                    continue
+                except _CONTENT_ERRORS as exc:
+                    error = ProtocolError(f"malformed watch frame: {exc}", excerpt=scan.raw)
+            else:
+                error = scan
+            if out:
+                self._pending = error
+                return out
+            raise error
+
+    def _decode(self, frame: Frame) -> Report:
+        body = frame.content
+        comma = body.find(b",")
+        kind = (body if comma < 0 else body[:comma]).decode("latin-1")
+        rest = b"" if comma < 0 else body[comma + 1 :]
+        ident = frame.ident
+        answer: bytes | None = None
+        fields: Fields | None = None
+        lower = kind.lower()
+        if kind == "INIT":
+            answer = reply(frame, "INIT,1")
+        elif kind == "LK":
+            answer = reply(frame, "LK")
+            if rest:
+                fields = content.decode_link(rest.decode("latin-1").split(","))
+        elif kind.startswith(("UD", "AL", "WT")):
+            fields = content.decode_position(rest.decode("latin-1"))
+            if kind.startswith("AL"):
+                answer = reply(frame, "AL")
+                if fields is not None and fields.f.get("event") is None:
+                    fields.f["event"] = "general"
+        elif kind in ECHOED:
+            answer = reply(frame, kind)
+        elif lower in content.HEALTH:
+            fields = content.decode_health(lower, rest.decode("latin-1").split(",")) if rest else None
+        elif kind == "img":
+            fields = Fields()
+            fields.a["image_bytes"] = max(len(rest) - rest.find(b",") - 1, 0)
+        elif kind == "JXTK":
+            fields = self._voice_part(rest)
+            answer = reply(frame, "JXTKR,1")
+        elif kind == "TK" and len(rest) > 1:
+            fields = Fields()
+            fields.a["audio_bytes"] = len(rest)
+        records = (fields.build(ident),) if fields is not None else ()
+        return Report(lower or "empty", records, answer)
+
+    def _voice_part(self, rest: bytes) -> Fields | None:
+        """``JXTK,<n>,<name>,<part>,<parts>,<audio>``: a record once the last part is in."""
+        head = rest.split(b",", 4)
+        if len(head) < 5:
+            raise ValueError("voice part without its part counters")
+        part, parts = int(head[2]), int(head[3])
+        self._audio += len(head[4])
+        if part < parts:
+            return None
+        fields = Fields()
+        fields.a["audio_bytes"] = self._audio
+        self._audio = 0
+        return fields

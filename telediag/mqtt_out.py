@@ -1,0 +1,241 @@
+"""MQTT out: finding transitions and ticket events published per account, QoS 1.
+
+Topics (``<prefix>`` is ``[mqtt] topic_prefix``, ``telediag/v1`` by default):
+
+| topic | payload |
+|---|---|
+| ``<prefix>/accounts/<account-slug>/findings`` | ``{"kind": "raised"\\|"updated"\\|"cleared", "finding": {...}}`` with the finding as the API shows it (``imei``, ``code``, ``team``, ``severity``, ``title``, ``active``, ``first_seen``, ``last_seen``, ``count``, ``evidence``, ``hint``, ``cleared_at``) |
+| ``<prefix>/accounts/<account-slug>/tickets`` | ``{"event": "ticket.created"\\|"ticket.open"\\|..., "ticket": {...}}`` with the ticket document of DESIGN.md |
+
+The account slug is the registry's account name in lower case with every run of characters other
+than letters and digits turned into one ``-`` (``"ACME Ltd."`` -> ``acme-ltd``). Devices (and tickets)
+without an account go to ``<prefix>/accounts/_unassigned/...``; ``_`` never occurs in a slug, so no
+account can collide with it. Evidence may carry positions: it is the account's own data, so an ACL
+that lets each account read only its own ``<prefix>/accounts/<slug>/#`` keeps it private.
+
+Delivery: QoS 1 with paho's in-memory retry across reconnects; while the broker is away up to
+``[mqtt] publish_queue_limit`` messages wait, later ones are dropped and counted. Messages still
+queued when telediag stops are lost (the webhook outbox is the durable channel). Ticket events are
+published when the ticket lifecycle calls ``notify``, inside its transaction.
+
+Thread safety: ``Client.publish`` takes paho's message lock and queues the packet for the network
+thread, so :meth:`MqttPublisher.publish_findings` (reactor thread) and :meth:`MqttPublisher.notify`
+(tickets thread) may run at once. The counters are guarded by a lock that is never held while
+calling paho (paho calls ``on_publish`` holding its own message lock).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import orjson
+from paho.mqtt.client import MQTT_ERR_NO_CONN, MQTT_ERR_SUCCESS, Client
+from twisted.application.service import Service
+from twisted.internet import defer
+from twisted.internet.threads import deferToThreadPool
+from twisted.logger import Logger
+
+from telediag.diagnostics.findings import Transition
+from telediag.ingest.mqtt import MqttSettings, new_client
+from telediag.store.sqlite import connect
+
+UNASSIGNED = "_unassigned"
+"""The slug of devices and tickets without an account."""
+_NOT_SLUG = re.compile(r"[\W_]+")
+
+AccountOf = Callable[[str], "str | None"]
+
+
+def account_slug(account: str | None) -> str:
+    """The topic segment of an account (``_unassigned`` for none)."""
+    slug = _NOT_SLUG.sub("-", (account or "").lower()).strip("-")
+    return slug or UNASSIGNED
+
+
+def findings_topic(prefix: str, account: str | None) -> str:
+    """Where an account's finding transitions are published."""
+    return f"{prefix}/accounts/{account_slug(account)}/findings"
+
+
+def tickets_topic(prefix: str, account: str | None) -> str:
+    """Where an account's ticket events are published."""
+    return f"{prefix}/accounts/{account_slug(account)}/tickets"
+
+
+def finding_payload(transition: Transition) -> bytes:
+    """The JSON of one finding transition."""
+    return orjson.dumps({"kind": transition.kind, "finding": transition.finding.as_dict()}, default=str)
+
+
+def ticket_payload(event: str, document: dict[str, Any]) -> bytes:
+    """The JSON of one ticket event."""
+    return orjson.dumps({"event": event, "ticket": document}, default=str)
+
+
+class RegistryAccounts:
+    """``account_of(imei)`` reading the registry, with one read-only connection per calling thread
+    (the reactor for findings, the tickets thread for ticket events)."""
+
+    def __init__(self, database: Path) -> None:
+        self.database = database
+        self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, imei: str) -> str | None:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = connect(self.database, readonly=True)
+            with self._lock:
+                self._opened.append(db)
+        row = db.execute("SELECT account FROM devices WHERE imei = ?", (imei,)).fetchone()
+        return row[0] if row else None
+
+    def close(self) -> None:
+        """Close every connection opened so far (call once nothing publishes any more)."""
+        with self._lock:
+            opened, self._opened = self._opened, []
+        for db in opened:
+            db.close()
+        self._local = threading.local()
+
+
+def registry_accounts(database: Path) -> RegistryAccounts:
+    """The registry lookup for :class:`MqttPublisher` on the store at ``database``."""
+    return RegistryAccounts(database)
+
+
+class MqttPublisher(Service):
+    """Publishes findings and ticket events per account on its own paho client and thread."""
+
+    log = Logger()
+
+    def __init__(self, settings: MqttSettings, account_of: AccountOf, reactor: Any = None) -> None:
+        self.settings = settings
+        self.account_of = account_of
+        self.reactor = reactor
+        self.published = 0
+        """Messages handed to paho (queued or sent)."""
+        self.delivered = 0
+        """Messages the broker acknowledged."""
+        self.dropped = 0
+        """Messages not published: queue full, or the device's account could not be looked up."""
+        self._lock = threading.Lock()
+        self._unacknowledged: set[int] = set()
+        self._early: set[int] = set()
+        self._client: Client | None = None
+
+    # -- life cycle ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect in the background (paho's thread retries with backoff until the broker is there)."""
+        if not self.settings.publish_enabled or self._client is not None:
+            return
+        client = new_client(self.settings, self.settings.publisher_client_id, manual_ack=False)
+        client.max_queued_messages_set(self.settings.publish_queue_limit)
+        client.on_publish = self._on_publish
+        client.connect_async(self.settings.host, self.settings.port, self.settings.keepalive_s)
+        client.loop_start()
+        self._client = client
+
+    def stop(self, timeout_s: float | None = None) -> None:
+        """Give queued messages up to ``timeout_s`` to reach the broker, then disconnect (blocking)."""
+        client, self._client = self._client, None
+        if client is None:
+            return
+        deadline = time.monotonic() + (self.settings.stop_timeout_s if timeout_s is None else timeout_s)
+        while client.is_connected() and self._unacknowledged and time.monotonic() < deadline:
+            time.sleep(0.01)
+        client.disconnect()
+        client.loop_stop()
+        close = getattr(self.account_of, "close", None)
+        if close is not None:
+            close()
+
+    def startService(self) -> None:
+        super().startService()
+        self.start()
+
+    def stopService(self) -> defer.Deferred[None]:
+        """:meth:`stop` on a thread of the reactor, so the reactor never blocks on the network."""
+        super().stopService()
+        if self.reactor is None:
+            self.stop()
+            return defer.succeed(None)
+        return deferToThreadPool(self.reactor, self.reactor.getThreadPool(), self.stop)
+
+    # -- publishing (any thread) -------------------------------------------------------------------
+
+    def publish_findings(self, transitions: Sequence[Transition]) -> int:
+        """Publish each transition to its device's account; returns how many were queued.
+
+        Fits ``DiagnosticsService.add_listener``.
+        """
+        queued = 0
+        accounts: dict[str, str | None] = {}
+        for transition in transitions:
+            imei = transition.finding.imei
+            if imei not in accounts:
+                try:
+                    accounts[imei] = self.account_of(imei)
+                except Exception as error:  # never guess: a wrong topic would show it to another account
+                    self.log.warn("no account for {imei} ({error}); finding not published", imei=imei, error=error)
+                    self._count_dropped()
+                    continue
+            topic = findings_topic(self.settings.topic_prefix, accounts[imei])
+            queued += self._publish(topic, finding_payload(transition))
+        return queued
+
+    def publish_ticket(self, event: str, document: dict[str, Any]) -> bool:
+        """Publish a ticket event to the ticket's account (or its first device's account)."""
+        account = document.get("account")
+        if account is None and document.get("devices"):
+            try:
+                account = self.account_of(document["devices"][0])
+            except Exception as error:
+                self.log.warn("no account for ticket {id} ({error}); event not published",
+                              id=document.get("id"), error=error)
+                self._count_dropped()
+                return False
+        return bool(self._publish(tickets_topic(self.settings.topic_prefix, account), ticket_payload(event, document)))
+
+    def notify(self, db: sqlite3.Connection, event: str, document: dict[str, Any], now: float) -> None:
+        """The ticket lifecycle's ``Notify`` signature: publish the event."""
+        self.publish_ticket(event, document)
+
+    def _publish(self, topic: str, payload: bytes) -> int:
+        client = self._client
+        if client is None:
+            self._count_dropped()
+            return 0
+        # Never call paho holding self._lock: paho calls on_publish holding its message lock.
+        info = client.publish(topic, payload, qos=1)
+        with self._lock:
+            if info.rc not in (MQTT_ERR_SUCCESS, MQTT_ERR_NO_CONN):  # NO_CONN: kept, sent on reconnect
+                self.dropped += 1
+                self.log.warn("MQTT message to {topic} dropped: {rc}", topic=topic, rc=info.rc)
+                return 0
+            self.published += 1
+            if info.mid in self._early:  # the broker's PUBACK beat us here
+                self._early.discard(info.mid)
+                self.delivered += 1
+            else:
+                self._unacknowledged.add(info.mid)
+        return 1
+
+    def _on_publish(self, client: Client, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
+        with self._lock:
+            if mid in self._unacknowledged:
+                self._unacknowledged.discard(mid)
+                self.delivered += 1
+            else:
+                self._early.add(mid)
+
+    def _count_dropped(self) -> None:
+        with self._lock:
+            self.dropped += 1
