@@ -65,6 +65,7 @@ def test_mix_parsing() -> None:
     assert parse_mix(None, 10) == {"teltonika-tcp": 4, "teltonika-udp": 3, "gt06": 3}
     assert parse_mix("gt06=5,teltonika-udp=2", 0) == {"gt06": 5, "teltonika-udp": 2}
     with pytest.raises(ValueError, match="unknown device kind"):
-        parse_mix("h02=3", 0)
+        parse_mix("nmea=3", 0)
+    assert parse_mix("h02=3,osmand=1", 0) == {"h02": 3, "osmand": 1}  # codec kinds use the generic client
     with pytest.raises(ValueError, match="integer"):
         parse_mix("gt06=x", 0)
