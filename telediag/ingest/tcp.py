@@ -26,11 +26,13 @@ MAX_ERRORS_PER_CHUNK = 256
 class _PendingReply:
     """An ACK waiting for its commit; written in arrival order once ready."""
 
-    __slots__ = ("ack", "ready", "decoded_at")
+    __slots__ = ("ack", "ready", "decoded_at", "close")
 
-    def __init__(self, ack: bytes | None, decoded_at: float | None = None) -> None:
+    def __init__(self, ack: bytes | None, decoded_at: float | None = None, close: bool = False) -> None:
         self.ack = ack
         self.ready = False
+        self.close = close
+        """Close the connection once this reply is written (an error answer behind pending ACKs)."""
         self.decoded_at = decoded_at
         """When a packet with records was decoded (pipeline clock), for the ACK latency metric."""
 
@@ -47,6 +49,7 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
         self.imei: str | None = None
         self.remote: str | None = None
         self._replies: deque[_PendingReply] = deque()
+        self._closing = False
         self._commands: deque[tuple[Deferred[str], Any]] = deque()
 
     @property
@@ -60,6 +63,8 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
         self.setTimeout(self.factory.idle_timeout_s)
 
     def dataReceived(self, data: bytes) -> None:
+        if self._closing:  # an error answer waits behind pending ACKs; nothing more is read
+            return
         self.resetTimeout()
         session = self.session
         for _ in range(MAX_ERRORS_PER_CHUNK):
@@ -132,6 +137,9 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
                     self.transport.write(done.ack)
                 if done.decoded_at is not None:
                     self.factory.pipeline.ack_sent(self.protocol_name, done.decoded_at)
+                if done.close:
+                    self.transport.loseConnection()
+                    return
 
     def _commit_failed(self, failure: Failure, reply: _PendingReply) -> None:
         """No ACK for records that are not durable: close so the device reconnects and resends."""
@@ -147,6 +155,12 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
     def _protocol_error(self, error: ProtocolError) -> bool:
         """Count and log the error, answer as the codec advises; False when closing."""
         self.factory.pipeline.protocol_error(self.imei, self.protocol_name, self.remote, error)
+        if self._replies:  # answers go out in request order: behind the ACKs still waiting for commits
+            self._closing = error.close
+            reply = _PendingReply(error.reply, close=error.close)
+            self._replies.append(reply)
+            self._committed(None, reply)
+            return not error.close
         if error.reply:
             self.transport.write(error.reply)
         if error.close:
