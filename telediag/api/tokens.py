@@ -74,6 +74,8 @@ def create_token(
                 "(telediag devices add IMEI --account NAME)"
             )
     token = secrets.token_urlsafe(32)
+    while token.startswith("-"):  # a leading dash reads as an option on command lines (--token -x...)
+        token = secrets.token_urlsafe(32)
     db.execute(
         "INSERT INTO api_tokens (token_hash, role, account, label, created_at) VALUES (?, ?, ?, ?, ?)",
         (hash_token(token), role, account, label, now),

@@ -98,3 +98,16 @@ def test_cli_list_and_revoke(data_dir: Path, capsys: pytest.CaptureFixture[str])
     db = connect(data_dir / "telediag.sqlite3")
     assert find_token(db, token).revoked
     db.close()
+
+
+def test_tokens_never_start_with_a_dash(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A leading dash would be read as an option by command lines (``--token -abc``)."""
+    from telediag.api.tokens import create_token
+    from telediag.store.sqlite import connect
+
+    db = connect(tmp_path / "telediag.sqlite3")
+    try:
+        tokens = [create_token(db, "technical", None, None, 0.0) for _ in range(300)]
+    finally:
+        db.close()
+    assert not any(token.startswith("-") for token in tokens) and len(set(tokens)) == 300
