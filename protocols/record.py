@@ -64,3 +64,23 @@ def operator_code(mcc: int, mnc: int, mnc_digits: int = 2) -> int:
     if mnc_digits == 3 or mnc >= 100:
         return mcc * 1000 + mnc
     return mcc * 100 + mnc
+
+
+class RecordFields:
+    """A record being built by a decoder: ``f`` holds Record keyword fields, ``a`` raw attributes.
+
+    Each protocol subclasses it with its ``protocol`` name; decoders fill the two dicts as they read
+    a frame and call :meth:`build` once the frame is complete.
+    """
+
+    __slots__ = ("f", "a")
+    protocol: str = ""
+
+    def __init__(self) -> None:
+        self.f: dict[str, Any] = {}
+        self.a: dict[str, Any] = {}
+
+    def build(self, imei: str | None) -> Record:
+        """The immutable record for device ``imei`` (None before the device identified itself)."""
+        self.f.setdefault("fix_time", None)
+        return Record(imei=imei, protocol=self.protocol, attributes=self.a, **self.f)

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import calendar
 import re
-from typing import Any
 
-from protocols.record import Record, operator_code
+from protocols.record import RecordFields, operator_code
 
 PROTOCOL = "gl200"
 
@@ -57,21 +56,11 @@ _HEX = re.compile(r"[0-9A-Fa-f]+\Z")
 _DAYS = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
-class Fields:
-    """A record under construction: Record keyword fields in ``f``, raw extras in ``a``."""
+class Fields(RecordFields):
+    """The record being built from one frame (see ``RecordFields``)."""
 
-    __slots__ = ("f", "a")
-
-    def __init__(self) -> None:
-        self.f: dict[str, Any] = {}
-        self.a: dict[str, Any] = {}
-
-    def build(self, imei: str | None) -> Record:
-        """The immutable record for device ``imei``."""
-        f = self.f
-        if "fix_time" not in f:
-            f["fix_time"] = None
-        return Record(imei=imei, protocol=PROTOCOL, attributes=self.a, **f)
+    __slots__ = ()
+    protocol = PROTOCOL
 
 
 def to_int(text: str) -> int | None:

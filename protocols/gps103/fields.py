@@ -8,9 +8,8 @@ sentences that carry only local time (OBD, cell-only).
 from __future__ import annotations
 
 import calendar
-from typing import Any
 
-from protocols.record import Record
+from protocols.record import RecordFields
 
 PROTOCOL = "gps103"
 DEFAULT_PORT = 5001
@@ -76,17 +75,8 @@ def csq_percent(value: int) -> int | None:
     return None
 
 
-class Fields:
-    """A record being built: Record keyword fields plus free-form attributes."""
+class Fields(RecordFields):
+    """The record being built from one frame (see ``RecordFields``)."""
 
-    __slots__ = ("f", "a")
-
-    def __init__(self) -> None:
-        self.f: dict[str, Any] = {}
-        self.a: dict[str, Any] = {}
-
-    def build(self, imei: str | None) -> Record:
-        """The immutable record for device ``imei``."""
-        f = self.f
-        f.setdefault("fix_time", None)
-        return Record(imei=imei, protocol=PROTOCOL, attributes=self.a, **f)
+    __slots__ = ()
+    protocol = PROTOCOL

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import calendar
 import struct
-from typing import Any
 
-from protocols.record import Record, operator_code
+from protocols.record import RecordFields, operator_code
 
 PROTOCOL = "gt06"
 
@@ -28,20 +27,11 @@ COORD_SCALE = 1_800_000.0
 _DAYS = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
-class Fields:
-    """The record being built: Record keyword fields plus free-form attributes."""
+class Fields(RecordFields):
+    """The record being built from one frame (see ``RecordFields``)."""
 
-    __slots__ = ("f", "a")
-
-    def __init__(self) -> None:
-        self.f: dict[str, Any] = {}
-        self.a: dict[str, Any] = {}
-
-    def build(self, imei: str | None) -> Record:
-        """The immutable record, stamped with the session's IMEI (None before login)."""
-        if "fix_time" not in self.f:
-            self.f["fix_time"] = None
-        return Record(imei=imei, protocol=PROTOCOL, attributes=self.a, **self.f)
+    __slots__ = ()
+    protocol = PROTOCOL
 
 
 def timestamp(y: int, mo: int, d: int, h: int, mi: int, s: int, tz_offset: int) -> float | None:

@@ -7,9 +7,8 @@ status as a 32-bit word of mostly negative-logic flags (Traccar's ``processStatu
 from __future__ import annotations
 
 import calendar
-from typing import Any
 
-from protocols.record import Record
+from protocols.record import Record, RecordFields
 
 PROTOCOL = "h02"
 
@@ -18,19 +17,11 @@ KNOTS_TO_KMH = 1.852
 _DAYS = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
-class Fields:
-    """The record being built: Record keyword fields plus free-form attributes."""
+class Fields(RecordFields):
+    """The record being built from one frame (see ``RecordFields``)."""
 
-    __slots__ = ("f", "a")
-
-    def __init__(self) -> None:
-        self.f: dict[str, Any] = {}
-        self.a: dict[str, Any] = {}
-
-    def build(self, imei: str | None) -> Record:
-        """The immutable record, stamped with the device id."""
-        self.f.setdefault("fix_time", None)
-        return Record(imei=imei, protocol=PROTOCOL, attributes=self.a, **self.f)
+    __slots__ = ()
+    protocol = PROTOCOL
 
 
 def utc(year: int, month: int, day: int, hour: int, minute: int, second: int) -> float | None:

@@ -8,9 +8,8 @@ modulo 256, as two upper-case hex digits.
 from __future__ import annotations
 
 import calendar
-from typing import Any
 
-from protocols.record import Record
+from protocols.record import RecordFields
 
 PROTOCOL = "meitrack"
 
@@ -44,18 +43,11 @@ for _code, _name in sorted(EVENTS.items()):
 TIMED_REPORT = 35
 
 
-class Fields:
-    """The record being built: Record keyword fields plus free-form attributes."""
+class Fields(RecordFields):
+    """The record being built from one frame (see ``RecordFields``)."""
 
-    __slots__ = ("f", "a")
-
-    def __init__(self) -> None:
-        self.f: dict[str, Any] = {}
-        self.a: dict[str, Any] = {}
-
-    def build(self, imei: str | None) -> Record:
-        self.f.setdefault("fix_time", None)
-        return Record(imei=imei, protocol=PROTOCOL, attributes=self.a, **self.f)
+    __slots__ = ()
+    protocol = PROTOCOL
 
 
 def checksum(data: bytes) -> bytes:

@@ -11,7 +11,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from protocols.record import Record, parse_iso_utc
+from protocols.record import RecordFields, parse_iso_utc
 
 PROTOCOL = "osmand"
 DEFAULT_PORT = 5055
@@ -98,19 +98,11 @@ def scalar(text: str) -> Any:
     return text
 
 
-class Fields:
-    """A record being built: Record keyword fields plus free-form attributes."""
+class Fields(RecordFields):
+    """The record being built from one frame (see ``RecordFields``)."""
 
-    __slots__ = ("f", "a")
-
-    def __init__(self) -> None:
-        self.f: dict[str, Any] = {}
-        self.a: dict[str, Any] = {}
-
-    def build(self, imei: str) -> Record:
-        """The immutable record for device ``imei``."""
-        self.f.setdefault("fix_time", None)
-        return Record(imei=imei, protocol=PROTOCOL, attributes=self.a, **self.f)
+    __slots__ = ()
+    protocol = PROTOCOL
 
     def position(self, lat: float, lon: float) -> None:
         """Set a checked WGS84 position."""

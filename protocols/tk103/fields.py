@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import calendar
-from typing import Any
 
-from protocols.record import Record
+from protocols.record import RecordFields
 
 PROTOCOL = "tk103"
 DEFAULT_PORT = 5002
@@ -78,16 +77,8 @@ def apply_command(rec: "Fields", command: str, data: str | None) -> None:
         rec.f["event"] = event
 
 
-class Fields:
-    """A record being built: Record keyword fields plus free-form attributes."""
+class Fields(RecordFields):
+    """The record being built from one frame (see ``RecordFields``)."""
 
-    __slots__ = ("f", "a")
-
-    def __init__(self) -> None:
-        self.f: dict[str, Any] = {}
-        self.a: dict[str, Any] = {}
-
-    def build(self, imei: str | None) -> Record:
-        """The immutable record for device ``imei``."""
-        self.f.setdefault("fix_time", None)
-        return Record(imei=imei, protocol=PROTOCOL, attributes=self.a, **self.f)
+    __slots__ = ()
+    protocol = PROTOCOL

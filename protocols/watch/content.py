@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import calendar
 import re
-from typing import Any
 
-from protocols.record import Record, operator_code
+from protocols.record import RecordFields, operator_code
 
 PROTOCOL = "watch"
 
@@ -51,18 +50,11 @@ POSITION = re.compile(
 _HEX_LETTERS = re.compile(r"[A-Fa-f]")
 
 
-class Fields:
-    """The record being built: Record keyword fields plus free-form attributes."""
+class Fields(RecordFields):
+    """The record being built from one frame (see ``RecordFields``)."""
 
-    __slots__ = ("f", "a")
-
-    def __init__(self) -> None:
-        self.f: dict[str, Any] = {}
-        self.a: dict[str, Any] = {}
-
-    def build(self, imei: str | None) -> Record:
-        self.f.setdefault("fix_time", None)
-        return Record(imei=imei, protocol=PROTOCOL, attributes=self.a, **self.f)
+    __slots__ = ()
+    protocol = PROTOCOL
 
 
 def _utc(ddmmyy: str, hhmmss: str) -> float | None:
