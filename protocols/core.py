@@ -162,3 +162,35 @@ class CommandResponse:
 
 
 Message = Union[Login, Report, CommandResponse]
+
+
+class BufferedSession:
+    """What every stream session shares: the device id, the receive buffer, and an error held back.
+
+    A session that meets a bad frame after good ones in the same chunk returns the good messages and
+    keeps the error; the next ``feed`` (``feed(b"")`` when ``pending``) raises it before decoding on.
+    """
+
+    def __init__(self, max_frame: int) -> None:
+        self.imei: str | None = None
+        self.max_frame = max_frame
+        self._buf = Buffer(limit=4 * max_frame + 65536)
+        self._pending: ProtocolError | None = None
+
+    @property
+    def pending(self) -> bool:
+        """True when an error is held back: ``feed(b"")`` raises it, then decodes what follows."""
+        return self._pending is not None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet decoded (a partial frame, or input behind a held error)."""
+        return len(self._buf)
+
+    def _take(self, data: bytes) -> None:
+        """Buffer ``data``, then raise the held-back error, if any (the data stays for the next call)."""
+        if data:
+            self._buf.feed(data)
+        if self._pending is not None:
+            error, self._pending = self._pending, None
+            raise error

@@ -26,7 +26,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from protocols.core import DEFAULT_MAX_FRAME, Buffer, CommandResponse, Login, Message, ProtocolError, Report
+from protocols.core import BufferedSession, CommandResponse, DEFAULT_MAX_FRAME, Login, Message, ProtocolError, Report
 from protocols.gl200.binary import decode_hex, decode_pro
 from protocols.gl200.framing import BINARY, TEXT, Frame, frame_of_datagram, scan_frames
 from protocols.gl200.sentence import Outcome
@@ -44,36 +44,19 @@ def decode_frame(frame: Frame, sack: bool = True) -> Outcome:
     return decode_pro(frame.body, sack)
 
 
-class ServerSession:
+class ServerSession(BufferedSession):
     """Decodes one device's stream; knows its IMEI from the first message that names it.
 
     ``sack`` turns the ``+SACK:<count>$`` acknowledgement of reports on (default) or off.
     """
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME, *, sack: bool = True, **_: Any) -> None:
-        self.imei: str | None = None
-        self.max_frame = max_frame
+        super().__init__(max_frame)
         self.sack = sack
-        self._buf = Buffer(limit=4 * max_frame + 65536)
-        self._pending: ProtocolError | None = None
-
-    @property
-    def pending(self) -> bool:
-        """True when an error is held back: ``feed(b"")`` raises it, then decodes what follows."""
-        return self._pending is not None
-
-    @property
-    def buffered(self) -> int:
-        """Bytes received and not yet decoded (a partial frame, or input behind a held error)."""
-        return len(self._buf)
 
     def feed(self, data: bytes) -> list[Message]:
         """Decode every complete frame; keep a partial one for the next call."""
-        if data:
-            self._buf.feed(data)
-        if self._pending is not None:
-            error, self._pending = self._pending, None
-            raise error
+        self._take(data)
         out: list[Message] = []
         for scan in scan_frames(self._buf, self.max_frame):
             if isinstance(scan, ProtocolError):

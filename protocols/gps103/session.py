@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-from protocols.core import DEFAULT_MAX_FRAME, Buffer, Login, Message, ProtocolError, Report
+from protocols.core import BufferedSession, DEFAULT_MAX_FRAME, Login, Message, ProtocolError, Report
 from protocols.gps103 import sentences
 from protocols.gps103.fields import Fields
 
@@ -36,35 +36,18 @@ def sos_ack(imei: str) -> bytes:
     return b"**,imei:" + imei.encode("ascii") + b",E;"
 
 
-class ServerSession:
+class ServerSession(BufferedSession):
     """Decodes one device's stream; remembers its IMEI and the time zone its clock runs in."""
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
-        self.imei: str | None = None
-        self.max_frame = max_frame
+        super().__init__(max_frame)
         self.tz_offset_min: int | None = None
         """Minutes the device's local clock is ahead of UTC, learnt from its last GPS sentence."""
-        self._buf = Buffer(limit=4 * max_frame + 65536)
         self._scanned = 0
-        self._pending: ProtocolError | None = None
-
-    @property
-    def pending(self) -> bool:
-        """True when an error is held back: ``feed(b"")`` raises it, then decodes what follows."""
-        return self._pending is not None
-
-    @property
-    def buffered(self) -> int:
-        """Bytes received and not yet decoded."""
-        return len(self._buf)
 
     def feed(self, data: bytes) -> list[Message]:
         """Decode every complete sentence; keep a partial one for the next call."""
-        if data:
-            self._buf.feed(data)
-        if self._pending is not None:
-            error, self._pending = self._pending, None
-            raise error
+        self._take(data)
         out: list[Message] = []
         while True:
             try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 from typing import Callable
 
-from protocols.core import DEFAULT_MAX_FRAME, Buffer, CommandResponse, Login, Message, ProtocolError, Report
+from protocols.core import BufferedSession, CommandResponse, DEFAULT_MAX_FRAME, Login, Message, ProtocolError, Report
 from protocols.gt06.extended import EXTENDED_HANDLERS
 from protocols.gt06.framing import Frame, ack_frame, scan_frames
 from protocols.gt06.location import HANDLERS as LOCATION_HANDLERS
@@ -47,7 +47,7 @@ def login_tz_offset(content: bytes) -> int | None:
     return -offset if word & 0x08 else offset
 
 
-class ServerSession:
+class ServerSession(BufferedSession):
     """Decodes one device's stream; remembers its IMEI after login.
 
     ``model`` names a device model for the few layouts only the model tells apart (Traccar's
@@ -63,24 +63,11 @@ class ServerSession:
         model: str | None = None,
         now: Callable[[], float] | None = None,
     ) -> None:
-        self.imei: str | None = None
-        self.max_frame = max_frame
+        super().__init__(max_frame)
         self.model = model.upper() if model else None
         self.tz_offset_s = 0
         """Time zone the device declared at login; its times are shifted back to UTC."""
         self._now = now
-        self._buf = Buffer(limit=4 * max_frame + 65536)
-        self._pending: ProtocolError | None = None
-
-    @property
-    def pending(self) -> bool:
-        """True when an error is held back: ``feed(b"")`` raises it, then decodes what follows."""
-        return self._pending is not None
-
-    @property
-    def buffered(self) -> int:
-        """Bytes received and not yet decoded (a partial frame, or input behind a held error)."""
-        return len(self._buf)
 
     def feed(self, data: bytes) -> list[Message]:
         """Decode every complete frame; keep a partial one for the next call.
@@ -88,11 +75,7 @@ class ServerSession:
         After a ProtocolError with ``close=False``, call ``feed(b"")`` again: bytes that followed
         the bad frame in the same chunk are decoded then.
         """
-        if data:
-            self._buf.feed(data)
-        if self._pending is not None:
-            error, self._pending = self._pending, None
-            raise error
+        self._take(data)
         out: list[Message] = []
         buf = self._buf
         for scan in scan_frames(buf, self.max_frame):

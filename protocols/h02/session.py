@@ -21,7 +21,7 @@ import struct
 import time
 from typing import Callable
 
-from protocols.core import DEFAULT_MAX_FRAME, Buffer, Login, Message, ProtocolError, Report
+from protocols.core import BufferedSession, DEFAULT_MAX_FRAME, Login, Message, ProtocolError, Report
 from protocols.h02 import binary, text
 from protocols.h02.framing import Frame, Framer, is_time
 
@@ -30,7 +30,7 @@ _CONTENT_ERRORS = (struct.error, ValueError, IndexError, OverflowError, UnicodeE
 ECHOED = frozenset(("V0", "HTBT"))
 
 
-class ServerSession:
+class ServerSession(BufferedSession):
     """Decodes one device's stream; remembers its id after the first identified frame.
 
     ``binary_length`` fixes the length of ``$`` frames (32 or 45, Traccar's ``h02.messageLength``)
@@ -45,31 +45,14 @@ class ServerSession:
         ack: bool = False,
         now: Callable[[], float] | None = None,
     ) -> None:
-        self.imei: str | None = None
-        self.max_frame = max_frame
+        super().__init__(max_frame)
         self.ack = ack
         self._now = now
         self._framer = Framer(max_frame, binary_length)
-        self._buf = Buffer(limit=4 * max_frame + 65536)
-        self._pending: ProtocolError | None = None
-
-    @property
-    def pending(self) -> bool:
-        """True when an error is held back: ``feed(b"")`` raises it, then decodes what follows."""
-        return self._pending is not None
-
-    @property
-    def buffered(self) -> int:
-        """Bytes received and not yet decoded."""
-        return len(self._buf)
 
     def feed(self, data: bytes) -> list[Message]:
         """Decode every complete frame; keep a partial one for the next call."""
-        if data:
-            self._buf.feed(data)
-        if self._pending is not None:
-            error, self._pending = self._pending, None
-            raise error
+        self._take(data)
         out: list[Message] = []
         while True:
             scan = self._framer.next(self._buf)

@@ -17,7 +17,7 @@ import struct
 import time
 from typing import Callable
 
-from protocols.core import DEFAULT_MAX_FRAME, Buffer, CommandResponse, Login, Message, ProtocolError, Report
+from protocols.core import BufferedSession, CommandResponse, DEFAULT_MAX_FRAME, Login, Message, ProtocolError, Report
 from protocols.jt808 import messages as m
 from protocols.jt808.fields import DEFAULT_TZ_OFFSET_S, decode_id, device_id
 from protocols.jt808.framing import Corrupt, Frame, TextFrame, build_frame, scan_frames
@@ -69,7 +69,7 @@ DECODERS: dict[int, Decoder] = {
 """Message id -> body decoder (body, context, message id)."""
 
 
-class ServerSession:
+class ServerSession(BufferedSession):
     """Decodes one terminal's stream; remembers its id (the phone number) after the first frame.
 
     ``model`` names a device model for the few layouts only the model tells apart (Traccar's
@@ -86,34 +86,17 @@ class ServerSession:
         tz_offset_s: int = DEFAULT_TZ_OFFSET_S,
         now: Callable[[], float] | None = None,
     ) -> None:
-        self.imei: str | None = None
-        self.max_frame = max_frame
+        super().__init__(max_frame)
         self.model = model
         self.tz_offset_s = tz_offset_s
         self._now = now
-        self._buf = Buffer(limit=4 * max_frame + 65536)
-        self._pending: ProtocolError | None = None
         self._serial = 0
         self._parts: dict[int, dict[int, bytes]] = {}
         self._ctx = m.Ctx(model, tz_offset_s)
 
-    @property
-    def pending(self) -> bool:
-        """True when an error is held back: ``feed(b"")`` raises it, then decodes what follows."""
-        return self._pending is not None
-
-    @property
-    def buffered(self) -> int:
-        """Bytes received and not yet decoded."""
-        return len(self._buf)
-
     def feed(self, data: bytes) -> list[Message]:
         """Decode every complete frame; keep a partial one for the next call."""
-        if data:
-            self._buf.feed(data)
-        if self._pending is not None:
-            error, self._pending = self._pending, None
-            raise error
+        self._take(data)
         out: list[Message] = []
         for item in scan_frames(self._buf, self.max_frame):
             if isinstance(item, Corrupt):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import struct
 
-from protocols.core import DEFAULT_MAX_FRAME, Buffer, CommandResponse, Login, Message, ProtocolError, Report
+from protocols.core import BufferedSession, CommandResponse, DEFAULT_MAX_FRAME, Login, Message, ProtocolError, Report
 from protocols.meitrack import binary, text
 from protocols.meitrack.fields import Fields, checksum
 from protocols.meitrack.framing import Frame, Framer
@@ -39,7 +39,7 @@ def ccc_ack(flag: str, imei: str, records: int) -> bytes:
     return server_command(flag, imei, f"CCC,{records}")
 
 
-class ServerSession:
+class ServerSession(BufferedSession):
     """Decodes one Meitrack device's stream; remembers its IMEI after the first frame.
 
     ``model`` (e.g. "MVT380", "T1", "T366") selects how hex analog values of text reports scale
@@ -47,30 +47,13 @@ class ServerSession:
     """
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME, *, model: str | None = None) -> None:
-        self.imei: str | None = None
-        self.max_frame = max_frame
+        super().__init__(max_frame)
         self.model = model
         self._framer = Framer(max_frame)
-        self._buf = Buffer(limit=4 * max_frame + 65536)
-        self._pending: ProtocolError | None = None
-
-    @property
-    def pending(self) -> bool:
-        """True when an error is held back: ``feed(b"")`` raises it, then decodes what follows."""
-        return self._pending is not None
-
-    @property
-    def buffered(self) -> int:
-        """Bytes received and not yet decoded."""
-        return len(self._buf)
 
     def feed(self, data: bytes) -> list[Message]:
         """Decode every complete frame; keep a partial one for the next call."""
-        if data:
-            self._buf.feed(data)
-        if self._pending is not None:
-            error, self._pending = self._pending, None
-            raise error
+        self._take(data)
         out: list[Message] = []
         while True:
             scan = self._framer.next(self._buf)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import struct
 
-from protocols.core import DEFAULT_MAX_FRAME, Buffer, CommandResponse, Login, Message, ProtocolError, Report
+from protocols.core import BufferedSession, CommandResponse, DEFAULT_MAX_FRAME, Login, Message, ProtocolError, Report
 from protocols.ruptela.framing import SERVER_OFFSET, Packet, build_answer, scan_packets
 from protocols.ruptela.records import (
     CMD_DTCS,
@@ -45,32 +45,15 @@ TEXT_ANSWERS = frozenset((CMD_DEVICE_CONFIGURATION, CMD_DEVICE_VERSION, CMD_FIRM
 _CONTENT_ERRORS = (struct.error, IndexError, ValueError, OverflowError, UnicodeError)
 
 
-class ServerSession:
+class ServerSession(BufferedSession):
     """Decodes one device's stream; its IMEI is known after the first good packet."""
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
-        self.imei: str | None = None
-        self.max_frame = max_frame
-        self._buf = Buffer(limit=4 * max_frame + 65536)
-        self._pending: ProtocolError | None = None
-
-    @property
-    def pending(self) -> bool:
-        """True when an error is held back: ``feed(b"")`` raises it, then decodes what follows."""
-        return self._pending is not None
-
-    @property
-    def buffered(self) -> int:
-        """Bytes received and not yet decoded."""
-        return len(self._buf)
+        super().__init__(max_frame)
 
     def feed(self, data: bytes) -> list[Message]:
         """Decode every complete packet; keep a partial one for the next call."""
-        if data:
-            self._buf.feed(data)
-        if self._pending is not None:
-            error, self._pending = self._pending, None
-            raise error
+        self._take(data)
         out: list[Message] = []
         for item in scan_packets(self._buf, self.max_frame):
             if isinstance(item, ProtocolError):

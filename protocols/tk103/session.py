@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-from protocols.core import DEFAULT_MAX_FRAME, Buffer, CommandResponse, Login, Message, ProtocolError, Report
+from protocols.core import BufferedSession, CommandResponse, DEFAULT_MAX_FRAME, Login, Message, ProtocolError, Report
 from protocols.tk103 import layouts
 from protocols.tk103.fields import Fields
 from protocols.tk103.framing import FrameScanner
@@ -42,33 +42,16 @@ def alarm_answer(device_id: str, alarm: str) -> bytes:
     return f"({device_id}AS01{alarm})".encode("latin-1")
 
 
-class ServerSession:
+class ServerSession(BufferedSession):
     """Decodes one device's stream; remembers the device id (12 characters on classic trackers)."""
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
-        self.imei: str | None = None
-        self.max_frame = max_frame
-        self._buf = Buffer(limit=4 * max_frame + 65536)
+        super().__init__(max_frame)
         self._scanner = FrameScanner(self._buf, max_frame)
-        self._pending: ProtocolError | None = None
-
-    @property
-    def pending(self) -> bool:
-        """True when an error is held back: ``feed(b"")`` raises it, then decodes what follows."""
-        return self._pending is not None
-
-    @property
-    def buffered(self) -> int:
-        """Bytes received and not yet decoded."""
-        return len(self._buf)
 
     def feed(self, data: bytes) -> list[Message]:
         """Decode every complete frame; keep a partial one for the next call."""
-        if data:
-            self._buf.feed(data)
-        if self._pending is not None:
-            error, self._pending = self._pending, None
-            raise error
+        self._take(data)
         out: list[Message] = []
         while True:
             try:

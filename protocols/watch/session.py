@@ -11,7 +11,7 @@ answer, so none acknowledges a position. Voice and images are not stored: their 
 
 from __future__ import annotations
 
-from protocols.core import DEFAULT_MAX_FRAME, Buffer, Login, Message, ProtocolError, Report
+from protocols.core import BufferedSession, DEFAULT_MAX_FRAME, Login, Message, ProtocolError, Report
 from protocols.watch import content
 from protocols.watch.content import Fields
 from protocols.watch.framing import Frame, Framer
@@ -27,35 +27,18 @@ def reply(frame: Frame, text: str) -> bytes:
     return f"[{frame.maker}*{frame.ident}*{index}{len(text):04x}*{text}]".encode("latin-1")
 
 
-class ServerSession:
+class ServerSession(BufferedSession):
     """Decodes one watch's stream; remembers its id after the first frame."""
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
-        self.imei: str | None = None
-        self.max_frame = max_frame
+        super().__init__(max_frame)
         self._framer = Framer(max_frame)
-        self._buf = Buffer(limit=4 * max_frame + 65536)
-        self._pending: ProtocolError | None = None
         self._audio = 0
         """Bytes of a multi-part voice message (``JXTK``) received so far."""
 
-    @property
-    def pending(self) -> bool:
-        """True when an error is held back: ``feed(b"")`` raises it, then decodes what follows."""
-        return self._pending is not None
-
-    @property
-    def buffered(self) -> int:
-        """Bytes received and not yet decoded."""
-        return len(self._buf)
-
     def feed(self, data: bytes) -> list[Message]:
         """Decode every complete frame; keep a partial one for the next call."""
-        if data:
-            self._buf.feed(data)
-        if self._pending is not None:
-            error, self._pending = self._pending, None
-            raise error
+        self._take(data)
         out: list[Message] = []
         while True:
             scan = self._framer.next(self._buf)
