@@ -7,14 +7,15 @@ neither renewed nor cleared by missing data.
 
 from __future__ import annotations
 
-import math
 from statistics import median
 from typing import Any, Callable, Iterable
 
+import numpy as np
 import pandas as pd
 
 from protocols.record import iso_utc
 from telediag.diagnostics import geography
+from telediag.diagnostics.geodesy import haversine_m
 from telediag.diagnostics.snapshot import DeviceSnapshot
 from telediag.diagnostics.thresholds import Thresholds
 
@@ -198,19 +199,14 @@ def _median(values: Iterable[float | None]) -> float | None:
 def _impossible_jumps(valid: list[dict[str, Any]], max_speed_kmh: float) -> int:
     """Consecutive fixes further apart than the vehicle could have driven (and more than 500 m)."""
     ordered = sorted(valid, key=lambda r: r["fix_time"])
-    jumps = 0
-    for a, b in zip(ordered, ordered[1:]):
-        dt = b["fix_time"] - a["fix_time"]
-        distance = _haversine_m(a["lat"], a["lon"], b["lat"], b["lon"])
-        if distance > 500 and (dt <= 0 or distance / dt * 3.6 > max_speed_kmh):
-            jumps += 1
-    return jumps
-
-
-def _haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
-    return 2 * 6_371_000.0 * math.asin(min(1.0, math.sqrt(a)))
+    times = np.array([r["fix_time"] for r in ordered], dtype=np.float64)
+    lat = np.array([r["lat"] for r in ordered], dtype=np.float64)
+    lon = np.array([r["lon"] for r in ordered], dtype=np.float64)
+    distance = haversine_m(lat[:-1], lon[:-1], lat[1:], lon[1:])
+    dt = np.diff(times)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        too_fast = (dt <= 0) | (distance / dt * 3.6 > max_speed_kmh)
+    return int(np.count_nonzero((distance > 500) & too_fast))
 
 
 def check_power(s: DeviceSnapshot, t: Thresholds) -> Verdicts:

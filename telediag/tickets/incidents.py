@@ -8,6 +8,8 @@ import sqlite3
 from collections import defaultdict
 from typing import Any, Sequence
 
+import orjson
+
 from protocols.record import iso_utc
 from telediag.diagnostics.catalogue import FINDINGS
 from telediag.diagnostics.findings import Transition
@@ -186,8 +188,6 @@ class Incidents:
 
     def _link_child(self, db: sqlite3.Connection, parent: int, row: tuple[Any, ...], now: float) -> None:
         imei, code, first_seen, last_seen, count, evidence = row
-        import orjson
-
         finding = {"imei": imei, "code": code, "first_seen": first_seen, "last_seen": last_seen, "count": count,
                    "evidence": orjson.loads(evidence)}
         child = repo.find_for_problem(db, imei, code, ACTIVE_STATES)
