@@ -44,6 +44,18 @@ class IngestConfig:
     auto_register: bool = True
     """Unknown IMEIs are registered on first contact; when false they are refused."""
     command_timeout_s: float = 30.0
+    frame_timeout_s: float = 30.0
+    """A frame (or an HTTP request) begun must be complete within this long, or the connection closes."""
+    max_connections_per_address: int = 1000
+    """Open device connections from one source address; high because fleets sit behind operator NAT."""
+    udp_receive_buffer_bytes: int = 4 * 1024 * 1024
+    """Kernel receive buffer of each UDP socket, so bursts wait in the kernel instead of being dropped."""
+    max_speed_kmh: float = 500.0
+    """A faster reported speed is impossible for a road vehicle: the fix is stored with ``valid = false``."""
+    min_fix_year: int = 2000
+    """Fix times before this year are implausible (the raw value is kept; it still counts as clock evidence)."""
+    max_future_s: float = 86400.0
+    """Fix times further ahead of the server clock are implausible (raw value kept, clock evidence)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +65,16 @@ class ApiConfig:
     listen: str = "tcp:8080:interface=127.0.0.1"
     max_body_bytes: int = 1024 * 1024
     """Largest request body accepted; a bigger declared Content-Length is refused before reading."""
+    header_timeout_s: float = 10.0
+    """A request's line and headers must arrive within this long of its first byte (slowloris)."""
+    body_timeout_s: float = 30.0
+    """A request's declared body must arrive within this long of its headers."""
+    max_header_bytes: int = 16 * 1024
+    """Request line plus headers; more is answered 431."""
+    max_headers: int = 64
+    """Header fields per request; more is answered 431."""
+    max_connections_per_address: int = 64
+    """Open API connections from one source address; past it new ones get 503 and are closed."""
 
 
 DEFAULT_LISTEN: dict[str, tuple[str, ...]] = {
