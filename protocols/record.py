@@ -44,10 +44,17 @@ RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Record))
 
 
 def iso_utc(seconds: float | None) -> str | None:
-    """ISO 8601 UTC with a ``Z`` and milliseconds, as the record contract writes times."""
+    """ISO 8601 UTC with a ``Z`` and milliseconds, as the record contract writes times.
+
+    Total: a value no calendar can show (NaN, infinity, beyond year 9999) is None, so one absurd
+    stored time can never fail a listing, an export or a page.
+    """
     if seconds is None:
         return None
-    moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
+    try:
+        moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
+    except (ValueError, OverflowError, OSError, TypeError):
+        return None
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from protocols import registry
+from telediag.plausibility import Bounds
 from telediag.diagnostics.thresholds import ThresholdError, Thresholds, parse_thresholds
 from telediag.tickets.model import TicketsConfig, TicketsConfigError, parse_tickets
 from telediag.tickets.sla import SlaConfig, SlaConfigError, parse_sla
@@ -56,6 +57,11 @@ class IngestConfig:
     """Fix times before this year are implausible (the raw value is kept; it still counts as clock evidence)."""
     max_future_s: float = 86400.0
     """Fix times further ahead of the server clock are implausible (raw value kept, clock evidence)."""
+
+    @property
+    def bounds(self) -> Bounds:
+        """The plausibility bounds every record is checked against in the pipeline."""
+        return Bounds.from_settings(self.max_speed_kmh, self.min_fix_year, self.max_future_s)
 
 
 @dataclass(frozen=True)
@@ -183,9 +189,12 @@ def parse_config(raw: Mapping[str, Any]) -> Config:
     except (ThresholdError, SlaConfigError, TicketsConfigError, WebhookConfigError, MqttConfigError,
             InfluxConfigError) as error:
         raise ConfigError(str(error)) from None
+    ingest = _section(IngestConfig, raw.get("ingest", {}), "ingest")
+    if not 1970 <= ingest.min_fix_year <= 2100:
+        raise ConfigError(f"[ingest] min_fix_year must be a year from 1970 to 2100, got {ingest.min_fix_year}")
     return Config(
         store=store,
-        ingest=_section(IngestConfig, raw.get("ingest", {}), "ingest"),
+        ingest=ingest,
         api=_section(ApiConfig, raw.get("api", {}), "api"),
         listen=listen,
         diagnostics=diagnostics,

@@ -17,6 +17,7 @@ from twisted.logger import Logger
 
 from protocols.core import ProtocolError
 from protocols.record import Record
+from telediag.plausibility import Bounds, checked_all
 from telediag.store.committer import BatchCommitter
 from telediag.store.sqlite import ConnectionChange, IngestError, RecordBatch, Registration
 
@@ -69,6 +70,8 @@ class IngestStats:
     records: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     refused: Counter[str] = field(default_factory=Counter)
+    implausible: Counter[str] = field(default_factory=Counter)
+    """Records stored with impossible values moved to attributes (``valid = false`` for a bad fix)."""
     connections: Counter[str] = field(default_factory=Counter)
     ack_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
     """Seconds from a packet with records decoded to its ACK written (the commit included)."""
@@ -87,12 +90,14 @@ class Pipeline:
         auto_register: bool = True,
         command_timeout_s: float = 30.0,
         lookup: Callable[[str], bool] | None = None,
+        bounds: Bounds = Bounds(),
     ) -> None:
         self._reactor = reactor
         self.command_timeout_s = command_timeout_s
         self.committer = committer
         self._registered = registered
         self._lookup = lookup
+        self.bounds = bounds
         self.auto_register = auto_register
         self.stats = IngestStats()
         self._channels: dict[str, CommandChannel] = {}
@@ -118,11 +123,19 @@ class Pipeline:
         return True
 
     def submit(self, imei: str, protocol: str, records: Sequence[Record]) -> Deferred[None]:
-        """Store ``records``; the Deferred fires once they are committed (then, and only then, ACK)."""
+        """Store ``records``; the Deferred fires once they are committed (then, and only then, ACK).
+
+        Every record passes the plausibility rules first (``telediag.plausibility``), whatever the
+        transport: impossible values are kept as raw attributes, never as a valid fix.
+        """
         self.stats.packets[protocol] += 1
         self.stats.records[protocol] += len(records)
+        now = self.now()
+        checked = checked_all(records, now, self.bounds)
+        if checked is not records:
+            self.stats.implausible[protocol] += sum(a is not b for a, b in zip(checked, records))
         try:
-            return self.committer.submit(RecordBatch(imei, protocol, records, self.now()))
+            return self.committer.submit(RecordBatch(imei, protocol, checked, now))
         except Exception as error:  # QueueFull while shutting down or overloaded: no ACK, device resends
             return fail(error)
 

@@ -116,7 +116,7 @@ class IngestService(Service):
         self.committer.start()
         self.pipeline = Pipeline(
             self.reactor, self.committer, store.registered_imeis(), config.ingest.auto_register,
-            config.ingest.command_timeout_s, self._registry_lookup(),
+            config.ingest.command_timeout_s, self._registry_lookup(), config.ingest.bounds,
         )
         mqtt = parse_mqtt(config.extra.get("mqtt", {}))
         if mqtt.publish_enabled:

@@ -180,10 +180,15 @@ def check_gnss(s: DeviceSnapshot, t: Thresholds) -> Verdicts:
 
 
 def _in_use_from_history(s: DeviceSnapshot, t: Thresholds) -> list[dict[str, Any]]:
-    """The latest records with ignition on or motion, from the stored history, newest first."""
+    """The latest records with ignition on or motion, from the stored history, newest first.
+
+    A position whose time was impossible (dropped to null by the plausibility rules, the position
+    kept) says nothing about the antenna: CLOCK_INVALID speaks for it, so it is left out here.
+    """
     frame = s.history
     assert frame is not None
-    used = frame[(frame["ignition"] == True) | (frame["motion"] == True) | (frame["speed_kmh"] > 5)]  # noqa: E712
+    in_use = (frame["ignition"] == True) | (frame["motion"] == True) | (frame["speed_kmh"] > 5)  # noqa: E712
+    used = frame[in_use & ~(frame["fix_time"].isna() & frame["lat"].notna())]
     tail = used.tail(t.recent_records)
     return [
         {"valid": bool(valid) if valid is not None and valid is not pd.NA else False, "fix_time": fix}
@@ -238,8 +243,28 @@ def _clock_bad(record: dict[str, Any], t: Thresholds) -> bool:
     return offset > t.clock_future_tolerance_s or offset < -t.clock_past_limit_s
 
 
+def _raw_time_text(raw: Any) -> str:
+    """A fix time too absurd to store, as a person reads it: the date if there is one, else the value."""
+    try:
+        shown = iso_utc(float(raw))
+    except (TypeError, ValueError):
+        shown = None
+    return shown if shown is not None else f"an impossible time ({raw})"
+
+
+def _timed_since(s: DeviceSnapshot, t: Thresholds) -> bool:
+    """Whether a record with a usable fix time arrived within the recent window."""
+    return bool(s.recent) and s.recent[0]["server_time"] >= s.now - t.protocol_error_window_s
+
+
 def check_clock(s: DeviceSnapshot, t: Thresholds) -> Verdicts:
     """Fix times in the future or years in the past: an unset RTC or a GPS week rollover."""
+    if s.unusable_sample is not None and (s.unusable_times >= 3 or not _timed_since(s, t)):
+        raw, arrived = s.unusable_sample
+        return {"CLOCK_INVALID": {
+            "reported_fix_time": _raw_time_text(raw), "server_time": iso_utc(arrived), "offset_s": None,
+            "future_records": s.future_records, "past_records": 0, "unusable_times": s.unusable_times,
+        }}
     if not s.recent:
         return {}
     latest = s.recent[: max(1, t.recent_records // 3)]

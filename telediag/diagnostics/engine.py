@@ -19,6 +19,7 @@ from telediag.diagnostics.hints import hint
 from telediag.diagnostics.selfcheck import build_selfcheck
 from telediag.diagnostics.snapshot import DeviceSnapshot, known_devices, load_snapshot
 from telediag.diagnostics.thresholds import Thresholds
+from telediag.isolation import each_isolated
 from telediag.store.sqlite import connect
 
 APN_PARAMETER = "2001"
@@ -82,8 +83,10 @@ class DiagnosticsEngine:
     def sweep(self, now: float) -> list[Transition]:
         """Evaluate every known device (silence and activation need no new data to change)."""
         transitions: list[Transition] = []
-        for imei in known_devices(self._db()):
-            transitions.extend(self.check_device(imei, now))
+        checked = each_isolated(known_devices(self._db()), lambda imei: self.check_device(imei, now),
+                                "diagnostics sweep", lambda imei: f"device {imei}")
+        for changes in checked:
+            transitions.extend(changes)
         return transitions
 
     def selfcheck(self, imei: str, now: float) -> dict[str, Any]:

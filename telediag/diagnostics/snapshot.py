@@ -29,6 +29,12 @@ _RECENT = (
     "ORDER BY fix_time DESC LIMIT ?"
 )
 _FUTURE = "SELECT count(*) FROM records WHERE imei = ? AND fix_time > ? AND server_time >= ?"
+_UNUSABLE_TIMES = (
+    "SELECT count(*), max(server_time), json_extract(attributes, '$.raw_fix_time') FROM records "
+    "WHERE imei = ? AND fix_time IS NULL AND server_time >= ? "
+    "AND json_extract(attributes, '$.raw_fix_time') IS NOT NULL"
+)
+"""Records whose fix time was too absurd to keep (``telediag.plausibility``): clock evidence too."""
 _EVENTS = (
     "SELECT at, type, cause, apn, mcc, mnc, rat FROM connectivity_events "
     "WHERE (imei = ? OR iccid = ?) AND at >= ? ORDER BY at, id"
@@ -53,6 +59,10 @@ class DeviceSnapshot:
     """Latest records by fix time, newest first."""
     future_records: int = 0
     """Records received within the recent window whose fix time lies ahead of the server clock."""
+    unusable_times: int = 0
+    """Records received within the recent window whose fix time was impossible (kept only as raw)."""
+    unusable_sample: tuple[Any, float] | None = None
+    """The raw fix time and arrival of the latest of those."""
     events: list[dict[str, Any]] = field(default_factory=list)
     """Connectivity events within the window, oldest first."""
     errors_in_window: int = 0
@@ -96,6 +106,7 @@ def load_snapshot(
     future = db.execute(
         _FUTURE, (imei, now + thresholds.clock_future_tolerance_s, window_start)
     ).fetchone()[0]
+    unusable, arrived, raw = db.execute(_UNUSABLE_TIMES, (imei, window_start)).fetchone()
     iccid = device.get("iccid") if device else None
     events = [
         dict(zip(("at", "type", "cause", "apn", "mcc", "mnc", "rat"), row))
@@ -117,6 +128,7 @@ def load_snapshot(
         history = load_history(db, imei, now - thresholds.history_s, now + thresholds.clock_future_tolerance_s)
     return DeviceSnapshot(
         imei=imei, now=now, device=device, state=state, recent=recent, future_records=future,
+        unusable_times=unusable, unusable_sample=(raw, arrived) if unusable else None,
         events=events, errors_in_window=errors, last_error=last_error, reports=reports, history=history,
     )
 
