@@ -5,10 +5,11 @@ every successful response body. The filter works on key names, recursively, so d
 response (finding evidence, self-check details) is covered without touching this file:
 
 - customer: only its own account; another account's device answers 404 exactly like an unknown one,
-  so a customer cannot even learn that an IMEI exists elsewhere.
+  so a customer cannot even learn that an IMEI exists elsewhere. No raw frame excerpts.
 - customer_office: never positions or telemetry (any key naming a coordinate, speed, voltage, ...).
 - technical, it: accounts replaced by a keyed pseudonym, contact data (names, e-mails, phones,
-  MSISDNs, plates) removed, e-mail addresses blanked inside any text.
+  MSISDNs, plates) removed, e-mail addresses blanked inside any text, and ticket texts masked with
+  the account's personal data (:func:`ticket_view`).
 - admin: everything.
 """
 
@@ -21,6 +22,7 @@ from telediag.api.auth import Principal
 from telediag.api.errors import bad_request, forbidden, not_found
 from telediag.api.pseudonyms import Pseudonymiser
 from telediag.api.tokens import ROLES
+from telediag.redaction import PersonalData, mask_text
 
 _EVERYONE = frozenset(ROLES)
 _SEES_TELEMETRY = frozenset({"admin", "technical", "it", "customer"})
@@ -69,6 +71,10 @@ PERSONAL_KEYS = frozenset({
 })
 PERSONAL_WORDS = frozenset({"contact", "email", "phone", "msisdn", "plate", "driver"})
 ACCOUNT_KEYS = frozenset({"account", "accounts", "account_name", "account_names"})
+RAW_FRAME_KEYS = frozenset({"excerpt", "raw_frame", "frame_hex"})
+"""Raw bytes a device sent: telemetry in its rawest form, for technical, IT and admin only."""
+TICKET_TEXT_KEYS = ("title", "description")
+"""Ticket fields written in free text (besides timeline texts and the rating reason)."""
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _SEPARATORS = re.compile(r"[^a-z0-9]+")
@@ -136,9 +142,35 @@ def filter_body(principal: Principal, body: Any, pseudonyms: Pseudonymiser) -> A
     """What of ``body`` this principal may receive (a new structure; ``body`` is not changed)."""
     if principal.role == "customer_office":
         return _without(body, "office")
+    if principal.role == "customer":
+        return _without(body, "frames")
     if principal.role in PSEUDONYMISED:
         return _depersonalised(body, pseudonyms)
     return body
+
+
+def ticket_view(principal: Principal, document: dict[str, Any], personal: Callable[[], PersonalData]) -> dict[str, Any]:
+    """A ticket as this principal may read its free text: for technical and IT, the title, description,
+    timeline and rating reason with the account's plates (named as their devices instead), contact
+    names, e-mail addresses and phone-like numbers masked (``telediag.redaction``).
+
+    ``personal`` loads the account's personal data; it is only called for those roles.
+    """
+    if principal.role not in PSEUDONYMISED:
+        return document
+    data = personal()
+    view = dict(document)
+    for key in TICKET_TEXT_KEYS:
+        if isinstance(view.get(key), str):
+            view[key] = mask_text(view[key], data)
+    view["timeline"] = [
+        {**entry, "text": mask_text(entry["text"], data)} if isinstance(entry.get("text"), str) else entry
+        for entry in view.get("timeline") or []
+    ]
+    rating = view.get("rating")
+    if isinstance(rating, dict) and isinstance(rating.get("reason"), str):
+        view["rating"] = {**rating, "reason": mask_text(rating["reason"], data)}
+    return view
 
 
 def _snake(key: str) -> str:
@@ -146,7 +178,8 @@ def _snake(key: str) -> str:
 
 
 def _drops(key: Any, rule: str) -> bool:
-    """Whether a key is removed under ``rule`` ("office": positions and telemetry; "personal")."""
+    """Whether a key is removed under ``rule`` ("office": positions, telemetry and raw frames;
+    "frames": raw frames only; "personal")."""
     if not isinstance(key, str):
         return False
     cached = _DROP_CACHE.get((key, rule))
@@ -155,8 +188,10 @@ def _drops(key: Any, rule: str) -> bool:
     name = _snake(key)
     words = set(name.split("_"))
     if rule == "office":
-        drop = (name in POSITION_KEYS or name in TELEMETRY_KEYS
+        drop = (name in POSITION_KEYS or name in TELEMETRY_KEYS or name in RAW_FRAME_KEYS
                 or bool(words & POSITION_WORDS) or bool(words & TELEMETRY_WORDS))
+    elif rule == "frames":
+        drop = name in RAW_FRAME_KEYS
     else:
         drop = name in PERSONAL_KEYS or bool(words & PERSONAL_WORDS)
     if len(_DROP_CACHE) < 10_000:

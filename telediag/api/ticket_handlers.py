@@ -15,7 +15,7 @@ from telediag.api.backend import ApiBackend
 from telediag.api.errors import ApiError, bad_request, not_found
 from telediag.api.handlers import Call, Reply
 from telediag.api.jsonio import read_json
-from telediag.registry.repository import get_device
+from telediag.registry.repository import get_device, personal_data
 from telediag.api import policy
 from telediag.tickets import repository as repo
 from telediag.tickets.model import PRIORITIES, STATES, TEAMS, TicketError, TicketNotFound
@@ -44,6 +44,14 @@ def _visible(db: sqlite3.Connection, principal: Principal, ticket_id: int) -> di
     if principal.role == "customer" and ticket["account"] != principal.account:
         raise not_found(f"no ticket {ticket_id}")
     return ticket
+
+
+def _document(db: sqlite3.Connection, who: Principal, ticket_id: int) -> dict[str, Any]:
+    """The ticket document as ``who`` may read it (free text masked by the policy where it must be)."""
+    document = repo.document(db, ticket_id)
+    return policy.ticket_view(
+        who, document, lambda: personal_data(db, document.get("account"), document.get("devices") or ()),
+    )
 
 
 def _body(api: ApiBackend, call: Call) -> dict[str, Any]:
@@ -89,7 +97,7 @@ async def list_tickets(api: ApiBackend, call: Call) -> Reply:
         db = reader.connection
         own = who.role == "customer"
         ids = repo.list_ids(db, account=who.account if own else None, accounts_only=own, limit=limit + 1, **filters)
-        documents = [repo.document(db, ticket_id) for ticket_id in ids[:limit]]
+        documents = [_document(db, who, ticket_id) for ticket_id in ids[:limit]]
         return {"tickets": documents, "count": len(documents), "truncated": len(ids) > limit}
 
     return Reply(200, await api.read(run))
@@ -120,7 +128,7 @@ async def create_ticket(api: ApiBackend, call: Call) -> Reply:
             selfcheck=diagnostics.selfcheck,
             findings=lambda imeis: list(diagnostics.findings(imeis, None, True)),
         )
-        return repo.document(db, ticket_id)
+        return _document(db, who, ticket_id)
 
     return Reply(201, await api.write(_run(run)))
 
@@ -132,7 +140,7 @@ async def show_ticket(api: ApiBackend, call: Call) -> Reply:
 
     def run(reader: Any) -> dict[str, Any]:
         _visible(reader.connection, who, ticket_id)
-        return repo.document(reader.connection, ticket_id)
+        return _document(reader.connection, who, ticket_id)
 
     return Reply(200, await api.read(run))
 
@@ -149,7 +157,7 @@ async def change_ticket(api: ApiBackend, call: Call) -> Reply:
     def run(db: sqlite3.Connection) -> dict[str, Any]:
         _visible(db, who, ticket_id)
         api.desk.change_state(db, ticket_id, state, by(who), api.now(), text, staff=who.role in STAFF)
-        return repo.document(db, ticket_id)
+        return _document(db, who, ticket_id)
 
     return Reply(200, await api.write(_run(run)))
 
@@ -162,7 +170,7 @@ async def comment_ticket(api: ApiBackend, call: Call) -> Reply:
     def run(db: sqlite3.Connection) -> dict[str, Any]:
         _visible(db, who, ticket_id)
         api.desk.comment(db, ticket_id, by(who), text or "", api.now(), staff=who.role in STAFF)
-        return repo.document(db, ticket_id)
+        return _document(db, who, ticket_id)
 
     return Reply(201, await api.write(_run(run)))
 
@@ -176,7 +184,7 @@ async def close_ticket(api: ApiBackend, call: Call) -> Reply:
     def run(db: sqlite3.Connection) -> dict[str, Any]:
         _visible(db, who, ticket_id)
         api.desk.close(db, ticket_id, by(who), rating, reason, api.now())
-        return repo.document(db, ticket_id)
+        return _document(db, who, ticket_id)
 
     return Reply(200, await api.write(_run(run)))
 

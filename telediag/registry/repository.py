@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable, TextIO
 
 from protocols.record import iso_utc
+from telediag.redaction import PersonalData
 from telediag.problems import FileRejected
 from telediag.registry.entries import IMPORT_COLUMNS, DeviceEntry, InvalidEntry, parse_entry
 
@@ -155,3 +156,22 @@ def _device_dict(description: Any, row: tuple[Any, ...]) -> dict[str, Any]:
     device["activated_at"] = iso_utc(device["activated_at"])
     device["registered_at"] = iso_utc(device["registered_at"])
     return device
+
+
+def personal_data(db: sqlite3.Connection, account: str | None, imeis: Iterable[str]) -> PersonalData:
+    """The personal data free text about ``account`` or these devices may mention (for masking)."""
+    imeis = sorted(set(imeis))
+    marks = ", ".join("?" * len(imeis)) or "NULL"
+    rows = db.execute(
+        "SELECT d.imei, d.vehicle_plate, d.account, s.msisdn FROM devices d "
+        f"LEFT JOIN sim_profiles s ON s.iccid = d.iccid WHERE d.account = ? OR d.imei IN ({marks})",
+        [account, *imeis],
+    ).fetchall()
+    plates = {plate: imei for imei, plate, _, _ in rows if plate}
+    accounts = {name for _, _, name, _ in rows if name} | ({account} if account else set())
+    names: set[str] = set(accounts)
+    for name in sorted(accounts):
+        found = db.execute("SELECT contact_name FROM accounts WHERE name = ?", (name,)).fetchone()
+        if found and found[0]:
+            names.add(found[0])
+    return PersonalData(plates=plates, names=frozenset(names), device_ids=frozenset(r[0] for r in rows))

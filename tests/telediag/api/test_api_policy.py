@@ -46,7 +46,16 @@ def test_technical_and_it_get_pseudonyms_and_no_contact_data(role: str) -> None:
 
 def test_admin_and_customer_see_the_body_as_is() -> None:
     assert filter_body(Principal("admin"), BODY, PSEUDONYMS) is BODY
-    assert filter_body(Principal("customer", "Acme"), BODY, PSEUDONYMS) is BODY
+    assert filter_body(Principal("customer", "Acme"), BODY, PSEUDONYMS) == BODY
+
+
+@pytest.mark.parametrize("role, sees", [("customer", False), ("customer_office", False), ("technical", True),
+                                        ("it", True), ("admin", True)])
+def test_raw_frame_excerpts_only_for_technical_it_and_admin(role: str, sees: bool) -> None:
+    body = {"findings": [{"code": "PROTOCOL_ERRORS", "evidence": {"message": "bad CRC", "excerpt": "00ff"}}]}
+    out = filter_body(Principal(role, "Acme"), body, PSEUDONYMS)
+    assert ("excerpt" in out["findings"][0]["evidence"]) is sees
+    assert out["findings"][0]["evidence"]["message"] == "bad CRC"
 
 
 def test_pseudonyms_are_stable_keyed_and_resolvable(tmp_path: Path) -> None:
