@@ -33,6 +33,7 @@ from telediag.ingest.tcp import DeviceStreamFactory
 from telediag.ingest.udp import DeviceDatagramProtocol
 from telediag.pipeline import Pipeline
 from telediag.store.committer import BatchCommitter
+from telediag.store.permissions import private_directory
 from telediag.store.sqlite import Reader, Store
 
 LISTENING_FILE = "listening.json"
@@ -99,7 +100,7 @@ class IngestService(Service):
     def startService(self) -> None:
         super().startService()
         config = self.config
-        config.store.data_dir.mkdir(parents=True, exist_ok=True)
+        private_directory(config.store.data_dir)
         store = Store(config.database_path, config.store.synchronous)
         store.mark_all_disconnected(self.reactor.seconds())
         influx = parse_influxdb(config.extra.get("influxdb", {}))

@@ -16,6 +16,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
+from telediag.store.permissions import private_file
+
 SECRET_FILE = "pseudonym.key"
 SECRET_BYTES = 32
 PREFIX = "acct-"
@@ -29,6 +31,7 @@ def load_or_create_secret(data_dir: Path) -> bytes:
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
+        private_file(path)  # a key restored or copied with a looser mode
         secret = path.read_bytes()
         if len(secret) != SECRET_BYTES:
             raise ValueError(

@@ -23,6 +23,7 @@ from telediag.api.pseudonyms import Pseudonymiser, load_or_create_secret
 from telediag.api.resources import ApiResource
 from telediag.api.views import DiagnosticsView
 from telediag.config import Config
+from telediag.store.permissions import private_directory
 
 IDLE_TIMEOUT_S = 60.0
 """An idle keep-alive connection is closed after this long."""
@@ -84,7 +85,7 @@ class ApiService(Service):
     def startService(self) -> None:
         super().startService()
         config = self.config
-        config.store.data_dir.mkdir(parents=True, exist_ok=True)
+        private_directory(config.store.data_dir)
         pseudonyms = Pseudonymiser(load_or_create_secret(config.store.data_dir))
         backend = ApiBackend(config, self.reactor, self.diagnostics, pseudonyms, self.read_threads)
         backend.desk = self.desk

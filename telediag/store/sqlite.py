@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 from protocols.record import Record
+from telediag.store.permissions import private_database
 from telediag.store.rows import ROW_COLUMNS, normalised_records, record_row
 
 MAX_STORED_ERRORS = 10_000
@@ -264,7 +265,7 @@ def connect(path: Path, synchronous: str = "NORMAL", readonly: bool = False) -> 
         connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
         connection.execute("PRAGMA busy_timeout = 5000")
         return connection
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_database(path)
     connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
     connection.execute("PRAGMA journal_mode = WAL")
     connection.execute(f"PRAGMA synchronous = {synchronous.upper()}")
