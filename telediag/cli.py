@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence, TextIO
@@ -262,6 +263,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     except OSError as error:
         print(f"telediag: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    except Exception as error:  # a bug or a store nobody expected: one line, not a traceback
+        print(f"telediag: {args.command} failed: {type(error).__name__}: {error}; "
+              "set TELEDIAG_TRACEBACK=1 to see where", file=sys.stderr)
+        if os.environ.get("TELEDIAG_TRACEBACK"):
+            raise
         return EXIT_FAILURE
 
 

@@ -16,6 +16,7 @@ from telediag.api import policy
 from telediag.api.auth import Principal
 from telediag.api.errors import bad_request, not_found
 from telediag.api.pseudonyms import Pseudonymiser
+from telediag.isolation import each_isolated
 from telediag.registry.repository import get_device, list_devices
 from telediag.store.sqlite import Reader
 
@@ -80,8 +81,12 @@ def devices_with_state(
     truncated = len(page) > limit
     page = page[:limit]
     states = _states(db, [d["imei"] for d in page])
-    for device in page:
+
+    def with_state(device: dict[str, Any]) -> dict[str, Any]:
         device["state"] = _state(states.get(device["imei"]))
+        return device
+
+    page = list(each_isolated(page, with_state, "device listing", lambda d: f"device {d['imei']}"))
     return {"devices": page, "count": len(page), "truncated": truncated}
 
 

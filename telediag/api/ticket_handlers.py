@@ -17,6 +17,7 @@ from telediag.api.handlers import Call, Reply
 from telediag.api.jsonio import read_json
 from telediag.registry.repository import get_device, personal_data
 from telediag.api import policy
+from telediag.isolation import each_isolated
 from telediag.tickets import repository as repo
 from telediag.tickets.model import PRIORITIES, STATES, TEAMS, TicketError, TicketNotFound
 
@@ -97,7 +98,8 @@ async def list_tickets(api: ApiBackend, call: Call) -> Reply:
         db = reader.connection
         own = who.role == "customer"
         ids = repo.list_ids(db, account=who.account if own else None, accounts_only=own, limit=limit + 1, **filters)
-        documents = [_document(db, who, ticket_id) for ticket_id in ids[:limit]]
+        documents = list(each_isolated(ids[:limit], lambda ticket_id: _document(db, who, ticket_id),
+                                       "ticket listing", lambda ticket_id: f"ticket {ticket_id}"))
         return {"tickets": documents, "count": len(documents), "truncated": len(ids) > limit}
 
     return Reply(200, await api.read(run))

@@ -104,10 +104,11 @@ class DiagnosticsEngine:
         apns = dict(db.execute(
             "SELECT d.imei, s.apn FROM devices d JOIN sim_profiles s ON s.iccid = d.iccid"
         ))
-        return [
-            f.as_dict(hint(f.code, protocols.get(f.imei), f.evidence, {"apn": apns.get(f.imei)}))
-            for f in list_findings(db, imeis, code, active)
-        ]
+        return list(each_isolated(
+            list_findings(db, imeis, code, active),
+            lambda f: f.as_dict(hint(f.code, protocols.get(f.imei), f.evidence, {"apn": apns.get(f.imei)})),
+            "findings listing", lambda f: f"{f.code} of device {f.imei}",
+        ))
 
     def journeys(self, imei: str, since: float | None, until: float | None) -> list[dict[str, Any]]:
         """Journeys over the stored history (the API's ``/journeys``)."""

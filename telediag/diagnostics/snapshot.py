@@ -29,10 +29,10 @@ _RECENT = (
     "ORDER BY fix_time DESC LIMIT ?"
 )
 _FUTURE = "SELECT count(*) FROM records WHERE imei = ? AND fix_time > ? AND server_time >= ?"
+_RAW_FIX_TIME = "CASE WHEN json_valid(attributes) THEN json_extract(attributes, '$.raw_fix_time') END"
 _UNUSABLE_TIMES = (
-    "SELECT count(*), max(server_time), json_extract(attributes, '$.raw_fix_time') FROM records "
-    "WHERE imei = ? AND fix_time IS NULL AND server_time >= ? "
-    "AND json_extract(attributes, '$.raw_fix_time') IS NOT NULL"
+    f"SELECT count(*), max(server_time), {_RAW_FIX_TIME} FROM records "
+    f"WHERE imei = ? AND fix_time IS NULL AND server_time >= ? AND {_RAW_FIX_TIME} IS NOT NULL"
 )
 """Records whose fix time was too absurd to keep (``telediag.plausibility``): clock evidence too."""
 _EVENTS = (

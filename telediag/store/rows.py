@@ -13,6 +13,7 @@ from typing import Any, Iterable, Sequence
 import orjson
 
 from protocols.record import RECORD_FIELDS, Record, iso_utc
+from telediag.isolation import each_isolated
 
 VALUE_COLUMNS: tuple[str, ...] = tuple(
     name for name in RECORD_FIELDS if name not in ("imei", "protocol", "fix_time", "attributes")
@@ -66,6 +67,9 @@ def row_to_normalised(row: Sequence[Any], columns: Sequence[str]) -> dict[str, A
 
 
 def normalised_records(rows: Iterable[Sequence[Any]], columns: Sequence[str]) -> Iterable[dict]:
-    """Lazily convert rows to normalised records."""
-    for row in rows:
-        yield row_to_normalised(row, columns)
+    """Lazily convert rows to normalised records; a row no reader can make sense of is logged and skipped."""
+    imei_at = list(columns).index("imei") if "imei" in columns else None
+    return each_isolated(
+        rows, lambda row: row_to_normalised(row, columns), "reading records",
+        lambda row: f"a record of device {row[imei_at] if imei_at is not None else '?'}",
+    )

@@ -18,6 +18,7 @@ from telediag.tickets.classify import classify
 from telediag.tickets.lifecycle import Lifecycle
 from telediag.tickets.model import ACTIVE_STATES, CORRELATED_CODES, TicketsConfig
 from telediag.tickets.routing import priority
+from telediag.isolation import each_isolated
 
 SYSTEM = "system"
 
@@ -45,16 +46,16 @@ class Incidents:
 
     def on_transitions(self, db: sqlite3.Connection, transitions: Sequence[Transition], now: float) -> set[int]:
         """Apply findings that were raised, renewed or cleared; returns the tickets touched."""
-        touched: set[int] = set()
-        for transition in transitions:
-            code = transition.finding.code
-            if FINDINGS[code].informational:
-                continue  # ACTIVATION_PENDING and LOW_GSM_SIGNAL never open tickets
+        def apply(transition: Transition) -> int | None:
+            if FINDINGS[transition.finding.code].informational:
+                return None  # ACTIVATION_PENDING and LOW_GSM_SIGNAL never open tickets
             with repo.transaction(db):
-                ticket_id = (self._cleared(db, transition, now) if transition.kind == "cleared"
-                             else self._present(db, transition, now))
-            if ticket_id is not None:
-                touched.add(ticket_id)
+                return (self._cleared(db, transition, now) if transition.kind == "cleared"
+                        else self._present(db, transition, now))
+
+        applied = each_isolated(transitions, apply, "tickets from findings",
+                                lambda t: f"{t.finding.code} of device {t.finding.imei}")
+        touched = {ticket_id for ticket_id in applied if ticket_id is not None}
         touched |= self.correlate(db, now)
         return touched
 
