@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from twisted.web.server import Request
 
-from telediag.api.errors import unauthorized
+from telediag.api.errors import bad_request, unauthorized
 from telediag.api.tokens import MAX_TOKEN_CHARS, find_token
 
 _BEARER = re.compile(r"Bearer +([A-Za-z0-9\-._~+/]+=*) *", re.IGNORECASE)
@@ -25,8 +25,15 @@ class Principal:
 
 
 def bearer_token(request: Request) -> str:
-    """The token of the request, or 401 when it carries none."""
-    header = request.getHeader(b"authorization")
+    """The token of the request, or 401 when it carries none.
+
+    More than one Authorization header is a 400: twisted.web's ``getHeader`` returns the last, and a
+    proxy or a check in front may have looked at the first, so the two would disagree on who calls.
+    """
+    headers = request.requestHeaders.getRawHeaders(b"authorization") or []
+    if len(headers) > 1:
+        raise bad_request(f"{len(headers)} Authorization headers; send exactly one", code="duplicate_header")
+    header = headers[0] if headers else None
     if header is None:
         raise unauthorized("send Authorization: Bearer <token>; create one with `telediag tokens create`")
     text = header.decode("latin-1")

@@ -6,7 +6,6 @@ them and filters what they return, so an endpoint added here is covered by the s
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
@@ -17,11 +16,9 @@ from telediag.api.auth import Principal, bearer_token
 from telediag.api.backend import ApiBackend
 from telediag.api.errors import not_found, too_many_items, unauthorized
 from telediag.api.jsonio import read_json
-from telediag.api.params import MAX_ITEMS_PER_POST, Query
+from telediag.api.params import IMEI, MAX_ITEMS_PER_POST, Query
 from telediag.metrics import CONTENT_TYPE, Metrics
 from telediag.store.sqlite import Reader
-
-_IMEI = re.compile(r"\d{14,17}")
 
 
 @dataclass
@@ -37,7 +34,7 @@ class Call:
     def imei(self) -> str:
         """The ``{imei}`` path segment; 404 when it cannot be an IMEI."""
         imei = self.captures["imei"]
-        if not _IMEI.fullmatch(imei):
+        if not IMEI.fullmatch(imei):
             raise not_found(f"no device {imei[:40]}")
         return imei
 

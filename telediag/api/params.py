@@ -18,8 +18,13 @@ MAX_LIMIT = 10_000
 MAX_ITEMS_PER_POST = 10_000
 """Events or devices one POST may carry."""
 
+IMEI = re.compile(r"[0-9]{14,17}")
+"""An IMEI (14 digits without, 15 with the check digit) or IMEISV, in ASCII digits: ``\\d`` and
+``str.isdigit`` also take other scripts' digits, which ``int()`` then reads as ASCII ones."""
+
 _MAX_VALUE_CHARS = 200
 _CODE = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
+_WHOLE = re.compile(r"[0-9]{1,9}")
 
 
 class Query:
@@ -69,7 +74,7 @@ class Query:
         value = self.text("limit")
         if value is None:
             return DEFAULT_LIMIT
-        if not value.isdigit() or not 1 <= int(value) <= MAX_LIMIT:
+        if not _WHOLE.fullmatch(value) or not 1 <= int(value) <= MAX_LIMIT:
             raise bad_request(f"limit must be a whole number from 1 to {MAX_LIMIT}", code="invalid_parameter")
         return int(value)
 

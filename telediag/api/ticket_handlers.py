@@ -12,6 +12,7 @@ from typing import Any
 
 from telediag.api.auth import Principal
 from telediag.api.backend import ApiBackend
+from telediag.api import ticket_bodies
 from telediag.api.errors import ApiError, bad_request, not_found
 from telediag.api.handlers import Call, Reply
 from telediag.api.jsonio import read_json
@@ -22,7 +23,9 @@ from telediag.tickets import repository as repo
 from telediag.tickets.model import PRIORITIES, STATES, TEAMS, TicketError, TicketNotFound
 
 STAFF = frozenset({"admin", "customer_office", "technical", "it"})
-_ID = re.compile(r"[1-9]\d{0,17}")
+_ID = re.compile(r"[1-9][0-9]{0,17}")
+"""A ticket id: ASCII digits only (``\\d`` also matches other scripts' digits, which ``int()`` reads as
+ASCII ones: ``1`` and an Arabic-Indic one would be ticket 11), at most 18 so it fits SQLite's integer."""
 
 
 def by(principal: Principal) -> str:
@@ -63,15 +66,6 @@ def _body(api: ApiBackend, call: Call) -> dict[str, Any]:
     return body
 
 
-def _text(body: dict[str, Any], key: str, required: bool = True, limit: int = 20_000) -> str | None:
-    value = body.get(key)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value.strip() or len(value) > limit:
-        raise bad_request(f"{key} must be a non-empty string of at most {limit} characters")
-    return value
-
-
 def _run(function: Any) -> Any:
     """Ticket rule violations become 409 with the rule's message."""
     def wrapped(*args: Any) -> Any:
@@ -108,11 +102,8 @@ async def list_tickets(api: ApiBackend, call: Call) -> Reply:
 async def create_ticket(api: ApiBackend, call: Call) -> Reply:
     """``POST /api/v1/tickets`` with ``{"devices": [imei], "description": "...", "title": optional}``."""
     who, body = call.who, _body(api, call)
-    description = _text(body, "description")
-    title = _text(body, "title", required=False, limit=200)
-    devices = body.get("devices", [])
-    if not isinstance(devices, list) or not all(isinstance(d, str) for d in devices):
-        raise bad_request("devices must be a list of IMEIs")
+    filed = ticket_bodies.new_ticket(body)
+    devices, description, title = filed.devices, filed.description, filed.title
     desk = api.desk
     if desk is None:
         raise ApiError(503, "unavailable", "tickets are not enabled on this server")
@@ -150,10 +141,8 @@ async def show_ticket(api: ApiBackend, call: Call) -> Reply:
 async def change_ticket(api: ApiBackend, call: Call) -> Reply:
     """``PATCH /api/v1/tickets/{id}`` with ``{"state": ..., "text": optional}``; customers may only reopen."""
     ticket_id, who, body = _ticket_id(call), call.who, _body(api, call)
-    state = body.get("state")
-    if state not in STATES:
-        raise bad_request(f"state must be one of {', '.join(STATES)}")
-    text = _text(body, "text", required=False)
+    change = ticket_bodies.state_change(body)
+    state, text = change.state, change.text
     policy.check_ticket_change(who, state)
 
     def run(db: sqlite3.Connection) -> dict[str, Any]:
@@ -167,7 +156,7 @@ async def change_ticket(api: ApiBackend, call: Call) -> Reply:
 async def comment_ticket(api: ApiBackend, call: Call) -> Reply:
     """``POST /api/v1/tickets/{id}/comments`` with ``{"text": ...}``."""
     ticket_id, who, body = _ticket_id(call), call.who, _body(api, call)
-    text = _text(body, "text")
+    text = ticket_bodies.comment(body)
 
     def run(db: sqlite3.Connection) -> dict[str, Any]:
         _visible(db, who, ticket_id)
@@ -180,8 +169,8 @@ async def comment_ticket(api: ApiBackend, call: Call) -> Reply:
 async def close_ticket(api: ApiBackend, call: Call) -> Reply:
     """``POST /api/v1/tickets/{id}/close`` with ``{"rating": "good"|"none"|"bad", "reason": ...}``."""
     ticket_id, who, body = _ticket_id(call), call.who, _body(api, call)
-    rating = body.get("rating")
-    reason = _text(body, "reason", required=False, limit=2000)
+    closing = ticket_bodies.closing(body)
+    rating, reason = closing.rating, closing.reason
 
     def run(db: sqlite3.Connection) -> dict[str, Any]:
         _visible(db, who, ticket_id)

@@ -20,6 +20,9 @@ from telediag.registry.repository import save
 from telediag.store.connectivity import save_events
 
 DEVICE_FIELDS = (*IMPORT_COLUMNS, "install_profile")
+IDENTIFIERS = ("imei", "iccid")
+"""Fields that must come as JSON strings: as a number an identifier loses its leading zeros, and an
+ICCID (up to 22 digits) does not fit the doubles many JSON libraries turn numbers into."""
 
 
 def as_items(body: Any, kind: str) -> list[Any]:
@@ -31,15 +34,21 @@ def as_items(body: Any, kind: str) -> list[Any]:
     raise bad_request(f"send one {kind} object or a non-empty list of them", code=f"invalid_{kind}s")
 
 
-def _cell(value: Any) -> str | None:
-    """A JSON value as the text a CSV cell would hold (the registry checks work on text)."""
+def _cell(key: str, value: Any) -> tuple[str | None, str | None]:
+    """A JSON value as the text a CSV cell would hold (the registry checks work on text), and the
+    problem of its JSON type, if any."""
     if value is None or isinstance(value, str):
-        return value
+        return value, None
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if key in IDENTIFIERS:
+        problem = f"{key} must be a JSON string of digits such as \"356307042441013\", not a " + (
+            "number (it would lose leading zeros and digits)" if number else type(value).__name__)
+        return (str(value) if number else None), problem
     if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    raise TypeError
+        return ("true" if value else "false"), None
+    if number:
+        return str(value), None
+    return None, f"{key} must be text, a number or a boolean"
 
 
 def create_devices(
@@ -64,13 +73,13 @@ def create_devices(
         own: list[str] = []
         unknown = sorted(set(item) - set(DEVICE_FIELDS))
         if unknown:
-            own.append(f"unknown field(s) {', '.join(unknown)}; known: {', '.join(DEVICE_FIELDS)}")
+            shown = ", ".join(name[:40] for name in unknown[:10])
+            own.append(f"unknown field(s) {shown}; known: {', '.join(DEVICE_FIELDS)}")
         row: dict[str, Any] = {}
         for key in DEVICE_FIELDS:
-            try:
-                row[key] = _cell(item.get(key))
-            except TypeError:
-                own.append(f"{key} must be text, a number or a boolean")
+            row[key], problem = _cell(key, item.get(key))
+            if problem is not None:
+                own.append(problem)
         own += policy.written_account_problems(principal, row, known_names, pseudonyms)
         try:
             entry = parse_entry(row)
@@ -95,7 +104,7 @@ def store_events(db: sqlite3.Connection, items: list[Any], now: float) -> dict[s
     problems: list[str] = []
     for number, item in enumerate(items, start=1):
         try:
-            events.append(parse_event(item))
+            events.append(parse_event(item, now))
         except InvalidEvent as error:
             problems += [f"event {number}: {problem}" for problem in error.problems]
     if problems:
