@@ -86,6 +86,16 @@ def too_large(limit: int) -> ApiError:
     return ApiError(413, "payload_too_large", f"the body is larger than {limit} bytes; send less per request")
 
 
+def request_timeout(part: str, seconds: float) -> ApiError:
+    """408: the request's head or body did not arrive within its deadline (slow or stalled client)."""
+    return ApiError(408, "request_timeout", f"the request {part} did not arrive within {seconds:g} s; send it at once")
+
+
+def header_fields_too_large(message: str) -> ApiError:
+    """431: the request head has too many or too long header fields (RFC 6585 section 5)."""
+    return ApiError(431, "header_fields_too_large", f"{message}; send fewer or shorter header fields")
+
+
 def too_many_items(kind: str, limit: int) -> ApiError:
     """413: more items in one request than the API accepts."""
     return ApiError(413, f"too_many_{kind}", f"more than {limit} {kind} in one request; split it")
@@ -94,6 +104,18 @@ def too_many_items(kind: str, limit: int) -> ApiError:
 def unsupported_media_type() -> ApiError:
     """415: only JSON bodies are accepted."""
     return ApiError(415, "unsupported_media_type", "send the body as Content-Type: application/json")
+
+
+def too_many_connections(limit: int) -> ApiError:
+    """503: this source address already has as many open connections as the API allows."""
+    return ApiError(503, "too_many_connections",
+                    f"more than {limit} open connections from this address; reuse or close some",
+                    headers={"Retry-After": "1"})
+
+
+def version_not_supported() -> ApiError:
+    """505: only HTTP/1.0 and HTTP/1.1 are spoken on this port."""
+    return ApiError(505, "http_version_not_supported", "send the request as HTTP/1.1")
 
 
 def store_unavailable() -> ApiError:

@@ -66,6 +66,15 @@ def raw_error_response(error: ApiError) -> bytes:
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
+def half_close(transport: Any) -> None:
+    """Send FIN after what is written but keep reading, so a client still sending reads the answer
+    instead of a reset; transports without half-close are closed."""
+    try:
+        transport.loseWriteConnection()
+    except (AttributeError, NotImplementedError):
+        transport.loseConnection()
+
+
 class BodyLimitedRequest(server.Request):
     """A request that refuses an over-long or length-less body before reading it."""
 
@@ -91,10 +100,7 @@ class BodyLimitedRequest(server.Request):
         channel.persistent = False
         transport = channel.transport
         transport.write(raw_error_response(error))
-        try:
-            transport.loseWriteConnection()
-        except (AttributeError, NotImplementedError):
-            transport.loseConnection()
+        half_close(transport)
         if self.clock is not None:
             self._linger = self.clock.callLater(LINGER_S, transport.abortConnection)
 

@@ -1,8 +1,10 @@
 """The HTTP API as a Twisted service: listen on ``[api] listen``, stop cleanly.
 
 Start opens the store (creating it if needed) and the worker threads, then listens; ``ready`` fires
-with the bound port number. Stop stops listening, closes open connections (aborting those that do not
-close within a grace period), then waits for the worker threads and closes the connections to SQLite.
+with the bound port number. Every connection passes ``connections.GuardedConnection`` first (framing,
+deadlines, header limits, connections per address). Stop stops listening, closes open connections
+(aborting those that do not close within a grace period), then waits for the worker threads and
+closes the connections to SQLite.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort
 from twisted.logger import Logger
-from twisted.protocols.policies import WrappingFactory
 from twisted.web.server import Site
 
 from telediag.api.backend import READ_THREADS, ApiBackend
+from telediag.api.connections import ApiChannel, GuardedFactory, GuardSettings
 from telediag.api.jsonio import limited_request_factory
 from telediag.api.pseudonyms import Pseudonymiser, load_or_create_secret
 from telediag.api.resources import ApiResource
@@ -28,38 +30,6 @@ from telediag.store.permissions import private_directory
 IDLE_TIMEOUT_S = 60.0
 """An idle keep-alive connection is closed after this long."""
 CLOSE_GRACE_S = 2.0
-
-
-class _ConnectionTracker(WrappingFactory):
-    """Knows the open connections, so stopping can close them and wait until they are gone."""
-
-    def __init__(self, factory: Any) -> None:
-        super().__init__(factory)
-        self._idle: list[defer.Deferred[None]] = []
-
-    def unregisterProtocol(self, protocol: Any) -> None:
-        super().unregisterProtocol(protocol)
-        if not self.protocols:
-            waiting, self._idle = self._idle, []
-            for waiter in waiting:
-                waiter.callback(None)
-
-    def close_all(self, clock: Any, grace_s: float) -> defer.Deferred[None]:
-        """Ask every connection to close; abort the ones still open after ``grace_s``."""
-        if not self.protocols:
-            return defer.succeed(None)
-        done: defer.Deferred[None] = defer.Deferred()
-        self._idle.append(done)
-        for protocol in list(self.protocols):
-            protocol.transport.loseConnection()
-
-        def abort() -> None:
-            for protocol in list(self.protocols):
-                protocol.transport.abortConnection()
-
-        timer = clock.callLater(grace_s, abort)
-        done.addBoth(lambda result: (timer.cancel() if timer.active() else None, result)[1])
-        return done
 
 
 class ApiService(Service):
@@ -80,7 +50,7 @@ class ApiService(Service):
         self.port: int | None = None
         self.backend: ApiBackend | None = None
         self._listening: IListeningPort | None = None
-        self._tracker: _ConnectionTracker | None = None
+        self._tracker: GuardedFactory | None = None
 
     def startService(self) -> None:
         super().startService()
@@ -98,9 +68,10 @@ class ApiService(Service):
             timeout=IDLE_TIMEOUT_S,
             reactor=self.reactor,
         )
+        site.protocol = ApiChannel  # plain HTTP/1.1 (no HTTP/2 switch): what the guard in front parses
         site.noisy = False
         site.displayTracebacks = False
-        self._tracker = _ConnectionTracker(site)
+        self._tracker = GuardedFactory(site, GuardSettings.from_config(config.api), self.reactor)
         self._tracker.noisy = False
         listening = serverFromString(self.reactor, config.api.listen).listen(self._tracker)
         listening.addCallbacks(self._listened, self._listen_failed)
