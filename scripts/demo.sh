@@ -17,8 +17,9 @@ for _ in $(seq 100); do [ -f "$DATA/listening.json" ] && break; sleep 0.1; done
 .venv/bin/telediag devices import "$DATA/demo-fleet.csv" --data-dir "$DATA"
 token=$(.venv/bin/telediag tokens create --role technical --label demo --data-dir "$DATA")
 api=$(.venv/bin/python -c "import json,sys; print(next(l['port'] for l in json.load(open(sys.argv[1]))['listeners'] if l['protocol'] == 'http-api'))" "$DATA/listening.json")
-.venv/bin/telediag-sim "${FLEET[@]}" --interval 2 --duration 3600 --progress-every 60 \
-    --api "http://127.0.0.1:$api" --token="$token" --connectivity-log "$DATA/demo-events.jsonl" &
+# the token goes in the environment, never on a command line where ps shows it to every user
+TELEDIAG_TOKEN="$token" .venv/bin/telediag-sim "${FLEET[@]}" --interval 2 --duration 3600 --progress-every 60 \
+    --api "http://127.0.0.1:$api" --connectivity-log "$DATA/demo-events.jsonl" &
 sim=$!
 echo "demo: 16 trackers (11 with a fault) reporting every 2 s; API on http://127.0.0.1:$api (token: $token)"
 sleep 45

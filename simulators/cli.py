@@ -3,20 +3,47 @@
 Faults (``--faults wrong_apn:2,power_cut:1``) go to devices reproducibly; ``--registry-csv`` writes
 the fleet's registry rows for ``telediag devices import`` (``--registry-only``: write them and
 exit, so the registry can be loaded before the drive), and ``--connectivity-log``/``--api`` carry
-the network events the devices cause.
+the network events the devices cause. The API token comes from the ``TELEDIAG_TOKEN`` environment
+variable or a file (``--token-file``), never from the command line, where ``ps`` shows it to everyone.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from simulators.faults import FAULTS, check_faults
 from simulators.fleet import BUILT_IN_KINDS, CODEC_KINDS, DEFAULT_PORTS, KINDS, Fleet, FleetSettings
 
 CODECS = {"8": 0x08, "8E": 0x8E, "16": 0x10}
 EVENTS_PATH = "/api/v1/connectivity/events"
+TOKEN_ENV = "TELEDIAG_TOKEN"
+MAX_TOKEN_FILE_BYTES = 4096
+"""A token is well under a kilobyte; a bigger file is the wrong file."""
+
+
+class TokenError(ValueError):
+    """No usable API token; the message says where to put one (never the token itself)."""
+
+
+def api_token(token_file: str | None, environ: Mapping[str, str]) -> str | None:
+    """The bearer token for ``--api``: the first line of ``token_file`` if given, else ``TELEDIAG_TOKEN``."""
+    if token_file is not None:
+        try:
+            with open(token_file, "rb") as handle:
+                data = handle.read(MAX_TOKEN_FILE_BYTES + 1)
+        except OSError as error:
+            raise TokenError(f"cannot read --token-file {token_file}: {error.strerror}") from None
+        if len(data) > MAX_TOKEN_FILE_BYTES:
+            raise TokenError(f"--token-file {token_file} is larger than a token; it should hold the token alone")
+        lines = data.decode("utf-8", "replace").strip().splitlines()
+        token = lines[0].strip() if lines else ""
+        if not token:
+            raise TokenError(f"--token-file {token_file} is empty; write the token of `telediag tokens create` into it")
+        return token
+    return environ.get(TOKEN_ENV, "").strip() or None
 
 
 def parse_faults(text: str | None) -> dict[str, int]:
@@ -98,7 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--connectivity-log", metavar="FILE",
                         help="write the connectivity events the devices cause here as JSON lines")
     parser.add_argument("--api", metavar="URL", help=f"also POST the events to URL{EVENTS_PATH}")
-    parser.add_argument("--token", help="bearer token for --api")
+    parser.add_argument("--token-file", metavar="PATH",
+                        help=f"file holding the bearer token for --api (default: the {TOKEN_ENV} environment variable)")
+    parser.add_argument("--token", help=argparse.SUPPRESS)  # refused below, without echoing the value
     return parser
 
 
@@ -112,8 +141,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         mix = parse_mix(args.mix, args.devices)
         faults = parse_faults(args.faults)
         ports = parse_ports(args.port)
+        if args.token is not None:
+            raise ValueError(f"--token is not accepted: a token on the command line is visible to every user "
+                             f"(ps); set {TOKEN_ENV} or use --token-file PATH")
+        args.token = api_token(args.token_file, os.environ)
         if args.api and not args.token:
-            raise ValueError("--api needs --token (create one with: telediag tokens create --role admin)")
+            raise ValueError(f"--api needs a token in the {TOKEN_ENV} environment variable or --token-file PATH "
+                             "(create one with: telediag tokens create --role technical)")
         if args.api and not args.api.startswith(("http://", "https://")):
             raise ValueError(f"--api must be an http:// or https:// URL, got {args.api!r}")
     except ValueError as error:

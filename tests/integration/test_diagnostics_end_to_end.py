@@ -67,8 +67,10 @@ def test_fleet_with_faults_gives_findings_and_role_filtered_selfchecks(tmp_path:
         technical = token(server, "technical")
         customer = token(server, "customer", own)
         office = token(server, "customer_office")
+        (tmp_path / "token").write_text(technical + "\n")
         sim = start_simulator([*fleet, "--interval", "1", "--duration", "16", "--drain-timeout", "10",
-                               "--api", f"http://127.0.0.1:{api}", f"--token={technical}"], tmp_path / "sim.log")
+                               "--api", f"http://127.0.0.1:{api}", "--token-file", str(tmp_path / "token")],
+                              tmp_path / "sim.log")
         assert sim.wait(60) == 0, (tmp_path / "sim.log").read_text()
 
         found: dict[str, set[str]] = {}

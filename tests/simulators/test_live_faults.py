@@ -59,7 +59,7 @@ def test_bad_faults_exit_2_with_what_to_do(capsys: pytest.CaptureFixture[str]) -
     assert main(["--mix", "gt06=3", "--faults", "power_cut:1", "--registry-only"]) == 2
     assert "teltonika" in capsys.readouterr().err
     assert main(["--api", "http://127.0.0.1:8080", "--registry-only"]) == 2
-    assert "--token" in capsys.readouterr().err
+    assert "TELEDIAG_TOKEN" in capsys.readouterr().err
 
 
 def test_registry_only_writes_a_csv_the_importer_accepts(tmp_path: Path) -> None:
