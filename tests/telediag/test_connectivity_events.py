@@ -71,3 +71,41 @@ def test_a_bad_file_imports_nothing(tmp_path: Path) -> None:
     assert first.returncode == 0 and "1 new" in first.stdout
     again = run_cli(["connectivity", "import", str(good), *data])
     assert "0 new, 1 already stored" in again.stdout
+
+
+def test_identifiers_must_be_strings_of_ascii_digits() -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        parse_event({"imei": 356307042441013, "at": "2026-11-23T08:00:00Z", "type": "attach"})
+    assert caught.value.problems == ["imei must be text (a JSON string), got a number: 356307042441013"]
+    for field, value in (("imei", "35630704244101\u0663"), ("iccid", "894803123456789012\u0663")):
+        with pytest.raises(InvalidEvent, match=field):
+            parse_event({field: value, "at": "2026-11-23T08:00:00Z", "type": "attach"})
+
+
+def test_numbers_and_texts_are_bounded() -> None:
+    base = {"iccid": ICCID, "at": "2026-11-23T08:00:00Z", "type": "attach"}
+    for field, value in (("cause", 256), ("cause", -1), ("cause", 1e308), ("cause", "1_0"), ("cause", True),
+                         ("mcc", "\u0662\u0666\u0660"), ("mcc", 199), ("mcc", 800), ("mnc", 1000), ("mnc", "-1"),
+                         ("mnc", 1.5), ("apn", "a" * 101), ("apn", "inter\nnet"), ("rat", "x" * 17), ("rat", 4),
+                         ("type", ["attach"])):
+        with pytest.raises(InvalidEvent) as caught:
+            parse_event({**base, field: value})
+        assert len(caught.value.problems) == 1 and field in caught.value.problems[0], (field, value, caught.value)
+    event = parse_event({**base, "cause": "255", "mcc": 799.0, "mnc": "0", "apn": "a" * 100, "rat": "NB-IoT"})
+    assert (event.cause, event.mcc, event.mnc, len(event.apn or "")) == (255, 799, 0, 100)
+    assert parse_event({**base, "cause": 0, "mcc": "200", "mnc": 999}).mnc == 999
+
+
+def test_event_times_must_be_plausible() -> None:
+    base = {"iccid": ICCID, "type": "attach"}
+    for at in ("1970-01-01T00:00:00Z", "1999-12-31T23:59:59Z", "2100-01-01T00:00:00Z", "0001-01-01T00:00:00+14:00"):
+        with pytest.raises(InvalidEvent, match="at "):
+            parse_event({**base, "at": at})
+    assert parse_event({**base, "at": "2000-01-01T00:00:00Z"}).at == 946_684_800.0
+    now = 1_795_417_200.0  # 2026-11-23T08:00:00+01:00
+    assert parse_event({**base, "at": "2026-11-24T06:59:59Z"}, now).at < now + 86_400
+    with pytest.raises(InvalidEvent, match="a day from now"):
+        parse_event({**base, "at": "2026-11-24T07:00:01Z"}, now)
+    with pytest.raises(InvalidEvent) as caught:
+        parse_event({**base, "at": "x" * 10_000})
+    assert len(str(caught.value)) < 200  # a huge value is not echoed back whole

@@ -104,3 +104,47 @@ def test_devices_cli(tmp_path: Path) -> None:
     rejected = run_cli(["devices", "import", str(broken), *data])
     assert rejected.returncode == 1 and "line 2: coverage 'moon'" in rejected.stderr
     assert "nothing was imported" in rejected.stderr
+
+
+def test_entry_bounds_refuse_just_past_and_accept_at_the_limit() -> None:
+    imei = "356307042441013"
+    bad = {
+        "account": "A" * 201, "vehicle_plate": "P" * 33, "apn": "a" * 101, "install_profile": "x" * 65,
+        "iccid": "8948031234567890123",
+    }
+    with pytest.raises(InvalidEntry) as caught:
+        parse_entry({"imei": imei, **bad})
+    assert len(caught.value.problems) == 4, caught.value.problems
+    assert all("characters long; at most" in problem for problem in caught.value.problems)
+    for interval in ("nan", "inf", "-inf", "1e308", "1e+308", "0", "0.5", "604801", "-5", "\u0661\u0660", "1_0", "60s"):
+        with pytest.raises(InvalidEntry, match="report_interval_s") as caught:
+            parse_entry({"imei": imei, "report_interval_s": interval})
+        assert len(caught.value.problems) == 1, (interval, caught.value.problems)
+    for field, value in (("imei", "35630704244101\u0663"), ("imei", "\uff13" * 15), ("iccid", "894803123456789012\u0663"),
+                         ("activated_at", "1970-01-01T00:00:00Z"), ("activated_at", "2100-01-01T00:00:00Z"),
+                         ("account", "Trans\nPol"), ("vehicle_plate", "WX\x001234")):
+        row = {"imei": imei, "account": "A", field: value}
+        with pytest.raises(InvalidEntry, match=field):
+            parse_entry(row)
+    with pytest.raises(InvalidEntry, match="home_country"):
+        parse_entry({"imei": imei, "account": "A", "home_country": "\u00df"})  # "ß".upper() == "SS"
+    entry = parse_entry({"imei": "356307042441013", "account": "A" * 200, "vehicle_plate": "P" * 32,
+                         "iccid": "8948031234567890123", "apn": "a" * 100, "install_profile": "x" * 64,
+                         "activated_at": "2000-01-01T00:00:00Z", "report_interval_s": "604800"})
+    assert (len(entry.account or ""), entry.report_interval_s, entry.activated_at) == (200, 604800.0, 946684800.0)
+    for text, seconds in (("1", 1.0), ("60.0", 60.0), ("1e3", 1000.0), ("+30", 30.0)):
+        assert parse_entry({"imei": "356307042441013", "report_interval_s": text}).report_interval_s == seconds
+
+
+def test_import_refuses_a_huge_account_name_with_its_line(tmp_path: Path) -> None:
+    Store(tmp_path / "db.sqlite3").close()
+    db = connect(tmp_path / "db.sqlite3")
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"{HEADER}\n356307042441013,teltonika,{'A' * 10_000},,,,,,,,nan\n")
+    with pytest.raises(repository.ImportRejected) as caught:
+        repository.import_csv(db, bad, 0.0)
+    assert caught.value.problems == [
+        "line 2: account is 10000 characters long; at most 200 are allowed",
+        "line 2: report_interval_s 'nan' must be a number of seconds from 1 to 604800",
+    ]
+    assert repository.list_devices(db) == []
