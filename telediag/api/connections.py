@@ -79,6 +79,8 @@ class GuardedConnection(ProtocolWrapper):
         """A refusal held back until the channel has written this many answers."""
         self._closing = False
         self._refused = False
+        self._paused = False
+        """The channel stopped reading (answers pile up unsent): no deadline runs against the client."""
         self._deadline: IDelayedCall | None = None
         self._deadline_for: tuple[str, int] | None = None
         self._abort: IDelayedCall | None = None
@@ -139,6 +141,17 @@ class GuardedConnection(ProtocolWrapper):
         self._stop_reading()
         self.transport.abortConnection()
 
+    def pauseProducing(self) -> None:
+        self._paused = True
+        self._cancel()
+        self.transport.pauseProducing()
+
+    def resumeProducing(self) -> None:
+        self._paused = False
+        self.transport.resumeProducing()
+        if not self._closing and self._waiting is None:
+            self._watch()
+
     def answered_one(self) -> None:
         """The channel finished one answer; a held-back refusal may go now."""
         self._answered += 1
@@ -153,8 +166,10 @@ class GuardedConnection(ProtocolWrapper):
 
     def _watch(self) -> None:
         """Arm the deadline of what is arriving now: a head, a body, or nothing (idle)."""
-        if self.framer.in_head:
-            wanted: tuple[str, int] | None = ("head", self._passed)
+        if self._paused:
+            wanted: tuple[str, int] | None = None
+        elif self.framer.in_head:
+            wanted = ("head", self._passed)
         elif self.framer.in_body:
             wanted = ("body", self._passed)
         else:

@@ -9,10 +9,17 @@ from typing import Any
 
 import orjson
 from twisted.internet import defer, reactor, task
+from twisted.internet.address import IPv4Address
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+from twisted.internet.testing import StringTransport
+from twisted.trial.unittest import SynchronousTestCase
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Site
 
+from telediag.api.connections import ApiChannel, GuardedFactory, GuardSettings
 from telediag.api.errors import ApiError
 from telediag.api.handlers import Call
+from telediag.api.http_guard import FramingLimits
 from telediag.api.service import ApiService
 from telediag.service import build_desk
 from tests.telediag.api.support import ICCID_A, IMEI_A, ApiTestCase, RawClient
@@ -368,3 +375,88 @@ class WriteLimitTests(TicketDeskCase):
             answer = yield self.call(method, path + suffix, token, body)
             self.assertError(answer, 400, "invalid_ticket")
         self.assertEqual((self.rows("tickets"), self.rows("ticket_timeline")), before)
+
+
+class _Held(Resource):
+    """Answers only when the test says so, like a handler still running on a worker thread."""
+
+    isLeaf = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting: list[Any] = []
+
+    def render(self, request: Any) -> Any:
+        self.waiting.append(request)
+        return NOT_DONE_YET
+
+    def answer(self) -> None:
+        request = self.waiting.pop(0)
+        request.setHeader(b"content-length", b"2")
+        request.write(b"ok")
+        request.finish()
+
+
+class GuardOnAClockTests(SynchronousTestCase):
+    """The guard alone on a fake transport and clock: deadlines and the order of answers, step by step."""
+
+    def setUp(self) -> None:
+        self.clock = task.Clock()
+        self.resource = _Held()
+        site = Site(self.resource, reactor=self.clock)
+        site.protocol = ApiChannel
+        settings = GuardSettings(FramingLimits(), header_timeout_s=1.0, body_timeout_s=2.0,
+                                 max_connections_per_address=2)
+        self.factory = GuardedFactory(site, settings, self.clock)
+
+    def connect(self, host: str = "10.0.0.1") -> tuple[Any, StringTransport]:
+        address = IPv4Address("TCP", host, 40000)
+        connection = self.factory.buildProtocol(address)
+        transport = StringTransport(peerAddress=address)
+        connection.makeConnection(transport)
+        return connection, transport
+
+    def test_a_refusal_waits_for_the_answers_owed_before_it(self) -> None:
+        connection, transport = self.connect()
+        connection.dataReceived(request("GET", "/first") + request("GET", "/second")
+                                + b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n")
+        self.assertEqual(transport.value(), b"", "nothing may overtake the answer to /first")
+        self.resource.answer()
+        self.assertEqual([status for status, _, _ in responses(transport.value())], [200])
+        self.resource.answer()
+        answers = responses(transport.value())
+        self.assertEqual([status for status, _, _ in answers], [200, 200, 400])
+        self.assertEqual(orjson.loads(answers[2][2])["error"]["code"], "invalid_content_length")
+
+    def test_a_late_body_behind_an_unanswered_request_is_answered_in_order(self) -> None:
+        connection, transport = self.connect()
+        connection.dataReceived(request("GET", "/first") + request("POST", "/late", "Content-Length: 10") + b"abc")
+        self.clock.advance(2.5)  # the body deadline passes while /first is still being answered
+        self.assertEqual(transport.value(), b"")
+        self.resource.answer()
+        self.assertEqual([status for status, _, _ in responses(transport.value())], [200, 408])
+        self.assertTrue(transport.disconnecting)
+
+    def test_no_deadline_runs_while_the_server_itself_stopped_reading(self) -> None:
+        connection, transport = self.connect()
+        connection.dataReceived(b"GET /slow HTTP/1.1\r\n")
+        connection.pauseProducing()  # as twisted.web does while its answers wait in the send buffer
+        self.clock.advance(5)
+        self.assertEqual(transport.value(), b"")
+        connection.resumeProducing()
+        self.clock.advance(0.9)
+        self.assertEqual(transport.value(), b"")
+        self.clock.advance(0.2)
+        self.assertEqual(responses(transport.value())[0][0], 408)
+
+    def test_the_cap_is_per_source_address_and_frees_on_close(self) -> None:
+        first, _ = self.connect()
+        self.connect()
+        _, refused = self.connect()
+        self.assertEqual(responses(refused.value())[0][0], 503)
+        _, other = self.connect("10.0.0.2")
+        self.assertEqual(other.value(), b"")
+        first.connectionLost(None)
+        _, again = self.connect()
+        self.assertEqual(again.value(), b"")
+        self.assertEqual(self.factory.open_per_address, {"10.0.0.1": 2, "10.0.0.2": 1})
