@@ -206,14 +206,19 @@ class Framer:
 
     ``feed`` takes bytes as they arrive (whole, byte by byte or several pipelined requests at once) and
     returns events in order. After a ``Refused`` the framer is in an error state and ignores all input.
+    A head arriving whole is found in the received bytes without copying them; only a head that arrives
+    in pieces is gathered, at most ``max_header_bytes`` of it, so pipelined requests cost linear time.
     """
 
     def __init__(self, limits: FramingLimits) -> None:
         self.limits = limits
         self._state = _State.HEAD
         self._buffer = bytearray()
+        """The start of a head that arrived in pieces."""
         self._scanned = 0
         """Buffer bytes already searched for the head's end and for bare line ends."""
+        self._lead = 0
+        """Where the buffered head starts after the empty lines before it."""
         self._body_left = 0
 
     @property
@@ -229,74 +234,99 @@ class Framer:
     def feed(self, data: bytes) -> list[Event]:
         """Events for ``data``; never raises for anything a client sends."""
         events: list[Event] = []
-        view = memoryview(data)
-        while view and self._state is not _State.ERROR:
+        data = bytes(data)
+        position = 0
+        while position < len(data) and self._state is not _State.ERROR:
             if self._state is _State.BODY:
-                piece = view[: self._body_left]
-                view = view[len(piece):]
-                self._body_left -= len(piece)
-                events.append(BodyData(bytes(piece)))
+                take = min(self._body_left, len(data) - position)
+                events.append(BodyData(data[position:position + take]))
+                position += take
+                self._body_left -= take
                 if self._body_left == 0:
                     events.append(BodyDone())
                     self._state = _State.HEAD
                 continue
             if not self._buffer:
                 events.append(HeadStarted())
-            self._buffer += view
-            view = memoryview(b"")
             try:
-                found = self._take_head()
+                position, passed = self._head(data, position)
             except ApiError as error:
                 events.append(Refused(error))
                 self._state = _State.ERROR
                 self._buffer.clear()
                 break
-            if found is None:
+            if passed is None:
                 break
-            passed, rest = found
             events.append(passed)
             if passed.head.content_length:
                 self._state = _State.BODY
                 self._body_left = passed.head.content_length
-            view = memoryview(rest)
         return events
 
-    def _take_head(self) -> tuple[HeadPassed, bytes] | None:
-        """The next whole head and the bytes after it, or None while it is incomplete."""
-        buffer = self._buffer
-        start = 0
-        while buffer.startswith(CRLF, start):  # RFC 9112 section 2.2: empty lines before a request
+    def _head(self, data: bytes, position: int) -> tuple[int, HeadPassed | None]:
+        """Look for the end of the head that starts in the buffer or at ``data[position]``.
+
+        Returns where reading goes on in ``data`` and the head once it is whole. Bytes past
+        ``max_header_bytes`` (plus the final CRLF CRLF) cannot belong to an acceptable head, so no more
+        than that is ever looked at or kept.
+        """
+        window = self.limits.max_header_bytes + len(HEAD_END)
+        if not self._buffer:
+            stop = min(len(data), position + window)
+            found = self._find(data, position, stop, position, position)
+            if found is not None:
+                start, end = found
+                raw = data[start:end]
+                return end, HeadPassed(raw, parse_head(raw, self.limits))
+            self._buffer += data[position:stop]
+            self._scanned = len(self._buffer)
+            self._lead = self._skip_empty_lines(self._buffer, 0, len(self._buffer))
+            self._check_size()
+            return stop, None
+        before = len(self._buffer)
+        piece = data[position:position + window - before]
+        self._buffer += piece
+        found = self._find(self._buffer, 0, len(self._buffer), self._scanned, self._lead)
+        if found is None:
+            self._scanned = len(self._buffer)
+            self._lead = self._skip_empty_lines(self._buffer, self._lead, len(self._buffer))
+            self._check_size()
+            return position + len(piece), None
+        start, end = found
+        raw = bytes(self._buffer[start:end])
+        self._buffer.clear()
+        self._scanned = self._lead = 0
+        return position + end - before, HeadPassed(raw, parse_head(raw, self.limits))
+
+    @staticmethod
+    def _skip_empty_lines(source: bytes | bytearray, start: int, stop: int) -> int:
+        """Past the empty lines a server should ignore before a request line (RFC 9112 section 2.2)."""
+        while start + len(CRLF) <= stop and source.startswith(CRLF, start):
             start += len(CRLF)
-        new = max(self._scanned - 1, 0)  # one byte back: a CR at the old end may pair with a new LF
-        bare = self._bare_line_end(new)
-        end = buffer.find(HEAD_END, max(start, self._scanned - len(HEAD_END) + 1))
-        if bare is not None and (end < 0 or bare < end):
+        return start
+
+    def _find(
+        self, source: bytes | bytearray, begin: int, stop: int, scanned: int, lead: int,
+    ) -> tuple[int, int] | None:
+        """``(start, end)`` of the head in ``source[begin:stop]`` (start after any empty lines, end after
+        CRLF CRLF), or None while it is incomplete. Bytes before ``scanned`` were looked at already, and
+        ``lead`` is where the empty-line scan resumes."""
+        start = self._skip_empty_lines(source, lead, stop)
+        end = source.find(HEAD_END, max(start, scanned - len(HEAD_END) + 1), stop)
+        checked = scanned - 1 if scanned > begin and source[scanned - 1] == 0x0D else scanned
+        region = source[checked:end + len(HEAD_END) if end >= 0 else stop]
+        if end < 0 and region.endswith(b"\r"):
+            region = region[:-1]  # its LF may still come
+        pairs = region.count(CRLF)
+        if region.count(b"\n") != pairs or region.count(b"\r") != pairs:
             raise bad_request("every line of the request head must end with CRLF (no bare CR or LF)")
         if end < 0:
-            self._scanned = len(buffer)
-            if len(buffer) > self.limits.max_header_bytes:
-                raise header_fields_too_large(f"the request head is longer than {self.limits.max_header_bytes} bytes")
             return None
         end += len(HEAD_END)
-        if end > self.limits.max_header_bytes:
+        if end - begin > self.limits.max_header_bytes:
             raise header_fields_too_large(f"the request head is longer than {self.limits.max_header_bytes} bytes")
-        raw = bytes(buffer[start:end])
-        rest = bytes(buffer[end:])
-        buffer.clear()
-        self._scanned = 0
-        return HeadPassed(raw, parse_head(raw, self.limits)), rest
+        return start, end
 
-    def _bare_line_end(self, start: int) -> int | None:
-        """Position of the first LF without a CR before it, or CR followed by something but LF, from ``start``."""
-        buffer = self._buffer
-        position = buffer.find(b"\n", start)
-        while position >= 0:
-            if position == 0 or buffer[position - 1] != 0x0D:
-                return position
-            position = buffer.find(b"\n", position + 1)
-        position = buffer.find(b"\r", start)
-        while position >= 0:
-            if position + 1 < len(buffer) and buffer[position + 1] != 0x0A:
-                return position
-            position = buffer.find(b"\r", position + 1)
-        return None
+    def _check_size(self) -> None:
+        if len(self._buffer) > self.limits.max_header_bytes:
+            raise header_fields_too_large(f"the request head is longer than {self.limits.max_header_bytes} bytes")

@@ -120,9 +120,10 @@ def test_entry_bounds_refuse_just_past_and_accept_at_the_limit() -> None:
         with pytest.raises(InvalidEntry, match="report_interval_s") as caught:
             parse_entry({"imei": imei, "report_interval_s": interval})
         assert len(caught.value.problems) == 1, (interval, caught.value.problems)
-    for field, value in (("imei", "35630704244101\u0663"), ("imei", "\uff13" * 15), ("iccid", "894803123456789012\u0663"),
-                         ("activated_at", "1970-01-01T00:00:00Z"), ("activated_at", "2100-01-01T00:00:00Z"),
-                         ("account", "Trans\nPol"), ("vehicle_plate", "WX\x001234")):
+    for field, value in (("imei", "35630704244101\u0663"), ("imei", "\uff13" * 15),
+                         ("iccid", "894803123456789012\u0663"), ("activated_at", "1970-01-01T00:00:00Z"),
+                         ("activated_at", "2100-01-01T00:00:00Z"), ("account", "Trans\nPol"),
+                         ("vehicle_plate", "WX\x001234")):
         row = {"imei": imei, "account": "A", field: value}
         with pytest.raises(InvalidEntry, match=field):
             parse_entry(row)

@@ -114,6 +114,11 @@ def test_a_bare_line_feed_is_refused_before_the_head_ends() -> None:
     framer = Framer(LIMITS)
     events = framer.feed(b"GET / HTTP/1.1\nHost: x\n")
     assert isinstance(events[-1], Refused) and events[-1].error.status == 400
+    split = Framer(LIMITS)
+    assert split.feed(b"GET / HTTP/1.1\r") == [HeadStarted()]  # its LF may still come
+    assert split.feed(b"\nHost: x\r") == []
+    events = split.feed(b"X")  # it did not
+    assert isinstance(events[-1], Refused) and events[-1].error.status == 400
     with pytest.raises(ApiError):
         check_line_ends(b"a\r\nb\nc")
     check_line_ends(b"a\r\nb\r\n\r\n")
@@ -147,6 +152,15 @@ def test_empty_lines_before_a_request_count_toward_the_head_limit() -> None:
     framer = Framer(LIMITS)
     events = framer.feed(b"\r\n" * 600)  # 1200 bytes of nothing but empty lines
     assert isinstance(events[-1], Refused) and events[-1].error.status == 431
+    trickled = Framer(LIMITS)
+    events = [event for _ in range(600) for byte in (b"\r", b"\n") for event in trickled.feed(byte)]
+    assert events[0] == HeadStarted() and isinstance(events[-1], Refused) and events[-1].error.status == 431
+
+
+def test_many_pipelined_requests_in_one_read() -> None:
+    events = Framer(LIMITS).feed(GET * 500 + POST * 500)
+    assert sum(isinstance(event, HeadPassed) for event in events) == 1000
+    assert sum(isinstance(event, BodyDone) for event in events) == 500
 
 
 def test_a_body_passes_through_unchecked_and_exactly_counted() -> None:
