@@ -43,6 +43,7 @@ _MEASUREMENT_RANGES: dict[str, tuple[float, float]] = {
 }
 """Columns that are dropped to null (raw kept) outside these ranges; wide on purpose: only values no
 device can mean (a 100 km altitude is a balloon at most, 1e12 m is 25,000 trips to the Moon)."""
+_MEASUREMENTS = tuple((name, low, high) for name, (low, high) in _MEASUREMENT_RANGES.items())
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,17 +82,25 @@ def _raw(value: Any) -> Any:
 
 
 def checked(record: Record, server_time: float, bounds: Bounds) -> Record:
-    """``record`` if every value is possible, else a copy with the impossible ones moved to attributes."""
-    latest = server_time + bounds.max_future_s
+    """``record`` if every value is possible, else a copy with the impossible ones moved to attributes.
+
+    NaN fails every comparison, so the one chain of range tests below also catches it; a value of the
+    wrong type (a codec's text) raises TypeError and is judged field by field in :func:`_repaired`.
+    """
     fix_time, lat, lon, speed = record.fix_time, record.lat, record.lon, record.speed_kmh
-    if ((fix_time is None or _in(fix_time, bounds.min_fix_time, latest))
-            and (lat is None or _in(lat, -90.0, 90.0))
-            and (lon is None or _in(lon, -180.0, 180.0))
-            and (speed is None or _in(speed, 0.0, bounds.max_speed_kmh))
-            and all(_measurement_ok(record, name, low, high)
-                    for name, (low, high) in _MEASUREMENT_RANGES.items())):
-        return record
-    return _repaired(record, server_time, bounds)
+    try:
+        if not ((fix_time is None or bounds.min_fix_time <= fix_time <= server_time + bounds.max_future_s)
+                and (lat is None or -90.0 <= lat <= 90.0)
+                and (lon is None or -180.0 <= lon <= 180.0)
+                and (speed is None or 0.0 <= speed <= bounds.max_speed_kmh)):
+            return _repaired(record, server_time, bounds)
+        for name, low, high in _MEASUREMENTS:
+            value = getattr(record, name)
+            if value is not None and not low <= value <= high:
+                return _repaired(record, server_time, bounds)
+    except TypeError:
+        return _repaired(record, server_time, bounds)
+    return record
 
 
 def checked_all(records: Sequence[Record], server_time: float, bounds: Bounds) -> Sequence[Record]:
