@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
+from protocols.dates import ImpossibleDate, utc_seconds
+
 
 @dataclass(frozen=True, slots=True)
 class Record:
@@ -73,11 +75,20 @@ def operator_code(mcc: int, mnc: int, mnc_digits: int = 2) -> int:
     return mcc * 100 + mnc
 
 
+RAW_FIX_TIME = "raw_fix_time"
+"""Attribute that keeps a fix time the device sent which names no moment (month 13, hour 24...)."""
+INVALID_REASON = "invalid_reason"
+"""Attribute that says, in words, why a record is not a valid fix ("; " between several reasons)."""
+RAW_MESSAGE_LIMIT = 1024
+"""Characters of an undecoded message kept in ``raw_message`` (hex counts two per byte)."""
+
+
 class RecordFields:
     """A record being built by a decoder: ``f`` holds Record keyword fields, ``a`` raw attributes.
 
     Each protocol subclasses it with its ``protocol`` name; decoders fill the two dicts as they read
-    a frame and call :meth:`build` once the frame is complete.
+    a frame and call :meth:`build` once the frame is complete. Times go through
+    :meth:`set_time_parts`, which refuses impossible dates in one place for every codec.
     """
 
     __slots__ = ("f", "a")
@@ -87,7 +98,85 @@ class RecordFields:
         self.f: dict[str, Any] = {}
         self.a: dict[str, Any] = {}
 
+    def set_time_parts(
+        self,
+        year: int,
+        month: int,
+        day: int,
+        hour: int = 0,
+        minute: int = 0,
+        second: float = 0,
+        *,
+        offset_s: float = 0,
+        key: str = "fix_time",
+        raw: str | None = None,
+    ) -> float | None:
+        """Store a UTC time from calendar parts (minus ``offset_s``, the device's zone) in ``key``.
+
+        ``key`` is ``fix_time`` or an attribute (``device_time``: when a report without a fix was
+        made). All parts zero (``00-00-00 00:00:00``, a year 2000 or 0 included) is a device
+        without a time yet: unknown, not impossible. An impossible date is kept as the device sent
+        it (:meth:`impossible_time`) and None is returned, so the record is stored, never dropped,
+        and never with a made-up time.
+        ``raw`` replaces the ``YYYY-MM-DD hh:mm:ss`` form when the parts do not show what was sent
+        (BCD bytes with a nibble above 9, say).
+        """
+        if not (year % 100 or month or day or hour or minute or second):
+            if key == "fix_time":
+                self.f["fix_time"] = None
+            return None
+        try:
+            moment = utc_seconds(year, month, day, hour, minute, second) - offset_s
+        except ImpossibleDate as error:
+            self.impossible_time(raw or error.raw, key=key)
+            return None
+        if key == "fix_time":
+            self.f["fix_time"] = moment
+        else:
+            self.a[key] = moment
+        return moment
+
+    def impossible_time(self, raw: str, reason: str | None = None, key: str = "fix_time") -> None:
+        """A time that names no moment: kept raw in ``raw_<key>``, with the reason.
+
+        For the fix time the record also becomes ``fix_time = None`` and ``valid = False``
+        (enforced again by :meth:`build`, so a decoder setting ``valid`` afterwards cannot undo it).
+        """
+        label = key.replace("_", " ")
+        self.a["raw_" + key] = raw
+        self.add_reason(reason or f"{label} {raw} is not a date")
+        if key == "fix_time":
+            self.f["fix_time"] = None
+            self.f["valid"] = False
+
+    def add_reason(self, reason: str) -> None:
+        """Append to ``invalid_reason`` ("; " between reasons)."""
+        previous = self.a.get(INVALID_REASON)
+        self.a[INVALID_REASON] = f"{previous}; {reason}" if previous else reason
+
+    def keep_raw(self, message_type: str, raw: bytes | str) -> "RecordFields":
+        """A message this codec has no layout for: its type and content kept, with no fix.
+
+        Stored rather than dropped or counted as an error: the device spoke its protocol (a
+        vendor extension, a report Traccar does not decode either), so it is alive, and the raw
+        content can be decoded later. ``raw`` bytes are kept as hex.
+        """
+        text = raw if isinstance(raw, str) else raw.hex()
+        self.a["message_type"] = message_type
+        self.a["raw_message"] = text[:RAW_MESSAGE_LIMIT]
+        if len(text) > RAW_MESSAGE_LIMIT:
+            self.a["raw_message_length"] = len(text)
+        return self
+
+    def fields(self) -> dict[str, Any]:
+        """The Record keyword fields, with the rules every codec shares applied."""
+        f = self.f
+        f.setdefault("fix_time", None)
+        if RAW_FIX_TIME in self.a:  # an impossible fix time is never a valid fix
+            f["fix_time"] = None
+            f["valid"] = False
+        return f
+
     def build(self, imei: str | None) -> Record:
         """The immutable record for device ``imei`` (None before the device identified itself)."""
-        self.f.setdefault("fix_time", None)
-        return Record(imei=imei, protocol=self.protocol, attributes=self.a, **self.f)
+        return Record(imei=imei, protocol=self.protocol, attributes=self.a, **self.fields())

@@ -15,7 +15,7 @@ from __future__ import annotations
 import struct
 
 from protocols.core import ProtocolError
-from protocols.gl200.fields import Fields, apply_motion_state, bcd_number, epoch, set_cell
+from protocols.gl200.fields import Fields, apply_motion_state, bcd_number, set_cell
 from protocols.gl200.sentence import Outcome
 
 _U16 = struct.Struct(">H")
@@ -37,9 +37,10 @@ def _bit(mask: int, n: int) -> bool:
     return bool(mask >> n & 1)
 
 
-def _time7(b: bytes, i: int) -> float | None:
+def _set_time7(rec: Fields, b: bytes, i: int) -> None:
+    """Year (2 bytes), month, day, hour, minute, second, as the fix time (``set_time_parts``)."""
     year = _U16.unpack_from(b, i)[0]
-    return epoch(year, b[i + 2], b[i + 3], b[i + 4], b[i + 5], b[i + 6])
+    rec.set_time_parts(year, b[i + 2], b[i + 3], b[i + 4], b[i + 5], b[i + 6])
 
 
 def _time7_text(b: bytes, i: int) -> str:
@@ -103,10 +104,9 @@ def _position(r: _Reader, mask: int) -> Fields:
     lon = _S32.unpack(r.take(4))[0] / 1e6
     lat = _S32.unpack(r.take(4))[0] / 1e6
     raw_time = r.take(7)
-    f["fix_time"] = _time7(raw_time, 0)
-    if -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0:
-        f["lat"], f["lon"] = round(lat, 6), round(lon, 6)
-    f["valid"] = accuracy > 0 and "lat" in f
+    _set_time7(rec, raw_time, 0)
+    f["lat"], f["lon"] = round(lat, 6), round(lon, 6)  # out of range: judged by the pipeline
+    f["valid"] = accuracy > 0
     if accuracy > 0:
         f["hdop"] = float(accuracy)
     else:
@@ -282,7 +282,12 @@ def decode_hex(raw: bytes) -> Outcome:
     if header == b"+ACK":
         imei, name = unique_id(raw[12:20])
         serial = _U16.unpack_from(raw, 21)[0]
-        return Outcome("command_ack", imei, (), None, f"+ACK type {raw[4]} serial {serial:04X}")
+        text = f"+ACK type {raw[4]} serial {serial:04X}"
+        rec = Fields()  # kept as a record, as the ASCII +ACK is
+        rec.a.update(result=text, serial=f"{serial:04X}")
+        if name:
+            rec.a["device_name"] = name
+        return Outcome("command_ack", imei, (rec,), None, text)
     if header == b"+HBD":
         imei = unique_id(raw[11:19])[0] if len(raw) >= 32 else None
         return Outcome("heartbeat", imei, (), None)
@@ -299,7 +304,8 @@ def decode_hex(raw: bytes) -> Outcome:
         return Outcome("info", imei, (rec,), None)
     if header == b"+LGN" and len(raw) >= 34:
         return Outcome("login", unique_id(raw[15:23])[0], (), None)
-    return Outcome(header[1:].decode().lower(), None, (), None)
+    kind = header[1:].decode("latin-1")  # a HEX message no layout here knows: kept raw
+    return Outcome(kind.lower(), None, (Fields().keep_raw(kind, raw),), None)
 
 
 # --- Protocol Pro ----------------------------------------------------------------------------
@@ -326,9 +332,8 @@ def _pro_location(rec: Fields, data: bytes) -> None:
     f["altitude_m"] = _signed(int.from_bytes(data[18:21], "big"), 24) / 10.0
     f["satellites"] = data[21]
     fixed = (state >> 2 & 0x03) == 0b10
-    if -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0:
-        f["lat"], f["lon"] = round(lat, 6), round(lon, 6)
-    f["valid"] = fixed and "lat" in f
+    f["lat"], f["lon"] = round(lat, 6), round(lon, 6)  # out of range: judged by the pipeline
+    f["valid"] = fixed
     if hdop not in (0, 0xFF):
         f["hdop"] = hdop / 10.0
     rec.a["fix_state"] = state

@@ -7,7 +7,6 @@ so one odd field costs that value, not the message.
 
 from __future__ import annotations
 
-import calendar
 import re
 
 from protocols.record import RecordFields, operator_code
@@ -53,7 +52,6 @@ _TIME14 = re.compile(r"\d{14}\Z")
 _INT = re.compile(r"[+-]?\d+\Z")
 _FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)\Z")
 _HEX = re.compile(r"[0-9A-Fa-f]+\Z")
-_DAYS = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
 class Fields(RecordFields):
@@ -83,19 +81,16 @@ def is_hex(text: str, *lengths: int) -> bool:
     return bool(text) and bool(_HEX.match(text)) and (not lengths or len(text) in lengths)
 
 
-def epoch(y: int, mo: int, d: int, h: int, mi: int, s: int) -> float | None:
-    """UTC seconds since the epoch, or None for an impossible date."""
-    if not (1970 <= y <= 2255 and 1 <= mo <= 12 and 1 <= d <= _DAYS[mo] and h < 24 and mi < 60 and s < 60):
-        return None
-    return float(calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0)))
-
-
-def parse_time14(text: str) -> float | None:
-    """``YYYYMMDDHHMMSS`` as UTC epoch seconds, or None."""
-    if not _TIME14.match(text):
-        return None
-    return epoch(int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]),
-                 int(text[10:12]), int(text[12:14]))
+def set_time14(rec: "Fields", text: str) -> None:
+    """``YYYYMMDDHHMMSS`` (UTC) as the fix time; empty stays unknown, an impossible one is kept as
+    sent (``RecordFields.set_time_parts``)."""
+    if _TIME14.match(text):
+        rec.set_time_parts(int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]),
+                           int(text[10:12]), int(text[12:14]))
+    elif text:
+        rec.impossible_time(text)
+    else:
+        rec.f["fix_time"] = None
 
 
 def model_of(version: str | None) -> str:

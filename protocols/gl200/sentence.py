@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from protocols.core import ProtocolError
-from protocols.gl200.fields import Fields, is_hex, model_of, parse_time14, set_cell, to_float, to_hex, to_int
+from protocols.gl200.fields import Fields, is_hex, model_of, set_cell, set_time14, to_float, to_hex, to_int
 
 _HEADER = re.compile(r"\+(RESP|BUFF|ACK|NACK):(?:GT)?([0-9A-Za-z_]{2,12})\Z")
 _IMEI = re.compile(r"\d{15}\Z|[0-9A-Fa-f]{14}\Z")
@@ -157,15 +157,10 @@ def parse_block(s: Sentence, a: int, fixed: bool) -> tuple[Fields, int]:
         else:
             attrs["gnss_accuracy"] = 0
     if fixed:
-        lon, lat = float(v[a]), float(v[a + 1])
-        if -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0:
-            f["lat"], f["lon"] = lat, lon
-        else:
-            attrs["invalid_coordinates"] = f"{v[a]},{v[a + 1]}"
-        f["fix_time"] = parse_time14(v[a + 2])
-        if f["fix_time"] is None and v[a + 2]:
-            attrs["invalid_time"] = v[a + 2]
-        f["valid"] = "lat" in f and (hdop is None or hdop > 0)
+        # out-of-range coordinates are kept: the pipeline's plausibility check moves them to raw_*
+        f["lon"], f["lat"] = float(v[a]), float(v[a + 1])
+        set_time14(rec, v[a + 2])
+        f["valid"] = hdop is None or hdop > 0
         for key, text in (("speed_kmh", v[a - 3]), ("course_deg", v[a - 2]), ("altitude_m", v[a - 1])):
             value = to_float(text)
             if value is not None:

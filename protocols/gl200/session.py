@@ -85,13 +85,11 @@ class ServerSession(BufferedSession):
             self.imei = outcome.imei
             out.append(Login(outcome.imei, accept=None, reject=None))
         if self.imei is None:
-            if outcome.records:
-                raise ProtocolError(
-                    f"{outcome.kind} message names no device and none is known on this connection",
-                    close=False,
-                    excerpt=frame.raw,
-                )
-            return out
+            raise ProtocolError(
+                f"{outcome.kind} message names no device and none is known on this connection",
+                close=False,
+                excerpt=frame.raw,
+            )
         records = tuple(fields.build(self.imei) for fields in outcome.records)
         if outcome.text is not None:
             out.append(CommandResponse(outcome.text, records, outcome.ack))

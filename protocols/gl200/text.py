@@ -46,8 +46,8 @@ def decode_sentence(body: bytes, sack: bool) -> Outcome:
     event = EVENTS.get(s.type)
     if event is not None and "event" not in last.f:
         last.f["event"] = event
-    if not records and (last.f or last.a):
-        records.append(last)
+    if not records:  # no block and nothing else read: the sentence is kept raw rather than dropped
+        records.append(last if last.f or last.a else last.keep_raw(s.type, body.decode("latin-1")))
     _stamp(s, records)
     return Outcome(s.type.lower(), s.imei, tuple(records), _sack(s, sack))
 

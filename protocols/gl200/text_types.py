@@ -209,7 +209,7 @@ def _eri_blocks(s: Sentence, rec: Fields, i: int, mask: int) -> None:
         if (mask & 0x18 or (mask & 0x01 and gv350m)) and i < end:
             count = to_int(v[i]) or 0
             i += 1
-            for _ in range(count):
+            for _ in range(min(count, end - i)):  # each block takes a field: a huge count is cut short
                 i += 2 if gv350m else 1
                 if gv350m and mask & 0x01:
                     if (fuel := to_hex(v[i])) is not None:

@@ -7,7 +7,6 @@ sentences that carry only local time (OBD, cell-only).
 
 from __future__ import annotations
 
-import calendar
 
 from protocols.record import RecordFields
 
@@ -42,18 +41,6 @@ KEYWORDS["fuel_leak"] = "oil1"
 
 QUIET_KEYWORDS = frozenset(("", "tracker", "rfid"))
 """Keywords of plain reports: no event."""
-
-_DAYS = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
-
-
-def utc_seconds(yy: int, mo: int, dd: int, hh: int, mi: int, ss: float = 0.0) -> float | None:
-    """Epoch seconds of a 2-digit-year date and time, or None if it is no real time."""
-    if not (1 <= mo <= 12 and 1 <= dd <= _DAYS[mo] and hh < 24 and mi < 60 and ss < 60):
-        return None
-    if mo == 2 and dd == 29 and (2000 + yy) % 4:
-        return None
-    return calendar.timegm((2000 + yy, mo, dd, hh, mi, 0, 0, 0, 0)) + ss
-
 
 def keyword_event(keyword: str) -> str | None:
     """The event a keyword stands for, or None for a plain report."""

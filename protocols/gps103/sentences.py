@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import re
 
-from protocols.gps103.fields import KNOT_KMH, Fields, csq_percent, keyword_event, utc_seconds
+from protocols.dates import ImpossibleDate, utc_seconds, written
+from protocols.gps103.fields import KNOT_KMH, Fields, csq_percent, keyword_event
 
 REGULAR = re.compile(
     r"""
@@ -151,10 +152,14 @@ def regular(text: str, tz_min: int | None) -> tuple[str, Fields, int | None] | N
     rec = Fields()
     decode_keyword(rec, g[1], g[7])
     local = None
+    impossible: ImpossibleDate | None = None
     if g[2] is not None:
         yy, mo, dd, hh, mi = (int(v) for v in g[2:7])
-        local = utc_seconds(yy, mo, dd, hh, mi)
         local_raw = "".join(g[2:7])
+        try:
+            local = utc_seconds(2000 + yy, mo, dd, hh, mi)
+        except ImpossibleDate as error:
+            impossible = error
     if g[14] is None:  # cell only (L)
         rec.f["valid"] = False
         if g[8] is not None:
@@ -162,6 +167,8 @@ def regular(text: str, tz_min: int | None) -> tuple[str, Fields, int | None] | N
             rec.a["cell_id"] = int(g[9], 16)
         if g[2] is not None:
             _local_time(rec, local, local_raw, tz_min)
+        if impossible is not None:
+            rec.impossible_time(impossible.raw)
         return g[0], rec, None
     learnt = None
     if g[2] is not None and local is not None:
@@ -173,21 +180,19 @@ def regular(text: str, tz_min: int | None) -> tuple[str, Fields, int | None] | N
             elif delta > 12 * 60:
                 delta -= 24 * 60
             learnt = delta
-            if uh < 24 and um < 60 and us < 60:
+            if uh < 24 and um < 60 and us < 61:
                 frac = float(g[13]) if g[13] else 0.0
                 rec.f["fix_time"] = local + us + frac - delta * 60
             else:
-                rec.a["invalid_time"] = "".join(g[10:13])
+                rec.impossible_time(written(2000 + yy, mo, dd, uh, um, us))
         else:
             # no usable UTC field (some firmware): the local minute is all there is
             rec.f["fix_time"] = local if tz_min is None else local - tz_min * 60
-    elif g[2] is not None:
-        rec.a["invalid_time"] = local_raw
+    elif impossible is not None:
+        rec.impossible_time(impossible.raw)
     rec.f["valid"] = g[14] == "A"
     lat = _coordinate(g[15], g[16], g[17], g[18])
     lon = _coordinate(g[19], g[20], g[21], g[22])
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        return None
     if lat or lon or rec.f["valid"]:
         rec.f["lat"] = lat
         rec.f["lon"] = lon
@@ -216,7 +221,11 @@ def obd(text: str, tz_min: int | None) -> tuple[str, Fields] | None:
     g = m.groups()
     rec = Fields()
     yy, mo, dd, hh, mi, ss = (int(v) for v in g[1:7])
-    local = utc_seconds(yy, mo, dd, hh, mi, ss)
+    try:
+        local: float | None = utc_seconds(2000 + yy, mo, dd, hh, mi, ss)
+    except ImpossibleDate as error:
+        local = None
+        rec.impossible_time(error.raw)
     _local_time(rec, local, "".join(g[1:7]), tz_min)
     a = rec.a
     if g[7]:
@@ -261,14 +270,12 @@ def alternative(text: str) -> tuple[str, Fields] | None:
         except ValueError:
             a["sensor_voltage"] = g[3]
     hh, mi, ss, dd, mo, yy = (int(v) for v in g[4:10])
-    f["fix_time"] = utc_seconds(yy, mo, dd, hh, mi, ss)
+    rec.set_time_parts(2000 + yy, mo, dd, hh, mi, ss)
     rssi = int(g[10])
     a["rssi"] = rssi
     f["gsm_signal_pct"] = csq_percent(rssi)
     f["valid"] = int(g[11]) > 0
     lat, lon = float(g[12]), float(g[13])
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        return None
     if lat or lon or f["valid"]:
         f["lat"], f["lon"] = lat, lon
     f["speed_kmh"] = float(int(g[14]))

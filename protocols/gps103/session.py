@@ -85,8 +85,10 @@ class ServerSession(BufferedSession):
 
     def _decode(self, frame: bytes, out: list[Message]) -> None:
         text = frame.decode("latin-1").strip()
+        if text == "":
+            return  # a blank line between sentences
         if text.strip(";*") == "":
-            return  # blank line or a stray terminator
+            raise ProtocolError("empty GPS103 sentence", excerpt=frame)
         if "imei:" in text and len(text) <= 30:
             m = sentences.IMEI_PREFIX.search(text)
             if m is None:
@@ -94,9 +96,8 @@ class ServerSession(BufferedSession):
             self.imei = m.group(1)
             out.append(Login(self.imei, accept=LOAD, reject=None))
             return
-        if text[0].isdigit():
-            m = _DIGITS.match(text)
-            assert m is not None
+        m = _DIGITS.match(text)  # ASCII digits only: str.isdigit() takes '²' for one
+        if m is not None:
             rest = text[m.end():]
             glued = rest.startswith("imei:")
             if (rest not in ("", ";") and not glued) or not _HEARTBEAT_IMEI.fullmatch(m.group(0)):
@@ -124,9 +125,10 @@ class ServerSession(BufferedSession):
         keyword = text[head.end():].split(",", 1)[0]
         decoded: tuple[str, Fields] | None
         if keyword == "vr":
-            # photo chunks: not stored; acknowledged by nothing in this protocol
-            if self.imei == head.group(1):
-                out.append(Report("photo", (), None))
+            # a photo chunk: no layout decodes it; kept raw (cut to RAW_MESSAGE_LIMIT), never dropped
+            imei = head.group(1)
+            self._identified(imei, out, None, "photo")
+            out.append(Report("photo", (Fields().keep_raw("vr", text).build(imei),), None))
             return
         if keyword == "OBD":
             kind = "obd"

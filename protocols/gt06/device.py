@@ -8,7 +8,6 @@ has a slot for it, so it decodes back to unknown rather than to 0.
 
 from __future__ import annotations
 
-import calendar
 import struct
 import time
 from dataclasses import dataclass
@@ -197,7 +196,3 @@ class DeviceReceiver:
             acks.append(Ack(scan.type_id, scan.serial if scan.serial is not None else 0))
         return acks
 
-
-def utc_seconds(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> float:
-    """A UTC time as epoch seconds (a helper for simulators and tests)."""
-    return float(calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0)))

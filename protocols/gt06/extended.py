@@ -20,7 +20,6 @@ from protocols.gt06.fields import (
     read_time,
     set_cell,
     set_gsm_level,
-    timestamp,
 )
 from protocols.gt06.framing import ack_frame, build_frame
 from protocols.gt06.outcome import Ctx, Handler, Outcome, nothing, report
@@ -48,8 +47,7 @@ def decode_string_info(ctx: Ctx) -> Outcome:
         f["lon"] = -float(lon) if ew == "W" else float(lon)
         f["course_deg"] = float(course)
         f["speed_kmh"] = float(speed)
-        y, mo, d, h, mi, s = (int(x) for x in when)
-        f["fix_time"] = timestamp(y - 2000, mo, d, h, mi, s, 0) if y >= 2000 else None
+        rec.set_time_parts(*(int(x) for x in when))
     else:
         rec.a["result"] = text
     return Outcome("command_response", (rec,), None, text)

@@ -7,7 +7,6 @@ Short content raises ``struct.error``/``IndexError``; the session turns that int
 
 from __future__ import annotations
 
-import calendar
 import struct
 
 from protocols.record import RecordFields, operator_code
@@ -24,9 +23,6 @@ GPS = struct.Struct(">6BBIIBH")  # date, info (len<<4 | satellites), lat, lon, s
 COORD_SCALE = 1_800_000.0
 """Degrees = raw / (30000 * 60)."""
 
-_DAYS = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
-
-
 class Fields(RecordFields):
     """The record being built from one frame (see ``RecordFields``)."""
 
@@ -34,19 +30,11 @@ class Fields(RecordFields):
     protocol = PROTOCOL
 
 
-def timestamp(y: int, mo: int, d: int, h: int, mi: int, s: int, tz_offset: int) -> float | None:
-    """Seconds since the epoch for a YY MM DD hh mm ss field, or None if it is no real time."""
-    if not (1 <= mo <= 12 and 1 <= d <= _DAYS[mo] and h < 24 and mi < 60 and s < 60):
-        return None
-    return float(calendar.timegm((2000 + y, mo, d, h, mi, s, 0, 0, 0)) - tz_offset)
-
-
 def read_time(b: bytes, off: int, rec: Fields, tz: int) -> int:
-    """The 6-byte binary date-time; an impossible one leaves fix_time None and keeps the raw bytes."""
-    t = timestamp(*TIME.unpack_from(b, off), tz)
-    rec.f["fix_time"] = t
-    if t is None:
-        rec.a["invalid_time"] = b[off : off + 6].hex()
+    """The 6-byte binary date-time (YY MM DD hh mm ss in the login's zone); an impossible one
+    leaves fix_time None and keeps the date as sent (``RecordFields.set_time_parts``)."""
+    y, mo, d, h, mi, s = TIME.unpack_from(b, off)
+    rec.set_time_parts(2000 + y, mo, d, h, mi, s, offset_s=tz)
     return off + 6
 
 
@@ -54,12 +42,13 @@ _BCD = tuple((v >> 4) * 10 + (v & 0x0F) for v in range(256))
 
 
 def read_bcd_time(b: bytes, off: int, rec: Fields, tz: int) -> int:
-    """The WiFi frames' BCD date-time."""
-    y, mo, d, h, mi, s = TIME.unpack_from(b, off)
-    t = timestamp(_BCD[y], _BCD[mo], _BCD[d], _BCD[h], _BCD[mi], _BCD[s], tz)
-    rec.f["fix_time"] = t
-    if t is None:
-        rec.a["invalid_time"] = b[off : off + 6].hex()
+    """The WiFi frames' BCD date-time (a nibble above 9 makes it impossible, kept as hex)."""
+    raw = b[off : off + 6]
+    if len(raw) < 6:
+        raise IndexError("BCD time cut short")
+    y, mo, d, h, mi, s = (_BCD[v] for v in raw)
+    digits = raw.hex()
+    rec.set_time_parts(2000 + y, mo, d, h, mi, s, offset_s=tz, raw=None if digits.isdigit() else digits)
     return off + 6
 
 
@@ -84,10 +73,7 @@ def apply_point(rec: Fields, lat_raw: int, lon_raw: int, flags: int) -> None:
 def read_gps(b: bytes, off: int, rec: Fields, tz: int) -> int:
     """The standard 18-byte GPS block: time, info, latitude, longitude, speed, course/status."""
     y, mo, d, h, mi, s, info, lat, lon, speed, flags = GPS.unpack_from(b, off)
-    t = timestamp(y, mo, d, h, mi, s, tz)
-    rec.f["fix_time"] = t
-    if t is None:
-        rec.a["invalid_time"] = b[off : off + 6].hex()
+    rec.set_time_parts(2000 + y, mo, d, h, mi, s, offset_s=tz)
     rec.f["satellites"] = info & 0x0F
     rec.f["speed_kmh"] = float(speed)
     apply_point(rec, lat, lon, flags)

@@ -14,6 +14,7 @@ from typing import Callable
 
 from protocols.core import BufferedSession, CommandResponse, DEFAULT_MAX_FRAME, Login, Message, ProtocolError, Report
 from protocols.gt06.extended import EXTENDED_HANDLERS
+from protocols.gt06.fields import Fields
 from protocols.gt06.framing import Frame, ack_frame, scan_frames
 from protocols.gt06.location import HANDLERS as LOCATION_HANDLERS
 from protocols.gt06.misc import MISC_HANDLERS, decode_time_request
@@ -108,26 +109,30 @@ class ServerSession(BufferedSession):
         outcome: Outcome
         if frame.extended:
             handler = EXTENDED_HANDLERS.get(t)
-            if handler is None:
-                return Report(f"unsupported_0x{t:02x}", (), None)
-            outcome = handler(ctx)
+            outcome = handler(ctx) if handler is not None else Outcome(f"unsupported_0x{t:02x}", (), None)
         elif t == 0x8A:
             outcome = decode_time_request(ctx, self._now() if self._now is not None else None)
         else:
             handler = BASIC_HANDLERS.get(t)
-            if handler is None:
-                ack = None if t in NO_ACK_TYPES else ack_frame(frame)
-                return Report(f"unsupported_0x{t:02x}", (), ack)
-            outcome = handler(ctx)
+            if handler is None:  # Traccar answers unknown types with the generic ACK, except commands
+                outcome = Outcome(f"unsupported_0x{t:02x}", (), t not in NO_ACK_TYPES)
+            else:
+                outcome = handler(ctx)
+        ack = outcome.ack
+        reply = ack_frame(frame) if ack is True else (ack or None)
+        kept = outcome.records
+        if not kept and outcome.text is None and (reply is None or outcome.kind.startswith("unsupported")):
+            # a layout nobody decodes (Traccar neither): kept raw rather than dropped; time requests
+            # and ACK-only messages are answered instead
+            if t != 0x8A:
+                kept = (Fields().keep_raw(f"0x{t:02x}", frame.content),)
         imei = self.imei
         tz = self.tz_offset_s
         records = []
-        for fields in outcome.records:
+        for fields in kept:
             if tz:
                 fields.a["device_tz_offset_s"] = tz
             records.append(fields.build(imei))
-        ack = outcome.ack
-        reply = ack_frame(frame) if ack is True else (ack or None)
         if outcome.text is not None:
             return CommandResponse(outcome.text, tuple(records), reply)
         return Report(outcome.kind, tuple(records), reply)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import struct
 
-from protocols.h02.fields import KNOTS_TO_KMH, Fields, apply_status, battery_pct, utc
+from protocols.h02.fields import KNOTS_TO_KMH, Fields, apply_status, battery_pct
 from protocols.record import operator_code
 
 _U32 = struct.Struct(">I")
@@ -42,10 +42,8 @@ def decode(raw: bytes, long_id: bool) -> Fields:
     f, a = rec.f, rec.a
     clock = _digits(raw[off : off + 3])
     date = _digits(raw[off + 3 : off + 6])
-    moment = utc(int(date[4:]), int(date[2:4]), int(date[:2]), int(clock[:2]), int(clock[2:4]), int(clock[4:]))
-    f["fix_time"] = moment
-    if moment is None:
-        a["invalid_time"] = date + clock
+    rec.set_time_parts(2000 + int(date[4:]), int(date[2:4]), int(date[:2]), int(clock[:2]), int(clock[2:4]),
+                       int(clock[4:]))
     lat_digits = _digits(raw[off + 6 : off + 10])
     battery = raw[off + 10]
     lon_field = raw[off + 11 : off + 16].hex()

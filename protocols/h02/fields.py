@@ -6,16 +6,11 @@ status as a 32-bit word of mostly negative-logic flags (Traccar's ``processStatu
 
 from __future__ import annotations
 
-import calendar
-
 from protocols.record import Record, RecordFields
 
 PROTOCOL = "h02"
 
 KNOTS_TO_KMH = 1.852
-
-_DAYS = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
-
 
 class Fields(RecordFields):
     """The record being built from one frame (see ``RecordFields``)."""
@@ -24,29 +19,18 @@ class Fields(RecordFields):
     protocol = PROTOCOL
 
 
-def utc(year: int, month: int, day: int, hour: int, minute: int, second: int) -> float | None:
-    """Epoch seconds for a two-digit-year date and a time, or None when it is no real moment."""
-    if not (1 <= month <= 12 and 1 <= day <= _DAYS[month] and hour < 24 and minute < 60 and second < 60):
-        return None
-    return float(calendar.timegm((2000 + year, month, day, hour, minute, second, 0, 0, 0)))
-
-
 def set_time(rec: Fields, ddmmyy: str | None, hhmmss: str | None, key: str = "fix_time") -> None:
-    """``ddmmyy`` + ``hhmmss`` (both 6 digits) into ``key``; a missing or impossible one stays None.
+    """``ddmmyy`` + ``hhmmss`` (both 6 digits) into ``key``; a missing one stays None, an impossible
+    one is kept as sent (``RecordFields.set_time_parts``).
 
     ``key`` is ``fix_time`` for GNSS sentences and the ``device_time`` attribute for reports that
     carry no fix (cells, heartbeats): their time is when the device spoke, not when it had a fix.
     """
-    moment = None
     if ddmmyy and hhmmss and len(ddmmyy) == 6 and len(hhmmss) == 6 and (ddmmyy + hhmmss).isdigit():
         d, mo, y = int(ddmmyy[:2]), int(ddmmyy[2:4]), int(ddmmyy[4:])
-        moment = utc(y, mo, d, int(hhmmss[:2]), int(hhmmss[2:4]), int(hhmmss[4:]))
-        if moment is None:
-            rec.a["invalid_time"] = ddmmyy + hhmmss
-    if key == "fix_time":
-        rec.f["fix_time"] = moment
-    elif moment is not None:
-        rec.a[key] = moment
+        rec.set_time_parts(2000 + y, mo, d, int(hhmmss[:2]), int(hhmmss[2:4]), int(hhmmss[4:]), key=key)
+    elif key == "fix_time":
+        rec.f["fix_time"] = None
 
 
 def apply_status(rec: Fields, status: int) -> None:

@@ -11,23 +11,46 @@ time, so only with a clock (``now``); ``ack=True`` (Traccar's ``h02.ack``) adds
 ``*HQ,<id>,R12,<HHmmss>#`` for the other reports. None of these acknowledges positions: the
 device sends on regardless.
 
+Every frame gives a record, an answered heartbeat, or a ``ProtocolError``, never nothing: a
+sentence of a known type (``V...``, ``NBR``, ``LINK``, ``V3``, ``VP1``, ``SMS``) that does not
+match its layout (NaN or negative numbers, missing fields) is an error with the frame as excerpt;
+a well-formed sentence of a type no layout knows (vendor words such as ``XT``, ``BS``, ``BASE``)
+and an ``X`` frame are kept as a record without a fix carrying the raw text (``message_type``,
+``raw_message``): the device spoke H02 and is alive, the content can be decoded later, and
+counting it as an error would report a working tracker as ``PROTOCOL_ERRORS``.
+
 Errors surface as ``ProtocolError`` after the good messages decoded before them (``pending``),
 as in the GT06 session.
 """
 
 from __future__ import annotations
 
+import re
 import struct
 import time
 from typing import Callable
 
 from protocols.core import BufferedSession, DEFAULT_MAX_FRAME, Login, Message, ProtocolError, Report
 from protocols.h02 import binary, text
+from protocols.h02.fields import Fields
 from protocols.h02.framing import Frame, Framer, is_time
 
 _CONTENT_ERRORS = (struct.error, ValueError, IndexError, OverflowError, UnicodeError)
 
 ECHOED = frozenset(("V0", "HTBT"))
+
+LAYOUTS: dict[str, Callable[[str], Fields | None]] = {
+    "NBR": text.decode_nbr,
+    "LINK": text.decode_link,
+    "V3": text.decode_v3,
+    "VP1": text.decode_vp1,
+    "SMS": text.decode_sms,
+}
+"""Sentence types with a layout of their own; other ``V...`` types are the main report."""
+
+_IDENT = re.compile(r"\d{0,20}", re.A)
+_TYPE = re.compile(r"[A-Za-z0-9_]{1,16}", re.A)
+"""What a sentence type looks like (``V1``, ``NBR``, ``HTBT``, vendor words such as ``XT``, ``BASE``)."""
 
 
 class ServerSession(BufferedSession):
@@ -90,8 +113,11 @@ class ServerSession(BufferedSession):
         return time.strftime(fmt, time.gmtime(self._now()))
 
     def _decode(self, frame: Frame, out: list[Message]) -> None:
-        if frame.kind == "x":
-            return  # 'X' frames carry nothing Traccar decodes either
+        if frame.kind == "x":  # nothing Traccar decodes either: kept raw for the device on this connection
+            if self.imei is None:
+                raise ProtocolError("H02 X frame before any identified frame", excerpt=frame.raw)
+            out.append(Report("x", (Fields().keep_raw("x", frame.raw).build(self.imei),), None))
+            return
         if frame.kind == "binary":
             long_id = not is_time(frame.raw, 6) and is_time(frame.raw, 9)
             ident = self._identify(binary.device_id(frame.raw, long_id), frame.raw, out)
@@ -99,30 +125,32 @@ class ServerSession(BufferedSession):
             out.append(Report("binary", (fields.build(ident),), self._r12(ident)))
             return
         sentence = text.split(frame.raw)
-        ident = self._identify(sentence.ident, frame.raw, out)
         kind = sentence.type
+        if not _IDENT.fullmatch(sentence.ident):
+            raise ProtocolError(f"H02 device id {sentence.ident[:24]!r} is not digits", excerpt=frame.raw)
+        if not _TYPE.fullmatch(kind):
+            raise ProtocolError(f"H02 sentence type {kind[:24]!r} is not a type", excerpt=frame.raw)
+        ident = self._identify(sentence.ident, frame.raw, out)
         reply: bytes | None = None
-        if kind in ECHOED:
+        if kind in ECHOED:  # a heartbeat: answered, with a record only when it carries a battery level
             reply = (sentence.head + "#").encode("latin-1")
             fields = text.decode_htbt(sentence.text)
-        elif kind == "NBR":
-            fields = text.decode_nbr(sentence.text)
-            if fields is not None:
+            out.append(Report(kind.lower(), (fields.build(ident),) if fields is not None else (), reply))
+            return
+        decoder = LAYOUTS.get(kind)
+        if decoder is not None:
+            fields = decoder(sentence.text)
+            if kind == "NBR" and fields is not None:
                 reply = self._v4(ident, "NBR")
-        elif kind == "LINK":
-            fields = text.decode_link(sentence.text)
-        elif kind == "V3":
-            fields = text.decode_v3(sentence.text)
-        elif kind == "VP1":
-            fields = text.decode_vp1(sentence.text)
-        elif kind == "SMS":
-            fields = text.decode_sms(sentence.text)
-        else:
+        elif kind.startswith("V"):  # the main report family (V1, V2, V4, V5, V6, V8, V19, VI1...)
             fields, matched = text.decode_main(sentence.text)
             if fields is not None:
                 reply = self._v4(ident, "V1") if matched == "V1" else self._r12(ident)
-        records = (fields.build(ident),) if fields is not None else ()
-        out.append(Report(kind.lower() or "unknown", records, reply))
+        else:  # a type no layout here knows (Traccar returns nothing for it either): kept raw
+            fields = Fields().keep_raw(kind, sentence.text)
+        if fields is None:
+            raise ProtocolError(f"H02 {kind} sentence does not match its layout", excerpt=frame.raw)
+        out.append(Report(kind.lower(), (fields.build(ident),), reply))
 
     def _v4(self, ident: str, kind: str) -> bytes | None:
         stamp = self._clock("%Y%m%d%H%M%S")

@@ -5,8 +5,8 @@ The sentence layouts follow Traccar's ``H02ProtocolDecoder`` patterns (main ``V1
 where a sentence reads two ways: a 6-digit field after the course is taken as the date rather
 than a battery value, and an 8-hex-digit field as the status rather than SIM data (Traccar's
 greedy groups lose the date or the status there). Coordinates come as
-``ddmm.mmmm``, ``-dd-mm.mmmm`` or ``ddmmmmmm``; speed in knots. A sentence that matches no layout
-decodes to no record, as Traccar returns null for it.
+``ddmm.mmmm``, ``-dd-mm.mmmm``, ``ddmmmmmm`` or empty (no fix); speed in knots. A sentence that
+matches no layout decodes to None here; the session makes that a ``ProtocolError``.
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ def split(raw: bytes) -> Sentence:
 _LAT = (
     r"(?:-(?P<la_d1>\d+)-(?P<la_m1>\d+\.\d+)"  # -dd-mm.mmmm
     r"|(?P<la_d2>\d*)(?P<la_m2>\d\d\.\d+)"  # ddmm.mmmm (degrees may be absent: 38.6508 = 0 deg)
-    r"|(?P<la_d3>\d+)(?P<la_m3>\d\d)(?P<la_f3>\d{4}))"  # ddmmmmmm
+    r"|(?P<la_d3>\d+)(?P<la_m3>\d\d)(?P<la_f3>\d{4})"  # ddmmmmmm
+    r"|)"  # empty: no fix (``V1,,V,,N,,E,...``)
     r",(?P<la_h>[NS])"
 )
 _LON = _LAT.replace("la_", "lo_").replace("[NS]", "[EW]")
@@ -139,8 +140,8 @@ def decode_main(text: str) -> tuple[Fields | None, str | None]:
     else:  # an empty validity field claims no fix, as Traccar reads it
         rec.f["valid"] = g["valid"] == "A"
     lat, lon = _coordinate(m, "la_"), _coordinate(m, "lo_")
-    if lat == 0 and lon == 0:
-        lat = lon = None  # no fix ever: 0,0 is "unknown", not the Gulf of Guinea
+    if lat == 0 and lon == 0 or lat is None or lon is None:
+        lat = lon = None  # no fix ever: 0,0 (or an empty field) is "unknown", not the Gulf of Guinea
     rec.f["lat"], rec.f["lon"] = lat, lon
     rec.f["speed_kmh"] = float(g["speed"]) * KNOTS_TO_KMH
     rec.f["course_deg"] = float(g["course"]) if g["course"] else None

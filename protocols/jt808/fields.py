@@ -7,11 +7,10 @@ so a message decoder reads like the table in the standard. Short bodies raise ``
 
 from __future__ import annotations
 
-import calendar
 import struct
-from typing import Any
 
-from protocols.record import Record
+from protocols.dates import utc_seconds_or_none
+from protocols.record import Record, RecordFields
 
 PROTOCOL = "jt808"
 
@@ -24,18 +23,17 @@ S32 = struct.Struct(">i")
 DEFAULT_TZ_OFFSET_S = 8 * 3600
 """JT808 terminals send Beijing time (GMT+8); Traccar assumes the same unless told otherwise."""
 
-_DAYS = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 _BCD = tuple((v >> 4) * 10 + (v & 0x0F) if (v >> 4) < 10 and (v & 0x0F) < 10 else -1 for v in range(256))
 
 
-class Fields:
+class Fields(RecordFields):
     """The record being built: Record keyword fields plus free-form attributes."""
 
-    __slots__ = ("f", "a", "alarms")
+    __slots__ = ("alarms",)
+    protocol = PROTOCOL
 
     def __init__(self) -> None:
-        self.f: dict[str, Any] = {}
-        self.a: dict[str, Any] = {}
+        super().__init__()
         self.alarms: list[str] = []
 
     def alarm(self, name: str | None) -> None:
@@ -45,8 +43,7 @@ class Fields:
 
     def build(self, imei: str | None) -> Record:
         """The immutable record; several alarms give ``event`` the first and ``alarms`` all."""
-        f = self.f
-        f.setdefault("fix_time", None)
+        f = self.fields()
         if self.alarms:
             f["event"] = self.alarms[0]
             if len(self.alarms) > 1:
@@ -59,35 +56,31 @@ def bcd_digits(data: bytes) -> str:
     return data.hex()
 
 
-def timestamp(y: int, mo: int, d: int, h: int, mi: int, s: int, tz_offset: int) -> float | None:
-    """Seconds since the epoch for a local YY MM DD hh mm ss, or None if it is no real time."""
-    if min(y, mo, d, h, mi, s) < 0:
-        return None
-    if not (1 <= mo <= 12 and 1 <= d <= _DAYS[mo] and h < 24 and mi < 60 and s < 60):
-        return None
-    if mo == 2 and d == 29 and (2000 + y) % 4:
-        return None
-    return float(calendar.timegm((2000 + y, mo, d, h, mi, s, 0, 0, 0)) - tz_offset)
+def _bcd_parts(b: bytes, off: int) -> list[int]:
+    raw = b[off : off + 6]
+    if len(raw) < 6:
+        raise IndexError("BCD time cut short")
+    return [_BCD[v] for v in raw]
 
 
 def read_bcd_time(b: bytes, off: int, tz_offset: int) -> tuple[float | None, int]:
     """The 6-byte BCD ``YYMMDDhhmmss`` in the terminal's zone, as UTC seconds (None if invalid)."""
-    raw = b[off : off + 6]
-    if len(raw) < 6:
-        raise IndexError("BCD time cut short")
-    y, mo, d, h, mi, s = (_BCD[v] for v in raw)
-    return timestamp(y, mo, d, h, mi, s, tz_offset), off + 6
+    y, mo, d, h, mi, s = _bcd_parts(b, off)
+    if min(y, mo, d, h, mi, s) < 0:
+        return None, off + 6
+    moment = utc_seconds_or_none(2000 + y, mo, d, h, mi, s)
+    return (None if moment is None else moment - tz_offset), off + 6
 
 
 def set_time(rec: Fields, b: bytes, off: int, tz_offset: int) -> int:
-    """Fix time from a BCD time; an impossible one leaves it None and keeps the raw digits."""
-    t, end = read_bcd_time(b, off, tz_offset)
-    rec.f["fix_time"] = t
-    if t is None:
-        rec.a["invalid_time"] = b[off:end].hex()
-    elif tz_offset:
+    """Fix time from a BCD time; an impossible one leaves it None and keeps what was sent."""
+    y, mo, d, h, mi, s = _bcd_parts(b, off)
+    if min(y, mo, d, h, mi, s) < 0:  # a nibble above 9: kept as the hex digits
+        rec.impossible_time(b[off : off + 6].hex())
+        return off + 6
+    if rec.set_time_parts(2000 + y, mo, d, h, mi, s, offset_s=tz_offset) is not None and tz_offset:
         rec.a["device_tz_offset_s"] = tz_offset
-    return end
+    return off + 6
 
 
 def luhn_digit(number: int) -> int:

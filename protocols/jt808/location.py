@@ -17,7 +17,6 @@ from protocols.jt808.fields import (
     decode_status_and_position,
     read_bcd_time,
     set_time,
-    timestamp,
 )
 from protocols.jt808.reader import Reader
 
@@ -107,7 +106,7 @@ def decode_lock_location(body: bytes, short_blind: bool) -> Fields:
     f = rec.f
     t = r.take(6)
     dd, mo, yy, hh, mi, ss = (_bcd(t[i : i + 1]) for i in range(6))
-    f["fix_time"] = timestamp(yy, mo, dd, hh, mi, ss, 0)
+    rec.set_time_parts(2000 + yy, mo, dd, hh, mi, ss)
     lat = _ddmm(_bcd(r.take(4)))
     lon_bytes = r.take(5)
     if lon_bytes[4] >> 4 > 9:

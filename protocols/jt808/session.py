@@ -19,7 +19,7 @@ from typing import Callable
 
 from protocols.core import BufferedSession, CommandResponse, DEFAULT_MAX_FRAME, Login, Message, ProtocolError, Report
 from protocols.jt808 import messages as m
-from protocols.jt808.fields import DEFAULT_TZ_OFFSET_S, decode_id, device_id
+from protocols.jt808.fields import DEFAULT_TZ_OFFSET_S, Fields, decode_id, device_id
 from protocols.jt808.framing import Corrupt, Frame, TextFrame, build_frame, scan_frames
 
 MSG_GENERAL_RESPONSE = 0x8001
@@ -201,9 +201,9 @@ class ServerSession(BufferedSession):
                 return Report(f"msg_0x{msg_id:04x}", (), self._general(frame, RESULT_OK))
             if msg_id == MSG_TIME_SYNC:
                 return Report("time_sync", (), self._time_sync(frame))
-            return Report(f"unsupported_0x{msg_id:04x}", (), None)
+            raw = Fields().keep_raw(f"0x{msg_id:04x}", frame.body)  # no layout here: kept, not dropped
+            return Report(f"unsupported_0x{msg_id:04x}", (raw.build(self.imei),), None)
         outcome = decoder(frame.body, self._ctx, msg_id)
-        records = tuple(fields.build(self.imei) for fields in outcome.records)
         ack: bytes | None = None
         if outcome.answer:
             ack = self._general(frame, RESULT_OK)
@@ -211,6 +211,10 @@ class ServerSession(BufferedSession):
             ack = build_frame(
                 MSG_GENERAL_RESPONSE_2, frame.phone, 1, struct.pack(">HB", msg_id, RESULT_OK), short_serial=True
             )
+        kept = outcome.records
+        if not kept and ack is None and outcome.text is None:  # nothing read, nothing to answer: kept raw
+            kept = (Fields().keep_raw(f"0x{msg_id:04x}", frame.body),)
+        records = tuple(fields.build(self.imei) for fields in kept)
         if outcome.text is not None:
             return CommandResponse(outcome.text, records, ack)
         return Report(outcome.kind, records, ack)

@@ -7,7 +7,6 @@ modulo 256, as two upper-case hex digits.
 
 from __future__ import annotations
 
-import calendar
 
 from protocols.record import RecordFields
 
@@ -81,14 +80,13 @@ def set_position(rec: Fields, lat: float, lon: float) -> None:
         rec.f["lat"], rec.f["lon"] = lat, lon
 
 
-def text_time(value: str) -> float | None:
-    """``yymmddhhmmss`` (UTC) to epoch seconds, or None when it is no real moment."""
-    if len(value) != 12 or not value.isdigit():
-        return None
-    y, mo, d, h, mi, s = (int(value[i : i + 2]) for i in range(0, 12, 2))
-    if not (1 <= mo <= 12 and 1 <= d <= 31 and h < 24 and mi < 60 and s < 60):
-        return None
-    try:
-        return float(calendar.timegm((2000 + y, mo, d, h, mi, s, 0, 0, 0)))
-    except ValueError:
-        return None
+def set_text_time(rec: Fields, value: str) -> None:
+    """``yymmddhhmmss`` (UTC) as the fix time; empty stays unknown, anything else that names no
+    moment is kept as sent (``RecordFields.set_time_parts``)."""
+    if len(value) == 12 and value.isdigit():
+        y, mo, d, h, mi, s = (int(value[i : i + 2]) for i in range(0, 12, 2))
+        rec.set_time_parts(2000 + y, mo, d, h, mi, s)
+    elif value:
+        rec.impossible_time(value)
+    else:
+        rec.f["fix_time"] = None

@@ -39,6 +39,10 @@ def ccc_ack(flag: str, imei: str, records: int) -> bytes:
     return server_command(flag, imei, f"CCC,{records}")
 
 
+BINARY_TYPES = frozenset(("CCC", "CCE", "D00"))
+"""Frame types whose data is binary (kept as hex when it cannot be decoded)."""
+
+
 class ServerSession(BufferedSession):
     """Decodes one Meitrack device's stream; remembers its IMEI after the first frame.
 
@@ -94,11 +98,14 @@ class ServerSession(BufferedSession):
             rec = Fields()
             rec.a["result"] = answer
             return CommandResponse(answer, (rec.build(imei),))
-        elif kind in ("D00", "D03"):
+        elif kind in ("D00", "D03"):  # photo data and the photo list: kept raw below
             fields = []
         else:
             data = frame.data.decode("latin-1")
             fields = [text.decode_report(data.split(","), self.model)] if data and "," in data else []
+        if not fields and ack is None:  # nothing decoded and nothing to answer: kept raw, never dropped
+            raw = frame.data if kind in BINARY_TYPES else frame.data.decode("latin-1")
+            fields = [Fields().keep_raw(kind, raw)]
         records = []
         for rec in fields:
             if not frame.checksum_ok:

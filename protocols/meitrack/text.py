@@ -12,7 +12,7 @@ event (``AFF,0004,35,...``). A field that does not parse makes the frame malform
 
 from __future__ import annotations
 
-from protocols.meitrack.fields import Fields, set_event, set_gsm, set_position, text_time
+from protocols.meitrack.fields import Fields, set_event, set_gsm, set_position, set_text_time
 from protocols.record import operator_code
 
 _SCALES: dict[str, tuple[float, float]] = {
@@ -53,9 +53,7 @@ def decode_report(fields: list[str], model: str | None = None) -> Fields:
         a["sub_type"] = sub
     set_event(rec, int(f[0]))
     set_position(rec, float(f[1]), float(f[2]))
-    r["fix_time"] = text_time(f[3])
-    if r["fix_time"] is None:
-        a["invalid_time"] = f[3]
+    set_text_time(rec, f[3])
     if f[4] not in ("A", "V"):
         raise ValueError(f"validity {f[4]!r}")
     r["valid"] = f[4] == "A"

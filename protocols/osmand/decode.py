@@ -23,7 +23,7 @@ from protocols.osmand.fields import (
     flag,
     number,
     scalar,
-    timestamp,
+    set_timestamp,
 )
 from protocols.record import operator_code
 
@@ -73,7 +73,7 @@ def decode_params(params: Iterable[tuple[str, str]]) -> tuple[str, list[Fields]]
         elif key == "valid":
             valid = flag(value)
         elif key == "timestamp":
-            f["fix_time"] = timestamp(value)
+            set_timestamp(rec, value)
         elif key == "lat":
             lat = number(value, "lat")
         elif key == "lon":
@@ -163,7 +163,7 @@ def _location(loc: Any) -> Fields:
     rec = Fields()
     f, a = rec.f, rec.a
     if loc.get("timestamp") is not None:
-        f["fix_time"] = timestamp(loc["timestamp"])
+        set_timestamp(rec, loc["timestamp"])
     coords = loc.get("coords")
     if not isinstance(coords, dict) or coords.get("latitude") is None or coords.get("longitude") is None:
         raise BadRequest("location without coords.latitude/longitude")

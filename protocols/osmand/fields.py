@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timezone
 from typing import Any
 
 from protocols.record import RecordFields, parse_iso_utc
@@ -51,28 +50,68 @@ def number(value: Any, name: str) -> float:
     return result
 
 
-def timestamp(value: Any) -> float:
-    """Epoch seconds or milliseconds (Traccar: below 2**31-1 means seconds), ISO 8601, or
-    ``yyyy-MM-dd HH:mm:ss`` taken as UTC."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-        return seconds if seconds < 2**31 - 1 else seconds / 1000
-    text = str(value).strip()
-    try:
-        if _INT.fullmatch(text):
-            whole = int(text)
-            return float(whole) if whole < 2**31 - 1 else whole / 1000
-        if "T" in text:
-            return parse_iso_utc(text)
-        moment = datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
-        return moment.timestamp()
-    except (ValueError, OverflowError):
-        pass
-    try:
-        seconds = number(text, "timestamp")
-    except BadRequest:
-        raise BadRequest(f"timestamp not understood: {text[:40]!r}") from None
+_DATE_TIME = re.compile(
+    r"(\d{4})-(\d{1,2})-(\d{1,2})[T ](\d{1,2}):(\d{1,2}):(\d{1,2})(\.\d+)?"
+    r"(Z|z|[+-]\d{2}(?::?\d{2})?)?", re.A,
+)
+EARLIEST = -62_135_596_800.0
+"""0001-01-01T00:00:00Z: the first second ``datetime`` (so every reader) can show."""
+LATEST = 253_402_300_799.0
+"""9999-12-31T23:59:59Z."""
+
+
+def _epoch(seconds: float) -> float:
+    """Traccar's rule: a number from 2**31-1 on is milliseconds."""
     return seconds if seconds < 2**31 - 1 else seconds / 1000
+
+
+def _zone(text: str | None) -> float:
+    """Seconds east of UTC of ``Z``/``+hh[:mm]``/``-hhmm``."""
+    if not text or text in "Zz":
+        return 0.0
+    sign = -1 if text[0] == "-" else 1
+    digits = text[1:].replace(":", "")
+    return sign * (int(digits[:2]) * 3600 + int(digits[2:4] or 0) * 60)
+
+
+def set_timestamp(rec: "Fields", value: Any) -> None:
+    """The fix time from epoch seconds or milliseconds (below 2**31-1 means seconds, as Traccar),
+    ISO 8601, or ``yyyy-MM-dd HH:mm:ss`` taken as UTC.
+
+    A value no calendar can show (NaN, infinity, 1e30, beyond year 9999) or a date that names no
+    moment (month 13) leaves ``fix_time`` None with ``raw_fix_time`` as sent and the reason; a
+    representable time is kept even when absurd (-1, 1970, 2100): the pipeline judges those. Text
+    that is no time at all is a BadRequest.
+    """
+    if isinstance(value, bool):
+        raise BadRequest("timestamp must be a number or a date")
+    raw = str(value).strip()[:64]
+    if isinstance(value, (int, float)):
+        seconds = _epoch(float(value))
+    else:
+        text = str(value).strip()
+        when = _DATE_TIME.fullmatch(text)
+        if when is not None:
+            y, mo, d, h, mi, s = (int(x) for x in when.groups()[:6])
+            fraction = float(when[7]) if when[7] else 0.0
+            moment = rec.set_time_parts(y, mo, d, h, mi, s + fraction, offset_s=_zone(when[8]), raw=raw)
+            if moment is not None and not EARLIEST <= moment <= LATEST:  # a zone pushed it past year 9999
+                rec.impossible_time(raw, f"fix time {raw} is outside the years 1-9999")
+            return
+        if _INT.fullmatch(text):
+            seconds = _epoch(float(int(text))) if len(text) <= 30 else math.inf
+        else:
+            try:
+                seconds = _epoch(float(text))
+            except ValueError:
+                try:
+                    seconds = parse_iso_utc(text)
+                except (ValueError, OverflowError):
+                    raise BadRequest(f"timestamp not understood: {text[:40]!r}") from None
+    if not EARLIEST <= seconds <= LATEST:  # NaN fails both comparisons
+        rec.impossible_time(raw, f"fix time {raw} is not a time a calendar can show")
+        return
+    rec.f["fix_time"] = seconds
 
 
 def flag(value: Any) -> bool:
@@ -84,7 +123,7 @@ def flag(value: Any) -> bool:
 
 def scalar(text: str) -> Any:
     """An unknown parameter's value: int, float, bool or the text, as Traccar types it."""
-    if _INT.fullmatch(text):
+    if _INT.fullmatch(text) and len(text) <= 30:
         return int(text)
     try:
         value = float(text)
@@ -105,7 +144,6 @@ class Fields(RecordFields):
     protocol = PROTOCOL
 
     def position(self, lat: float, lon: float) -> None:
-        """Set a checked WGS84 position."""
-        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-            raise BadRequest(f"position out of range: {lat}, {lon}")
+        """Set a position; one out of range is kept for the pipeline, which stores it as raw_lat /
+        raw_lon with ``valid = false`` (a 400 would lose what the client sent)."""
         self.f["lat"], self.f["lon"] = lat, lon

@@ -15,11 +15,11 @@ odometer (m), 13/173 motion, and the alarm ids Traccar knows.
 
 from __future__ import annotations
 
-import calendar
 import struct
 from typing import Any
 
-from protocols.record import Record, operator_code
+from protocols.dates import utc_seconds
+from protocols.record import Record, RecordFields, operator_code
 
 PROTOCOL = "ruptela"
 
@@ -38,19 +38,18 @@ ALARMS: dict[int, str] = {88: "jamming", 134: "hard_braking", 136: "hard_acceler
 """IO id -> alarm when its value is non-zero (758: when it is 1)."""
 
 
-class Fields:
+class Fields(RecordFields):
     """The record being built: Record keyword fields plus raw IO and other attributes."""
 
-    __slots__ = ("f", "a", "alarms")
+    __slots__ = ("alarms",)
+    protocol = PROTOCOL
 
     def __init__(self) -> None:
-        self.f: dict[str, Any] = {}
-        self.a: dict[str, Any] = {}
+        super().__init__()
         self.alarms: list[str] = []
 
     def build(self, imei: str | None) -> Record:
-        f = self.f
-        f.setdefault("fix_time", None)
+        f = self.fields()
         if self.alarms:
             f["event"] = self.alarms[0]
             if len(self.alarms) > 1:
@@ -192,11 +191,6 @@ def decode_dtcs(data: bytes) -> list[Fields]:
         out.append(rec)
         off += 19
     return out
-
-
-def utc_seconds(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> float:
-    """A UTC time as epoch seconds (a helper for simulators and tests)."""
-    return float(calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0)))
 
 
 __all__ = ["CMD_DTCS", "CMD_EXTENDED_RECORDS", "CMD_RECORDS", "PROTOCOL", "Fields", "apply_io", "decode_dtcs",

@@ -107,4 +107,5 @@ class ServerSession(BufferedSession):
             rec.a["result"] = text
             rec.a["command"] = command
             return CommandResponse(text, self._build([rec]))
-        return Report(f"unsupported_{command}", (), None)
+        kind = "file" if command == CMD_FILES else f"unsupported_{command}"  # no layout: kept raw
+        return Report(kind, self._build([Fields().keep_raw(f"command_{command}", data)]), None)

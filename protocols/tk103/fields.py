@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import calendar
 
 from protocols.record import RecordFields
 
@@ -47,18 +46,6 @@ for _names, _event in (
 
 BATTERY_LEVELS = {6: 100, 5: 80, 4: 50, 3: 20, 2: 10}
 """ZC20 battery level (0-6 scale) -> %."""
-
-_DAYS = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
-
-
-def utc_seconds(yy: int, mo: int, dd: int, hh: int, mi: int, ss: int) -> float | None:
-    """Epoch seconds of a 2-digit-year date and time, or None if it is no real time."""
-    if not (1 <= mo <= 12 and 1 <= dd <= _DAYS[mo] and hh < 24 and mi < 60 and ss < 60):
-        return None
-    if mo == 2 and dd == 29 and yy % 4:
-        return None
-    return float(calendar.timegm((2000 + yy, mo, dd, hh, mi, ss, 0, 0, 0)))
-
 
 def apply_command(rec: "Fields", command: str, data: str | None) -> None:
     """Event or ignition implied by the command word (and its alarm digit)."""

@@ -18,7 +18,7 @@ import struct
 from typing import NamedTuple
 
 from protocols.record import operator_code
-from protocols.tk103.fields import BATTERY_LEVELS, Fields, apply_command, utc_seconds
+from protocols.tk103.fields import BATTERY_LEVELS, Fields, apply_command
 
 _FLAGS = re.X | re.S | re.A
 
@@ -147,14 +147,10 @@ def main(text: str, head: Header) -> Fields | None:
     d1, d2, d3 = int(g[2]), int(g[3]), int(g[4])
     yy, mo, dd = (d3, d2, d1) if g[5] else (d1, d2, d3)
     hh, mi, ss = int(g[14]), int(g[15]), int(g[16])
-    f["fix_time"] = utc_seconds(yy, mo, dd, hh, mi, ss)
-    if f["fix_time"] is None:
-        a["invalid_time"] = "".join(g[2:5]) + "".join(g[14:17])
+    rec.set_time_parts(2000 + yy, mo, dd, hh, mi, ss)
     f["valid"] = g[6] == "A"
     lat = _coordinate(g[7], g[8], g[9])
     lon = _coordinate(g[10], g[11], g[12])
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        return None
     if lat or lon or f["valid"]:
         f["lat"], f["lon"] = lat, lon
     try:
@@ -188,7 +184,7 @@ def battery(text: str) -> Fields | None:
         return None
     g = [int(v) for v in m.groups()]
     rec = Fields()
-    rec.f["fix_time"] = utc_seconds(g[2], g[1], g[0], g[3], g[4], g[5])
+    rec.set_time_parts(2000 + g[2], g[1], g[0], g[3], g[4], g[5])
     if g[6] != 255:
         rec.a["battery_level"] = g[6]
         if g[6] in BATTERY_LEVELS:
@@ -253,7 +249,7 @@ def lbs_wifi(text: str, command: str) -> Fields | None:
             wifi.append({"mac": mac.lower(), "rssi": int(rssi), "channel": int(channel)})
         rec.a["wifi"] = wifi
     dd, mo, yy, hh, mi, ss = (int(v) for v in g[6:12])
-    rec.f["fix_time"] = utc_seconds(yy, mo, dd, hh, mi, ss)
+    rec.set_time_parts(2000 + yy, mo, dd, hh, mi, ss)
     return rec
 
 
@@ -265,7 +261,7 @@ def command_result(text: str) -> tuple[str, Fields] | None:
     g = m.groups()
     dd, mo, yy, hh, mi, ss = (int(v) for v in g[:6])
     rec = Fields()
-    rec.f["fix_time"] = utc_seconds(yy, mo, dd, hh, mi, ss)
+    rec.set_time_parts(2000 + yy, mo, dd, hh, mi, ss)
     rec.a["result"] = g[6]
     return g[6], rec
 

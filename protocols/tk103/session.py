@@ -11,7 +11,8 @@ the device's ``imei`` (a :class:`Login` comes first); a frame for another id yie
 Login, which the service refuses on a connection that already has a device.
 
 A frame that cannot be decoded is a ``ProtocolError(close=False)``; a well-formed frame of a
-command no layout here knows is reported as ``unsupported_<cmd>`` without records. Good frames
+command no layout here knows is reported as ``unsupported_<cmd>`` with one record that keeps the
+frame's text (``message_type``, ``raw_message``) and no fix: nothing is dropped unseen. Good frames
 before a bad one in the same chunk are returned first, the error on the next call.
 """
 
@@ -122,9 +123,8 @@ class ServerSession(BufferedSession):
         if rec is None:
             if kind != "position" or command in KNOWN_POSITION_COMMANDS or command == "BP05":
                 raise ProtocolError(f"malformed TK103 {command} frame", excerpt=frame)
-            if self.imei == device_id:
-                out.append(Report(f"unsupported_{command}", (), None))
-            return
+            kind = f"unsupported_{command}"  # no layout here (Traccar has none either): kept raw
+            rec = Fields().keep_raw(command, text)
         if command == "BP05":
             answer = self._identify(device_id, out, answer)
         else:

@@ -13,7 +13,6 @@ Numeric fields left empty decode to None.
 
 from __future__ import annotations
 
-import calendar
 import re
 
 from protocols.record import RecordFields, operator_code
@@ -57,15 +56,9 @@ class Fields(RecordFields):
     protocol = PROTOCOL
 
 
-def _utc(ddmmyy: str, hhmmss: str) -> float | None:
+def _set_time(rec: Fields, ddmmyy: str, hhmmss: str) -> None:
     d, mo, y = int(ddmmyy[:2]), int(ddmmyy[2:4]), int(ddmmyy[4:])
-    h, mi, s = int(hhmmss[:2]), int(hhmmss[2:4]), int(hhmmss[4:])
-    if not (1 <= mo <= 12 and 1 <= d <= 31 and h < 24 and mi < 60 and s < 60):
-        return None
-    try:
-        return float(calendar.timegm((2000 + y, mo, d, h, mi, s, 0, 0, 0)))
-    except ValueError:
-        return None
+    rec.set_time_parts(2000 + y, mo, d, int(hhmmss[:2]), int(hhmmss[2:4]), int(hhmmss[4:]))
 
 
 def _signed(value: str, hemisphere: str | None, negative: str) -> float:
@@ -87,17 +80,12 @@ def decode_position(text: str) -> Fields | None:
         return None
     rec = Fields()
     f, a = rec.f, rec.a
-    f["fix_time"] = _utc(m["date"], m["time"])
-    if f["fix_time"] is None:
-        a["invalid_time"] = m["date"] + m["time"]
+    _set_time(rec, m["date"], m["time"])
     f["valid"] = m["valid"] == "A"
     lat = _signed(m["lat"], m["ns"], "S")
     lon = _signed(m["lon"], m["ew"], "W")
     if lat == 0 and lon == 0:
         lat = lon = None  # no fix ever: 0,0 is "unknown"
-    if lat is not None and not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        a["invalid_position"] = f"{m['lat']},{m['lon']}"
-        lat = lon = None
     f["lat"], f["lon"] = lat, lon
     for key, group, cast in (
         ("speed_kmh", "speed", float), ("course_deg", "course", float), ("altitude_m", "alt", float),

@@ -51,6 +51,8 @@ class ServerSession(BufferedSession):
                 try:
                     out.append(self._decode(scan))
                     continue
+                except ProtocolError as exc:
+                    error = exc
                 except _CONTENT_ERRORS as exc:
                     error = ProtocolError(f"malformed watch frame: {exc}", excerpt=scan.raw)
             else:
@@ -94,6 +96,11 @@ class ServerSession(BufferedSession):
         elif kind == "TK" and len(rest) > 1:
             fields = Fields()
             fields.a["audio_bytes"] = len(rest)
+        if fields is None and kind.startswith(("UD", "AL", "WT")):
+            raise ProtocolError(f"watch {kind} frame does not match the position layout", reply=answer,
+                                excerpt=frame.raw)
+        if fields is None and answer is None:  # nothing decoded, nothing to answer: kept raw, never dropped
+            fields = Fields().keep_raw(kind or "empty", body.decode("latin-1"))
         records = (fields.build(ident),) if fields is not None else ()
         return Report(lower or "empty", records, answer)
 

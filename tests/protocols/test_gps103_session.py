@@ -123,5 +123,10 @@ def test_a_run_without_terminator_over_max_frame_closes() -> None:
     assert session.buffered == 0
 
 
-def test_blank_lines_and_stray_terminators_are_ignored() -> None:
-    assert ServerSession().feed(b"\r\n;\n*  \r\n") == []
+def test_blank_lines_are_ignored_and_stray_terminators_are_errors() -> None:
+    assert ServerSession().feed(b"\r\n\n  \r\n") == []
+    session = ServerSession()
+    with pytest.raises(ProtocolError) as caught:
+        session.feed(b"\r\n;\n")
+    assert not caught.value.close and caught.value.excerpt == b";"
+    assert session.feed(b"") == []

@@ -97,10 +97,13 @@ def test_binary_length_learnt_from_lookahead_then_bytewise() -> None:
     assert [m.kind for m in later if isinstance(m, Report)] == ["binary", "v1"]
 
 
-def test_x_frames_are_skipped() -> None:
+def test_x_frames_are_kept_raw_for_the_known_device() -> None:
     x_frame = bytes.fromhex("5800009814991024031101175540227006012321670c000095fffffbffff0033")
     messages, errors = feed_all(ServerSession(), [x_frame + HEARTBEAT + x_frame])
-    assert not errors and [type(m) for m in messages] == [Login, Report]
+    assert len(errors) == 1 and not errors[0].close  # before any device id: whose would it be?
+    assert [type(m) for m in messages] == [Login, Report, Report]
+    (rec,) = messages[2].records
+    assert rec.attributes == {"message_type": "x", "raw_message": x_frame.hex()} and rec.lat is None
 
 
 def test_frame_and_trailing_garbage() -> None:

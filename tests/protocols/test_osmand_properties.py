@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocols.core import CommandResponse, Login, Message, ProtocolError, Report
-from protocols.osmand import DeviceCodec, ServerSession
+from protocols.osmand import REJECT_QUERY, DeviceCodec, ServerSession
 from protocols.record import Record
 
 DEVICE = "phone-7f3a"
@@ -68,8 +68,8 @@ def split(data: bytes, cuts: list[int]) -> list[bytes]:
 @pytest.fixture(scope="module")
 def whole() -> list[Message]:
     messages = feed_all(ServerSession(), [STREAM])
-    assert messages[0] == Login(DEVICE, accept=None, reject=b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
-                                                            b"Connection: close\r\n\r\n")
+    assert messages[0] == Login(DEVICE, accept=None, reject=REJECT_QUERY)
+    assert REJECT_QUERY.startswith(b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n")
     assert [m.ack for m in messages[1:]] == [OK, OK, OK]
     return messages
 

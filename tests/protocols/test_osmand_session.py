@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from protocols.core import Login, ProtocolError, Report
@@ -10,6 +11,19 @@ from protocols.record import Record
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
 BAD = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
+"""What a device-side parser must read as a refusal (the server's own 400s carry a JSON body)."""
+
+
+def json_error(reply: bytes | None, status: int = 400) -> dict:
+    """The ``{"error": {"code", "message"}}`` document of an error answer, checked for its shape."""
+    assert reply is not None
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(f"HTTP/1.1 {status} ".encode()), head
+    assert b"\r\nContent-Type: application/json\r\n" in head + b"\r\n", head
+    assert f"Content-Length: {len(body)}".encode() in head
+    error = orjson.loads(body)["error"]
+    assert set(error) == {"code", "message"} and error["message"], error
+    return error
 
 
 def get(query: str, extra: str = "", version: str = "1.1") -> bytes:
@@ -49,11 +63,12 @@ def test_each_request_is_answered_200_and_keep_alive_goes_on() -> None:
 
 def test_bad_request_is_400_and_the_connection_stays() -> None:
     session = ServerSession()
-    for query in ("lat=60.0&lon=30.0", "id=1", "id=1&lat=91&lon=0", "id=1&lat=x&lon=1", "id=1&lat=1",
-                  "id=1&lat=nan&lon=1", "id=&lat=1&lon=1", "id=1&lat=1&lon=2&timestamp=yesterday"):
+    for query in ("lat=60.0&lon=30.0", "id=1", "id=1&lat=x&lon=1", "id=1&lat=1",
+                  "id=1&lat=nan&lon=1", "id=&lat=1&lon=1", "id=1&lat=1&lon=2&timestamp=yesterday",
+                  "id=1&lat=1&lon=2&sat=1e999"):
         with pytest.raises(ProtocolError) as caught:
             session.feed(get(query))
-        assert caught.value.reply == BAD and caught.value.close is False, query
+        assert json_error(caught.value.reply)["code"] == "bad_request" and caught.value.close is False, query
     _, report = session.feed(get("id=1&lat=1&lon=2"))
     assert report.ack == OK
 
@@ -65,7 +80,7 @@ def test_error_after_good_request_in_one_chunk_is_held_back() -> None:
     assert session.pending
     with pytest.raises(ProtocolError) as caught:
         session.feed(b"")
-    assert caught.value.reply == BAD
+    json_error(caught.value.reply)
     (report,) = session.feed(b"")
     assert report.records[0].lat == 3.0
 
@@ -82,7 +97,7 @@ def test_json_body_unknown_device_reject_and_batches() -> None:
                 b'{"device_id":"X9","location":{"timestamp":"2024-01-01T00:00:00Z"}}'):
         with pytest.raises(ProtocolError) as caught:
             ServerSession().feed(post(bad))
-        assert caught.value.reply == BAD and not caught.value.close
+        assert json_error(caught.value.reply) and not caught.value.close
 
 
 def test_form_body_chunked_and_http10() -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import orjson
 import pytest
 
 from protocols.core import Login, Message, ProtocolError, Report
@@ -122,7 +123,10 @@ def test_null_and_not_null(entries: list[dict[str, Any]]) -> None:
         if result == "null":
             assert records(messages) == []
             (error,) = errors
-            assert error.reply == b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" and not error.close
+            assert error.reply is not None and not error.close
+            head, _, body = error.reply.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n")
+            assert orjson.loads(body)["error"]["code"] == "bad_request"
         elif result == "not_null":
             (rec,) = records(messages)
             assert rec.lat is None and rec.valid is False and len(rec.attributes["cells"]) == 2

@@ -71,12 +71,16 @@ def test_command_answer_is_a_command_response() -> None:
     assert isinstance(answer, CommandResponse) and answer.text == "Notice: (1) Device version: 1.0"
 
 
-def test_unknown_command_before_identification_is_dropped_quietly() -> None:
+def test_unknown_command_is_kept_raw_without_a_fix() -> None:
     frame = b"(027028258309BQ86,0,05550c21b10d1d0f431008bd114c0ea5078400010007a100423932,161117005322,01000001)"
     session = ServerSession()
-    assert session.feed(frame) == []
-    session.feed(b"(027028258309BP00HSO)")
-    assert session.feed(frame) == [Report("unsupported_BQ86", (), None)]
+    login, report = session.feed(frame)
+    assert login == Login("027028258309", accept=None, reject=None)
+    (rec,) = report.records
+    assert report.kind == "unsupported_BQ86" and report.ack is None
+    assert rec.attributes == {"message_type": "BQ86", "raw_message": frame.decode()}
+    assert (rec.fix_time, rec.lat, rec.valid) == (None, None, None)
+    assert [m.kind for m in session.feed(frame)] == ["unsupported_BQ86"]
 
 
 def test_another_device_on_the_connection_yields_a_second_login() -> None:

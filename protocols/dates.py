@@ -1,0 +1,86 @@
+"""One date helper for every codec (Traccar's ``DateBuilder`` idea): calendar parts to epoch seconds.
+
+``calendar.timegm`` normalises what it is given: month 13 becomes next January, 31 April becomes
+1 May, hour 24 the next day. A tracker that sends such a date has a broken clock or a corrupt
+frame, and storing the normalised moment would hide that behind a plausible time. So every codec
+builds its times here, and an impossible date raises :class:`ImpossibleDate`; the codec then keeps
+the record with ``fix_time`` None and the date as the device sent it
+(:meth:`protocols.record.RecordFields.set_time_parts` does both in one place).
+"""
+
+from __future__ import annotations
+
+import calendar
+
+MIN_YEAR = 1
+MAX_YEAR = 9999
+"""The years ``datetime`` can represent: every reader of a stored time copes with them."""
+
+_DAYS = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+class ImpossibleDate(ValueError):
+    """Calendar parts that name no moment (month 13, 30 February, hour 24...).
+
+    ``raw`` is the date as the device sent it, written ``YYYY-MM-DD hh:mm:ss`` so it reads as a
+    date and never as a number; ``why`` names the part that is impossible.
+    """
+
+    def __init__(self, raw: str, why: str) -> None:
+        super().__init__(f"{raw} is not a date ({why})")
+        self.raw = raw
+        self.why = why
+
+
+def is_leap(year: int) -> bool:
+    """Gregorian leap year."""
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+def days_in_month(year: int, month: int) -> int:
+    """28-31; ``month`` must be 1-12."""
+    return 29 if month == 2 and is_leap(year) else _DAYS[month]
+
+
+def written(year: int, month: int, day: int, hour: int, minute: int, second: float) -> str:
+    """The parts as ``YYYY-MM-DD hh:mm:ss`` (whatever their values: this is how they were sent)."""
+    if isinstance(second, float) and not second.is_integer():
+        sec = f"{second:06.3f}"
+    else:
+        sec = f"{int(second):02d}"
+    return f"{year:04d}-{month:02d}-{day:02d} {hour:02d}:{minute:02d}:{sec}"
+
+
+def utc_seconds(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: float = 0) -> float:
+    """Epoch seconds of a UTC date and time; :class:`ImpossibleDate` if it names no moment.
+
+    A second of 60 is accepted as a leap second (GNSS receivers send it; it counts as the first
+    second of the next minute, as POSIX time does). Years run 1-9999, what ``datetime`` holds.
+    """
+    why = None
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        why = f"year {year}"
+    elif not 1 <= month <= 12:
+        why = f"month {month}"
+    elif not 1 <= day <= days_in_month(year, month):
+        why = f"day {day} of month {month}" if day > 0 else f"day {day}"
+    elif not 0 <= hour <= 23:
+        why = f"hour {hour}"
+    elif not 0 <= minute <= 59:
+        why = f"minute {minute}"
+    elif not 0 <= second < 61:
+        why = f"second {second:g}"
+    if why is not None:
+        raise ImpossibleDate(written(year, month, day, hour, minute, second), why)
+    whole = calendar.timegm((year, month, day, hour, minute, 0, 0, 0, 0))
+    return float(whole + second)
+
+
+def utc_seconds_or_none(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: float = 0
+) -> float | None:
+    """:func:`utc_seconds`, or None for an impossible date (where no record keeps the raw value)."""
+    try:
+        return utc_seconds(year, month, day, hour, minute, second)
+    except ImpossibleDate:
+        return None
