@@ -13,6 +13,7 @@ several services in one process never clash.
 from __future__ import annotations
 
 import hmac
+import socket
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
@@ -24,6 +25,7 @@ from twisted.logger import Logger
 
 from telediag.config import Config, ConfigError
 from telediag.diagnostics.catalogue import FINDINGS
+from telediag.ingest.udp import kernel_drops
 from telediag.tickets.model import ACTIVE_STATES, PRIORITIES
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -160,6 +162,76 @@ class WorkCollector(Collector):
 
 
 @dataclass(frozen=True)
+class UdpListener:
+    """One UDP socket the service reads: its protocol, port and the buffer size it asked for."""
+
+    protocol: str
+    port: int
+    sock: socket.socket
+    requested_bytes: int
+
+
+class ListenerCollector(Collector):
+    """Device listeners: connections open and refused (TCP), kernel buffer and drops (UDP).
+
+    The kernel's drop count of each UDP socket is read from ``/proc/net/udp`` at scrape time; where
+    there is no ``/proc`` the drop series is absent rather than a false zero.
+    """
+
+    def __init__(self) -> None:
+        self.tcp: list[Any] = []
+        """``DeviceStreamFactory`` objects (``protocol_name``, ``open_per_address``, ``refused``)."""
+        self.udp: list[UdpListener] = []
+
+    def collect(self) -> Iterator[Metric]:
+        if self.tcp:
+            refused = CounterMetricFamily("telediag_connections_refused",
+                                          "Device connections closed at once, per protocol and reason "
+                                          "(per_address_cap: the source address has too many open).",
+                                          labels=["protocol", "reason"])
+            open_ = GaugeMetricFamily("telediag_device_connections",
+                                      "Open device TCP connections (identified or not), per protocol.",
+                                      labels=["protocol"])
+            totals: dict[tuple[str, str], int] = {}
+            opened: dict[str, int] = {}
+            for factory in self.tcp:
+                name = factory.protocol_name
+                for reason in {"per_address_cap", *factory.refused}:
+                    totals[(name, reason)] = totals.get((name, reason), 0) + factory.refused.get(reason, 0)
+                opened[name] = opened.get(name, 0) + sum(factory.open_per_address.values())
+            for (name, reason), value in sorted(totals.items()):
+                refused.add_metric([name, reason], value)
+            for name, value in sorted(opened.items()):
+                open_.add_metric([name], value)
+            yield refused
+            yield open_
+        if self.udp:
+            drops = CounterMetricFamily("telediag_udp_receive_drops",
+                                        "Datagrams the kernel dropped because the socket's receive buffer was "
+                                        "full (from /proc/net/udp), per protocol and port.",
+                                        labels=["protocol", "port"])
+            size = GaugeMetricFamily("telediag_udp_receive_buffer_bytes",
+                                     "Receive buffer of the UDP socket as the kernel reports it (Linux: twice "
+                                     "what was set).", labels=["protocol", "port"])
+            asked = GaugeMetricFamily("telediag_udp_receive_buffer_requested_bytes",
+                                      "[ingest] udp_receive_buffer_bytes asked for each UDP socket.",
+                                      labels=["protocol", "port"])
+            for listener in self.udp:
+                labels = [listener.protocol, str(listener.port)]
+                asked.add_metric(labels, listener.requested_bytes)
+                try:
+                    size.add_metric(labels, listener.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+                except OSError:  # closed: the service is stopping
+                    continue
+                dropped = kernel_drops(listener.sock)
+                if dropped is not None:
+                    drops.add_metric(labels, dropped)
+            yield drops
+            yield size
+            yield asked
+
+
+@dataclass(frozen=True)
 class StoreCounts:
     """What the store said at one moment."""
 
@@ -258,8 +330,18 @@ class Metrics:
             self.registry.register(WorkCollector(diagnostics, tickets))
         self.store = StoreCollector(clock, self.settings.store_cache_s)
         self.registry.register(self.store)
+        self.listeners = ListenerCollector()
+        self.registry.register(self.listeners)
         if process:
             ProcessCollector(registry=self.registry)  # process_cpu_seconds_total, resident memory, fds
+
+    def watch_tcp(self, factory: Any) -> None:
+        """Report a device TCP listener's open and refused connections."""
+        self.listeners.tcp.append(factory)
+
+    def watch_udp(self, protocol: str, port: int, sock: socket.socket, requested_bytes: int) -> None:
+        """Report a device UDP socket's receive buffer and the datagrams the kernel dropped."""
+        self.listeners.udp.append(UdpListener(protocol, port, sock, requested_bytes))
 
     @property
     def token(self) -> str:

@@ -30,7 +30,7 @@ from telediag.tickets.desk import TicketDesk
 from telediag.tickets.service import TicketService
 from telediag.tickets.webhooks import WebhookDeliverer, outbox_notifier
 from telediag.ingest.tcp import DeviceStreamFactory
-from telediag.ingest.udp import DeviceDatagramProtocol
+from telediag.ingest.udp import DeviceDatagramProtocol, set_receive_buffer
 from telediag.pipeline import Pipeline
 from telediag.store.committer import BatchCommitter
 from telediag.store.permissions import private_directory
@@ -172,11 +172,23 @@ class IngestService(Service):
             assert spec.datagram_decoder is not None
             handler = DeviceDatagramProtocol(protocol, spec.datagram_decoder, self.pipeline, ingest.max_frame_bytes)
             port = self.reactor.listenUDP(udp.port, handler, interface=udp.interface)
+            sock = port.getHandle()
+            effective = set_receive_buffer(sock, ingest.udp_receive_buffer_bytes)
+            self.log.info(
+                "{protocol} UDP port {port}: receive buffer {effective} bytes ({requested} asked for)",
+                protocol=protocol, port=port.getHost().port, effective=effective,
+                requested=ingest.udp_receive_buffer_bytes,
+            )
+            if self.metrics is not None:
+                self.metrics.watch_udp(protocol, port.getHost().port, sock, ingest.udp_receive_buffer_bytes)
             self.ports.append((protocol, "udp", port))
             return defer.succeed(None)
         factory = DeviceStreamFactory(
-            self.reactor, spec, self.pipeline, ingest.idle_timeout_s, ingest.max_frame_bytes
+            self.reactor, spec, self.pipeline, ingest.idle_timeout_s, ingest.max_frame_bytes,
+            frame_timeout_s=ingest.frame_timeout_s, max_connections_per_address=ingest.max_connections_per_address,
         )
+        if self.metrics is not None:
+            self.metrics.watch_tcp(factory)
         listening = serverFromString(self.reactor, endpoint).listen(factory)
         listening.addCallback(lambda port: self.ports.append((protocol, "tcp", port)))
         return listening

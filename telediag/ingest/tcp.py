@@ -2,11 +2,21 @@
 
 The codec session frames and decodes; the pipeline commits. This class only moves bytes between them
 and the socket, keeps ACKs in the order the frames arrived, and sends each ACK after its commit.
+
+Two limits hold against hostile peers, the same for every protocol:
+
+* a frame deadline: once the session holds bytes of an incomplete frame (``session.buffered``), that
+  frame must complete within ``frame_timeout_s`` or the connection is closed and the event stored as
+  an ingest error. The idle timeout alone is reset by every byte, so a peer trickling one byte at a
+  time would never be closed; the deadline is not reset by bytes, only by a frame completing. For
+  OsmAnd it bounds how long a request head and body may take (answered 408).
+* connections per source address: past ``max_connections_per_address`` a new connection is closed
+  at once (high by default: trackers sit behind operator NAT).
 """
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from typing import Any, Callable
 
 from twisted.internet.defer import Deferred, TimeoutError
@@ -21,6 +31,8 @@ from telediag.pipeline import Pipeline
 
 MAX_ERRORS_PER_CHUNK = 256
 """Resynchronisation attempts on one received chunk before the connection is given up on."""
+CLOSE_GRACE_S = 5.0
+"""After a deadline close, how long the answer may take to drain before the socket is aborted."""
 
 
 class _PendingReply:
@@ -48,9 +60,14 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
         self.session: StreamSession = factory.spec.new_session(max_frame=factory.max_frame)
         self.imei: str | None = None
         self.remote: str | None = None
+        self.host: str | None = None
+        """The peer's address, counted against ``max_connections_per_address``."""
         self._replies: deque[_PendingReply] = deque()
         self._closing = False
         self._commands: deque[tuple[Deferred[str], Any]] = deque()
+        self._frame_timer: Any = None
+        """The deadline of the incomplete frame the session holds (an ``IDelayedCall``), or None."""
+        self._abort_timer: Any = None
 
     @property
     def protocol_name(self) -> str:
@@ -67,6 +84,7 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
             return
         self.resetTimeout()
         session = self.session
+        progress = False
         for _ in range(MAX_ERRORS_PER_CHUNK):
             failed = False
             try:
@@ -76,12 +94,70 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
                     return
                 messages, failed = [], True
             data = b""  # what follows a bad frame, or a held-back error, is decoded on the next round
+            progress = progress or failed or bool(messages)
             for message in messages:
                 if not self._handle(message):
                     return
             if not failed and not getattr(session, "pending", False):
+                self._watch_frame(progress)
                 return
         self._protocol_error(ProtocolError("too many malformed frames in one read", close=True))
+
+    def _watch_frame(self, progress: bool) -> None:
+        """Start the frame deadline when an incomplete frame is held, stop it when none is.
+
+        ``progress`` (a frame completed in this read) restarts it: the deadline is per frame, so a
+        device streaming frames whose reads never end on a boundary is not cut off.
+        """
+        if self._closing or not self.connected:
+            self._stop_frame_timer()
+            return
+        if getattr(self.session, "buffered", 0) <= 0:
+            self._stop_frame_timer()
+            return
+        if progress:
+            self._stop_frame_timer()
+        if self._frame_timer is None:
+            self._frame_timer = self.factory.reactor.callLater(self.factory.frame_timeout_s, self._frame_timed_out)
+
+    def _stop_frame_timer(self) -> None:
+        if self._frame_timer is not None:
+            if self._frame_timer.active():
+                self._frame_timer.cancel()
+            self._frame_timer = None
+
+    def _frame_timed_out(self) -> None:
+        self._frame_timer = None
+        if self._closing or not self.connected:
+            return
+        committer = self.factory.pipeline.committer
+        if committer.backlog * 2 >= committer.queue_limit:
+            # the store is behind and connections are paused: the wait is the service's, not the peer's
+            self._frame_timer = self.factory.reactor.callLater(self.factory.frame_timeout_s, self._frame_timed_out)
+            return
+        waiting = getattr(self.session, "buffered", 0)
+        if waiting <= 0:
+            return
+        timeout_reply = getattr(self.session, "timeout_reply", None)
+        seconds = self.factory.frame_timeout_s
+        self.log.info(
+            "closing {protocol} connection of {imei} at {remote}: incomplete frame for {seconds} s",
+            protocol=self.protocol_name, imei=self.imei or "an unidentified device", remote=self.remote,
+            seconds=seconds,
+        )
+        self._protocol_error(ProtocolError(
+            f"incomplete frame for {seconds:g} s ({waiting} bytes waiting)",
+            reply=timeout_reply() if timeout_reply is not None else None,
+            close=True,
+        ))
+        if self.connected:
+            self._abort_timer = self.factory.reactor.callLater(min(CLOSE_GRACE_S, seconds), self._abort)
+
+    def _abort(self) -> None:
+        """A peer that does not read our last answer does not keep the socket open either."""
+        self._abort_timer = None
+        if self.connected:
+            self.transport.abortConnection()
 
     def _handle(self, message: Message) -> bool:
         """Act on one message; False when the connection is being closed."""
@@ -191,6 +267,11 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.setTimeout(None)
+        self._stop_frame_timer()
+        if self._abort_timer is not None and self._abort_timer.active():
+            self._abort_timer.cancel()
+        self._abort_timer = None
+        self.factory.connection_closed(self)
         self.factory.pipeline.committer.release(self.transport)
         while self._commands:
             waiter, timer = self._commands.popleft()
@@ -204,9 +285,14 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
 
 
 class DeviceStreamFactory(Factory):
-    """Builds a :class:`DeviceStreamProtocol` per accepted connection of one protocol."""
+    """Builds a :class:`DeviceStreamProtocol` per accepted connection of one protocol.
+
+    It counts open connections per source address; past ``max_connections_per_address`` a new one
+    is refused (closed at once, logged, counted in ``refused``).
+    """
 
     noisy = False
+    log = Logger()
 
     def __init__(
         self,
@@ -215,13 +301,46 @@ class DeviceStreamFactory(Factory):
         pipeline: Pipeline,
         idle_timeout_s: float,
         max_frame: int,
+        frame_timeout_s: float = 30.0,
+        max_connections_per_address: int = 1000,
     ) -> None:
         self.reactor = reactor
         self.spec = spec
         self.pipeline = pipeline
         self.idle_timeout_s = idle_timeout_s
         self.max_frame = max_frame
+        self.frame_timeout_s = frame_timeout_s
+        self.max_connections_per_address = max_connections_per_address
         self.command_encoder: Callable[[str], bytes] | None = spec.command_encoder
+        self.open_per_address: Counter[str] = Counter()
+        """Open connections per peer address."""
+        self.refused: Counter[str] = Counter()
+        """Connections refused, per reason (``per_address_cap``)."""
 
-    def buildProtocol(self, addr: Any) -> DeviceStreamProtocol:
-        return DeviceStreamProtocol(self)
+    @property
+    def protocol_name(self) -> str:
+        return self.spec.name
+
+    def buildProtocol(self, addr: Any) -> DeviceStreamProtocol | None:
+        host = str(getattr(addr, "host", "?"))
+        if self.open_per_address[host] >= self.max_connections_per_address:
+            self.refused["per_address_cap"] += 1
+            self.log.warn(
+                "refusing a {protocol} connection from {host}: {open} already open, the limit per address",
+                protocol=self.spec.name, host=host, open=self.open_per_address[host],
+            )
+            return None  # Twisted closes a connection whose factory builds no protocol
+        self.open_per_address[host] += 1
+        protocol = DeviceStreamProtocol(self)
+        protocol.host = host
+        return protocol
+
+    def connection_closed(self, protocol: DeviceStreamProtocol) -> None:
+        """Forget a closed connection in the per-address count."""
+        host = protocol.host
+        if host is None:
+            return
+        protocol.host = None
+        self.open_per_address[host] -= 1
+        if self.open_per_address[host] <= 0:
+            del self.open_per_address[host]

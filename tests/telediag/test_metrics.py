@@ -299,3 +299,76 @@ class HistogramAndSettingsTests(unittest.TestCase):
             parse_metrics_settings({"token": 5})
         with self.assertRaises(ConfigError):
             parse_metrics_settings({"store_cache_s": -1})
+
+
+class ListenerMetricsTests(unittest.TestCase):
+    """Refused connections per reason, open connections, and each UDP socket's buffer and drops."""
+
+    def test_refusals_open_connections_and_udp_buffers_per_listener(self) -> None:
+        import socket
+        from collections import Counter
+
+        class Factory:
+            protocol_name = "teltonika"
+            refused = Counter({"per_address_cap": 4})
+            open_per_address = Counter({"10.0.0.1": 2, "10.0.0.2": 1})
+
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(sock.close)
+        sock.bind(("127.0.0.1", 0))
+        metrics = Metrics(Config(), Clock(), process=False)
+        metrics.watch_tcp(Factory())
+        metrics.watch_udp("teltonika", 5027, sock, 1 << 20)
+        from prometheus_client import generate_latest
+
+        scrape = Scrape(generate_latest(metrics.registry).decode())
+        labels = {"protocol": "teltonika", "port": "5027"}
+        self.assertEqual(scrape.value("telediag_connections_refused_total", protocol="teltonika",
+                                      reason="per_address_cap"), 4)
+        self.assertEqual(scrape.value("telediag_device_connections", protocol="teltonika"), 3)
+        self.assertEqual(scrape.value("telediag_udp_receive_buffer_requested_bytes", **labels), 1 << 20)
+        self.assertEqual(scrape.value("telediag_udp_receive_buffer_bytes", **labels),
+                         sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+        if Path("/proc/net/udp").exists():
+            self.assertEqual(scrape.value("telediag_udp_receive_drops_total", **labels), 0)
+        else:
+            self.assertNotIn("telediag_udp_receive_drops_total", scrape.text)
+        sock.close()  # a listener that stopped is left out, not an error
+        self.assertNotIn("telediag_udp_receive_buffer_bytes{", generate_latest(metrics.registry).decode())
+
+    def test_kernel_drops_are_read_from_the_sockets_row_of_proc_net_udp(self) -> None:
+        import os
+        import socket
+
+        from telediag.ingest.udp import kernel_drops
+
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(sock.close)
+        sock.bind(("127.0.0.1", 0))
+        inode = os.fstat(sock.fileno()).st_ino
+        table = Path(tempfile.mkdtemp(prefix="telediag-proc-")) / "udp"
+        self.addCleanup(shutil.rmtree, table.parent, True)
+        header = ("   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode "
+                  "ref pointer drops")
+        rows = [f"  {n}: 0100007F:13A3 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 {i} 2 "
+                f"0000000000000000 {d}" for n, (i, d) in enumerate(((inode + 1, 99), (inode, 17)))]
+        table.write_text("\n".join([header, *rows]) + "\n")
+        self.assertEqual(kernel_drops(sock, [table.parent / "missing", table]), 17)
+        self.assertIsNone(kernel_drops(sock, [table.parent / "missing"]))
+
+    def test_a_full_receive_buffer_shows_as_kernel_drops(self) -> None:
+        """A real socket with the smallest buffer, never read: the kernel drops, /proc/net/udp says so."""
+        import socket
+
+        from telediag.ingest.udp import kernel_drops, set_receive_buffer
+
+        if not Path("/proc/net/udp").exists():
+            raise unittest.SkipTest("no /proc/net/udp on this system")
+        receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(receiver.close)
+        receiver.bind(("127.0.0.1", 0))
+        set_receive_buffer(receiver, 1)  # the kernel rounds it up to its minimum
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            for _ in range(200):
+                sender.sendto(b"x" * 512, receiver.getsockname())
+        self.assertGreater(kernel_drops(receiver) or 0, 0)
