@@ -87,6 +87,9 @@ class IngestCollector(Collector):
                            stats.records, protocols)
         yield _by_protocol("telediag_decode_errors", "Frames that could not be decoded, per protocol.",
                            stats.errors, protocols)
+        yield _by_protocol("telediag_implausible_records",
+                           "Records stored with impossible values kept raw (a bad fix is valid = false), per protocol.",
+                           stats.implausible, protocols)
         yield _by_protocol("telediag_refused_devices", "Logins refused (unregistered device), per protocol.",
                            stats.refused, protocols)
         yield _by_protocol("telediag_connected_devices", "Devices with a live identified connection, per protocol.",

@@ -65,3 +65,15 @@ def test_absurd_input_is_kept_raw_or_refused_never_valid_never_silent(hostile: H
     wrong = problems(payload, found)
     tally.count("bad ingest input", failures=1 if wrong else 0)
     assert not wrong, f"{payload.name}: {wrong}"
+
+
+def test_records_kept_raw_are_counted_on_metrics(hostile: HostileServer) -> None:
+    import re
+    import urllib.request
+
+    text = urllib.request.urlopen(f"http://127.0.0.1:{hostile.api}/metrics", timeout=10).read().decode()
+    counted = {protocol: float(value) for protocol, value in
+               re.findall(r'^telediag_implausible_records_total\{protocol="([a-z0-9]+)"\} ([0-9.e+]+)$', text, re.M)}
+    # teltonika: 0xFFFF... ms, lat 200/lon 214, lat -214.7, 1970, 2100, speed 65535 (TCP) and lat 200 (UDP);
+    # gt06: lat/lon 999. Month 13 is refused by the codec's date helper, before the pipeline.
+    assert counted.get("teltonika", 0) >= 7 and counted.get("gt06", 0) >= 1, counted
