@@ -14,11 +14,20 @@ from protocols.core import DEFAULT_MAX_FRAME, Message
 
 
 class StreamSession(Protocol):
-    """Server side of one device's byte stream (TCP): feed bytes, get messages."""
+    """Server side of one device's byte stream (TCP): feed bytes, get messages.
+
+    A session may also offer ``timeout_reply() -> bytes``: what to answer before the service closes
+    a connection whose incomplete frame outlived the frame deadline (OsmAnd: 408).
+    """
 
     imei: str | None
     pending: bool
     """True when ``feed(b"")`` has work without new input (an error held back behind good frames)."""
+
+    @property
+    def buffered(self) -> int:
+        """Bytes of an incomplete frame held; above 0 the service's frame deadline runs."""
+        ...
 
     def feed(self, data: bytes) -> list[Message]:
         """Decode what ``data`` completes; keep partial frames; raise ``ProtocolError`` on bad input."""

@@ -5,6 +5,11 @@ the next start marker) so the stream resynchronises; only an oversized frame ask
 good frames precede a bad one in the same chunk, ``feed`` returns the good messages first and
 raises the error on its next call (``feed(b"")`` is enough; :attr:`ServerSession.pending` says
 one is waiting), so nothing decoded is dropped.
+
+A frame of a type or layout nothing here decodes (Traccar neither) is kept as a record without a
+fix carrying its content as hex (``message_type``, ``raw_message``), still with the generic ACK
+where Traccar sends one; only answer-only messages (time requests, address requests) give no
+record.
 """
 
 from __future__ import annotations

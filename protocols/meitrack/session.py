@@ -8,8 +8,9 @@ if it changes). Answers, as Traccar gives them:
 * ``AAC`` (clock request): ``@@z27,<imei>,AAC,1*<sum>\\r\\n``;
 * ``AAA`` text reports and ``CCE`` binary reports get no answer (Traccar sends none for ``CCE``).
 
-``D82`` and other command answers become a ``CommandResponse``; photo transfer (``D00``/``D03``)
-is recognised but not stored.
+``D82`` and other command answers become a ``CommandResponse``. A frame nothing here decodes and
+nothing answers (photo transfer ``D00``/``D03``, an unknown type) is kept as a record without a fix
+carrying its type and raw content (``message_type``, ``raw_message``), never dropped unseen.
 """
 
 from __future__ import annotations

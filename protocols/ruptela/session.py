@@ -8,7 +8,9 @@ the service sends only after the records are stored; DTCs (9) with ``0002 6D01 C
 identification (15) and heartbeat (16) with ``command + 100, 01``.
 
 As in the other sessions, good messages decoded before a bad packet in the same chunk are returned
-first and the error waits for the next ``feed`` (``pending``).
+first and the error waits for the next ``feed`` (``pending``). A packet of a command nothing here
+decodes (file transfer, an unknown command) is kept as a record without a fix carrying its data as
+hex (``message_type``, ``raw_message``), never dropped unseen.
 """
 
 from __future__ import annotations

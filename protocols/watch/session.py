@@ -7,6 +7,10 @@ Answers, as Traccar sends them, in the frame's own maker and index:
 ``LK`` -> ``[MF*id*0002*LK]``; ``AL...`` (alarm) -> ``[MF*id*0002*AL]``; ``INIT`` -> ``INIT,1``;
 ``TKQ``/``TKQ2`` echoed; each voice chunk ``JXTK`` -> ``JXTKR,1``. Positions (``UD``...) get no
 answer, so none acknowledges a position. Voice and images are not stored: their size is.
+
+A position frame that does not match its layout is a ``ProtocolError`` (an alarm's is still
+answered, so the watch stops repeating it); a frame of a type nothing here decodes or answers is
+kept as a record without a fix carrying its raw content (``message_type``, ``raw_message``).
 """
 
 from __future__ import annotations

@@ -163,3 +163,69 @@ def test_a_record_without_fix_goes_as_its_serving_cell() -> None:
         _, report = ServerSession().feed(DeviceCodec("a1", style=style).encode([rec]))
         got = report.records[0]
         assert (got.lat, got.valid, got.operator, got.attributes["cell_id"]) == (None, False, 26001, 56789)
+
+
+def test_every_error_answer_is_json() -> None:
+    too_many = "".join(f"X-{i}: 1\r\n" for i in range(65))
+    for raw, status, code in (
+        (get("id=1", too_many), 431, "header_fields_too_large"),
+        (get("id=1", "X-Big: " + "a" * (17 * 1024) + "\r\n"), 431, "header_fields_too_large"),
+        (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: abc\r\n\r\n", 400, "bad_request"),
+        (post(b"x" * (65 * 1024), "text/plain"), 413, "payload_too_large"),
+        (b"\x16\x03\x01\x02\x00garbage\r\n\r\n", 400, "bad_request"),
+    ):
+        with pytest.raises(ProtocolError) as caught:
+            ServerSession().feed(raw)
+        assert caught.value.close and json_error(caught.value.reply, status)["code"] == code, raw[:40]
+    assert json_error(REJECT_QUERY)["code"] == "device_refused"
+    assert json_error(REJECT_JSON, 404)["code"] == "device_refused"
+    head = get("id=1&lat=1&lon=2")
+    for cut in range(1, len(head), 7):  # a head in pieces is bounded by h11 at the same limit
+        session = ServerSession(max_head=64)
+        with pytest.raises(ProtocolError) as caught:
+            session.feed(head[:cut] + b"X-Pad: " + b"p" * 100)
+        assert json_error(caught.value.reply, 431)
+
+
+def test_buffered_and_the_answer_for_the_frame_deadline() -> None:
+    session = ServerSession()
+    assert session.buffered == 0
+    session.feed(b"GET /?id=1&lat=1&lon=2 HTTP/1.1\r\nHo")
+    assert session.buffered > 0  # part of a head
+    session.feed(b"st: h\r\n\r\n")
+    assert session.buffered == 0
+    session.feed(post(b"id=1&lat=1&lon=2", "application/x-www-form-urlencoded")[:-4])
+    assert session.buffered > 0  # a head read, its body not complete
+    assert json_error(session.timeout_reply(), 408)["code"] == "request_timeout"
+    assert session.buffered == 0
+    with pytest.raises(ProtocolError) as caught:
+        session.feed(b"more")
+    assert caught.value.close
+
+
+@pytest.mark.parametrize("value, fix_time, raw", [
+    ("1e30", None, "1e30"),
+    ("nan", None, "nan"),
+    ("-inf", None, "-inf"),
+    ("99999999999999999999999999999999999", None, "99999999999999999999999999999999999"),
+    ("2026-13-01%2012:00:00", None, "2026-13-01 12:00:00"),
+    ("9999-12-31T23:00:00-03:00", None, "9999-12-31T23:00:00-03:00"),
+    ("-1", -1.0, None),  # representable: the pipeline judges it (before 2000)
+    ("4102444800", 4102444.8, None),  # read as milliseconds, as Traccar does
+    ("2026-01-01T12:00:00%2B01:00", 1767265200.0, None),
+])
+def test_timestamps_no_calendar_can_show_are_kept_raw(value: str, fix_time: float | None, raw: str | None) -> None:
+    _, report = ServerSession().feed(get(f"id=1&lat=52.2&lon=21.0&timestamp={value}"))
+    (rec,) = report.records
+    assert rec.fix_time == fix_time
+    if raw is None:
+        assert "raw_fix_time" not in rec.attributes and rec.valid is True
+    else:
+        assert rec.attributes["raw_fix_time"] == raw and rec.valid is False
+        assert rec.attributes["invalid_reason"].startswith(f"fix time {raw} ")
+
+
+def test_positions_out_of_range_are_kept_for_the_pipeline_to_judge() -> None:
+    _, report = ServerSession().feed(get("id=1&lat=91&lon=1e308&speed=1e9"))
+    (rec,) = report.records
+    assert (rec.lat, rec.lon, rec.speed_kmh) == (91.0, 1e308, 1e9 * 1.852)
