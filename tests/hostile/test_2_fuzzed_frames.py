@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from protocols import registry
 from protocols.teltonika.device import encode_imei, encode_udp
 from tests.hostile import tally
-from tests.hostile.oracle import Outcome, datagram_outcome, stream_outcome
+from tests.protocols.outcomes import Outcome, damaged, datagram_outcome, stream_outcome
 from tests.hostile.payloads import _imei, fix, gt06_location, teltonika_tcp
 from tests.hostile.server import HostileServer, wait_for
 from tests.hostile.wire import send_datagram, send_stream
@@ -45,26 +45,6 @@ def valid_frames(protocol: str, imei: str) -> tuple[bytes, bytes]:
         return encode_login(imei, 1), gt06_location(imei, record)
     codec = importlib.import_module(f"protocols.{protocol}").DeviceCodec(imei)
     return codec.login(), codec.encode([record])
-
-
-@st.composite
-def mutated(draw: st.DrawFn, frame: bytes) -> bytes:
-    """A valid frame damaged the ways links and broken firmware damage them, or plain noise."""
-    kind = draw(st.sampled_from(["noise", "flips", "truncated", "inserted", "doubled"]))
-    if kind == "noise":
-        return draw(st.binary(min_size=1, max_size=300))
-    data = bytearray(frame)
-    if kind == "flips":
-        for _ in range(draw(st.integers(1, 6))):
-            data[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))
-    elif kind == "truncated":
-        data = data[: draw(st.integers(1, len(data)))] + draw(st.binary(max_size=40))
-    elif kind == "inserted":
-        at = draw(st.integers(0, len(data)))
-        data[at:at] = draw(st.binary(min_size=1, max_size=40))
-    else:
-        data = data + draw(st.binary(max_size=20)) + bytes(frame)
-    return bytes(data)
 
 
 def stream_protocols() -> Iterator[str]:
@@ -102,7 +82,7 @@ def test_fuzzed_stream_frames_are_stored_or_counted_exactly(hostile: HostileServ
     def run(data: st.DataObject) -> None:
         imei = _imei(next(_serial))
         login, frame = valid_frames(protocol, imei)
-        fuzzed = data.draw(mutated(frame))
+        fuzzed = data.draw(damaged(frame))
         chunks = (login, fuzzed) if login else (fuzzed,)
         expected = stream_outcome(protocol, chunks)
         before = counters(hostile)
@@ -120,7 +100,7 @@ def test_fuzzed_teltonika_datagrams_are_stored_or_counted_exactly(hostile: Hosti
     @given(data=st.data())
     def run(data: st.DataObject) -> None:
         imei = _imei(next(_serial))
-        datagram = data.draw(mutated(encode_udp(imei, 7, 7, [fix(imei, "teltonika")])))
+        datagram = data.draw(damaged(encode_udp(imei, 7, 7, [fix(imei, "teltonika")])))
         expected = datagram_outcome("teltonika", datagram)
         before = counters(hostile)
         send_datagram(port, datagram, wait_s=0.05)

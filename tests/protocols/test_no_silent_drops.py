@@ -16,11 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from protocols import registry
-from protocols.core import Login, Message, ProtocolError
+from protocols.core import Login
 from protocols.record import Record
+from tests.protocols.outcomes import damaged, stream_outcome
 
 IMEI = "356307040000019"
-PADDING = b"\r\n\x00 "
 
 
 def fix() -> Record:
@@ -42,83 +42,26 @@ def frames(protocol: str) -> tuple[bytes, bytes]:
     return codec.login(), codec.encode([fix()])
 
 
-def outcome(protocol: str, chunks: tuple[bytes, ...]) -> tuple[int, int, int, int, int]:
-    """(records, errors, answered, silent, buffered) of one connection that sends ``chunks``."""
-    session = registry.get(protocol).new_session()
-    records = errors = answered = silent = 0
-    for data in chunks:
-        for _ in range(256):
-            failed = False
-            try:
-                messages: list[Message] = session.feed(data)
-            except ProtocolError as error:
-                errors += 1
-                if error.close:
-                    return records, errors, answered, silent, 0
-                messages, failed = [], True
-            data = b""
-            for message in messages:
-                if isinstance(message, Login):
-                    answered += message.accept is not None
-                    continue
-                records += len(message.records)
-                if not message.records:
-                    if message.ack:
-                        answered += 1
-                    else:
-                        silent += 1
-            if not failed and not session.pending:
-                break
-    buffered = session.buffered
-    if not (records or errors or answered or silent or buffered) and b"".join(chunks[1:]).strip(PADDING):
-        silent += 1
-    return records, errors, answered, silent, buffered
-
-
-@st.composite
-def damaged(draw: st.DrawFn, frame: bytes) -> bytes:
-    """A frame damaged as links and broken firmware damage them, or plain noise."""
-    kind = draw(st.sampled_from(["noise", "flips", "truncated", "inserted", "doubled"]))
-    if kind == "noise":
-        return draw(st.binary(min_size=2, max_size=200))
-    data = bytearray(frame)
-    if kind == "flips":
-        for _ in range(draw(st.integers(1, 6))):
-            data[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))
-    elif kind == "truncated":
-        data = data[: draw(st.integers(1, len(data)))] + draw(st.binary(max_size=40))
-    elif kind == "inserted":
-        at = draw(st.integers(0, len(data)))
-        data[at:at] = draw(st.binary(min_size=1, max_size=40))
-    else:
-        data = data + draw(st.binary(max_size=20)) + bytes(frame)
-    return bytes(data)
-
-
 STREAM = [name for name in registry.names() if registry.get(name).stream_session is not None]
 
 
 @pytest.mark.parametrize("protocol", STREAM)
 def test_a_valid_frame_gives_records(protocol: str) -> None:
     login, frame = frames(protocol)
-    records, errors, _, silent, buffered = outcome(protocol, (login, frame) if login else (frame,))
-    assert (records, errors, silent, buffered) == (1, 0, 0, 0)
+    found = stream_outcome(protocol, (login, frame) if login else (frame,))
+    assert (found.records, found.errors, found.silent, found.buffered) == (1, 0, 0, 0)
 
 
 @pytest.mark.parametrize("protocol", STREAM)
 def test_damaged_frames_are_never_swallowed(protocol: str) -> None:
     login, frame = frames(protocol)
 
-    @settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=150, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
     @given(data=damaged(frame))
     def run(data: bytes) -> None:
-        chunks = (login, data) if login else (data,)
-        started = time.monotonic()
-        result = outcome(protocol, chunks)
-        assert time.monotonic() - started < 1.0, "decoding one damaged frame took over a second"
-        if data == b"\xff" and protocol == "teltonika":
-            return  # the keep-alive byte
-        assert result[3] == 0, (data, result)
+        result = stream_outcome(protocol, (login, data) if login else (data,))
+        assert result.silent == 0, (data, result)
 
     run()
 
@@ -146,13 +89,12 @@ def test_a_gl200_block_count_from_a_hostile_device_does_not_loop() -> None:
     """A GTERI whose peripheral block count reads as 20,240,817,131,358 used to loop for minutes."""
     sentence = (b"+BUFF:GTERI,358803,862364030181926,gv200,00000011,,51,1,1,21.0,98,30.2,38.249517,24.008269,"
                 b"20240817131401,0420,0004,75A0,412C,00,84795.4,,,,,01,00,0,,20240817131358,F$")
-    started = time.monotonic()
-    records, errors, _, silent, _ = outcome("gl200", (sentence,))
-    assert time.monotonic() - started < 1.0
-    assert records + errors and not silent
+    found = stream_outcome("gl200", (sentence,))  # before the fix, this call did not return for minutes
+    assert found.records + found.errors and not found.silent
 
 
 def test_a_gps103_line_that_starts_with_a_non_ascii_digit_is_an_error() -> None:
     """'²' is a digit to str.isdigit(); the heartbeat check then met no ASCII digits and asserted."""
     line = b"\xb2mei:356307040023201,tracker,2612050237,,F,023703.836,A,5213.78200,N,02100.73200,E,22.678,90.00,,1;"
-    assert outcome("gps103", (line,))[:2] == (0, 1)
+    found = stream_outcome("gps103", (line,))
+    assert (found.records, found.errors) == (0, 1)
