@@ -16,9 +16,6 @@ MIN_YEAR = 1
 MAX_YEAR = 9999
 """The years ``datetime`` can represent: every reader of a stored time copes with them."""
 
-_DAYS = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
-
-
 class ImpossibleDate(ValueError):
     """Calendar parts that name no moment (month 13, 30 February, hour 24...).
 
@@ -30,16 +27,6 @@ class ImpossibleDate(ValueError):
         super().__init__(f"{raw} is not a date ({why})")
         self.raw = raw
         self.why = why
-
-
-def is_leap(year: int) -> bool:
-    """Gregorian leap year."""
-    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
-
-
-def days_in_month(year: int, month: int) -> int:
-    """28-31; ``month`` must be 1-12."""
-    return 29 if month == 2 and is_leap(year) else _DAYS[month]
 
 
 def written(year: int, month: int, day: int, hour: int, minute: int, second: float) -> str:
@@ -62,7 +49,7 @@ def utc_seconds(year: int, month: int, day: int, hour: int = 0, minute: int = 0,
         why = f"year {year}"
     elif not 1 <= month <= 12:
         why = f"month {month}"
-    elif not 1 <= day <= days_in_month(year, month):
+    elif not 1 <= day <= calendar.monthrange(year, month)[1]:
         why = f"day {day} of month {month}" if day > 0 else f"day {day}"
     elif not 0 <= hour <= 23:
         why = f"hour {hour}"
