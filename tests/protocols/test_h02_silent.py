@@ -92,7 +92,8 @@ def test_a_v1_with_empty_coordinates_is_a_record_without_a_fix() -> None:
     assert rec.ignition is False  # the status word is still read
 
 
-_PRINTABLE = st.characters(min_codepoint=0x20, max_codepoint=0x7E, exclude_characters="#")
+_PRINTABLE = st.characters(min_codepoint=0x20, max_codepoint=0x7E, exclude_characters="#*$")
+"""Field text: no frame end (#) and no frame start (* for text, $ for binary), or it is not one sentence."""
 _FIELD = st.text(_PRINTABLE, max_size=12)
 
 
