@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -15,18 +16,23 @@ from typing import Any, Sequence
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
+PORTS_FOR_SERVERS = range(20_000, 32_000)
+"""Below Linux's ephemeral range (32768-60999 by default): a port picked here is not taken, between the
+pick and the server's bind, by some client connection's local end, as a port from bind(0) can be."""
+
+
 def free_port() -> int:
-    """A port number free for both TCP and UDP on 127.0.0.1 right now."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port = tcp.getsockname()[1]
-            try:
+    """A port free for both TCP and UDP on 127.0.0.1 right now, outside the ephemeral range."""
+    for _ in range(200):
+        port = random.choice(PORTS_FOR_SERVERS)
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                tcp.bind(("127.0.0.1", port))
                 with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
                     udp.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
+        except OSError:
+            continue
+        return port
     raise RuntimeError("no free port found")
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -29,6 +28,8 @@ import urllib.request
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
+
+from tests.integration.harness import free_port
 
 BINARY = shutil.which("victoria-metrics") or "/usr/bin/victoria-metrics"
 FLAGS = (
@@ -46,13 +47,6 @@ SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
 def available() -> bool:
     """Whether the VictoriaMetrics binary is installed (``make servers`` installs it)."""
     return Path(BINARY).exists()
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class VmServer:
