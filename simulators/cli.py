@@ -16,6 +16,7 @@ from typing import Any, Mapping, Sequence
 
 from simulators.faults import FAULTS, check_faults
 from simulators.fleet import BUILT_IN_KINDS, CODEC_KINDS, DEFAULT_PORTS, KINDS, Fleet, FleetSettings
+from telediag.runner import stop_on_signals, stop_reactor
 
 CODECS = {"8": 0x08, "8E": 0x8E, "16": 0x10}
 EVENTS_PATH = "/api/v1/connectivity/events"
@@ -205,8 +206,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     def start() -> None:
         done = fleet.run()
         done.addCallbacks(finished, failed)
-        done.addBoth(lambda _: reactor.stop())
+        done.addBoth(lambda _: stop_reactor(reactor))
 
+    reactor.callWhenRunning(stop_on_signals, reactor)
     reactor.callWhenRunning(start)
     reactor.run()
     return outcome["code"]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+from typing import Any
 
+from twisted.internet.error import ReactorNotRunning
 from twisted.logger import (
     FilteringLogObserver,
     LogLevel,
@@ -22,6 +25,29 @@ def start_logging(level: str) -> None:
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
 
 
+def stop_reactor(reactor: Any) -> None:
+    """Stop the reactor unless it is already stopping (a second request is not an error)."""
+    try:
+        reactor.stop()
+    except ReactorNotRunning:
+        pass
+
+
+def stop_on_signals(reactor: Any) -> None:
+    """SIGINT and SIGTERM stop the reactor once; a second signal while it stops is not an error.
+
+    Ctrl-C in a terminal signals the whole process group, and a wrapper script then often sends
+    SIGTERM as well: Twisted's own handlers would call ``reactor.stop()`` twice and print a
+    ``ReactorNotRunning`` traceback. Call this from ``callWhenRunning`` (after Twisted installed its
+    handlers, which these replace for the two signals only).
+    """
+    def handler(number: int, frame: Any) -> None:
+        reactor.callFromThread(stop_reactor, reactor)
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, handler)
+
+
 def run_service(config: Config, log_level: str = "info") -> int:
     """Start the service and run the reactor; SIGTERM stops it after a final commit."""
     from twisted.internet import reactor
@@ -35,7 +61,7 @@ def run_service(config: Config, log_level: str = "info") -> int:
     def failed(failure: object) -> None:
         status["code"] = 1
         print(f"telediag: cannot start: {getattr(failure, 'value', failure)}", file=sys.stderr)
-        reactor.stop()
+        stop_reactor(reactor)
 
     def start() -> None:
         try:
@@ -45,6 +71,7 @@ def run_service(config: Config, log_level: str = "info") -> int:
             return
         service.ready.addErrback(failed)
 
+    reactor.callWhenRunning(stop_on_signals, reactor)
     reactor.callWhenRunning(start)
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
     reactor.run()
