@@ -18,6 +18,7 @@ from twisted.logger import Logger
 from protocols.core import ProtocolError
 from protocols.record import Record
 from telediag.plausibility import Bounds, checked_all
+from telediag.repeats import RepeatSummary
 from telediag.store.committer import BatchCommitter
 from telediag.store.sqlite import ConnectionChange, IngestError, RecordBatch, Registration
 
@@ -33,6 +34,9 @@ class CommandChannel(Protocol):
 class DeviceNotConnected(LookupError):
     """A command was asked for a device that has no live connection able to carry it."""
 
+
+REPEATED_LOG_WINDOW_S = 60.0
+"""One log line per device and kind of trouble per minute; the rest are counted into the next line."""
 
 ACK_LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 """Upper bounds of the ACK latency buckets: a commit takes milliseconds, a saturated store seconds."""
@@ -98,6 +102,7 @@ class Pipeline:
         self._registered = registered
         self._lookup = lookup
         self.bounds = bounds
+        self._repeats = RepeatSummary(REPEATED_LOG_WINDOW_S)
         self.auto_register = auto_register
         self.stats = IngestStats()
         self._channels: dict[str, CommandChannel] = {}
@@ -115,7 +120,10 @@ class Pipeline:
             return True
         if not self.auto_register:
             self.stats.refused[protocol] += 1
-            self.log.warn("refused unregistered device {imei} ({protocol})", imei=imei, protocol=protocol)
+            held = self._repeats.note(("refused", imei), self.now())
+            if held is not None:
+                self.log.warn("refused unregistered device {imei} ({protocol}){held}", imei=imei, protocol=protocol,
+                              held=f" ({held} more refusals in the last {self._repeats.window_s:g} s)" if held else "")
             return False
         self._registered.add(imei)
         self.committer.note(Registration(imei, protocol, self.now(), "auto"))
@@ -164,11 +172,15 @@ class Pipeline:
         """Count and log a malformed frame with the device and a hex excerpt; persist it."""
         self.stats.errors[protocol] += 1
         excerpt = error.excerpt.hex()
-        self.log.warn(
-            "{protocol} protocol error from {imei} at {remote}: {message} [{excerpt}]",
-            protocol=protocol, imei=imei or "unidentified device", remote=remote,
-            message=str(error), excerpt=excerpt,
-        )
+        held = self._repeats.note((protocol, imei or remote), self.now())
+        if held is not None:
+            self.log.warn(
+                "{protocol} protocol error from {imei} at {remote}: {message} [{excerpt}]{held}",
+                protocol=protocol, imei=imei or "unidentified device", remote=remote,
+                message=str(error), excerpt=excerpt,
+                held=f" ({held} more from this device in the last {self._repeats.window_s:g} s, "
+                     "stored in ingest_errors)" if held else "",
+            )
         self.committer.note(IngestError(imei, protocol, remote, self.now(), str(error), excerpt))
 
     def send_command(self, imei: str, text: str, timeout_s: float | None = None) -> Deferred[str]:
