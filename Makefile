@@ -21,8 +21,9 @@ serve: $(STAMP)  ## the service alone on its embedded defaults (data in ./var, T
 
 demo: run
 
-servers:  ## Mosquitto and VictoriaMetrics (Debian packages) for the integration tests
+servers:  ## Mosquitto, VictoriaMetrics and Chromium with ChromeDriver (Debian packages) for the integration tests
 	bash scripts/install-servers.sh
+	bash scripts/install-browser.sh
 
 test: $(STAMP) servers  ## the whole test suite
 	$(PY) -m pytest
