@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     from telediag.api.tokens import add_tokens_parser
 
     add_tokens_parser(commands, _add_store_options)
+    from telediag.web.users import add_users_parser
+
+    add_users_parser(commands, _add_store_options)
     from telediag.tickets.cli import add_tickets_parser
 
     add_tickets_parser(commands, _add_store_options)
@@ -252,6 +255,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from telediag.api.tokens import command_tokens
 
             return command_tokens(config, args, sys.stdout)
+        if args.command == "users":
+            from telediag.web.users import command_users
+
+            return command_users(config, args, sys.stdout, sys.stdin)
         raise UsageError(f"unknown command {args.command}")
     except UsageError as error:
         print(f"telediag: {error}", file=sys.stderr)

@@ -83,6 +83,22 @@ class ApiConfig:
     """Open API connections from one source address; past it new ones get 503 and are closed."""
 
 
+@dataclass(frozen=True)
+class WebConfig:
+    """The web console's sign-in: session lifetimes and the failed sign-in limits."""
+
+    session_idle_s: float = 1800.0
+    """A session unused this long ends (the next request goes to the sign-in page)."""
+    session_max_s: float = 43200.0
+    """A session ends this long after sign-in however busy it is; also the cookie's Max-Age."""
+    login_failures_per_user: int = 5
+    """Failed sign-ins for one username within the window before more are refused (429)."""
+    login_failures_per_address: int = 20
+    """Failed sign-ins from one source address within the window before more are refused (429)."""
+    login_window_s: float = 900.0
+    """The sliding window the failures are counted in."""
+
+
 DEFAULT_LISTEN: dict[str, tuple[str, ...]] = {
     "teltonika": ("tcp:5027", "udp:5027"),
     "gt06": ("tcp:5023",),
@@ -96,6 +112,7 @@ class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     listen: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_LISTEN))
     diagnostics: Thresholds = field(default_factory=Thresholds)
     sla: SlaConfig = field(default_factory=lambda: parse_sla({}))
@@ -164,7 +181,7 @@ def _listen(raw: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
 
 def parse_config(raw: Mapping[str, Any]) -> Config:
     """A Config from an already parsed TOML document."""
-    known = {"store", "ingest", "api", "listen"} | _PASSTHROUGH_SECTIONS
+    known = {"store", "ingest", "api", "web", "listen"} | _PASSTHROUGH_SECTIONS
     for section, value in raw.items():
         if section not in known:
             raise ConfigError(f"unknown section [{section}]; known: {', '.join(sorted(known))}")
@@ -196,6 +213,7 @@ def parse_config(raw: Mapping[str, Any]) -> Config:
         store=store,
         ingest=ingest,
         api=_section(ApiConfig, raw.get("api", {}), "api"),
+        web=_section(WebConfig, raw.get("web", {}), "web"),
         listen=listen,
         diagnostics=diagnostics,
         sla=sla,
