@@ -1,8 +1,9 @@
-"""The HTTP API as a Twisted service: listen on ``[api] listen``, stop cleanly.
+"""The HTTP API (and the web console's pages) as a Twisted service: listen on ``[api] listen``, stop cleanly.
 
 Start opens the store (creating it if needed) and the worker threads, then listens; ``ready`` fires
 with the bound port number. Every connection passes ``connections.GuardedConnection`` first (framing,
-deadlines, header limits, connections per address). Stop stops listening, closes open connections
+deadlines, header limits, connections per address); ``telediag.web.root`` then sends API paths to the
+JSON API and everything else to the web console. Stop stops listening, closes open connections
 (aborting those that do not close within a grace period), then waits for the worker threads and
 closes the connections to SQLite.
 """
@@ -26,6 +27,8 @@ from telediag.api.resources import ApiResource
 from telediag.api.views import DiagnosticsView
 from telediag.config import Config
 from telediag.store.permissions import private_directory
+from telediag.web.resources import WebResource
+from telediag.web.root import RootResource
 
 IDLE_TIMEOUT_S = 60.0
 """An idle keep-alive connection is closed after this long."""
@@ -62,7 +65,7 @@ class ApiService(Service):
         backend.start()
         self.backend = backend
         site = Site(
-            ApiResource(backend),
+            RootResource(ApiResource(backend), WebResource(backend)),
             requestFactory=limited_request_factory(config.api.max_body_bytes, self.reactor),
             parsePOSTFormSubmission=False,
             timeout=IDLE_TIMEOUT_S,
