@@ -29,7 +29,7 @@ from telediag.web.forms import (
 )
 from telediag.web.pages import Pages
 from telediag.web.ratelimit import LoginLimiter
-from telediag.web.sessions import Session, end_session, resume_session, start_session
+from telediag.web.sessions import Session, end_session, purge_expired, resume_session, start_session
 from telediag.web.users import User, check_credentials
 
 SESSION_COOKIE = b"telediag_session"
@@ -58,6 +58,12 @@ class Page:
 
 def _redirect(location: str) -> Page:
     return Page(303, b"", {"Location": location})
+
+
+def _begin(db: sqlite3.Connection, user_id: int, now: float, idle_s: float, max_s: float) -> str:
+    """Start a session; expired ones (left by people who never came back) are purged first."""
+    purge_expired(db, now, idle_s, max_s)
+    return start_session(db, user_id, now)
 
 
 def _check(reader: Reader, username: str, password: str) -> User | None:
@@ -170,7 +176,7 @@ class WebResource(Resource):
         self.limiter.succeeded(username)
         if session is not None:  # a new sign-in never keeps the old session (no fixation)
             await self.api.write(end_session, session.id)
-        token = await self.api.write(start_session, user.id, now)
+        token = await self.api.write(_begin, user.id, now, self.settings.session_idle_s, self.settings.session_max_s)
         self.log.info("web sign-in: {user} ({role})", user=user.username, role=user.role)
         return Page(303, b"", {"Location": "/"}, [
             (SESSION_COOKIE, token.encode(), int(self.settings.session_max_s), b"/"),
