@@ -145,3 +145,23 @@ def test_cli_usage_and_failure_exit_codes(monkeypatch: pytest.MonkeyPatch, capsy
     with pytest.raises(SystemExit) as exited:
         cli.main(["users", "create", "frank"])  # --role missing: argparse's usage error
     assert exited.value.code == 2
+
+
+def test_unknown_and_disabled_users_cost_one_scrypt_like_known_ones(db: sqlite3.Connection,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    create_user(db, "gina", "it", None, PASSWORD, 0.0)
+    create_user(db, "hank", "it", None, PASSWORD, 0.0)
+    disable_user(db, "hank", 1.0)
+    import hashlib
+    calls: list[int] = []
+    real = hashlib.scrypt
+
+    def counting(*args: object, **kwargs: object) -> bytes:
+        calls.append(int(kwargs["n"]))  # type: ignore[call-overload]
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(passwords.hashlib, "scrypt", counting)
+    for username in ("gina", "nobody", "hank", "not a valid name!"):
+        calls.clear()
+        check_credentials(db, username, PASSWORD + "?")
+        assert calls == [2**14], username
