@@ -22,6 +22,21 @@ TELEDIAG_TOKEN="$token" .venv/bin/telediag-sim "${FLEET[@]}" --interval 2 --dura
     --api "http://127.0.0.1:$api" --connectivity-log "$DATA/demo-events.jsonl" &
 sim=$!
 echo "demo: 16 trackers (11 with a fault) reporting every 2 s; API on http://127.0.0.1:$api (token: $token)"
+account=$(sed -n 2p "$DATA/demo-fleet.csv" | cut -d, -f3)
+echo "demo: console on http://127.0.0.1:$api/login; one user per role (passwords made for this run):"
+for role in customer customer_office technical it admin; do
+    user="demo-${role//_/-}"
+    password=$(.venv/bin/python -c "import secrets; print(secrets.token_urlsafe(12))")
+    extra=()
+    [ "$role" = customer ] && extra=(--account "$account")
+    # the password goes in on stdin (a shell builtin), never on a command line
+    if printf '%s\n' "$password" | .venv/bin/telediag users create --role "$role" "${extra[@]}" "$user" \
+            --data-dir "$DATA" >/dev/null 2>&1; then
+        echo "  $user  $password  ($role${extra[1]:+ of $account})"
+    else
+        echo "  $user  (made by an earlier run of the demo; its password was printed then)"
+    fi
+done
 sleep 45
 echo "demo: self-check of every tracker (details: .venv/bin/telediag selfcheck IMEI --data-dir $DATA)"
 for imei in $(tail -n +2 "$DATA/demo-fleet.csv" | cut -d, -f1); do
