@@ -12,7 +12,9 @@ import pytest
 from protocols.record import Record, iso_utc
 from telediag.config import ConfigError, parse_config
 from telediag.plausibility import Bounds, checked, checked_all, raw_fix_seconds
-from telediag.store.sqlite import RecordBatch, Reader, Store, connect
+from telediag.store.rows import ROW_COLUMNS, record_row
+from telediag.store.sqlite import _MIGRATIONS as MIGRATIONS
+from telediag.store.sqlite import Reader, connect
 
 NOW = 1_780_000_000.0  # 2026-05-28
 BOUNDS = Bounds.from_settings(500.0, 2000, 86_400.0)
@@ -100,16 +102,18 @@ def test_iso_utc_copes_with_any_stored_number() -> None:
 
 
 def _poisoned_old_store(path: Path) -> None:
-    """A store as the version before plausibility left it: absurd values in their columns."""
-    store = Store(path)
-    store.commit([RecordBatch("356307042441013", "teltonika", [
-        fix(fix_time=0xFFFFFFFFFFFFFFFF / 1000), fix(lat=200.0, lon=214.0, fix_time=NOW - 60), fix(fix_time=NOW - 30),
-    ], NOW)])
-    store.close()
+    """A store as the version before plausibility left it: its schema, absurd values in their columns."""
+    before = next(n for n, script in enumerate(MIGRATIONS) if "records_time_unknown" in script)
     db = sqlite3.connect(path)
-    db.execute("DROP INDEX records_time_unknown")
-    db.execute("PRAGMA user_version = 7")
-    db.execute("UPDATE device_state SET last_fix_time = ?, last_lat = 200", (0xFFFFFFFFFFFFFFFF / 1000,))
+    for script in MIGRATIONS[:before]:
+        db.executescript(script)
+    db.execute(f"PRAGMA user_version = {before}")
+    imei = "356307042441013"
+    rows = [record_row(imei, r, NOW) for r in (
+        fix(fix_time=0xFFFFFFFFFFFFFFFF / 1000), fix(lat=200.0, lon=214.0, fix_time=NOW - 60), fix(fix_time=NOW - 30))]
+    db.executemany(f"INSERT INTO records ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join('?' * len(ROW_COLUMNS))})", rows)
+    db.execute("INSERT INTO device_state (imei, protocol, first_seen, last_seen, last_fix_time, last_lat, last_lon) "
+               "VALUES (?, 'teltonika', ?, ?, ?, 200, 21)", (imei, NOW, NOW, 0xFFFFFFFFFFFFFFFF / 1000))
     db.commit()
     db.close()
 
