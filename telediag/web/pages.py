@@ -16,6 +16,13 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 CSS_PATH = "/static/web.css"
 
 
+def when(iso: str | None) -> str:
+    """An ISO 8601 UTC time as people read it on a page: ``2026-12-05 03:57 UTC``; "never" for none."""
+    if not iso:
+        return "never"
+    return f"{iso[:10]} {iso[11:16]} UTC" if len(iso) >= 16 and iso[10] == "T" else iso
+
+
 class Pages:
     """The template environment and the static stylesheet (bytes and versioned URL)."""
 
@@ -26,6 +33,7 @@ class Pages:
             undefined=StrictUndefined,
             auto_reload=False,
         )
+        self.environment.filters["when"] = when
         self.css = resources.files("telediag.web").joinpath("static/web.css").read_bytes()
         self.css_url = f"{CSS_PATH}?v={hashlib.sha256(self.css).hexdigest()[:12]}"
 

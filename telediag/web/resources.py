@@ -8,6 +8,7 @@ never on the reactor, and the clock is the service's reactor.
 
 from __future__ import annotations
 
+import re
 import secrets
 import sqlite3
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
 from telediag.api.backend import ApiBackend
+from telediag.api.errors import ApiError
+from telediag.api.policy import sees_positions
 from telediag.api.resources import path_segments
 from telediag.store.sqlite import Reader
 from telediag.web.auth import remember, session_of
@@ -30,9 +33,12 @@ from telediag.web.forms import (
 from telediag.web.pages import Pages
 from telediag.web.ratelimit import LoginLimiter
 from telediag.web.sessions import Session, end_session, purge_expired, resume_session, start_session
+from telediag.web.trackers import tracker_list, tracker_selfcheck, visible_part
 from telediag.web.users import User, check_credentials
 
 SESSION_COOKIE = b"telediag_session"
+DEVICE_ID = re.compile(r"[0-9]{14,17}")
+"""An IMEI in a page path: ASCII digits only, as in the API."""
 WRONG_CREDENTIALS = "Wrong username or password."
 """One message for an unknown user and a wrong password: the page must not tell which usernames exist."""
 
@@ -140,9 +146,37 @@ class WebResource(Resource):
             await self.api.write(end_session, session.id)
             remember(request, None)
             return Page(303, b"", {"Location": "/login"}, [(SESSION_COOKIE, b"", 0, b"/")])
+        if segments[0] == "devices" and len(segments) <= 2:
+            if method != b"GET":
+                return self._not_allowed("GET, HEAD")
+            if session is None:
+                return _redirect("/login")
+            return await self._trackers(session, segments[1] if len(segments) == 2 else None)
         if segments == ["static", "web.css"] and method == b"GET":
             return Page(200, self.pages.css, {"Content-Type": "text/css; charset=utf-8",
                                                "Cache-Control": "public, max-age=31536000, immutable"})
+        return self._not_found()
+
+    async def _trackers(self, session: Session, imei: str | None) -> Page:
+        """``/devices``: the trackers this person may see; ``/devices/{imei}``: one tracker's self-check."""
+        principal = session.principal
+        if imei is None:
+            listed = await self.api.read(tracker_list(self.api, principal))
+            visible = visible_part(self.api, principal, listed)
+            return Page(200, self.pages.render("devices.html", devices=visible["devices"],
+                                               truncated=visible["truncated"], positions=sees_positions(principal)))
+        if not DEVICE_ID.fullmatch(imei):
+            return self._not_found()
+        try:
+            found = await self.api.read(tracker_selfcheck(self.api, principal, imei))
+        except ApiError as error:
+            if error.status == 404:
+                return self._not_found()
+            raise
+        visible = visible_part(self.api, principal, found)
+        return Page(200, self.pages.render("device.html", device=visible["device"], selfcheck=visible["selfcheck"]))
+
+    def _not_found(self) -> Page:
         return Page(404, self.pages.message("Not found", "There is no such page.", "/", "Home"))
 
     def _not_allowed(self, allow: str) -> Page:

@@ -1,0 +1,124 @@
+"""A customer's trackers in the console, in Chromium against the real service: the list with statuses,
+the self-check of a tracker that lost its power feed with the fix to do, another account's tracker as a
+404 page, and no position anywhere for the customer office (pages and the browser's network log)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+
+from protocols.teltonika.device import encode_imei
+from tests.browser.driver import chromium, screenshot, severe_violations
+from tests.hostile.payloads import NOW, fix, teltonika_tcp
+from tests.hostile.wire import send_stream
+from tests.integration.harness import ServerProcess, run_cli
+
+pytestmark = pytest.mark.slow
+PASSWORD = "correct horse battery"
+POWER_CUT, HEALTHY, OTHER = "356307042441013", "356307042441021", "356307042441039"
+USERS = {"anna": ("customer", "Acme Logistics"), "office": ("customer_office", None)}
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The service with two accounts' trackers, one of them without power, and a user per role."""
+    root = tmp_path_factory.mktemp("trackers")
+    server = ServerProcess(root / "data", extra_toml="[diagnostics]\nbatch_check_min_interval_s = 1\n")
+    csv = root / "fleet.csv"
+    csv.write_text("imei,protocol,account,vehicle_plate\n"
+                   f"{POWER_CUT},teltonika,Acme Logistics,GD 49668\n{HEALTHY},teltonika,Acme Logistics,WX 1234A\n"
+                   f"{OTHER},teltonika,Beta Transport,KR 9876B\n")
+    assert run_cli(["devices", "import", str(csv), "--data-dir", str(server.data_dir)]).returncode == 0
+    for username, (role, account) in USERS.items():
+        args = ["users", "create", "--role", role, username, "--data-dir", str(server.data_dir)]
+        made = run_cli(args + (["--account", account] if account else []), input=PASSWORD + "\n")
+        assert made.returncode == 0, made.stderr
+    server.start()
+    for imei, volts in ((POWER_CUT, 0.0), (HEALTHY, 13.8), (OTHER, 13.8)):
+        frames = [teltonika_tcp(imei, fix(imei, "teltonika", fix_time=NOW - 120 + 10 * i, ext_voltage_v=volts,
+                                          battery_voltage_v=4.0)) for i in range(6)]
+        send_stream(server.ports["teltonika"], (encode_imei(imei), *frames))
+    info = json.loads((server.data_dir / "listening.json").read_text())
+    port = next(entry["port"] for entry in info["listeners"] if entry["protocol"] == "http-api")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        assert server.stop() == 0, server.log()
+
+
+@pytest.fixture()
+def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
+    driver = chromium(tmp_path / "profile", width=414, height=896)  # a phone's screen
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def sign_in(browser: webdriver.Chrome, console: str, username: str) -> None:
+    browser.get(f"{console}/login")
+    browser.find_element(By.ID, "username").send_keys(username)
+    browser.find_element(By.ID, "password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    WebDriverWait(browser, 10).until(expected_conditions.url_to_be(f"{console}/"))
+
+
+def test_a_customer_sees_the_fix_for_the_tracker_that_lost_its_power(console: str, browser: webdriver.Chrome) -> None:
+    sign_in(browser, console, "anna")
+
+    def statuses(driver: webdriver.Chrome) -> dict[str, str] | None:
+        driver.get(f"{console}/devices")  # the list shows stored findings: diagnosis follows the data
+        rows = {row.get_attribute("data-imei"): row.get_attribute("data-status")
+                for row in driver.find_elements(By.CSS_SELECTOR, "tr[data-imei]")}
+        return rows if rows.get(POWER_CUT) == "problem" else None
+
+    rows = WebDriverWait(browser, 30, poll_frequency=1).until(statuses)
+    assert rows == {POWER_CUT: "problem", HEALTHY: "ok"}  # Beta's tracker is not listed
+    screenshot(browser, "customer-trackers")
+    assert severe_violations(browser) == []
+
+    browser.find_element(By.LINK_TEXT, "GD 49668").click()
+    assert browser.find_element(By.CSS_SELECTOR, "[data-overall]").get_attribute("data-overall") == "problem"
+    power = browser.find_element(By.CSS_SELECTOR, "[data-check=power]")
+    assert power.get_attribute("data-status") == "fail"
+    assert "What to do" in power.text
+    checks = {c.get_attribute("data-check") for c in browser.find_elements(By.CSS_SELECTOR, "[data-check]")}
+    assert checks == {"activation", "connection", "connectivity", "coverage", "gnss", "power", "ignition", "clock",
+                      "data_delay", "protocol"}
+    screenshot(browser, "customer-tracker-power-cut")
+    assert severe_violations(browser) == []
+
+    browser.get(f"{console}/devices/{OTHER}")  # another account's tracker: a 404 page, as in the API
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Not found"
+    assert "KR 9876B" not in browser.page_source
+
+
+def test_the_customer_office_gets_no_position_in_any_response(console: str, browser: webdriver.Chrome) -> None:
+    sign_in(browser, console, "office")
+    bodies = []
+    for path in ("/devices", f"/devices/{POWER_CUT}"):
+        browser.get(f"{console}{path}")
+        bodies.append(browser.page_source)
+    screenshot(browser, "office-tracker")
+    assert browser.find_element(By.CSS_SELECTOR, "[data-overall]").get_attribute("data-overall") == "problem"
+    received = []
+    for entry in browser.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.responseReceived":
+            request_id = message["params"]["requestId"]
+            try:
+                body = browser.execute_cdp_cmd("Network.getResponseBody", {"requestId": request_id})
+            except Exception:  # a response the browser no longer keeps (a redirect): nothing to read
+                continue
+            received.append(body.get("body", ""))
+    assert received, "the network log holds the responses"
+    for text in bodies + received:
+        assert "52.2297" not in text and "21.0122" not in text  # the trackers' positions
+        assert "Last position" not in text
