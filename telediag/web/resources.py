@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import secrets
 import sqlite3
-from dataclasses import dataclass, field
 from typing import Any
 
 from twisted.internet import defer
@@ -25,6 +24,7 @@ from telediag.api.errors import ApiError
 from telediag.api.policy import sees_positions
 from telediag.api.resources import path_segments
 from telediag.store.sqlite import Reader
+from telediag.web.answers import Page, redirect
 from telediag.web.auth import remember, session_of
 from telediag.web.forms import (
     CSRF_FIELD, LOGIN_CSRF_COOKIE, LOGIN_CSRF_MAX_AGE_S, STATE_CHANGING, login_csrf_matches, new_login_csrf,
@@ -33,6 +33,7 @@ from telediag.web.forms import (
 from telediag.web.pages import Pages
 from telediag.web.ratelimit import LoginLimiter
 from telediag.web.sessions import Session, end_session, purge_expired, resume_session, start_session
+from telediag.web.ticket_pages import TicketPages
 from telediag.web.trackers import tracker_list, tracker_selfcheck, visible_part
 from telediag.web.users import User, check_credentials
 
@@ -52,24 +53,16 @@ SECURITY_HEADERS = {
 HTML = "text/html; charset=utf-8"
 
 
-@dataclass
-class Page:
-    """One answer: status, body, headers and cookies to set (name, value, max-age, path)."""
-
-    status: int
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    cookies: list[tuple[bytes, bytes, int, bytes]] = field(default_factory=list)
-
-
-def _redirect(location: str) -> Page:
-    return Page(303, b"", {"Location": location})
-
-
 def _begin(db: sqlite3.Connection, user_id: int, now: float, idle_s: float, max_s: float) -> str:
     """Start a session; expired ones (left by people who never came back) are purged first."""
     purge_expired(db, now, idle_s, max_s)
     return start_session(db, user_id, now)
+
+
+def _query(request: Request) -> dict[str, str]:
+    """The query string's first value per name, as text (undecodable bytes replaced)."""
+    return {name.decode("utf-8", "replace"): values[0].decode("utf-8", "replace")
+            for name, values in (request.args or {}).items() if values}
 
 
 def _check(reader: Reader, username: str, password: str) -> User | None:
@@ -87,6 +80,7 @@ class WebResource(Resource):
         self.api = api
         self.settings = api.config.web
         self.pages = Pages()
+        self.tickets = TicketPages(api, self.pages)
         self.limiter = LoginLimiter(self.settings.login_failures_per_user, self.settings.login_failures_per_address,
                                     self.settings.login_window_s)
 
@@ -131,7 +125,7 @@ class WebResource(Resource):
             if method != b"GET":
                 return self._not_allowed("GET, HEAD")
             if session is None:
-                return _redirect("/login")
+                return redirect("/login")
             return Page(200, self.pages.render("home.html", session=session))
         if segments == ["login"]:
             if method == b"GET":
@@ -150,8 +144,13 @@ class WebResource(Resource):
             if method != b"GET":
                 return self._not_allowed("GET, HEAD")
             if session is None:
-                return _redirect("/login")
+                return redirect("/login")
             return await self._trackers(session, segments[1] if len(segments) == 2 else None)
+        if segments[0] == "tickets":
+            if session is None:
+                return redirect("/login")
+            page = await self.tickets.answer(session, method, segments, form, _query(request))
+            return page if page is not None else self._not_found()
         if segments == ["static", "web.css"] and method == b"GET":
             return Page(200, self.pages.css, {"Content-Type": "text/css; charset=utf-8",
                                                "Cache-Control": "public, max-age=31536000, immutable"})

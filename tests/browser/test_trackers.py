@@ -122,3 +122,58 @@ def test_the_customer_office_gets_no_position_in_any_response(console: str, brow
     for text in bodies + received:
         assert "52.2297" not in text and "21.0122" not in text  # the trackers' positions
         assert "Last position" not in text
+
+
+def submit(browser: webdriver.Chrome, css: str) -> None:
+    """Press a form's button and wait until the page it leads to has replaced this one."""
+    button = browser.find_element(By.CSS_SELECTOR, css)
+    button.click()
+    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(button))
+
+
+def test_a_customer_opens_a_ticket_follows_it_closes_it_with_a_rating_and_reopens_it(
+        console: str, browser: webdriver.Chrome) -> None:
+    sign_in(browser, console, "anna")
+    browser.get(f"{console}/devices/{POWER_CUT}")
+    browser.find_element(By.LINK_TEXT, "Open a ticket for this tracker").click()
+    assert browser.find_element(By.ID, "devices").get_attribute("value") == POWER_CUT
+    browser.find_element(By.ID, "description").send_keys("The tracker in GD 49668 shows no power.")
+    screenshot(browser, "customer-ticket-new")
+    assert severe_violations(browser) == []
+    submit(browser, "form[action='/tickets/new'] button")
+    WebDriverWait(browser, 10).until(expected_conditions.url_matches(r"/tickets/\d+$"))
+    ticket_url = browser.current_url
+
+    def state() -> str | None:
+        return browser.find_element(By.CSS_SELECTOR, "h1 ~ p [data-ticket-state]").get_attribute("data-ticket-state")
+
+    assert state() == "new"
+    kinds = [e.get_attribute("data-kind") for e in browser.find_elements(By.CSS_SELECTOR, "ol.timeline li")]
+    assert kinds[0] == "created" and "selfcheck" in kinds  # enriched with the tracker's self-check at once
+
+    browser.find_element(By.ID, "reply").send_keys("It is parked in our yard.")
+    submit(browser, "form[action$='/reply'] button")
+    assert "It is parked in our yard." in browser.find_element(By.CSS_SELECTOR, "ol.timeline").text
+
+    browser.find_element(By.CSS_SELECTOR, "input[name=rating][value=bad]").click()
+    submit(browser, "form[action$='/close'] button")
+    assert "reason" in browser.find_element(By.CSS_SELECTOR, "[role=alert]").text  # bad asks why
+    assert state() == "new"
+    browser.find_element(By.CSS_SELECTOR, "input[name=rating][value=bad]").click()
+    browser.find_element(By.ID, "reason").send_keys("Nobody answered for a day.")
+    submit(browser, "form[action$='/close'] button")
+    assert state() == "closed"
+    screenshot(browser, "customer-ticket-closed")
+    assert severe_violations(browser) == []
+
+    submit(browser, "form[action$='/reopen'] button")
+    assert browser.current_url == ticket_url and state() == "open"
+
+
+def test_another_account_cannot_reach_a_ticket_page(console: str, browser: webdriver.Chrome) -> None:
+    sign_in(browser, console, "office")
+    browser.get(f"{console}/tickets")
+    ids = [row.get_attribute("data-ticket") for row in browser.find_elements(By.CSS_SELECTOR, "tr[data-ticket]")]
+    assert ids, "the customer office sees the customers' tickets"
+    browser.get(f"{console}/tickets/999999")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Not found"
