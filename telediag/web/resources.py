@@ -24,6 +24,7 @@ from telediag.api.errors import ApiError
 from telediag.api.policy import sees_positions
 from telediag.api.resources import path_segments
 from telediag.store.sqlite import Reader
+from telediag.tickets.model import TEAMS
 from telediag.web.answers import Page, redirect
 from telediag.web.auth import remember, session_of
 from telediag.web.forms import (
@@ -33,6 +34,7 @@ from telediag.web.forms import (
 from telediag.web.pages import Pages
 from telediag.web.ratelimit import LoginLimiter
 from telediag.web.sessions import Session, end_session, purge_expired, resume_session, start_session
+from telediag.web.desk import STAFF_ROLES, queue, team_of
 from telediag.web.ticket_pages import TicketPages
 from telediag.web.trackers import tracker_list, tracker_selfcheck, visible_part
 from telediag.web.users import User, check_credentials
@@ -146,6 +148,18 @@ class WebResource(Resource):
             if session is None:
                 return redirect("/login")
             return await self._trackers(session, segments[1] if len(segments) == 2 else None)
+        if segments == ["desk"]:
+            if method != b"GET":
+                return self._not_allowed("GET, HEAD")
+            if session is None:
+                return redirect("/login")
+            if session.role not in STAFF_ROLES:
+                return self._not_found()
+            team = team_of(_query(request).get("team"))
+            found = await self.api.read(queue(session.principal, team))
+            visible = visible_part(self.api, session.principal, found)
+            return Page(200, self.pages.render("desk.html", tickets=visible["tickets"], truncated=visible["truncated"],
+                                               team=team, teams=TEAMS))
         if segments[0] == "tickets":
             if session is None:
                 return redirect("/login")

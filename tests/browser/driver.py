@@ -15,6 +15,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = PROJECT_ROOT / "test-output" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+IMPLICIT_WAIT_S = 5
+"""How long a lookup waits for its element: after a click the next page may still be loading."""
 SEVERE = frozenset({"serious", "critical"})
 """axe-core impacts a page may not have."""
 
@@ -31,7 +33,9 @@ def chromium(profile: Path, width: int = 1280, height: int = 900) -> webdriver.C
                      f"--window-size={width},{height}"):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.implicitly_wait(IMPLICIT_WAIT_S)
+    return driver
 
 
 def screenshot(driver: webdriver.Chrome, name: str) -> Path:
@@ -50,3 +54,17 @@ def severe_violations(driver: webdriver.Chrome) -> list[dict[str, Any]]:
     axe.inject()
     results = axe.run()
     return [v for v in results["violations"] if v.get("impact") in SEVERE]
+
+
+def click_and_wait_for_next_page(driver: webdriver.Chrome, element: Any, timeout_s: float = 10.0) -> None:
+    """Click something that loads a page, and wait until the new page has replaced this one.
+
+    The old document is marked first; the wait ends when a document without the mark is complete
+    (element staleness is not reliable across ChromeDriver versions during a navigation).
+    """
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.execute_script("document.documentElement.dataset.leaving = 'yes'")
+    element.click()
+    WebDriverWait(driver, timeout_s).until(lambda d: d.execute_script(
+        "return document.readyState === 'complete' && document.documentElement.dataset.leaving !== 'yes'"))

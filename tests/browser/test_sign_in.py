@@ -14,7 +14,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.browser.driver import chromium, screenshot, severe_violations
+from tests.browser.driver import chromium, click_and_wait_for_next_page, screenshot, severe_violations
 from tests.integration.harness import ServerProcess, run_cli
 
 pytestmark = pytest.mark.slow
@@ -51,7 +51,7 @@ def sign_in(browser: webdriver.Chrome, console: str, password: str) -> None:
     browser.get(f"{console}/login")
     browser.find_element(By.ID, "username").send_keys("tech")
     browser.find_element(By.ID, "password").send_keys(password)
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    click_and_wait_for_next_page(browser, browser.find_element(By.CSS_SELECTOR, "form button[type=submit]"))
 
 
 def test_sign_in_session_and_sign_out(console: str, browser: webdriver.Chrome) -> None:
@@ -82,7 +82,7 @@ def test_sign_in_session_and_sign_out(console: str, browser: webdriver.Chrome) -
     browser.get(f"{console}/")
     assert browser.current_url == f"{console}/"  # still signed in: the forged sign-out did nothing
 
-    browser.find_element(By.CSS_SELECTOR, "form[action='/logout'] button").click()
-    WebDriverWait(browser, 10).until(expected_conditions.url_to_be(f"{console}/login"))
+    click_and_wait_for_next_page(browser, browser.find_element(By.CSS_SELECTOR, "form[action='/logout'] button"))
+    assert browser.current_url == f"{console}/login"
     browser.get(f"{console}/")
     assert browser.current_url == f"{console}/login"

@@ -5,8 +5,9 @@ the self-check of a tracker that lost its power feed with the fix to do, another
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 from selenium import webdriver
@@ -15,7 +16,7 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from protocols.teltonika.device import encode_imei
-from tests.browser.driver import chromium, screenshot, severe_violations
+from tests.browser.driver import chromium, click_and_wait_for_next_page, screenshot, severe_violations
 from tests.hostile.payloads import NOW, fix, teltonika_tcp
 from tests.hostile.wire import send_stream
 from tests.integration.harness import ServerProcess, run_cli
@@ -23,7 +24,7 @@ from tests.integration.harness import ServerProcess, run_cli
 pytestmark = pytest.mark.slow
 PASSWORD = "correct horse battery"
 POWER_CUT, HEALTHY, OTHER = "356307042441013", "356307042441021", "356307042441039"
-USERS = {"anna": ("customer", "Acme Logistics"), "office": ("customer_office", None)}
+USERS = {"anna": ("customer", "Acme Logistics"), "office": ("customer_office", None), "tech": ("technical", None)}
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +67,8 @@ def sign_in(browser: webdriver.Chrome, console: str, username: str) -> None:
     browser.get(f"{console}/login")
     browser.find_element(By.ID, "username").send_keys(username)
     browser.find_element(By.ID, "password").send_keys(PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    WebDriverWait(browser, 10).until(expected_conditions.url_to_be(f"{console}/"))
+    click_and_wait_for_next_page(browser, browser.find_element(By.CSS_SELECTOR, "form button[type=submit]"))
+    assert browser.current_url == f"{console}/"
 
 
 def test_a_customer_sees_the_fix_for_the_tracker_that_lost_its_power(console: str, browser: webdriver.Chrome) -> None:
@@ -84,7 +85,7 @@ def test_a_customer_sees_the_fix_for_the_tracker_that_lost_its_power(console: st
     screenshot(browser, "customer-trackers")
     assert severe_violations(browser) == []
 
-    browser.find_element(By.LINK_TEXT, "GD 49668").click()
+    click_and_wait_for_next_page(browser, browser.find_element(By.LINK_TEXT, "GD 49668"))
     assert browser.find_element(By.CSS_SELECTOR, "[data-overall]").get_attribute("data-overall") == "problem"
     power = browser.find_element(By.CSS_SELECTOR, "[data-check=power]")
     assert power.get_attribute("data-status") == "fail"
@@ -126,16 +127,14 @@ def test_the_customer_office_gets_no_position_in_any_response(console: str, brow
 
 def submit(browser: webdriver.Chrome, css: str) -> None:
     """Press a form's button and wait until the page it leads to has replaced this one."""
-    button = browser.find_element(By.CSS_SELECTOR, css)
-    button.click()
-    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(button))
+    click_and_wait_for_next_page(browser, browser.find_element(By.CSS_SELECTOR, css))
 
 
 def test_a_customer_opens_a_ticket_follows_it_closes_it_with_a_rating_and_reopens_it(
         console: str, browser: webdriver.Chrome) -> None:
     sign_in(browser, console, "anna")
     browser.get(f"{console}/devices/{POWER_CUT}")
-    browser.find_element(By.LINK_TEXT, "Open a ticket for this tracker").click()
+    click_and_wait_for_next_page(browser, browser.find_element(By.LINK_TEXT, "Open a ticket for this tracker"))
     assert browser.find_element(By.ID, "devices").get_attribute("value") == POWER_CUT
     browser.find_element(By.ID, "description").send_keys("The tracker in GD 49668 shows no power.")
     screenshot(browser, "customer-ticket-new")
@@ -177,3 +176,24 @@ def test_another_account_cannot_reach_a_ticket_page(console: str, browser: webdr
     assert ids, "the customer office sees the customers' tickets"
     browser.get(f"{console}/tickets/999999")
     assert browser.find_element(By.TAG_NAME, "h1").text == "Not found"
+
+
+def test_the_desk_sees_its_queue_with_due_times_most_urgent_first(console: str, browser: webdriver.Chrome) -> None:
+    browser.set_window_size(1280, 900)
+    sign_in(browser, console, "tech")
+
+    def queued(driver: webdriver.Chrome) -> list[Any] | None:
+        driver.get(f"{console}/desk?team=technical")  # the power cut opens a technical ticket by itself
+        rows = driver.find_elements(By.CSS_SELECTOR, "tr[data-ticket]")
+        return rows or None
+
+    rows = WebDriverWait(browser, 30, poll_frequency=1).until(queued)
+    assert {row.get_attribute("data-team") for row in rows} == {"technical"}
+    dues = [row.find_element(By.CSS_SELECTOR, "[data-due=first_response]").text for row in rows]
+    assert all(re.match(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC|answered", due) for due in dues), dues
+    assert "GD 49668" not in browser.page_source  # technical staff read tickets without plates
+    screenshot(browser, "desk-technical")
+    assert severe_violations(browser) == []
+    sign_in(browser, console, "anna")
+    browser.get(f"{console}/desk")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Not found"  # the desk is staff's
