@@ -68,3 +68,13 @@ def click_and_wait_for_next_page(driver: webdriver.Chrome, element: Any, timeout
     element.click()
     WebDriverWait(driver, timeout_s).until(lambda d: d.execute_script(
         "return document.readyState === 'complete' && document.documentElement.dataset.leaving !== 'yes'"))
+
+
+def sign_in(driver: webdriver.Chrome, console: str, username: str, password: str) -> None:
+    """Fill in the sign-in form and send it; returns once the answer's page has loaded."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{console}/login")
+    driver.find_element(By.ID, "username").send_keys(username)
+    driver.find_element(By.ID, "password").send_keys(password)
+    click_and_wait_for_next_page(driver, driver.find_element(By.CSS_SELECTOR, "form button[type=submit]"))

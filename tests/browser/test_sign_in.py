@@ -4,7 +4,6 @@ screenshotted and checked with axe-core."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterator
 
@@ -14,7 +13,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.browser.driver import chromium, click_and_wait_for_next_page, screenshot, severe_violations
+from tests.browser.driver import chromium, click_and_wait_for_next_page, screenshot, severe_violations, sign_in
 from tests.integration.harness import ServerProcess, run_cli
 
 pytestmark = pytest.mark.slow
@@ -30,10 +29,8 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                    input=PASSWORD + "\n")
     assert made.returncode == 0, made.stderr
     server.start()
-    info = json.loads((server.data_dir / "listening.json").read_text())
-    port = next(entry["port"] for entry in info["listeners"] if entry["protocol"] == "http-api")
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{server.api_port}"
     finally:
         assert server.stop() == 0, server.log()
 
@@ -47,13 +44,6 @@ def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
         driver.quit()
 
 
-def sign_in(browser: webdriver.Chrome, console: str, password: str) -> None:
-    browser.get(f"{console}/login")
-    browser.find_element(By.ID, "username").send_keys("tech")
-    browser.find_element(By.ID, "password").send_keys(password)
-    click_and_wait_for_next_page(browser, browser.find_element(By.CSS_SELECTOR, "form button[type=submit]"))
-
-
 def test_sign_in_session_and_sign_out(console: str, browser: webdriver.Chrome) -> None:
     browser.get(f"{console}/")
     assert browser.current_url == f"{console}/login"  # not signed in: the sign-in page
@@ -62,12 +52,12 @@ def test_sign_in_session_and_sign_out(console: str, browser: webdriver.Chrome) -
     screenshot(browser, "login")
     assert severe_violations(browser) == []
 
-    sign_in(browser, console, "not the password")
+    sign_in(browser, console, "tech", "not the password")
     alert = browser.find_element(By.CSS_SELECTOR, "[role=alert]")
     assert alert.text and browser.current_url == f"{console}/login"
     screenshot(browser, "login-refused")
 
-    sign_in(browser, console, PASSWORD)
+    sign_in(browser, console, "tech", PASSWORD)
     WebDriverWait(browser, 10).until(expected_conditions.url_to_be(f"{console}/"))
     assert browser.find_element(By.CSS_SELECTOR, "[data-username]").text == "tech"
     assert "telediag_session" not in browser.execute_script("return document.cookie")  # HttpOnly

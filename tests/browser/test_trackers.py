@@ -16,7 +16,7 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from protocols.teltonika.device import encode_imei
-from tests.browser.driver import chromium, click_and_wait_for_next_page, screenshot, severe_violations
+from tests.browser.driver import chromium, click_and_wait_for_next_page, screenshot, severe_violations, sign_in
 from tests.hostile.payloads import NOW, fix, teltonika_tcp
 from tests.hostile.wire import send_stream
 from tests.integration.harness import ServerProcess, run_cli
@@ -46,10 +46,8 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         frames = [teltonika_tcp(imei, fix(imei, "teltonika", fix_time=NOW - 120 + 10 * i, ext_voltage_v=volts,
                                           battery_voltage_v=4.0)) for i in range(6)]
         send_stream(server.ports["teltonika"], (encode_imei(imei), *frames))
-    info = json.loads((server.data_dir / "listening.json").read_text())
-    port = next(entry["port"] for entry in info["listeners"] if entry["protocol"] == "http-api")
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{server.api_port}"
     finally:
         assert server.stop() == 0, server.log()
 
@@ -63,16 +61,8 @@ def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
         driver.quit()
 
 
-def sign_in(browser: webdriver.Chrome, console: str, username: str) -> None:
-    browser.get(f"{console}/login")
-    browser.find_element(By.ID, "username").send_keys(username)
-    browser.find_element(By.ID, "password").send_keys(PASSWORD)
-    click_and_wait_for_next_page(browser, browser.find_element(By.CSS_SELECTOR, "form button[type=submit]"))
-    assert browser.current_url == f"{console}/"
-
-
 def test_a_customer_sees_the_fix_for_the_tracker_that_lost_its_power(console: str, browser: webdriver.Chrome) -> None:
-    sign_in(browser, console, "anna")
+    signed_in(browser, console, "anna")
 
     def statuses(driver: webdriver.Chrome) -> dict[str, str] | None:
         driver.get(f"{console}/devices")  # the list shows stored findings: diagnosis follows the data
@@ -102,7 +92,7 @@ def test_a_customer_sees_the_fix_for_the_tracker_that_lost_its_power(console: st
 
 
 def test_the_customer_office_gets_no_position_in_any_response(console: str, browser: webdriver.Chrome) -> None:
-    sign_in(browser, console, "office")
+    signed_in(browser, console, "office")
     bodies = []
     for path in ("/devices", f"/devices/{POWER_CUT}"):
         browser.get(f"{console}{path}")
@@ -125,6 +115,12 @@ def test_the_customer_office_gets_no_position_in_any_response(console: str, brow
         assert "Last position" not in text
 
 
+def signed_in(browser: webdriver.Chrome, console: str, username: str) -> None:
+    """Sign in as ``username``; the console's home page follows."""
+    sign_in(browser, console, username, PASSWORD)
+    assert browser.current_url == f"{console}/"
+
+
 def submit(browser: webdriver.Chrome, css: str) -> None:
     """Press a form's button and wait until the page it leads to has replaced this one."""
     click_and_wait_for_next_page(browser, browser.find_element(By.CSS_SELECTOR, css))
@@ -132,7 +128,7 @@ def submit(browser: webdriver.Chrome, css: str) -> None:
 
 def test_a_customer_opens_a_ticket_follows_it_closes_it_with_a_rating_and_reopens_it(
         console: str, browser: webdriver.Chrome) -> None:
-    sign_in(browser, console, "anna")
+    signed_in(browser, console, "anna")
     browser.get(f"{console}/devices/{POWER_CUT}")
     click_and_wait_for_next_page(browser, browser.find_element(By.LINK_TEXT, "Open a ticket for this tracker"))
     assert browser.find_element(By.ID, "devices").get_attribute("value") == POWER_CUT
@@ -170,7 +166,7 @@ def test_a_customer_opens_a_ticket_follows_it_closes_it_with_a_rating_and_reopen
 
 
 def test_another_account_cannot_reach_a_ticket_page(console: str, browser: webdriver.Chrome) -> None:
-    sign_in(browser, console, "office")
+    signed_in(browser, console, "office")
     browser.get(f"{console}/tickets")
     ids = [row.get_attribute("data-ticket") for row in browser.find_elements(By.CSS_SELECTOR, "tr[data-ticket]")]
     assert ids, "the customer office sees the customers' tickets"
@@ -180,7 +176,7 @@ def test_another_account_cannot_reach_a_ticket_page(console: str, browser: webdr
 
 def test_the_desk_sees_its_queue_with_due_times_most_urgent_first(console: str, browser: webdriver.Chrome) -> None:
     browser.set_window_size(1280, 900)
-    sign_in(browser, console, "tech")
+    signed_in(browser, console, "tech")
 
     def queued(driver: webdriver.Chrome) -> list[Any] | None:
         driver.get(f"{console}/desk?team=technical")  # the power cut opens a technical ticket by itself
@@ -194,6 +190,6 @@ def test_the_desk_sees_its_queue_with_due_times_most_urgent_first(console: str, 
     assert "GD 49668" not in browser.page_source  # technical staff read tickets without plates
     screenshot(browser, "desk-technical")
     assert severe_violations(browser) == []
-    sign_in(browser, console, "anna")
+    signed_in(browser, console, "anna")
     browser.get(f"{console}/desk")
     assert browser.find_element(By.TAG_NAME, "h1").text == "Not found"  # the desk is staff's

@@ -93,8 +93,7 @@ class HostileServer:
 
     @property
     def api(self) -> int:
-        info = json.loads((self.server.data_dir / "listening.json").read_text())
-        return next(entry["port"] for entry in info["listeners"] if entry["protocol"] == "http-api")
+        return self.server.api_port
 
     def port(self, protocol: str) -> int:
         return self.server.ports[protocol]

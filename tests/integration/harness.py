@@ -105,6 +105,12 @@ class ServerProcess:
         self.process.wait(10)
 
     @property
+    def api_port(self) -> int:
+        """The HTTP API's bound port, from ``listening.json`` (the API listens on port 0)."""
+        info = json.loads((self.data_dir / "listening.json").read_text())
+        return next(entry["port"] for entry in info["listeners"] if entry["protocol"] == "http-api")
+
+    @property
     def database(self) -> Path:
         """The SQLite file of this server."""
         return self.data_dir / "telediag.sqlite3"
