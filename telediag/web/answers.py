@@ -4,6 +4,10 @@ web resource with the security headers every page carries."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from telediag.web.pages import Pages
 
 
 @dataclass
@@ -19,3 +23,9 @@ class Page:
 def redirect(location: str) -> Page:
     """303 See Other: after a form, the browser asks for ``location`` with GET."""
     return Page(303, b"", {"Location": location})
+
+
+def not_found(pages: "Pages") -> Page:
+    """The 404 page: what a path that does not exist, or is not this person's to see, answers."""
+    return Page(404, pages.message(pages.gettext("Not found"), pages.gettext("There is no such page."), "/",
+                                   pages.gettext("Home")))

@@ -10,6 +10,7 @@ cookie nor make the browser send it).
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 from urllib.parse import parse_qs
 
@@ -40,9 +41,19 @@ def read_form(request: Request) -> dict[str, str]:
     return {name: values[0] for name, values in parsed.items()}
 
 
+_LOGIN_CSRF_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
 def new_login_csrf() -> str:
     """A fresh pre-session CSRF token for the sign-in form and its cookie."""
     return secrets.token_urlsafe(32)
+
+
+def reusable_login_csrf(request: Request) -> str | None:
+    """The sign-in CSRF cookie this browser already holds, when it looks like one of ours: kept, so a
+    second tab or a background request that loads the form again does not void the first form."""
+    cookie = (request.getCookie(LOGIN_CSRF_COOKIE) or b"").decode("ascii", "replace")
+    return cookie if _LOGIN_CSRF_SHAPE.fullmatch(cookie) else None
 
 
 def login_csrf_matches(request: Request, form: dict[str, str]) -> bool:

@@ -11,9 +11,10 @@ import hashlib
 from importlib import resources
 from typing import Any
 
+from gettext import NullTranslations
+
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-CSS_PATH = "/static/web.css"
 
 
 def when(iso: str | None) -> str:
@@ -23,23 +24,50 @@ def when(iso: str | None) -> str:
     return f"{iso[:10]} {iso[11:16]} UTC" if len(iso) >= 16 and iso[10] == "T" else iso
 
 
-class Pages:
-    """The template environment and the static stylesheet (bytes and versioned URL)."""
+class StaticFiles:
+    """The files under ``static/`` (stylesheet, scripts), read once, each with a URL that carries a hash
+    of its content."""
 
     def __init__(self) -> None:
+        folder = resources.files("telediag.web").joinpath("static")
+        self.files: dict[str, bytes] = {entry.name: entry.read_bytes() for entry in folder.iterdir()
+                                        if entry.is_file() and not entry.name.startswith(".")}
+        self.urls = {name: f"/static/{name}?v={hashlib.sha256(body).hexdigest()[:12]}"
+                     for name, body in self.files.items()}
+
+    def get(self, name: str) -> bytes | None:
+        """The file's bytes; None for a name that is not one of them."""
+        return self.files.get(name)
+
+
+class Pages:
+    """The template environment in one language, and the static files."""
+
+    def __init__(self, translations: NullTranslations | None = None, language: str = "en",
+                 static: StaticFiles | None = None) -> None:
+        self.language = language
+        self.translations = translations or NullTranslations()
+        self.static = static or StaticFiles()
         self.environment = Environment(
             loader=PackageLoader("telediag.web", "templates"),
             autoescape=True,
             undefined=StrictUndefined,
             auto_reload=False,
+            extensions=["jinja2.ext.i18n"],
         )
+        self.environment.install_gettext_translations(self.translations, newstyle=True)  # type: ignore[attr-defined]
         self.environment.filters["when"] = when
-        self.css = resources.files("telediag.web").joinpath("static/web.css").read_bytes()
-        self.css_url = f"{CSS_PATH}?v={hashlib.sha256(self.css).hexdigest()[:12]}"
+        self.css = self.static.files["web.css"]
+        self.css_url = self.static.urls["web.css"]
+
+    def gettext(self, message: str) -> str:
+        """``message`` in this page's language (English when there is no translation)."""
+        return self.translations.gettext(message)
 
     def render(self, name: str, **context: Any) -> bytes:
         """The page ``name`` as UTF-8 bytes."""
-        return self.environment.get_template(name).render(css_url=self.css_url, **context).encode("utf-8")
+        return self.environment.get_template(name).render(
+            css_url=self.css_url, static=self.static.urls, language=self.language, **context).encode("utf-8")
 
     def message(self, title: str, message: str, link: str | None = None, link_text: str = "") -> bytes:
         """A plain page saying what happened (errors, refusals)."""

@@ -8,7 +8,6 @@ never on the reactor, and the clock is the service's reactor.
 
 from __future__ import annotations
 
-import re
 import secrets
 import sqlite3
 from typing import Any
@@ -20,28 +19,29 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
 from telediag.api.backend import ApiBackend
-from telediag.api.errors import ApiError
-from telediag.api.policy import sees_positions
 from telediag.api.resources import path_segments
 from telediag.store.sqlite import Reader
-from telediag.tickets.model import TEAMS
-from telediag.web.answers import Page, redirect
-from telediag.web.auth import remember, session_of
+from telediag.web.account_pages import AccountPages
+from telediag.web.admin_pages import AdminPages
+from telediag.web.answers import Page, not_found, redirect
+from telediag.web.areas import Area, PageRequest
+from telediag.web.auth import remember
+from telediag.web.desk_pages import DeskPages
+from telediag.web.fleet_pages import FleetPages
 from telediag.web.forms import (
     CSRF_FIELD, LOGIN_CSRF_COOKIE, LOGIN_CSRF_MAX_AGE_S, STATE_CHANGING, login_csrf_matches, new_login_csrf,
-    read_form,
+    read_form, reusable_login_csrf,
 )
+from telediag.web.i18n import LANGUAGE_COOKIE, LANGUAGE_COOKIE_MAX_AGE_S, Languages
+from telediag.web.outage_pages import OutagePages
 from telediag.web.pages import Pages
 from telediag.web.ratelimit import LoginLimiter
 from telediag.web.sessions import Session, end_session, purge_expired, resume_session, start_session
-from telediag.web.desk import STAFF_ROLES, queue, team_of
 from telediag.web.ticket_pages import TicketPages
-from telediag.web.trackers import tracker_list, tracker_selfcheck, visible_part
+from telediag.web.tracker_pages import TrackerPages
 from telediag.web.users import User, check_credentials
 
 SESSION_COOKIE = b"telediag_session"
-DEVICE_ID = re.compile(r"[0-9]{14,17}")
-"""An IMEI in a page path: ASCII digits only, as in the API."""
 WRONG_CREDENTIALS = "Wrong username or password."
 """One message for an unknown user and a wrong password: the page must not tell which usernames exist."""
 
@@ -53,6 +53,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 HTML = "text/html; charset=utf-8"
+STATIC_TYPES = {"css": "text/css; charset=utf-8", "js": "text/javascript; charset=utf-8", "svg": "image/svg+xml",
+                "png": "image/png", "woff2": "font/woff2"}
 
 
 def _begin(db: sqlite3.Connection, user_id: int, now: float, idle_s: float, max_s: float) -> str:
@@ -71,6 +73,12 @@ def _check(reader: Reader, username: str, password: str) -> User | None:
     return check_credentials(reader.connection, username, password)
 
 
+def _remember_language(page: Page, language: str) -> Page:
+    """A language picked with the switcher is kept in a cookie for the next visits."""
+    page.cookies.append((LANGUAGE_COOKIE, language.encode(), LANGUAGE_COOKIE_MAX_AGE_S, b"/"))
+    return page
+
+
 class WebResource(Resource):
     """Every web page of the console under one leaf (routing by path segments, as the API does)."""
 
@@ -81,31 +89,45 @@ class WebResource(Resource):
         super().__init__()
         self.api = api
         self.settings = api.config.web
-        self.pages = Pages()
-        self.tickets = TicketPages(api, self.pages)
+        self.languages = Languages()
         self.limiter = LoginLimiter(self.settings.login_failures_per_user, self.settings.login_failures_per_address,
                                     self.settings.login_window_s)
+        self.areas: dict[str, Area] = {
+            "devices": TrackerPages(api),
+            "tickets": TicketPages(api),
+            "desk": DeskPages(api),
+            "fleet": FleetPages(api),
+            "accounts": AccountPages(api),
+            "outages": OutagePages(api),
+            "admin": AdminPages(api),
+        }
 
     def render(self, request: Request) -> Any:
         gone = [False]
         request.notifyFinish().addErrback(lambda _: gone.__setitem__(0, True))
-        answering = defer.Deferred.fromCoroutine(self._answer(request))
-        answering.addErrback(lambda failure: self._internal(request, failure))
+        language, chosen = self.languages.choose(request)
+        pages = self.languages.pages[language]
+        answering = defer.Deferred.fromCoroutine(self._answer(request, pages))
+        answering.addErrback(lambda failure: self._internal(request, pages, failure))
+        if chosen:
+            answering.addCallback(_remember_language, language)
         answering.addCallback(self._send, request, gone)
         answering.addErrback(lambda failure: self.log.failure("web answer could not be written", failure=failure))
         return NOT_DONE_YET
 
-    async def _answer(self, request: Request) -> Page:
+    async def _answer(self, request: Request, pages: Pages) -> Page:
         try:
-            return await self._route(request)
+            return await self._route(request, pages)
         except sqlite3.OperationalError as error:
             self.log.warn("web {method} {path}: store unavailable: {error}",
                           method=request.method, path=request.path, error=error)
-            return Page(503, self.pages.message("Busy", "The service is busy. Try again in a moment."),
+            return Page(503, pages.message(pages.gettext("Busy"),
+                                           pages.gettext("The service is busy. Try again in a moment.")),
                         {"Retry-After": "5"})
 
-    async def _route(self, request: Request) -> Page:
+    async def _route(self, request: Request, pages: Pages) -> Page:
         settings = self.settings
+        _ = pages.gettext
         token = request.getCookie(SESSION_COOKIE)
         session: Session | None = None
         if token:
@@ -119,89 +141,55 @@ class WebResource(Resource):
             allowed = (login_csrf_matches(request, form) if segments == ["login"]
                        else session is not None and session.csrf_matches(form.get(CSRF_FIELD)))
             if not allowed:
-                return Page(403, self.pages.message(
-                    "Forbidden", "This form has expired or did not come from this site. Go back, reload it "
-                    "and try again.", "/login" if session is None else "/", "Start again"))
+                return Page(403, pages.message(
+                    _("Forbidden"), _("This form has expired or did not come from this site. Go back, reload it "
+                                      "and try again."), "/login" if session is None else "/", _("Start again")))
         method = b"GET" if request.method == b"HEAD" else request.method
-        if segments == [""]:
-            if method != b"GET":
-                return self._not_allowed("GET, HEAD")
-            if session is None:
-                return redirect("/login")
-            return Page(200, self.pages.render("home.html", session=session))
+        if segments == ["favicon.ico"]:
+            return Page(404, b"")
+        if segments[0] == "static" and len(segments) == 2:
+            return self._static(segments[1], method, pages)
         if segments == ["login"]:
             if method == b"GET":
-                return self._login_form(200, "", "")
+                return self._login_form(pages, 200, "", "", reusable_login_csrf(request))
             if method == b"POST":
-                return await self._login(request, form, session)
-            return self._not_allowed("GET, HEAD, POST")
+                return await self._login(request, pages, form, session)
+            return self._not_allowed(pages, "GET, HEAD, POST")
+        if session is None:
+            return redirect("/login")
+        if segments == [""]:
+            if method != b"GET":
+                return self._not_allowed(pages, "GET, HEAD")
+            return Page(200, pages.render("home.html", session=session, path="/"))
         if segments == ["logout"]:
             if method != b"POST":
-                return self._not_allowed("POST")
-            assert session is not None  # the CSRF check above refused requests without one
+                return self._not_allowed(pages, "POST")
             await self.api.write(end_session, session.id)
             remember(request, None)
             return Page(303, b"", {"Location": "/login"}, [(SESSION_COOKIE, b"", 0, b"/")])
-        if segments[0] == "devices" and len(segments) <= 2:
-            if method != b"GET":
-                return self._not_allowed("GET, HEAD")
-            if session is None:
-                return redirect("/login")
-            return await self._trackers(session, segments[1] if len(segments) == 2 else None)
-        if segments == ["desk"]:
-            if method != b"GET":
-                return self._not_allowed("GET, HEAD")
-            if session is None:
-                return redirect("/login")
-            if session.role not in STAFF_ROLES:
-                return self._not_found()
-            team = team_of(_query(request).get("team"))
-            found = await self.api.read(queue(session.principal, team))
-            visible = visible_part(self.api, session.principal, found)
-            return Page(200, self.pages.render("desk.html", tickets=visible["tickets"], truncated=visible["truncated"],
-                                               team=team, teams=TEAMS))
-        if segments[0] == "tickets":
-            if session is None:
-                return redirect("/login")
-            page = await self.tickets.answer(session, method, segments, form, _query(request))
-            return page if page is not None else self._not_found()
-        if segments == ["static", "web.css"] and method == b"GET":
-            return Page(200, self.pages.css, {"Content-Type": "text/css; charset=utf-8",
-                                               "Cache-Control": "public, max-age=31536000, immutable"})
-        return self._not_found()
+        area = self.areas.get(segments[0])
+        if area is None:
+            return not_found(pages)
+        page = await area.answer(PageRequest(session, method, segments, pages, form, _query(request)))
+        return page if page is not None else not_found(pages)
 
-    async def _trackers(self, session: Session, imei: str | None) -> Page:
-        """``/devices``: the trackers this person may see; ``/devices/{imei}``: one tracker's self-check."""
-        principal = session.principal
-        if imei is None:
-            listed = await self.api.read(tracker_list(self.api, principal))
-            visible = visible_part(self.api, principal, listed)
-            return Page(200, self.pages.render("devices.html", devices=visible["devices"],
-                                               truncated=visible["truncated"], positions=sees_positions(principal)))
-        if not DEVICE_ID.fullmatch(imei):
-            return self._not_found()
-        try:
-            found = await self.api.read(tracker_selfcheck(self.api, principal, imei))
-        except ApiError as error:
-            if error.status == 404:
-                return self._not_found()
-            raise
-        visible = visible_part(self.api, principal, found)
-        return Page(200, self.pages.render("device.html", device=visible["device"], selfcheck=visible["selfcheck"]))
+    def _static(self, name: str, method: bytes, pages: Pages) -> Page:
+        body = pages.static.get(name)
+        if body is None or method != b"GET":
+            return not_found(pages)
+        kind = STATIC_TYPES.get(name.rsplit(".", 1)[-1], "application/octet-stream")
+        return Page(200, body, {"Content-Type": kind, "Cache-Control": "public, max-age=31536000, immutable"})
 
-    def _not_found(self) -> Page:
-        return Page(404, self.pages.message("Not found", "There is no such page.", "/", "Home"))
+    def _not_allowed(self, pages: Pages, allow: str) -> Page:
+        return Page(405, pages.message(pages.gettext("Not allowed"), pages.gettext("This page does not take that request."),
+                                       None), {"Allow": allow})
 
-    def _not_allowed(self, allow: str) -> Page:
-        return Page(405, self.pages.message("Not allowed", "This page does not take that request."),
-                    {"Allow": allow})
-
-    def _login_form(self, status: int, message: str, username: str, csrf: str | None = None) -> Page:
+    def _login_form(self, pages: Pages, status: int, message: str, username: str, csrf: str | None = None) -> Page:
         csrf = csrf or new_login_csrf()
-        body = self.pages.render("login.html", message=message, username=username, csrf_token=csrf)
+        body = pages.render("login.html", message=message, username=username, csrf_token=csrf)
         return Page(status, body, {}, [(LOGIN_CSRF_COOKIE, csrf.encode(), LOGIN_CSRF_MAX_AGE_S, b"/login")])
 
-    async def _login(self, request: Request, form: dict[str, str], session: Session | None) -> Page:
+    async def _login(self, request: Request, pages: Pages, form: dict[str, str], session: Session | None) -> Page:
         """Check the limits, then the password; a session cookie and a redirect home on success."""
         username = form.get("username", "")[:200]
         password = form.get("password", "")
@@ -212,14 +200,15 @@ class WebResource(Resource):
         if wait is not None:
             self.log.info("web sign-in for {user!r} from {address} refused: too many failures",
                           user=username, address=address)
-            return Page(429, self.pages.message(
-                "Too many attempts", f"Too many failed sign-ins. Try again in {wait} seconds.", "/login",
-                "Back to sign-in"), {"Retry-After": str(wait)})
+            return Page(429, pages.message(
+                pages.gettext("Too many attempts"),
+                pages.gettext("Too many failed sign-ins. Try again in %(seconds)s seconds.") % {"seconds": wait},
+                "/login", pages.gettext("Back to sign-in")), {"Retry-After": str(wait)})
         user = await self.api.read(_check, username, password)
         if user is None:
             self.limiter.failed(username, address, now)
             self.log.info("web sign-in for {user!r} from {address} failed", user=username, address=address)
-            return self._login_form(401, WRONG_CREDENTIALS, username, csrf)
+            return self._login_form(pages, 401, pages.gettext(WRONG_CREDENTIALS), username, csrf)
         self.limiter.succeeded(username)
         if session is not None:  # a new sign-in never keeps the old session (no fixation)
             await self.api.write(end_session, session.id)
@@ -230,12 +219,13 @@ class WebResource(Resource):
             (LOGIN_CSRF_COOKIE, b"", 0, b"/login"),
         ])
 
-    def _internal(self, request: Request, failure: Failure) -> Page:
+    def _internal(self, request: Request, pages: Pages, failure: Failure) -> Page:
         """A 500 page naming a reference; the traceback goes to the server log only."""
         ref = secrets.token_hex(4)
         self.log.failure("web {method} {path} failed (ref {ref})", failure=failure,
                          method=request.method, path=request.path, ref=ref)
-        return Page(500, self.pages.message("Error", f"Something went wrong (reference {ref})."))
+        return Page(500, pages.message(pages.gettext("Error"),
+                                       pages.gettext("Something went wrong (reference %(ref)s).") % {"ref": ref}))
 
     def _send(self, page: Page, request: Request, gone: list[bool]) -> None:
         if gone[0]:

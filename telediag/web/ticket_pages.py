@@ -18,9 +18,8 @@ from telediag.api.errors import ApiError
 from telediag.isolation import each_isolated
 from telediag.store.sqlite import Reader
 from telediag.tickets import repository as repo
-from telediag.web.answers import Page, redirect
-from telediag.web.pages import Pages
-from telediag.web.sessions import Session
+from telediag.web.answers import Page, not_found, redirect
+from telediag.web.areas import PageRequest
 from telediag.web.trackers import tracker_list, visible_part
 
 MAX_LISTED = 200
@@ -31,30 +30,30 @@ _SEPARATORS = re.compile(r"[\s,;]+")
 class TicketPages:
     """``/tickets``, ``/tickets/new``, ``/tickets/{id}`` and its ``reply``, ``close`` and ``reopen`` forms."""
 
-    def __init__(self, api: ApiBackend, pages: Pages) -> None:
+    def __init__(self, api: ApiBackend) -> None:
         self.api = api
-        self.pages = pages
 
-    async def answer(self, session: Session, method: bytes, segments: list[str], form: dict[str, str],
-                     query: dict[str, str]) -> Page | None:
+    async def answer(self, request: PageRequest) -> Page | None:
         """The page for ``/tickets/...``; None for a path that is not one of them (the caller's 404)."""
+        segments, method = request.segments, request.method
         if segments == ["tickets"] and method == b"GET":
-            return await self._list(session)
+            return await self._list(request)
         if segments == ["tickets", "new"]:
             if method == b"GET":
-                return await self._new_form(session, "", query.get("device", ""), "")
+                return await self._new_form(request, "", request.query.get("device", ""), "")
             if method == b"POST":
-                return await self._file(session, form)
+                return await self._file(request)
             return None
         if len(segments) >= 2 and actions.TICKET_ID.fullmatch(segments[1]):
             ticket_id = int(segments[1])
             if len(segments) == 2 and method == b"GET":
-                return await self._show(session, ticket_id, "")
+                return await self._show(request, ticket_id, "")
             if len(segments) == 3 and method == b"POST":
-                return await self._act(session, ticket_id, segments[2], form)
+                return await self._act(request, ticket_id, segments[2])
         return None
 
-    async def _list(self, session: Session) -> Page:
+    async def _list(self, request: PageRequest) -> Page:
+        session = request.session
         who = session.principal
 
         def run(reader: Reader) -> list[dict[str, Any]]:
@@ -65,39 +64,42 @@ class TicketPages:
                                       "ticket page", lambda ticket_id: f"ticket {ticket_id}"))
 
         tickets = visible_part(self.api, who, {"tickets": await self.api.read(run)})["tickets"]
-        return Page(200, self.pages.render("tickets.html", tickets=tickets, session=session))
+        return Page(200, request.render("tickets.html", tickets=tickets))
 
-    async def _new_form(self, session: Session, message: str, device: str, description: str,
+    async def _new_form(self, request: PageRequest, message: str, device: str, description: str,
                         status: int = 200) -> Page:
+        session = request.session
         listed = await self.api.read(tracker_list(self.api, session.principal))
         trackers = visible_part(self.api, session.principal, listed)["devices"]
-        return Page(status, self.pages.render("ticket_new.html", session=session, trackers=trackers, device=device,
-                                              description=description, message=message))
+        return Page(status, request.render("ticket_new.html", trackers=trackers, device=device,
+                                           description=description, message=message))
 
-    async def _file(self, session: Session, form: dict[str, str]) -> Page:
+    async def _file(self, request: PageRequest) -> Page:
+        form = request.form
         devices = [imei for imei in _SEPARATORS.split(form.get("devices", "")) if imei]
         description = form.get("description", "")
         try:
             filed = ticket_bodies.new_ticket({"devices": devices, "description": description})
-            document = await self.api.write(actions.file_ticket(self.api, session.principal, filed))
+            document = await self.api.write(actions.file_ticket(self.api, request.session.principal, filed))
         except ApiError as error:
             if error.status == 404:
-                return self._not_found()
-            return await self._new_form(session, _plain(error), form.get("devices", ""), description, 400)
+                return not_found(request.pages)
+            return await self._new_form(request, _plain(error), form.get("devices", ""), description, 400)
         return redirect(f"/tickets/{document['id']}")
 
-    async def _show(self, session: Session, ticket_id: int, message: str, status: int = 200) -> Page:
+    async def _show(self, request: PageRequest, ticket_id: int, message: str, status: int = 200) -> Page:
+        session = request.session
         try:
             document = await self.api.read(actions.show_ticket(session.principal, ticket_id))
         except ApiError as error:
             if error.status == 404:
-                return self._not_found()
+                return not_found(request.pages)
             raise
         ticket = visible_part(self.api, session.principal, document)
-        return Page(status, self.pages.render("ticket.html", session=session, ticket=ticket, message=message))
+        return Page(status, request.render("ticket.html", ticket=ticket, message=message))
 
-    async def _act(self, session: Session, ticket_id: int, action: str, form: dict[str, str]) -> Page | None:
-        who = session.principal
+    async def _act(self, request: PageRequest, ticket_id: int, action: str) -> Page | None:
+        who, form = request.session.principal, request.form
         try:
             if action == "reply":
                 work = actions.comment_ticket(self.api, who, ticket_id, ticket_bodies.comment({"text": form.get("text", "")}))
@@ -113,12 +115,9 @@ class TicketPages:
             await self.api.write(work)
         except ApiError as error:
             if error.status == 404:
-                return self._not_found()
-            return await self._show(session, ticket_id, _plain(error), 400 if error.status < 500 else error.status)
+                return not_found(request.pages)
+            return await self._show(request, ticket_id, _plain(error), 400 if error.status < 500 else error.status)
         return redirect(f"/tickets/{ticket_id}")
-
-    def _not_found(self) -> Page:
-        return Page(404, self.pages.message("Not found", "There is no such page.", "/", "Home"))
 
 
 def _plain(error: ApiError) -> str:

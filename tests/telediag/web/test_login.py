@@ -252,7 +252,7 @@ class LoginTests(ApiTestCase):
         self.assertEqual(old.status, 303)
 
     @defer.inlineCallbacks
-    def test_api_paths_still_answer_json_and_pages_404_as_html(self) -> Any:
+    def test_api_paths_still_answer_json_and_unknown_pages_404_as_html(self) -> Any:
         yield self.start()
         health = yield self.call("GET", "/healthz")
         self.assertEqual(health.status, 200)
@@ -260,7 +260,11 @@ class LoginTests(ApiTestCase):
         self.assertError(missing, 404)
         devices = yield self.call("GET", "/api/v1/devices", token="admin")
         self.assertEqual(devices.status, 200)
-        page = yield self.call("GET", "/nosuch")
+        anonymous = yield self.call("GET", "/nosuch")
+        self.assertEqual((anonymous.status, anonymous.header("Location")), (303, "/login"))
+        signed_in = yield self.sign_in()
+        session = cookie_value(set_cookies(signed_in)["telediag_session"])
+        page = yield self.call("GET", "/nosuch", headers={"Cookie": f"telediag_session={session}"})
         self.assertEqual(page.status, 404)
         self.assertEqual(page.header("Content-Type"), "text/html; charset=utf-8")
 
