@@ -29,3 +29,12 @@ def not_found(pages: "Pages") -> Page:
     """The 404 page: what a path that does not exist, or is not this person's to see, answers."""
     return Page(404, pages.message(pages.gettext("Not found"), pages.gettext("There is no such page."), "/",
                                    pages.gettext("Home")))
+
+
+FRAGMENT_HEADER = "X-Telediag-Fragment"
+"""Marks an answer as a piece of a page for ``static/live.js`` to put in place (never a whole page)."""
+
+
+def fragment(body: bytes) -> Page:
+    """A live part of a page (``data-live``), refreshed by ``static/live.js`` without a reload."""
+    return Page(200, body, {FRAGMENT_HEADER: "1"})
