@@ -149,13 +149,31 @@ def filter_body(principal: Principal, body: Any, pseudonyms: Pseudonymiser) -> A
     return body
 
 
+CUSTOMER_HIDDEN_TIMELINE = frozenset({"sla_breach", "quality_follow_up", "correlated"})
+"""Timeline entries about the desk's own work (its SLA, its quality checks, outage correlation)."""
+CUSTOMER_CREATED_TEXT = "Ticket opened."
+"""What a customer reads for a ticket's creation: the classifier's reasons are for staff."""
+
+
+def _customer_timeline(document: dict[str, Any]) -> dict[str, Any]:
+    view = dict(document)
+    view["timeline"] = [
+        {**entry, "text": CUSTOMER_CREATED_TEXT} if entry.get("kind") == "created" else entry
+        for entry in view.get("timeline") or [] if entry.get("kind") not in CUSTOMER_HIDDEN_TIMELINE
+    ]
+    return view
+
+
 def ticket_view(principal: Principal, document: dict[str, Any], personal: Callable[[], PersonalData]) -> dict[str, Any]:
     """A ticket as this principal may read its free text: for technical and IT, the title, description,
     timeline and rating reason with the account's plates (named as their devices instead), contact
-    names, e-mail addresses and phone-like numbers masked (``telediag.redaction``).
+    names, e-mail addresses and phone-like numbers masked (``telediag.redaction``); for a customer,
+    the timeline without the desk's internal entries and without the classifier's reasons.
 
     ``personal`` loads the account's personal data; it is only called for those roles.
     """
+    if principal.role == "customer":
+        return _customer_timeline(document)
     if principal.role not in PSEUDONYMISED:
         return document
     data = personal()

@@ -79,8 +79,10 @@ class TicketApiTests(ApiTestCase):
         self.assertTrue(closed.json["quality_follow_up"])
         kinds = [entry["kind"] for entry in closed.json["timeline"]]
         self.assertEqual(kinds, ["created", "selfcheck", "state", "state", "comment", "state", "state", "reopened",
-                                 "state", "closed", "quality_follow_up"])
+                                 "state", "closed"])  # the quality follow-up is the desk's, not the customer's
         self.assertTrue(all(entry["by"] and "@" not in entry["by"] for entry in closed.json["timeline"]))
+        staff = yield self.call("GET", path, "admin")
+        self.assertEqual(staff.json["timeline"][-1]["kind"], "quality_follow_up")
 
     @defer.inlineCallbacks
     def test_what_each_role_sees_of_a_ticket(self) -> Any:
@@ -101,6 +103,11 @@ class TicketApiTests(ApiTestCase):
                                                 "satellites", "hdop"}, where)
         admin = yield self.call("GET", path, "admin")
         self.assertEqual(admin.json["account"], ACME)
+        staff_created = next(entry for entry in admin.json["timeline"] if entry["kind"] == "created")
+        self.assertIn("filed by customer", staff_created["text"])  # the classifier's reasons, for staff
+        own = yield self.call("GET", path, "customer")
+        created = [entry for entry in own.json["timeline"] if entry["kind"] == "created"]
+        self.assertEqual([entry["text"] for entry in created], ["Ticket opened."])
 
     @defer.inlineCallbacks
     def test_bad_ticket_bodies(self) -> Any:
