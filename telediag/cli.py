@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store_options(selfcheck)
     selfcheck.add_argument("imei")
     selfcheck.add_argument("--json", action="store_true", help="print the result as JSON")
+    selfcheck.add_argument("--lang", choices=("en", "pl", "ru", "sv"), default="en",
+                           help="language of the texts (the console's languages; default: en)")
     from telediag.api.tokens import add_tokens_parser
 
     add_tokens_parser(commands, _add_store_options)
@@ -207,7 +209,8 @@ def command_selfcheck(config: Config, args: argparse.Namespace, out: TextIO) -> 
     import time
 
     from telediag.diagnostics.engine import DiagnosticsEngine, UnknownDevice
-    from telediag.diagnostics.selfcheck import render_text
+    from telediag.diagnostics.selfcheck import render_text, translate_selfcheck
+    from telediag.web.i18n import catalogue
 
     if not config.database_path.exists():
         raise FileNotFoundError(f"no store at {config.database_path}; run `telediag serve` first or pass --data-dir")
@@ -220,7 +223,9 @@ def command_selfcheck(config: Config, args: argparse.Namespace, out: TextIO) -> 
         return EXIT_FAILURE
     finally:
         engine.close()
-    out.write(json.dumps(result, indent=2) + "\n" if args.json else render_text(result))
+    texts = catalogue(args.lang)
+    result = translate_selfcheck(result, texts)
+    out.write(json.dumps(result, indent=2) + "\n" if args.json else render_text(result, texts))
     return EXIT_OK
 
 

@@ -14,11 +14,13 @@ from twisted.web.server import Request
 from telediag.api import reads, writes
 from telediag.api.auth import Principal, bearer_token
 from telediag.api.backend import ApiBackend
-from telediag.api.errors import not_found, too_many_items, unauthorized
+from telediag.api.errors import bad_request, not_found, too_many_items, unauthorized
 from telediag.api.jsonio import read_json
 from telediag.api.params import IMEI, MAX_ITEMS_PER_POST, Query
+from telediag.diagnostics.selfcheck import translate_selfcheck
 from telediag.metrics import CONTENT_TYPE, Metrics
 from telediag.store.sqlite import Reader
+from telediag.web import i18n
 
 
 @dataclass
@@ -126,15 +128,30 @@ async def device_journeys(api: ApiBackend, call: Call) -> Reply:
 
 
 async def device_selfcheck(api: ApiBackend, call: Call) -> Reply:
-    """``GET /api/v1/devices/{imei}/selfcheck``."""
+    """``GET /api/v1/devices/{imei}/selfcheck[?lang=]``: texts in ``lang``, else the Accept-Language's."""
     imei, who = call.imei, call.who
+    language = _language(call)
     call.query.finish()
+    catalogue = i18n.catalogue(language)
 
     def run(reader: Reader) -> dict[str, Any]:
         reads.visible_device(reader, who, imei)
-        return api.diagnostics.selfcheck(imei)
+        return translate_selfcheck(api.diagnostics.selfcheck(imei), catalogue)
 
-    return Reply(200, await api.read(run))
+    body = await api.read(run)
+    call.request.setHeader("Content-Language", language)
+    call.request.setHeader("Vary", "Accept-Language")
+    return Reply(200, body)
+
+
+def _language(call: Call) -> str:
+    """``?lang=`` (one of the console's languages), else the best for Accept-Language, else English."""
+    asked = call.query.text("lang")
+    if asked is None:
+        return i18n.negotiate(call.request.getHeader("accept-language"))
+    if asked not in i18n.LANGUAGES:
+        raise bad_request(f"lang must be one of {', '.join(i18n.LANGUAGES)}", code="invalid_parameter")
+    return asked
 
 
 async def list_findings(api: ApiBackend, call: Call) -> Reply:

@@ -2,138 +2,169 @@
 
 Hints are written for the person who will act: a customer for activation, coverage and power, an
 installer or support engineer for settings and wiring. Where the fix differs by tracker family (SMS
-and GPRS command syntax), the device's protocol picks the text.
+and GPRS command syntax), the device's protocol picks the text. Every hint is a translatable
+:class:`~telediag.diagnostics.wording.Text`; device commands are values put into the message, never
+part of it, so they stay literal in every language.
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
-_TELTONIKA_APN = (
-    "Set the APN to \"{apn}\": send the SMS \"  setparam 2001:{apn}\" (two spaces first when no SMS "
-    "login is set, otherwise \"<login> <password> setparam 2001:{apn}\"), or the GPRS command "
-    "\"setparam 2001:{apn}\" over Codec 12 while it is online; clear a wrong APN user and password "
-    "with \"setparam 2002:\" and \"setparam 2003:\"."
-)
-_GT06_APN = (
-    "Set the APN to \"{apn}\": send the SMS \"APN,{apn}#\" to the tracker's number (some firmware "
-    "wants \"APN,666666,{apn}#\" with the SMS password), then \"RESET#\"."
-)
-_GENERIC_APN = "Set the tracker's APN to \"{apn}\" (see the tracker's SMS command list), then restart it."
+from telediag.diagnostics.wording import N_, Text
 
 
-def apn_hint(protocol: str | None, apn: str | None) -> str:
+def _teltonika_apn(apn: str | Text) -> Text:
+    return N_(
+        "Set the APN to \"{apn}\": send the SMS \"{sms}\" (two spaces first when no SMS login is set, "
+        "otherwise \"<login> <password> {command}\"), or the GPRS command \"{command}\" over Codec 12 while "
+        "it is online; clear a wrong APN user and password with \"{clear_user}\" and \"{clear_password}\".",
+        apn=apn, sms=Text("  setparam 2001:", apn), command=Text("setparam 2001:", apn),
+        clear_user="setparam 2002:", clear_password="setparam 2003:",
+    )
+
+
+def _gt06_apn(apn: str | Text) -> Text:
+    return N_(
+        "Set the APN to \"{apn}\": send the SMS \"{sms}\" to the tracker's number (some firmware wants "
+        "\"{sms_with_password}\" with the SMS password), then \"{reset}\".",
+        apn=apn, sms=Text("APN,", apn, "#"), sms_with_password=Text("APN,666666,", apn, "#"), reset="RESET#",
+    )
+
+
+def apn_hint(protocol: str | None, apn: str | None) -> Text:
     """The command that sets the APN the SIM profile expects, in the tracker's own syntax."""
-    apn = apn or "<APN from the SIM contract>"
+    wanted: str | Text = apn or N_("<APN from the SIM contract>")
     if protocol == "teltonika":
-        return _TELTONIKA_APN.format(apn=apn)
+        return _teltonika_apn(wanted)
     if protocol == "gt06":
-        return _GT06_APN.format(apn=apn)
-    return _GENERIC_APN.format(apn=apn)
+        return _gt06_apn(wanted)
+    return N_("Set the tracker's APN to \"{apn}\" (see the tracker's SMS command list), then restart it.",
+              apn=wanted)
 
 
-def _hours(seconds: Any) -> str:
+def _hours(seconds: Any) -> Text:
     try:
-        return f"{float(seconds) / 3600:.0f} h"
+        return N_("{hours} h", hours=f"{float(seconds) / 3600:.0f}")
     except (TypeError, ValueError):
-        return "some time"
+        return N_("some time")
 
 
-def hint(code: str, protocol: str | None, evidence: Mapping[str, Any], device: Mapping[str, Any] | None) -> str:
+def _then(first: Text, second: Text) -> Text:
+    """Two sentences of one hint, each translated on its own."""
+    return Text(first, " ", second)
+
+
+def hint(code: str, protocol: str | None, evidence: Mapping[str, Any], device: Mapping[str, Any] | None) -> Text:
     """What to do about ``code`` for this device."""
     device = device or {}
     if code == "ACTIVATION_PENDING":
-        return (
+        return N_(
             "Nothing to do yet: a new tracker needs 12 to 24 hours after activation before its first "
-            f"position appears. Check again after {evidence.get('expected_by', 'the 24 h window')}, with "
-            "the vehicle outdoors and driven for a few minutes."
+            "position appears. Check again after {expected_by}, with the vehicle outdoors and driven for a "
+            "few minutes.",
+            expected_by=evidence.get("expected_by", N_("the 24 h window")),
         )
     if code == "NO_DATA_AFTER_ACTIVATION":
-        return (
+        return _then(N_(
             "Check that the tracker is powered (LED on) and the SIM card is inserted and active, then "
-            "check its APN and server address and port. " + apn_hint(protocol, device.get("apn"))
-        )
+            "check its APN and server address and port."), apn_hint(protocol, device.get("apn")))
     if code == "DEVICE_SILENT":
-        return (
-            f"The tracker has not reported for {_hours(evidence.get('silent_for_s'))}. Check the vehicle's "
-            "battery and the tracker's fuse and power wires; if the vehicle is in an underground car park "
-            "or abroad, it will resend what it stored once it has coverage again."
+        return N_(
+            "The tracker has not reported for {silent_for}. Check the vehicle's battery and the tracker's "
+            "fuse and power wires; if the vehicle is in an underground car park or abroad, it will resend "
+            "what it stored once it has coverage again.",
+            silent_for=_hours(evidence.get("silent_for_s")),
         )
     if code == "APN_MISCONFIGURED":
-        return "The network refuses the tracker's data connection. " + apn_hint(
-            protocol, evidence.get("expected_apn") or device.get("apn")
-        )
+        return _then(N_("The network refuses the tracker's data connection."),
+                     apn_hint(protocol, evidence.get("expected_apn") or device.get("apn")))
     if code == "ROAMING_REJECTED":
-        return (
-            f"The SIM card is refused in {evidence.get('country') or 'the visited country'}. Activate "
-            "roaming for this SIM (customer office can do it on the operator's portal); the tracker "
-            "keeps its positions and sends them once it is accepted."
+        return N_(
+            "The SIM card is refused in {country}. Activate roaming for this SIM (customer office can do "
+            "it on the operator's portal); the tracker keeps its positions and sends them once it is "
+            "accepted.",
+            country=evidence.get("country") or N_("the visited country"),
         )
     if code == "EU_COVERAGE_INACTIVE":
-        return (
-            f"The vehicle is in {evidence.get('country') or 'another country'}, but the account's plan "
-            "covers only the home country, so it is not shown there. Order EU coverage for the account; "
-            "positions appear again as soon as it is active."
+        return N_(
+            "The vehicle is in {country}, but the account's plan covers only the home country, so it is "
+            "not shown there. Order EU coverage for the account; positions appear again as soon as it is "
+            "active.",
+            country=evidence.get("country") or N_("another country"),
         )
     if code == "GPS_NO_FIX":
-        return (
+        return N_(
             "The tracker gets no GPS position although the vehicle is in use: check the GPS antenna and "
             "its cable and connector, and that the tracker is not mounted under metal or a heated "
             "windscreen; for a tracker with a built-in antenna, mount it with the label facing the sky."
         )
     if code == "GPS_POOR_QUALITY":
-        return (
+        return N_(
             "Positions are imprecise (few satellites or jumps). Move the tracker or antenna to a place "
             "with a clear view of the sky, away from metal and other electronics."
         )
     if code == "IGNITION_ALWAYS_ON":
-        return (
+        return N_(
             "The ignition wire is connected to a permanent +12/24 V supply, so every park counts as "
             "driving. Reconnect it to a circuit that is live only with the key on (ACC or ignition)."
         )
     if code == "IGNITION_NOT_DETECTED":
-        return (
+        if protocol == "teltonika":
+            return N_(
+                "The vehicle drives while the ignition input reads off: the ignition wire is not "
+                "connected or loose. Connect it to the ACC/ignition circuit, or switch ignition detection "
+                "to movement (parameter {parameter} on FMB devices).",
+                parameter="101",
+            )
+        return N_(
             "The vehicle drives while the ignition input reads off: the ignition wire is not connected "
-            "or loose. Connect it to the ACC/ignition circuit"
-            + (", or switch ignition detection to movement (parameter 101 on FMB devices)." if protocol == "teltonika" else ".")
+            "or loose. Connect it to the ACC/ignition circuit."
         )
     if code == "JOURNEY_FALSE_STARTS":
-        return (
+        return N_(
             "Short false journeys appear while the vehicle is parked. Fix the tracker firmly (it must "
             "not move with the vehicle's vibrations) and, if it detects ignition by movement, lower the "
             "movement sensitivity or use the ignition wire instead."
         )
     if code == "EXTERNAL_POWER_LOST":
-        return (
+        return N_(
             "The tracker has lost the vehicle's power and runs on its internal battery. Check the fuse, "
             "the power wires and the connector; if the vehicle's battery was disconnected, reconnect it."
         )
     if code == "BATTERY_LOW":
-        return (
+        return N_(
             "The tracker's internal battery is nearly empty and it will soon stop. Restore the vehicle "
             "power to the tracker; if the battery stays low with power connected, replace it."
         )
     if code == "CLOCK_INVALID":
-        return (
+        if protocol == "teltonika":
+            return N_(
+                "The tracker's clock is wrong (reset or a firmware date bug), so its positions carry wrong "
+                "times. Update the firmware and let it get a GPS fix outdoors; send \"{command}\" to check "
+                "the time it reports.",
+                command="getgps",
+            )
+        return N_(
             "The tracker's clock is wrong (reset or a firmware date bug), so its positions carry wrong "
-            "times. Update the firmware and let it get a GPS fix outdoors; "
-            + ("send \"getgps\" to check the time it reports." if protocol == "teltonika" else "restart it.")
+            "times. Update the firmware and let it get a GPS fix outdoors; restart it."
         )
     if code == "DATA_DELAYED":
-        return (
+        return N_(
             "Data arrives long after it was recorded: the tracker is sending stored records from a time "
             "without coverage, or sends too rarely. It catches up by itself when coverage is good; if it "
             "persists, check its sending period and the SIM's data allowance."
         )
     if code == "LOW_GSM_SIGNAL":
-        return (
+        return N_(
             "The mobile signal is weak where the tracker is mounted. Move it away from metal, or fit an "
             "external GSM antenna; data may arrive late meanwhile."
         )
     if code == "PROTOCOL_ERRORS":
-        return (
-            f"The server cannot read what the tracker sends ({evidence.get('last_error') or 'undecodable frames'}). "
-            "Check that the tracker points at the port of its own protocol (Teltonika 5027, GT06 5023) "
-            "and that its firmware is supported."
+        return N_(
+            "The server cannot read what the tracker sends ({error}). Check that the tracker points at the "
+            "port of its own protocol (Teltonika {teltonika_port}, GT06 {gt06_port}) and that its firmware "
+            "is supported.",
+            error=evidence.get("last_error") or N_("undecodable frames"), teltonika_port=5027, gt06_port=5023,
         )
-    return "Contact support with the tracker's IMEI."
+    return N_("Contact support with the tracker's IMEI.")

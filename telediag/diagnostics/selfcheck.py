@@ -1,7 +1,9 @@
 """The customer's self-check: one line per area of the tracker, in words a fleet owner understands.
 
 Built from a fresh evaluation (so it answers "now", even between sweeps) and the stored findings
-(for how long a problem has lasted).
+(for how long a problem has lasted). Titles, details and hints are English
+:class:`~telediag.diagnostics.wording.Text` values: the result is the DESIGN.md document as before,
+and :func:`translate_selfcheck` says the same result in a reader's language.
 """
 
 from __future__ import annotations
@@ -14,78 +16,114 @@ from telediag.diagnostics.checks import Verdicts
 from telediag.diagnostics.findings import Finding
 from telediag.diagnostics.hints import hint
 from telediag.diagnostics.snapshot import DeviceSnapshot
+from telediag.diagnostics.wording import ENGLISH, Catalogue, N_, Nn_, Text, said
 
 _TITLES = {
-    "activation": "Activation",
-    "connection": "Connection to the server",
-    "connectivity": "Mobile network and SIM",
-    "coverage": "Coverage plan",
-    "gnss": "GPS reception",
-    "power": "Power supply",
-    "ignition": "Ignition and journeys",
-    "clock": "Tracker clock",
-    "data_delay": "Timeliness of data",
-    "protocol": "Data format",
+    "activation": N_("Activation"),
+    "connection": N_("Connection to the server"),
+    "connectivity": N_("Mobile network and SIM"),
+    "coverage": N_("Coverage plan"),
+    "gnss": N_("GPS reception"),
+    "power": N_("Power supply"),
+    "ignition": N_("Ignition and journeys"),
+    "clock": N_("Tracker clock"),
+    "data_delay": N_("Timeliness of data"),
+    "protocol": N_("Data format"),
 }
 _OK = {
-    "activation": "The tracker is activated and has sent data.",
-    "connection": "The tracker reports regularly.",
-    "connectivity": "The SIM card and mobile data work.",
-    "coverage": "The vehicle is within the countries its plan covers.",
-    "gnss": "GPS positions are received and precise.",
-    "power": "The tracker is powered by the vehicle.",
-    "ignition": "Ignition and journeys are detected correctly.",
-    "clock": "The tracker's clock is right.",
-    "data_delay": "Data arrives on time.",
-    "protocol": "The server reads everything the tracker sends.",
+    "activation": N_("The tracker is activated and has sent data."),
+    "connection": N_("The tracker reports regularly."),
+    "connectivity": N_("The SIM card and mobile data work."),
+    "coverage": N_("The vehicle is within the countries its plan covers."),
+    "gnss": N_("GPS positions are received and precise."),
+    "power": N_("The tracker is powered by the vehicle."),
+    "ignition": N_("Ignition and journeys are detected correctly."),
+    "clock": N_("The tracker's clock is right."),
+    "data_delay": N_("Data arrives on time."),
+    "protocol": N_("The server reads everything the tracker sends."),
 }
 _UNKNOWN = {
-    "activation": "The activation date is not known, so the activation window cannot be checked.",
-    "connection": "The tracker has not reported yet.",
-    "connectivity": "No network information has been received for this SIM yet.",
-    "coverage": "The account's coverage plan or home country is not known, or there are no positions yet.",
-    "gnss": "Not enough recent data to judge GPS reception.",
-    "power": "The tracker does not report its voltages.",
-    "ignition": "Not enough history to judge ignition and journeys.",
-    "clock": "No data yet to check the tracker's clock.",
-    "data_delay": "No data yet to check how late it arrives.",
-    "protocol": "The tracker has not sent data yet.",
+    "activation": N_("The activation date is not known, so the activation window cannot be checked."),
+    "connection": N_("The tracker has not reported yet."),
+    "connectivity": N_("No network information has been received for this SIM yet."),
+    "coverage": N_("The account's coverage plan or home country is not known, or there are no positions yet."),
+    "gnss": N_("Not enough recent data to judge GPS reception."),
+    "power": N_("The tracker does not report its voltages."),
+    "ignition": N_("Not enough history to judge ignition and journeys."),
+    "clock": N_("No data yet to check the tracker's clock."),
+    "data_delay": N_("No data yet to check how late it arrives."),
+    "protocol": N_("The tracker has not sent data yet."),
 }
 _ORDER = {"fail": 3, "warn": 2, "ok": 1, "unknown": 0}
 
 
-def _h(seconds: Any) -> str:
+def _h(seconds: Any) -> Text:
     try:
         hours = float(seconds) / 3600
     except (TypeError, ValueError):
-        return "a while"
-    return f"{hours:.1f} h" if hours < 10 else f"{hours:.0f} h"
+        return N_("a while")
+    return N_("{hours} h", hours=f"{hours:.1f}" if hours < 10 else f"{hours:.0f}")
 
 
-_DETAILS: dict[str, Callable[[Mapping[str, Any]], str]] = {
-    "ACTIVATION_PENDING": lambda e: f"Activated {e.get('hours_since_activation')} h ago; no data yet, which is normal in the first 24 h.",
-    "NO_DATA_AFTER_ACTIVATION": lambda e: f"Activated {e.get('hours_since_activation')} h ago and nothing has been received since.",
-    "DEVICE_SILENT": lambda e: f"Nothing received for {_h(e.get('silent_for_s'))} (last data {e.get('last_seen')}).",
-    "APN_MISCONFIGURED": lambda e: (
-        f"The network refused {e['pdp_rejects']} data connection(s) for APN \"{e.get('requested_apn')}\"; "
-        if e.get("pdp_rejects") else f"The tracker uses APN \"{e.get('reported_apn')}\"; "
-    ) + f"the SIM card needs \"{e.get('expected_apn')}\".",
-    "ROAMING_REJECTED": lambda e: f"The SIM card is refused by the network in {e.get('country')} (home: {e.get('home_country')}).",
-    "EU_COVERAGE_INACTIVE": lambda e: f"The vehicle is in {e.get('country')} since {e.get('since')}; the {e.get('coverage')} plan does not cover it.",
-    "GPS_NO_FIX": lambda e: f"{round(100 * e.get('without_fix_share', 0))} % of recent records while in use had no GPS position.",
-    "GPS_POOR_QUALITY": lambda e: "Recent positions had few satellites or jumped impossibly far.",
-    "IGNITION_ALWAYS_ON": lambda e: f"The ignition stayed on while the vehicle was parked from {e.get('parked_from')} to {e.get('parked_until')}.",
-    "IGNITION_NOT_DETECTED": lambda e: "The vehicle drove while the ignition input read off.",
-    "JOURNEY_FALSE_STARTS": lambda e: f"{e.get('count')} short false journeys were detected while the vehicle was parked.",
-    "EXTERNAL_POWER_LOST": lambda e: f"The tracker runs on its internal battery since {e.get('since')}.",
-    "BATTERY_LOW": lambda e: "The tracker's internal battery is nearly empty.",
-    "CLOCK_INVALID": lambda e: f"The tracker dates its data {e.get('reported_fix_time')} although it arrived at {e.get('server_time')}.",
-    "DATA_DELAYED": lambda e: f"Recent data arrived {_h(e.get('median_delay_s'))} late (typical delay).",
-    "LOW_GSM_SIGNAL": lambda e: "The mobile signal where the tracker is mounted is weak most of the time.",
-    "PROTOCOL_ERRORS": lambda e: f"{e.get('errors_last_hour')} messages in the last hour could not be read.",
+# Translators: a self-check coverage plan, as in "the {coverage} plan does not cover it".
+_PLANS = {"domestic": N_("domestic"), "eu": N_("eu"), "world": N_("world")}
+
+
+def _apn_detail(e: Mapping[str, Any]) -> Text:
+    if e.get("pdp_rejects"):
+        return Nn_(
+            "The network refused {count} data connection(s) for APN \"{requested_apn}\"; the SIM card needs "
+            "\"{expected_apn}\".",
+            "The network refused {count} data connection(s) for APN \"{requested_apn}\"; the SIM card needs "
+            "\"{expected_apn}\".",
+            e["pdp_rejects"], requested_apn=e.get("requested_apn"), expected_apn=e.get("expected_apn"))
+    return N_("The tracker uses APN \"{reported_apn}\"; the SIM card needs \"{expected_apn}\".",
+              reported_apn=e.get("reported_apn"), expected_apn=e.get("expected_apn"))
+
+
+_DETAILS: dict[str, Callable[[Mapping[str, Any]], Text]] = {
+    "ACTIVATION_PENDING": lambda e: N_(
+        "Activated {hours} h ago; no data yet, which is normal in the first 24 h.",
+        hours=e.get("hours_since_activation")),
+    "NO_DATA_AFTER_ACTIVATION": lambda e: N_(
+        "Activated {hours} h ago and nothing has been received since.", hours=e.get("hours_since_activation")),
+    "DEVICE_SILENT": lambda e: N_(
+        "Nothing received for {silent_for} (last data {last_seen}).",
+        silent_for=_h(e.get("silent_for_s")), last_seen=e.get("last_seen")),
+    "APN_MISCONFIGURED": _apn_detail,
+    "ROAMING_REJECTED": lambda e: N_(
+        "The SIM card is refused by the network in {country} (home: {home_country}).",
+        country=e.get("country"), home_country=e.get("home_country")),
+    "EU_COVERAGE_INACTIVE": lambda e: N_(
+        "The vehicle is in {country} since {since}; the {coverage} plan does not cover it.",
+        country=e.get("country"), since=e.get("since"), coverage=_PLANS.get(e.get("coverage"), e.get("coverage"))),
+    "GPS_NO_FIX": lambda e: N_(
+        "{share} % of recent records while in use had no GPS position.",
+        share=round(100 * e.get("without_fix_share", 0))),
+    "GPS_POOR_QUALITY": lambda e: N_("Recent positions had few satellites or jumped impossibly far."),
+    "IGNITION_ALWAYS_ON": lambda e: N_(
+        "The ignition stayed on while the vehicle was parked from {parked_from} to {parked_until}.",
+        parked_from=e.get("parked_from"), parked_until=e.get("parked_until")),
+    "IGNITION_NOT_DETECTED": lambda e: N_("The vehicle drove while the ignition input read off."),
+    "JOURNEY_FALSE_STARTS": lambda e: Nn_(
+        "{count} short false journeys were detected while the vehicle was parked.",
+        "{count} short false journeys were detected while the vehicle was parked.", e.get("count")),
+    "EXTERNAL_POWER_LOST": lambda e: N_(
+        "The tracker runs on its internal battery since {since}.", since=e.get("since")),
+    "BATTERY_LOW": lambda e: N_("The tracker's internal battery is nearly empty."),
+    "CLOCK_INVALID": lambda e: N_(
+        "The tracker dates its data {reported_fix_time} although it arrived at {server_time}.",
+        reported_fix_time=e.get("reported_fix_time"), server_time=e.get("server_time")),
+    "DATA_DELAYED": lambda e: N_(
+        "Recent data arrived {delay} late (typical delay).", delay=_h(e.get("median_delay_s"))),
+    "LOW_GSM_SIGNAL": lambda e: N_("The mobile signal where the tracker is mounted is weak most of the time."),
+    "PROTOCOL_ERRORS": lambda e: Nn_(
+        "{count} messages in the last hour could not be read.",
+        "{count} messages in the last hour could not be read.", e.get("errors_last_hour")),
 }
 """One sentence per finding: facts a customer can check, never raw positions or telemetry values
-(those stay in ``evidence``, where the API's role filter can remove them)."""
+(those stay in ``evidence``, where the API's role filter can remove them). English keeps its wording
+of old ("connection(s)"); the plural forms let other languages say counts properly."""
 
 
 def _detail(code: str, evidence: Mapping[str, Any]) -> str:
@@ -109,7 +147,7 @@ def build_selfcheck(
             finding = stored.get(code)
             detail = _detail(code, evidence)
             if finding is not None:
-                detail += f" First noticed {iso_utc(finding.first_seen)}."
+                detail = Text(detail, " ", N_("First noticed {when}.", when=iso_utc(finding.first_seen)))
             checks.append({
                 "id": check_id, "status": FINDINGS[code].status, "title": _TITLES[check_id],
                 "detail": detail, "hint": hint(code, snapshot.protocol, evidence, snapshot.device),
@@ -126,12 +164,29 @@ def build_selfcheck(
     return {"imei": snapshot.imei, "checked_at": iso_utc(snapshot.now), "overall": overall, "checks": checks}
 
 
-def render_text(result: Mapping[str, Any]) -> str:
+def translate_selfcheck(result: Mapping[str, Any], catalogue: Catalogue) -> dict[str, Any]:
+    """The same self-check with its titles, details and hints said in ``catalogue``'s language.
+
+    A copy; every other key and value is unchanged, so it can go through the API's role filter like
+    the original (translate first: the filter copies texts it masks into plain strings).
+    """
+    checks = [{key: said(value, catalogue) if key in ("title", "detail", "hint") else value
+               for key, value in check.items()} for check in result.get("checks", ())]
+    return {**result, "checks": checks}
+
+
+_VERDICTS = {"ok": N_("OK"), "attention": N_("ATTENTION"), "problem": N_("PROBLEM")}
+
+
+def render_text(result: Mapping[str, Any], catalogue: Catalogue = ENGLISH) -> str:
     """The self-check for a terminal: the verdict first, then one block per check."""
     marks = {"ok": "OK  ", "warn": "WARN", "fail": "FAIL", "unknown": "??  "}
-    lines = [f"Tracker {result['imei']}: {result['overall'].upper()} (checked {result['checked_at']})", ""]
+    overall = _VERDICTS.get(result["overall"]) or result["overall"].upper()
+    lines = [said(N_("Tracker {imei}: {overall} (checked {checked_at})", imei=result["imei"], overall=overall,
+                     checked_at=result["checked_at"]), catalogue), ""]
     for check in result["checks"]:
-        lines.append(f"[{marks[check['status']]}] {check['title']}: {check['detail']}")
+        title, detail = said(check["title"], catalogue), said(check["detail"], catalogue)
+        lines.append(f"[{marks[check['status']]}] {title}: {detail}")
         if check["hint"]:
-            lines.append(f"       What to do: {check['hint']}")
+            lines.append("       " + said(N_("What to do: {hint}", hint=check["hint"]), catalogue))
     return "\n".join(lines) + "\n"

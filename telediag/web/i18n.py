@@ -3,14 +3,17 @@
 Catalogues are the ``.po`` files under ``telediag/web/locale/<language>/LC_MESSAGES/messages.po``,
 compiled in memory at start (nothing to build, nothing fetched). A request's language is, in order:
 the ``lang`` query parameter (the switcher's links), the language cookie it sets, the browser's
-``Accept-Language``, English.
+``Accept-Language``, English. The JSON API's self-check and the CLI use the same catalogues
+(:func:`catalogue`), so a self-check reads the same on a page, in JSON and in a terminal.
 """
 
 from __future__ import annotations
 
 import io
+from functools import cache
 from gettext import NullTranslations
 from importlib import resources
+from typing import Any, Mapping
 
 from babel import Locale
 from babel.messages.mofile import write_mo
@@ -18,6 +21,7 @@ from babel.messages.pofile import read_po
 from babel.support import Translations
 from twisted.web.server import Request
 
+from telediag.diagnostics.selfcheck import translate_selfcheck
 from telediag.web.pages import Pages, StaticFiles
 
 LANGUAGES = ("en", "pl", "ru", "sv")
@@ -41,6 +45,21 @@ def load_translations(language: str) -> NullTranslations:
     write_mo(compiled, catalog)
     compiled.seek(0)
     return Translations(compiled, domain=DOMAIN)
+
+
+@cache
+def catalogue(language: str) -> NullTranslations:
+    """The catalogue of one of LANGUAGES, compiled once per process (English for any other name)."""
+    return load_translations(language if language in LANGUAGES else "en")
+
+
+def localized_selfcheck(selfcheck: Mapping[str, Any], pages: Pages) -> dict[str, Any]:
+    """A self-check result (``DiagnosticsView.selfcheck``) with its texts in the page's language.
+
+    Call it on the result as the diagnostics gave it, before ``visible_part``: the role filter copies
+    the texts it masks into plain strings, which then stay English.
+    """
+    return translate_selfcheck(selfcheck, pages.translations)
 
 
 def negotiate(accept_language: str | None) -> str:
@@ -67,7 +86,7 @@ class Languages:
 
     def __init__(self) -> None:
         static = StaticFiles()
-        self.pages = {language: Pages(load_translations(language), language, static) for language in LANGUAGES}
+        self.pages = {language: Pages(catalogue(language), language, static) for language in LANGUAGES}
 
     def choose(self, request: Request) -> tuple[str, bool]:
         """The request's language, and whether it came from the query (so the cookie should remember it)."""
