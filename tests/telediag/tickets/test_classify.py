@@ -8,7 +8,7 @@ import unicodedata
 import pytest
 
 from telediag.diagnostics.catalogue import FINDINGS
-from telediag.tickets import classify as module
+from telediag.tickets.classifier import keywords as module
 from telediag.tickets.classify import (
     CATEGORIES,
     FINDING_CLASSES,
