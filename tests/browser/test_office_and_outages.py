@@ -1,0 +1,192 @@
+"""The customer office's accounts pages and the outage pages in Chromium against the real service.
+
+The customer office opens the accounts and one account: a tracker in its activation window, one
+refused by a foreign network (from connectivity events the service diagnosed), and one that sends
+positions, none of which may reach the browser in any response (pages and the network log). Technical
+staff open the outages: three trackers on one APN that never reported after activation make one
+MASS_OUTAGE parent through the service's own diagnostics and ticket correlation.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import urlsplit
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from protocols.record import iso_utc
+from protocols.teltonika.device import encode_imei
+from tests.browser.driver import chromium, click_and_wait_for_next_page, screenshot, severe_violations, sign_in
+from tests.hostile.payloads import NOW, fix, teltonika_tcp
+from tests.hostile.wire import send_stream
+from tests.integration.harness import ServerProcess, run_cli
+
+pytestmark = pytest.mark.slow
+PASSWORD = "correct horse battery"
+REPORTING, NEW, ROAMER = "356307042441062", "356307042441070", "356307042441088"
+OUTAGE_APN = "m2m.outage.example"
+DARK = ("356307042441096", "356307042441104", "356307042441112")
+"""Activated three days ago on one APN and never heard from: NO_DATA_AFTER_ACTIVATION on each, one outage."""
+LAT, LON = "52.2297", "21.0122"
+"""Where the reporting tracker is (``tests.hostile.payloads.fix``)."""
+USERS = {"office": "customer_office", "tech": "technical"}
+NO_TELEMETRY = ("voltage", "Voltage", "km/h", "satellite", "Last position", "latitude", "longitude")
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The service with Acme's trackers (reporting, new, roaming abroad) and Delta's dark trackers."""
+    root = tmp_path_factory.mktemp("office")
+    server = ServerProcess(root / "data", extra_toml=(
+        "[diagnostics]\nbatch_check_min_interval_s = 1\nsweep_interval_s = 2\n"
+        "[tickets]\nmass_outage_min_devices = 3\nsweep_interval_s = 2\n"))
+    activated_new = iso_utc(NOW - 6 * 3600)
+    activated_dark = iso_utc(NOW - 3 * 86400)
+    csv = root / "fleet.csv"
+    lines = ["imei,protocol,account,vehicle_plate,iccid,apn,roaming,coverage,home_country,activated_at",
+             f"{REPORTING},teltonika,Acme Logistics,WX 1234A,,,,eu,PL,",
+             f"{NEW},teltonika,Acme Logistics,WX 5678B,8948011234567890149,internet,true,,,{activated_new}",
+             f"{ROAMER},teltonika,Acme Logistics,WX 9012C,8948011234567890156,internet,false,,,"]
+    lines += [f"{imei},teltonika,Delta Haulage,,89480112345678902{i:02d},{OUTAGE_APN},false,domestic,PL,{activated_dark}"
+              for i, imei in enumerate(DARK)]
+    csv.write_text("\n".join(lines) + "\n")
+    assert run_cli(["devices", "import", str(csv), "--data-dir", str(server.data_dir)]).returncode == 0
+    events = root / "events.jsonl"
+    events.write_text("".join(json.dumps({"iccid": "8948011234567890156", "imei": ROAMER, "at": iso_utc(NOW - seconds),
+                                          "type": "attach_reject", "cause": 11, "mcc": 262, "mnc": 1}) + "\n"
+                              for seconds in (900, 600, 300)))
+    imported = run_cli(["connectivity", "import", str(events), "--data-dir", str(server.data_dir)])
+    assert imported.returncode == 0, imported.stderr
+    for username, role in USERS.items():
+        made = run_cli(["users", "create", "--role", role, username, "--data-dir", str(server.data_dir)],
+                       input=PASSWORD + "\n")
+        assert made.returncode == 0, made.stderr
+    server.start()
+    frames = [teltonika_tcp(REPORTING, fix(REPORTING, "teltonika", fix_time=NOW - 120 + 10 * i, ext_voltage_v=13.8,
+                                           battery_voltage_v=4.0)) for i in range(6)]
+    send_stream(server.ports["teltonika"], (encode_imei(REPORTING), *frames))
+    try:
+        yield f"http://127.0.0.1:{server.api_port}"
+    finally:
+        assert server.stop() == 0, server.log()
+
+
+@pytest.fixture()
+def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
+    driver = chromium(tmp_path / "profile")
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def responses(driver: webdriver.Chrome) -> list[tuple[str, str]]:
+    """(URL, body) of every response the browser received since the last call (the performance log)."""
+    received = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] != "Network.responseReceived":
+            continue
+        url = message["params"]["response"]["url"]
+        try:
+            body = driver.execute_cdp_cmd("Network.getResponseBody", {"requestId": message["params"]["requestId"]})
+        except Exception:  # a response the browser no longer keeps (a redirect): its URL is still checked
+            body = {"body": ""}
+        received.append((url, body.get("body", "")))
+    return received
+
+
+def rows_when(driver: webdriver.Chrome, url: str, css: str, ready: Any, timeout_s: float = 40.0) -> list[Any]:
+    """Load ``url`` until the rows ``css`` satisfy ``ready`` (diagnosis follows the data by a sweep or two)."""
+    def loaded(d: webdriver.Chrome) -> list[Any] | None:
+        d.get(url)
+        rows = d.find_elements(By.CSS_SELECTOR, css)
+        return rows if rows and ready(rows) else None
+
+    return WebDriverWait(driver, timeout_s, poll_frequency=1).until(loaded)
+
+
+def test_the_customer_office_reads_accounts_and_gets_no_position_in_any_response(
+        console: str, browser: webdriver.Chrome) -> None:
+    sign_in(browser, console, "office", PASSWORD)
+    assert browser.current_url == f"{console}/"
+    click_and_wait_for_next_page(browser, browser.find_element(By.LINK_TEXT, "Accounts"))
+    accounts = {row.get_attribute("data-account") for row in browser.find_elements(By.CSS_SELECTOR, "tr[data-account]")}
+    assert accounts == {"Acme Logistics", "Delta Haulage"}
+    assert browser.find_element(By.CSS_SELECTOR, "a[href='/desk?team=customer_office']")
+    screenshot(browser, "office-accounts")
+    assert severe_violations(browser) == []
+
+    click_and_wait_for_next_page(browser, browser.find_element(By.LINK_TEXT, "Acme Logistics"))
+    account_url = browser.current_url
+    assert account_url == f"{console}/accounts/Acme%20Logistics"
+    rows = rows_when(browser, account_url, "tr[data-imei]",
+                     lambda rows: any(r.get_attribute("data-roaming") == "rejected" for r in rows))
+    by_imei = {row.get_attribute("data-imei"): row for row in rows}
+    assert set(by_imei) == {REPORTING, NEW, ROAMER}
+    assert by_imei[NEW].get_attribute("data-activation") == "window"
+    assert "Activation window until" in by_imei[NEW].text
+    assert "The network in DE refuses the SIM card." in by_imei[ROAMER].text
+    assert "No roaming on the SIM plan" in by_imei[ROAMER].text
+    assert browser.find_element(By.CSS_SELECTOR, "[data-fact=coverage]").text.startswith("EU")
+    screenshot(browser, "office-account")
+    assert severe_violations(browser) == []
+    browser.set_window_size(414, 896)  # a phone
+    browser.get(account_url)
+    screenshot(browser, "office-account-phone")
+    assert severe_violations(browser) == []
+
+    browser.get(f"{console}/outages")  # not the customer office's
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Not found"
+
+    received = responses(browser)
+    assert any(urlsplit(url).path == "/accounts/Acme%20Logistics" for url, _ in received)
+    for url, body in received:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            continue  # the browser's own pages (chrome://new-tab-page...), not the network
+        assert f"{parts.scheme}://{parts.netloc}" == console, url  # nothing from anywhere else
+        assert parts.path in ("/", "/login", "/favicon.ico", "/accounts", "/accounts/Acme%20Logistics", "/outages") \
+            or parts.path.startswith("/static/"), url
+        assert LAT not in body and LON not in body, url
+        if not parts.path.startswith("/static/"):
+            for word in NO_TELEMETRY:
+                assert word not in body, (url, word)
+
+
+def test_technical_staff_follow_an_outage_to_its_children_and_trackers(console: str, browser: webdriver.Chrome) -> None:
+    sign_in(browser, console, "tech", PASSWORD)
+    rows = rows_when(browser, f"{console}/outages", "tr[data-outage]",
+                     lambda rows: rows[0].find_element(By.CSS_SELECTOR, "[data-count=children]").text == "3")
+    outage = rows[0]
+    assert (outage.get_attribute("data-shared-kind"), outage.get_attribute("data-shared-value")) == ("apn", OUTAGE_APN)
+    assert outage.find_element(By.CSS_SELECTOR, "[data-count=devices]").text == "3"
+    screenshot(browser, "outages")
+    assert severe_violations(browser) == []
+    browser.set_window_size(414, 896)  # a phone
+    browser.get(f"{console}/outages")
+    screenshot(browser, "outages-phone")
+    assert severe_violations(browser) == []
+    browser.set_window_size(1280, 900)
+    outage = browser.find_element(By.CSS_SELECTOR, "tr[data-outage]")
+
+    click_and_wait_for_next_page(browser, outage.find_element(By.CSS_SELECTOR, "a[href^='/outages/']"))
+    shared = browser.find_element(By.CSS_SELECTOR, "dd[data-shared-kind]")
+    assert shared.get_attribute("data-shared-value") == OUTAGE_APN
+    assert len(browser.find_elements(By.CSS_SELECTOR, "tr[data-child]")) == 3
+    assert sorted(r.get_attribute("data-imei") for r in browser.find_elements(By.CSS_SELECTOR, "tr[data-imei]")) == \
+        sorted(DARK)
+    assert "Delta Haulage" not in browser.page_source  # technical staff read no account names
+    screenshot(browser, "outage")
+    assert severe_violations(browser) == []
+    click_and_wait_for_next_page(browser, browser.find_element(By.CSS_SELECTOR, "a[data-parent]"))
+    assert browser.find_element(By.CSS_SELECTOR, "[data-ticket-state]")
+
+    browser.get(f"{console}/accounts")  # not technical staff's
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Not found"
