@@ -7,9 +7,11 @@ answered in English rather than taken for Swedish, which is what the four langua
 (Ukrainian on Russian, Norwegian and Danish on Swedish). Measured against the earlier word-list
 detector in ``bench/language_detection_bench.py``.
 
-The detector is built on first use. Its models load on the first text that needs them: about 1 s and
-up to ~170 MB for all six, holding the GIL meanwhile, so a service calls :func:`preload` at start-up
-rather than paying it inside its first ticket. Text without letters never reaches lingua.
+The detector is built on first use and loads its models with the first text: 1-3 s and ~220 MB RSS
+for the six (lingua's high-accuracy models; the low-accuracy ones take ~20 MB but miss more short
+texts), holding the GIL meanwhile, so a service calls :func:`preload` at start-up rather than paying
+it inside its first ticket. Text without letters never reaches lingua, so automatic tickets (no
+text) never load it.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def _detector() -> lingua.LanguageDetector:
 
 
 def preload() -> None:
-    """Load every model now (about 1 s, holding the GIL) instead of inside the first ticket.
+    """Load every model now (1-3 s, holding the GIL) instead of inside the first ticket.
 
     Lingua keeps one copy of each model per process, shared by every detector, so the lazily built
     one finds them loaded.

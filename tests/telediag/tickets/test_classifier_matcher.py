@@ -94,6 +94,8 @@ def test_every_rule_names_a_topic_and_tables_in_every_language() -> None:
 
 
 def test_the_matcher_needs_no_language_model() -> None:
-    code = "import sys, telediag.tickets.classifier.matcher as m; m.match_text('Tracker offline'); print('lingua' in sys.modules)"
+    code = ("import sys, telediag.tickets.classifier.matcher as m\n"
+            "m.match_text('Tracker offline')\n"
+            "print('lingua' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert out.stdout.strip() == "False"
