@@ -200,17 +200,19 @@ def main() -> None:
         tech = Principal("technical")
         choices = fleet_choices()(reader)
         account = pseudonyms.account(choices["accounts"][0])
+        pages, last = -(-args.devices // 50), -(-args.devices // 200)
+        middle = pages // 2
         cases = {
             "first page": FleetQuery(),
-            f"code DEVICE_SILENT": FleetQuery(code="DEVICE_SILENT"),
+            "code DEVICE_SILENT": FleetQuery(code="DEVICE_SILENT"),
             "code CLOCK_INVALID": FleetQuery(code="CLOCK_INVALID"),
             "protocol gt06": FleetQuery(protocol="gt06"),
             "operator 26002": FleetQuery(operator="26002"),
             "account (pseudonym)": FleetQuery(account=account),
             "all four filters": FleetQuery(code="LOW_GSM_SIGNAL", protocol="teltonika", operator="26001",
                                            account=account),
-            "deep page (100 of 200, 50 rows)": FleetQuery(page=100),
-            "last page, 200 rows": FleetQuery(page=50, size=200),
+            f"deep page ({middle} of {pages}, 50 rows)": FleetQuery(page=middle),
+            f"last page ({last}), 200 rows": FleetQuery(page=last, size=200),
         }
         print(f"\nreader-thread work alone (fleet_view), {args.repeat} runs each:")
         for name, wanted in cases.items():

@@ -161,6 +161,20 @@ def _scope(wanted: FleetQuery, accounts: set[str] | None) -> tuple[str, list[Any
     return " AND ".join(clauses) or "1", params
 
 
+def _summary(scope: str, code_test: str, costly: bool) -> str:
+    """One statement for the totals (the row whose code is NULL) and the devices per active code (a row
+    each). A ``costly`` scope (the operator filter looks at every device's newest rows) is worked out
+    once for both; a cheap one is cheaper repeated than copied."""
+    return (
+        f"{_WITH}, scoped AS {'' if costly else 'NOT '}MATERIALIZED (SELECT d.imei FROM devices d WHERE {scope}) "
+        "SELECT NULL, count(*), coalesce(sum(p.rank = 2), 0), coalesce(sum(p.rank = 1), 0), "
+        f"coalesce(sum(p.rank IS NULL), 0), coalesce(sum(st.last_seen IS NULL), 0), coalesce(sum({code_test}), 0) "
+        "FROM scoped d LEFT JOIN problems p ON p.imei = d.imei LEFT JOIN device_state st ON st.imei = d.imei "
+        "UNION ALL SELECT f.code, count(*), 0, 0, 0, 0, 0 FROM findings f JOIN scoped d ON d.imei = f.imei "
+        "WHERE f.active = 1 GROUP BY f.code"
+    )
+
+
 def fleet_view(
     principal: Principal, pseudonyms: Pseudonymiser, wanted: FleetQuery
 ) -> Callable[[Reader], dict[str, Any]]:
@@ -176,16 +190,12 @@ def fleet_view(
         accounts = policy.account_filter(principal, wanted.account, lambda: account_names(db), pseudonyms)
         scope, params = _scope(wanted, accounts)
         code_test, code_params = ("0", []) if wanted.code is None else (_HAS_CODE, [wanted.code])
-        row = db.execute(
-            f"{_WITH}SELECT count(*), coalesce(sum(p.rank = 2), 0), coalesce(sum(p.rank = 1), 0), "
-            f"coalesce(sum(p.rank IS NULL), 0), coalesce(sum(st.last_seen IS NULL), 0), coalesce(sum({code_test}), 0) "
-            "FROM devices d LEFT JOIN problems p ON p.imei = d.imei LEFT JOIN device_state st ON st.imei = d.imei "
-            f"WHERE {scope}", [*_SEVERITY_PARAMS, *code_params, *params]).fetchone()
-        totals = {"devices": row[0], "problem": row[1], "attention": row[2], "ok": row[3], "never_seen": row[4]}
-        matching = row[0] if wanted.code is None else row[5]
-        counts = dict(db.execute(
-            "SELECT f.code, count(*) FROM findings f JOIN devices d ON d.imei = f.imei "
-            f"WHERE f.active = 1 AND {scope} GROUP BY f.code", params))
+        summary = db.execute(_summary(scope, code_test, wanted.operator is not None),
+                             [*_SEVERITY_PARAMS, *params, *code_params]).fetchall()
+        row = next(found for found in summary if found[0] is None)
+        totals = {"devices": row[1], "problem": row[2], "attention": row[3], "ok": row[4], "never_seen": row[5]}
+        matching = row[1] if wanted.code is None else row[6]
+        counts = {code: count for code, count, *_ in summary if code is not None}
         codes = [{"code": code, "devices": counts[code], "status": STATUS_OF_RANK[RANK[FINDINGS[code].status]],
                   "title": FINDINGS[code].title} for code in FINDINGS if counts.get(code)]
         codes.sort(key=lambda c: (-RANK[FINDINGS[c["code"]].status], -c["devices"], c["code"]))

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from telediag.api.backend import ApiBackend
 from telediag.api.errors import ApiError
 from telediag.api.policy import PSEUDONYMISED
-from telediag.api.backend import ApiBackend
 from telediag.diagnostics.catalogue import FINDINGS
 from telediag.web.answers import Page, fragment
 from telediag.web.areas import PageRequest
@@ -24,6 +24,9 @@ from telediag.web.trackers import visible_part
 LIVE_INTERVAL_S = 10
 """How often the open page refreshes its counts and table; ``?refresh=N`` (1-600 s) changes it."""
 _MAX_INTERVAL_S = 600
+CHOICES_TTL_S = 60.0
+"""How long the filter form's choices are reused: they change when devices are added or change network,
+and finding every device's operator for them costs a look at each device."""
 
 
 def live_interval(value: str | None) -> int:
@@ -38,6 +41,7 @@ class FleetPages:
 
     def __init__(self, api: ApiBackend) -> None:
         self.api = api
+        self._choices: tuple[float, dict[str, Any]] | None = None
 
     async def answer(self, request: PageRequest) -> Page | None:
         session = request.session
@@ -60,12 +64,19 @@ class FleetPages:
         context: dict[str, Any] = {"view": view, "wanted": wanted, "findings": FINDINGS}
         if live:
             return fragment(request.render("fleet_live.html", **context))
-        choices = visible_part(self.api, principal, await self.api.read(fleet_choices()))
+        choices = visible_part(self.api, principal, await self.form_choices())
         if principal.role in PSEUDONYMISED:  # pseudonyms in their own order: names' order tells nothing
             choices["accounts"] = sorted(choices["accounts"])
         return Page(200, request.render(
             "fleet.html", choices=choices, page_sizes=PAGE_SIZES, live_url="/fleet/live?" + wanted.query_string(),
             live_interval=live_interval(request.query.get("refresh")), **context))
+
+    async def form_choices(self) -> dict[str, Any]:
+        """The filter form's choices (account names: the caller filters them), at most CHOICES_TTL_S old."""
+        now = self.api.now()
+        if self._choices is None or not 0 <= now - self._choices[0] < CHOICES_TTL_S:
+            self._choices = (now, await self.api.read(fleet_choices()))
+        return self._choices[1]
 
     @staticmethod
     def _bad_filter(request: PageRequest, message: str) -> Page:

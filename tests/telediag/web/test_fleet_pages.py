@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import pytest
 from twisted.internet import defer
+from twisted.internet.task import Clock
 
 from protocols.record import Record
 from telediag.api.auth import Principal
@@ -24,7 +25,7 @@ from telediag.registry.repository import save
 from telediag.store.connectivity import save_events
 from telediag.store.sqlite import Reader, RecordBatch, Store, connect
 from telediag.web.fleet import MAX_PAGE, MAX_PAGE_SIZE, BadFilter, FleetQuery, fleet_choices, fleet_view, parse_query
-from telediag.web.fleet_pages import LIVE_INTERVAL_S, live_interval
+from telediag.web.fleet_pages import CHOICES_TTL_S, LIVE_INTERVAL_S, FleetPages, live_interval
 from telediag.web.sessions import start_session
 from telediag.web.users import create_user
 from tests.telediag.api.support import ACME, BETA, IMEI_A, IMEI_A2, IMEI_B, PERSONAL_VALUES, ApiTestCase
@@ -188,6 +189,26 @@ def test_empty_values_and_other_parameters_mean_any() -> None:
     assert FleetQuery(size=200).query_string(page=2) == "size=200&page=2"
     intervals = [live_interval(v) for v in (None, "2", "0", "601", "x", "١")]
     assert intervals == [LIVE_INTERVAL_S, 2] + [LIVE_INTERVAL_S] * 4
+
+
+def test_the_forms_choices_are_reused_for_a_minute(reader: Reader) -> None:
+    clock, reads = Clock(), []
+
+    class Api:
+        def now(self) -> float:
+            return clock.seconds()
+
+        def read(self, work: Any) -> Any:
+            reads.append(clock.seconds())
+            return defer.succeed(work(reader))
+
+    pages = FleetPages(Api())  # type: ignore[arg-type]
+    for step in (0.0, CHOICES_TTL_S - 1, 1.0, 5.0):
+        clock.advance(step)
+        choices = defer.ensureDeferred(pages.form_choices()).result
+    assert reads == [0.0, CHOICES_TTL_S]  # reused at 59 s and again at 65 s
+    assert choices["protocols"] == ["gt06", "h02", "osmand", "teltonika"]
+    assert choices["accounts"] == [ALPHA, BRAVO] and not choices["accounts_truncated"]
 
 
 PASSWORD = "correct horse battery"
