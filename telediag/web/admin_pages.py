@@ -41,6 +41,10 @@ class AdminPages:
                 return await self._tokens(request)
             if path == ["integrations"]:
                 return await self._integrations(request)
+            if path == ["users", "disable"]:
+                return self._confirm_disable(request)
+            if _revoking(path):
+                return self._confirm_revoke(request, int(path[1]))
             return None
         if method != b"POST":
             return None
@@ -50,9 +54,31 @@ class AdminPages:
             return await self._disable_user(request)
         if path == ["tokens"]:
             return await self._create_token(request)
-        if len(path) == 3 and path[0] == "tokens" and path[2] == "revoke" and path[1].isascii() and path[1].isdigit():
-            return await self._revoke_token(request, int(path[1][:18]))
+        if _revoking(path):
+            return await self._revoke_token(request, int(path[1]))
         return None
+
+    def _confirm_disable(self, request: PageRequest) -> Page | None:
+        """The question before a user is disabled (there is no way back from the console)."""
+        username = request.query.get("username", "")
+        if not USERNAME.fullmatch(username):
+            return None
+        _ = request.gettext
+        return Page(200, request.render(
+            "admin_confirm.html", title=_("Disable %(name)s?") % {"name": username},
+            question=_("%(name)s will be signed out at once and cannot sign in again. Users are never deleted, "
+                       "so the audit trail keeps the name.") % {"name": username},
+            action="/admin/users/disable", fields={"username": username}, button=_("Disable the user"),
+            back="/admin/users"))
+
+    def _confirm_revoke(self, request: PageRequest, token_id: int) -> Page:
+        """The question before a token is revoked (whatever uses it stops working at once)."""
+        _ = request.gettext
+        return Page(200, request.render(
+            "admin_confirm.html", title=_("Revoke token %(id)s?") % {"id": token_id},
+            question=_("Every request made with this token is refused from then on; whatever uses it needs a new "
+                       "one."), action=f"/admin/tokens/{token_id}/revoke", fields={}, button=_("Revoke the token"),
+            back="/admin/tokens"))
 
     async def _overview(self, request: PageRequest) -> Page:
         seen = await self.api.read(snapshot(self.api.config))
@@ -127,7 +153,7 @@ class AdminPages:
         except (TokenUsageError, UnknownAccount) as error:
             return await self._tokens(request, _first(error), 400, {"role": role, "account": account or "",
                                                                     "label": label or ""})
-        return Page(200, request.render("admin_token_created.html", token=token, role=role, account=account,
+        return Page(200, request.render("admin_token_created.html", token=token, token_role=role, account=account,
                                         label=label))
 
     async def _revoke_token(self, request: PageRequest, token_id: int) -> Page:
@@ -135,6 +161,12 @@ class AdminPages:
             return await self._tokens(request, request.gettext("Token %(id)s is not a live token.") % {"id": token_id},
                                       400)
         return redirect(f"/admin/tokens?revoked={token_id}")
+
+
+def _revoking(path: list[str]) -> bool:
+    """Whether the path is ``tokens/{id}/revoke`` with an id of ASCII digits that fits SQLite's integer."""
+    return (len(path) == 3 and path[0] == "tokens" and path[2] == "revoke" and path[1].isascii()
+            and path[1].isdigit() and len(path[1]) <= 18)
 
 
 def _first(error: Exception) -> str:

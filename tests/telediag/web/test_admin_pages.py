@@ -80,6 +80,11 @@ class AdminPageTests(ConsoleTestCase):
         self.assertIn("User bob disabled", html)
         self.assertIn('data-disabled="yes"', row(html, "data-user", "bob"))
         self.assertNotIn("/admin/users/disable", row(html, "data-user", "bob"))
+        self.assertIn('href="/admin/users/disable?username=tech"', row(html, "data-user", "tech"))
+        question = self.assertPage((yield self.page("root", "/admin/users/disable?username=tech")))
+        self.assertIn('action="/admin/users/disable"', question)
+        self.assertIn('<input type="hidden" name="username" value="tech">', question)
+        self.assertPage((yield self.page("root", "/admin/users/disable?username=%3Cx%3E")), 404)
         twice = yield self.send("root", "/admin/users/disable", {"username": "bob"})
         self.assertIn("bob is not a live user.", self.assertPage(twice, 400))
         myself = yield self.send("root", "/admin/users/disable", {"username": "ROOT"})
@@ -120,6 +125,7 @@ class AdminPageTests(ConsoleTestCase):
         html = self.assertPage(made)
         token = re.search(r'<input id="new-token"[^>]*value="([^"]+)"', html).group(1)
         self.assertIn("it will not be shown again", html)
+        self.assertIn('data-role="customer">customer<', html)
         devices = yield self.call("GET", "/api/v1/devices", token)
         self.assertEqual(devices.status, 200, devices.data)
         self.assertEqual({d["account"] for d in devices.json["devices"]}, {ACME})
@@ -133,6 +139,9 @@ class AdminPageTests(ConsoleTestCase):
         self.assertIn('data-revoked="no"', entry)
         self.assertEqual(re.findall(r'<tr data-token="(\d+)"', listing)[0], str(token_id))  # newest first
 
+        question = self.assertPage((yield self.page("root", f"/admin/tokens/{token_id}/revoke")))
+        self.assertIn(f'action="/admin/tokens/{token_id}/revoke"', question)
+        self.assertEqual((yield self.call("GET", "/api/v1/devices", token)).status, 200)  # asking changes nothing
         revoked = yield self.send("root", f"/admin/tokens/{token_id}/revoke", {})
         self.assertEqual((revoked.status, revoked.header("Location")), (303, f"/admin/tokens?revoked={token_id}"))
         refused = yield self.call("GET", "/api/v1/devices", token)
