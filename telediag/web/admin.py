@@ -113,7 +113,10 @@ def snapshot(config: Config) -> Callable[[Reader], Snapshot]:
 
     def run(reader: Reader) -> Snapshot:
         db = reader.connection
-        one = lambda sql, *args: db.execute(sql, args).fetchone()[0]  # noqa: E731
+
+        def one(sql: str, *args: Any) -> Any:
+            return db.execute(sql, args).fetchone()[0]
+
         marks = ", ".join("?" * len(ACTIVE_STATES))
         moved = db.execute("SELECT updated_at FROM export_cursors WHERE name = ?", (CURSOR_NAME,)).fetchone()
         return Snapshot(
