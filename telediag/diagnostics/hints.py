@@ -34,6 +34,7 @@ def _gt06_apn(apn: str | Text) -> Text:
 
 def apn_hint(protocol: str | None, apn: str | None) -> Text:
     """The command that sets the APN the SIM profile expects, in the tracker's own syntax."""
+    # Translators: stands in for the APN, inside a device command, when the SIM profile has none.
     wanted: str | Text = apn or N_("<APN from the SIM contract>")
     if protocol == "teltonika":
         return _teltonika_apn(wanted)
@@ -45,9 +46,11 @@ def apn_hint(protocol: str | None, apn: str | None) -> Text:
 
 def _hours(seconds: Any) -> Text:
     try:
-        return N_("{hours} h", hours=f"{float(seconds) / 3600:.0f}")
+        hours = float(seconds) / 3600
     except (TypeError, ValueError):
+        # Translators: a duration not known, as in "The tracker has not reported for {silent_for}."
         return N_("some time")
+    return N_("{hours} h", hours=format(hours, ".0f"))
 
 
 def _then(first: Text, second: Text) -> Text:
@@ -63,6 +66,7 @@ def hint(code: str, protocol: str | None, evidence: Mapping[str, Any], device: M
             "Nothing to do yet: a new tracker needs 12 to 24 hours after activation before its first "
             "position appears. Check again after {expected_by}, with the vehicle outdoors and driven for a "
             "few minutes.",
+            # Translators: as in "Check again after {expected_by}" when the time is not known.
             expected_by=evidence.get("expected_by", N_("the 24 h window")),
         )
     if code == "NO_DATA_AFTER_ACTIVATION":
@@ -84,6 +88,7 @@ def hint(code: str, protocol: str | None, evidence: Mapping[str, Any], device: M
             "The SIM card is refused in {country}. Activate roaming for this SIM (customer office can do "
             "it on the operator's portal); the tracker keeps its positions and sends them once it is "
             "accepted.",
+            # Translators: as in "The SIM card is refused in {country}." when the country is not known.
             country=evidence.get("country") or N_("the visited country"),
         )
     if code == "EU_COVERAGE_INACTIVE":
@@ -91,6 +96,7 @@ def hint(code: str, protocol: str | None, evidence: Mapping[str, Any], device: M
             "The vehicle is in {country}, but the account's plan covers only the home country, so it is "
             "not shown there. Order EU coverage for the account; positions appear again as soon as it is "
             "active.",
+            # Translators: as in "The vehicle is in {country}" when the country is not known.
             country=evidence.get("country") or N_("another country"),
         )
     if code == "GPS_NO_FIX":
@@ -165,6 +171,7 @@ def hint(code: str, protocol: str | None, evidence: Mapping[str, Any], device: M
             "The server cannot read what the tracker sends ({error}). Check that the tracker points at the "
             "port of its own protocol (Teltonika {teltonika_port}, GT06 {gt06_port}) and that its firmware "
             "is supported.",
+            # Translators: what went wrong, in "The server cannot read what the tracker sends ({error})."
             error=evidence.get("last_error") or N_("undecodable frames"), teltonika_port=5027, gt06_port=5023,
         )
     return N_("Contact support with the tracker's IMEI.")

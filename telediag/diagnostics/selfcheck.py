@@ -61,11 +61,12 @@ def _h(seconds: Any) -> Text:
     try:
         hours = float(seconds) / 3600
     except (TypeError, ValueError):
+        # Translators: a duration not known, in "Nothing received for {silent_for}" and "arrived {delay} late".
         return N_("a while")
-    return N_("{hours} h", hours=f"{hours:.1f}" if hours < 10 else f"{hours:.0f}")
+    return N_("{hours} h", hours=format(hours, ".1f" if hours < 10 else ".0f"))
 
 
-# Translators: a self-check coverage plan, as in "the {coverage} plan does not cover it".
+# Translators: an account's coverage plan, as in "the {coverage} plan does not cover it".
 _PLANS = {"domestic": N_("domestic"), "eu": N_("eu"), "world": N_("world")}
 
 
@@ -175,6 +176,7 @@ def translate_selfcheck(result: Mapping[str, Any], catalogue: Catalogue) -> dict
     return {**result, "checks": checks}
 
 
+# Translators: the self-check's verdict in a terminal, in "Tracker {imei}: {overall} (checked ...)".
 _VERDICTS = {"ok": N_("OK"), "attention": N_("ATTENTION"), "problem": N_("PROBLEM")}
 
 
