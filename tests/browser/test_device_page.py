@@ -1,0 +1,211 @@
+"""A tracker's page in Chromium against the real service: the customer reads the fix for a power cut
+with the charts of the last hours and the track with its journeys; technical staff read the diagnosis
+(connectivity timeline with causes in words, protocol errors, the tracker's command answers); the
+page takes in a new record without a reload; the customer office gets no chart, track or position."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from protocols.record import Record, iso_utc
+from protocols.teltonika.device import encode_imei
+from telediag.store.sqlite import RecordBatch, Store, connect
+from tests.browser.driver import chromium, click_and_wait_for_next_page, screenshot, severe_violations, sign_in
+from tests.hostile.payloads import NOW, fix, teltonika_tcp
+from tests.hostile.wire import send_stream
+from tests.integration.harness import ServerProcess, run_cli
+
+pytestmark = pytest.mark.slow
+PASSWORD = "correct horse battery"
+POWER_CUT = "356307042441013"
+ICCID = "8948011234567890123"
+USERS = {"anna": ("customer", "Acme Logistics"), "office": ("customer_office", None), "tech": ("technical", None)}
+HOME = (54.3520, 18.6466)
+"""Gdańsk: where the history drives from (inland, to the south-west); digits that appear nowhere else."""
+CHARTS = ("ext_voltage", "battery_voltage", "gsm_signal", "satellites")
+
+
+def history() -> list[Record]:
+    """Three hours as the tracker reported them, every two minutes: a drive of 40 minutes, parked,
+    then the external feed cut 30 minutes ago."""
+    records = []
+    for step in range(84):
+        at = NOW - 3 * 3600 + 120 * step
+        driving = 10 <= step < 30
+        moved = min(max(step - 10, 0), 20)
+        records.append(Record(
+            imei=POWER_CUT, protocol="teltonika", fix_time=at, valid=True, lat=HOME[0] - 0.008 * moved,
+            lon=HOME[1] - 0.004 * moved, speed_kmh=28.0 if driving else 0.0, course_deg=206.0,
+            satellites=8 + step % 4, hdop=1.1, ignition=driving, motion=driving,
+            ext_voltage_v=(14.1 if driving else 12.6) if at < NOW - 1800 else 0.0,
+            battery_voltage_v=4.15 - 0.002 * max(0.0, (at - (NOW - 1800)) / 60), gsm_signal_pct=int(60 + 20 * math.sin(step / 9)),
+            operator=26001, roaming=False))
+    return records
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ServerProcess]]:
+    """The service with a tracker that lost its power, its history, SIM events and answers; a user per role."""
+    root = tmp_path_factory.mktemp("device-page")
+    server = ServerProcess(root / "data", extra_toml="[diagnostics]\nbatch_check_min_interval_s = 1\n")
+    csv = root / "fleet.csv"
+    csv.write_text("imei,protocol,account,vehicle_plate,iccid,apn,roaming,coverage,home_country\n"
+                   f"{POWER_CUT},teltonika,Acme Logistics,GD 49668,{ICCID},internet.fleet,false,domestic,PL\n")
+    assert run_cli(["devices", "import", str(csv), "--data-dir", str(server.data_dir)]).returncode == 0
+    for username, (role, account) in USERS.items():
+        args = ["users", "create", "--role", role, username, "--data-dir", str(server.data_dir)]
+        made = run_cli(args + (["--account", account] if account else []), input=PASSWORD + "\n")
+        assert made.returncode == 0, made.stderr
+    events = root / "events.jsonl"
+    events.write_text("\n".join(json.dumps(e) for e in (
+        {"iccid": ICCID, "at": iso_utc(NOW - 7000), "type": "attach", "mcc": 260, "mnc": 1, "rat": "LTE-M"},
+        {"iccid": ICCID, "at": iso_utc(NOW - 6990), "type": "pdp_reject", "cause": 33, "apn": "internet",
+         "mcc": 260, "mnc": 1, "rat": "LTE-M"},
+        {"iccid": ICCID, "at": iso_utc(NOW - 6900), "type": "pdp_create", "apn": "internet.fleet", "mcc": 260,
+         "mnc": 1, "rat": "LTE-M"},
+    )) + "\n")
+    imported = run_cli(["connectivity", "import", str(events), "--data-dir", str(server.data_dir)])
+    assert imported.returncode == 0, imported.stderr
+    store = Store(server.database)  # the history as if received as it happened (no backlog)
+    for record in history():
+        store.commit([RecordBatch(POWER_CUT, "teltonika", [record], record.fix_time + 2)])
+    store.close()
+    db = connect(server.database)  # what the tracker answered to the server's Codec 12 questions earlier
+    db.executemany("INSERT INTO device_evidence (imei, name, value, at) VALUES (?, ?, ?, ?)", [
+        (POWER_CUT, "apn", "internet.fleet", NOW - 5000),
+        (POWER_CUT, "apn_answer", "Param ID:2001 Value:internet.fleet", NOW - 5000)])
+    db.commit()
+    db.close()
+    server.start()
+    frames = [teltonika_tcp(POWER_CUT, fix(POWER_CUT, "teltonika", fix_time=NOW - 120 + 10 * i, lat=HOME[0] - 0.16,
+                                           lon=HOME[1] - 0.08, speed_kmh=0.0, ignition=False, ext_voltage_v=0.0,
+                                           battery_voltage_v=3.9, gsm_signal_pct=55)) for i in range(6)]
+    broken = bytearray(frames[0])
+    broken[-1] ^= 0xFF  # a frame whose checksum does not match: a protocol error with its bytes kept
+    send_stream(server.ports["teltonika"], (encode_imei(POWER_CUT), *frames, bytes(broken)))
+    try:
+        yield f"http://127.0.0.1:{server.api_port}", server
+    finally:
+        assert server.stop() == 0, server.log()
+
+
+@pytest.fixture()
+def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
+    driver = chromium(tmp_path / "profile", width=414, height=896)  # a phone's screen
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def power_check_failed(driver: webdriver.Chrome, url: str) -> bool:
+    driver.get(url)  # diagnosis follows the data: wait for the power check to see the cut
+    return driver.find_element(By.CSS_SELECTOR, "[data-check=power]").get_attribute("data-status") == "fail"
+
+
+def images_drawn(driver: webdriver.Chrome) -> bool:
+    """Every image of the page loaded and has a size (an SVG the browser could not draw has none)."""
+    return bool(driver.execute_script(
+        "return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"))
+
+
+def test_a_customer_reads_the_fix_for_the_power_cut_with_the_charts_and_the_track(
+        console: tuple[str, ServerProcess], browser: webdriver.Chrome) -> None:
+    base, _ = console
+    sign_in(browser, base, "anna", PASSWORD)
+    url = f"{base}/devices/{POWER_CUT}"
+    WebDriverWait(browser, 30, poll_frequency=1).until(lambda d: power_check_failed(d, url))
+    power = browser.find_element(By.CSS_SELECTOR, "[data-check=power]")
+    assert "What to do" in power.text
+    assert browser.find_element(By.CSS_SELECTOR, "[data-overall]").get_attribute("data-overall") == "problem"
+    figures = {f.get_attribute("data-chart"): f for f in browser.find_elements(By.CSS_SELECTOR, "figure[data-chart]")}
+    assert tuple(figures) == CHARTS
+    voltage = figures["ext_voltage"].find_element(By.TAG_NAME, "img")
+    assert "lowest 0.0 V" in voltage.get_attribute("alt") and "last 0.0 V" in figures["ext_voltage"].text
+    WebDriverWait(browser, 10).until(images_drawn)
+    assert browser.find_element(By.CSS_SELECTOR, "img[data-track=map]").get_attribute("alt").startswith("Track of the")
+    journeys = browser.find_elements(By.CSS_SELECTOR, "tr[data-journey]")
+    assert journeys, "the drive of the history is a journey"
+    assert "Connectivity events" not in browser.page_source and "data-finding" not in browser.page_source
+    screenshot(browser, "customer-device-page")
+    assert severe_violations(browser) == []
+    browser.execute_script("document.querySelector('figure[data-chart=ext_voltage]').scrollIntoView()")
+    screenshot(browser, "customer-device-charts")
+    browser.execute_script("document.querySelector('.device-track').scrollIntoView()")
+    screenshot(browser, "customer-device-track")
+
+    click_and_wait_for_next_page(browser, browser.find_element(By.CSS_SELECTOR, "[data-action=check-again]"))
+    assert browser.current_url.startswith(url)
+    assert browser.find_element(By.CSS_SELECTOR, "[data-check=power]").get_attribute("data-status") == "fail"
+
+
+def test_technical_staff_read_the_timeline_errors_and_answers(
+        console: tuple[str, ServerProcess], browser: webdriver.Chrome) -> None:
+    base, _ = console
+    browser.set_window_size(1280, 900)
+    sign_in(browser, base, "tech", PASSWORD)
+    url = f"{base}/devices/{POWER_CUT}"
+    WebDriverWait(browser, 30, poll_frequency=1).until(lambda d: power_check_failed(d, url))
+    reject = browser.find_element(By.CSS_SELECTOR, "tr[data-event=pdp_reject]")
+    assert "33: Requested service option not subscribed" in reject.text
+    assert "ESM cause" in reject.text
+    assert browser.find_element(By.CSS_SELECTOR, "[data-protocol-error] pre.hex").text.startswith("00 00 00 00")
+    assert "Param ID:2001" in browser.find_element(By.CSS_SELECTOR, ".device-answers").text
+    WebDriverWait(browser, 30, poll_frequency=1).until(
+        lambda d: d.get(url) or d.find_elements(By.CSS_SELECTOR, "[data-finding=EXTERNAL_POWER_LOST]"))
+    finding = browser.find_element(By.CSS_SELECTOR, "[data-finding=EXTERNAL_POWER_LOST]")
+    assert finding.find_elements(By.CSS_SELECTOR, "dl.evidence dt")
+    assert "GD 49668" not in browser.page_source and "Acme" not in browser.page_source
+    WebDriverWait(browser, 10).until(images_drawn)
+    screenshot(browser, "technical-device-page")
+    assert severe_violations(browser) == []
+    browser.execute_script("document.querySelector('.device-findings').scrollIntoView()")
+    screenshot(browser, "technical-device-findings")
+    browser.execute_script("document.querySelector('.device-events').scrollIntoView()")
+    screenshot(browser, "technical-device-timeline")
+
+
+def test_a_new_record_shows_on_the_open_page_without_a_reload(
+        console: tuple[str, ServerProcess], browser: webdriver.Chrome) -> None:
+    base, server = console
+    sign_in(browser, base, "anna", PASSWORD)
+    browser.get(f"{base}/devices/{POWER_CUT}")
+    browser.execute_script("document.documentElement.dataset.sameDocument = 'yes'")
+
+    def caption(driver: webdriver.Chrome) -> str:
+        return driver.find_element(By.CSS_SELECTOR, "figure[data-chart=battery_voltage] figcaption").text
+
+    assert "last 3.90 V" in caption(browser)
+    frame = teltonika_tcp(POWER_CUT, fix(POWER_CUT, "teltonika", fix_time=NOW - 5, lat=HOME[0] - 0.16,
+                                         lon=HOME[1] - 0.08, speed_kmh=0.0, ignition=False, ext_voltage_v=0.0,
+                                         battery_voltage_v=3.7, gsm_signal_pct=55))
+    send_stream(server.ports["teltonika"], (encode_imei(POWER_CUT), frame))
+    WebDriverWait(browser, 45, poll_frequency=1).until(lambda d: "last 3.70 V" in caption(d))
+    assert browser.execute_script("return document.documentElement.dataset.sameDocument") == "yes"
+    live = browser.find_element(By.CSS_SELECTOR, "[data-live]")
+    assert live.get_attribute("data-live-stale") == "0"
+    WebDriverWait(browser, 10).until(images_drawn)
+    assert severe_violations(browser) == []
+
+
+def test_the_customer_office_gets_the_verdict_without_charts_track_or_positions(
+        console: tuple[str, ServerProcess], browser: webdriver.Chrome) -> None:
+    base, _ = console
+    sign_in(browser, base, "office", PASSWORD)
+    browser.get(f"{base}/devices/{POWER_CUT}")
+    assert browser.find_element(By.CSS_SELECTOR, "[data-overall]")
+    assert not browser.find_elements(By.CSS_SELECTOR, "figure[data-chart], img, [data-journey]")
+    for text in ("54.3", "54.2", "54.1", "18.6", "18.5", "Track and journeys"):
+        assert text not in browser.page_source
+    screenshot(browser, "office-device-page")
+    assert severe_violations(browser) == []
+    browser.get(f"{base}/devices/{POWER_CUT}/charts/track.svg")
+    assert "Forbidden" in browser.find_element(By.TAG_NAME, "h1").text
