@@ -39,7 +39,7 @@ TRANSLATED := pl ru sv
 .PHONY: messages
 messages: $(STAMP)  ## extract the texts of the console and the self-check, then update (or start) the pl, ru and sv catalogues
 	mkdir -p build
-	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ -k Nn_:1,2 -c Translators: --sort-by-file \
+	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ -k Nn_:1,2 -k FindingSpec:6 -k ChartSpec:2 -c Translators: --sort-by-file \
 		--project telediag --copyright-holder "telediag" -o build/messages.pot .
 	for lang in $(TRANSLATED); do \
 		$(VENV)/bin/pybabel update -i build/messages.pot -d $(LOCALE) -D messages -l $$lang \

@@ -16,7 +16,7 @@ from telediag.diagnostics.checks import Verdicts
 from telediag.diagnostics.findings import Finding
 from telediag.diagnostics.hints import hint
 from telediag.diagnostics.snapshot import DeviceSnapshot
-from telediag.diagnostics.wording import ENGLISH, Catalogue, N_, Nn_, Text, said
+from telediag.diagnostics.wording import ENGLISH, Catalogue, Message, N_, Nn_, Text, said
 
 _TITLES = {
     "activation": N_("Activation"),
@@ -130,8 +130,8 @@ of old ("connection(s)"); the plural forms let other languages say counts proper
 def _detail(code: str, evidence: Mapping[str, Any]) -> str:
     try:
         return _DETAILS[code](evidence)
-    except (KeyError, TypeError, ValueError):
-        return FINDINGS[code].title + "."
+    except (KeyError, TypeError, ValueError):  # evidence of an unexpected shape: the finding's title
+        return Text(Message(FINDINGS[code].title), ".")
 
 
 def build_selfcheck(

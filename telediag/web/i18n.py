@@ -22,11 +22,16 @@ from babel.support import Translations
 from twisted.web.server import Request
 
 from telediag.diagnostics.selfcheck import translate_selfcheck
+from telediag.diagnostics.wording import N_
 from telediag.web.pages import Pages, StaticFiles
 
 LANGUAGES = ("en", "pl", "ru", "sv")
 """English first (the source texts); Russian and Swedish because the ticket classifier reads them."""
 LANGUAGE_NAMES = {"en": "English", "pl": "Polski", "ru": "Русский", "sv": "Svenska"}
+TRANSLATED_BY_VALUE = (
+    N_("Wrong username or password."),  # telediag.web.resources.WRONG_CREDENTIALS
+)
+"""Texts other modules keep as constants and translate by value: marked here so extraction finds them."""
 LANGUAGE_COOKIE = b"telediag_lang"
 LANGUAGE_COOKIE_MAX_AGE_S = 365 * 86400
 DOMAIN = "messages"

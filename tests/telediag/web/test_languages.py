@@ -30,7 +30,8 @@ from telediag.diagnostics.thresholds import Thresholds
 from telediag.diagnostics.wording import ENGLISH, N_, Nn_, said
 from telediag.store.connectivity import save_events
 from telediag.store.sqlite import RecordBatch, Store, connect
-from telediag.web.i18n import LANGUAGES, catalogue, negotiate
+from telediag.web.i18n import LANGUAGES, TRANSLATED_BY_VALUE, catalogue, negotiate
+from telediag.web.resources import WRONG_CREDENTIALS
 from telediag.web.users import create_user
 from tests.telediag.api.support import ACME, ICCID_A, IMEI_A, IMEI_A2, LAT_A, LON_A, T0, ApiTestCase, record
 from tests.telediag.web.test_login import cookie_value, hidden_csrf, set_cookies
@@ -38,8 +39,8 @@ from tests.telediag.web.test_login import cookie_value, hidden_csrf, set_cookies
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 LOCALE = PROJECT_ROOT / "telediag" / "web" / "locale"
 TRANSLATED = tuple(language for language in LANGUAGES if language != "en")
-KEYWORDS = {**DEFAULT_KEYWORDS, "N_": None, "Nn_": (1, 2)}
-"""What ``make messages`` passes to ``pybabel extract`` (-k N_ -k Nn_:1,2)."""
+KEYWORDS = {**DEFAULT_KEYWORDS, "N_": None, "Nn_": (1, 2), "FindingSpec": (6,), "ChartSpec": (2,)}
+"""What ``make messages`` passes to ``pybabel extract`` (-k N_ -k Nn_:1,2 -k FindingSpec:6 -k ChartSpec:2)."""
 PASSWORD = "correct horse battery"
 NOW = T0 + 400
 
@@ -197,6 +198,17 @@ def test_counts_take_each_language_s_plural_form(count: int | None, polish: str,
     assert russian in translate_selfcheck(result, catalogue("ru"))["checks"][0]["detail"]
 
 
+def test_evidence_of_an_unexpected_shape_gives_the_finding_s_title_in_the_reader_s_language() -> None:
+    detail = _detail("GPS_NO_FIX", {"without_fix_share": None})
+    assert detail == "No GPS position while the vehicle is in use."
+    assert said(detail, catalogue("pl")) == "Brak pozycji GPS podczas używania pojazdu."
+
+
+def test_texts_kept_as_constants_elsewhere_are_extracted_here() -> None:
+    assert WRONG_CREDENTIALS in TRANSLATED_BY_VALUE
+    assert catalogue("sv").gettext(WRONG_CREDENTIALS) == "Fel användarnamn eller lösenord."
+
+
 @pytest.mark.parametrize("language", TRANSLATED)
 def test_device_commands_stay_literal_in_every_language(language: str) -> None:
     texts = catalogue(language)
@@ -275,6 +287,18 @@ class LanguageTests(ApiTestCase):
         english = yield self.page("/login", {"Accept-Language": "fr-FR,fr;q=0.9"})
         self.assertIn('<html lang="en">', english.data.decode())
         self.assertIn('<label for="password">Password</label>', english.data.decode())
+
+    @defer.inlineCallbacks
+    def test_a_refused_password_is_said_in_polish(self) -> Any:
+        yield self.start()
+        form = yield self.page("/login", {"Accept-Language": "pl"})
+        answer = yield self.call("POST", "/login", raw=(
+            f"username=alice&password=wrong&csrf_token={hidden_csrf(form.data)}").encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded", "Accept-Language": "pl",
+                     "Cookie": f"telediag_login_csrf={cookie_value(set_cookies(form)['telediag_login_csrf'])}"})
+        self.assertEqual(answer.status, 401)
+        self.assertIn('<p class="message" role="alert">Nieprawidłowa nazwa użytkownika lub hasło.</p>',
+                      answer.data.decode())
 
     @defer.inlineCallbacks
     def test_the_switcher_s_language_wins_and_is_remembered(self) -> Any:
