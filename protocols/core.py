@@ -6,8 +6,9 @@ bytes out, so they are tested by feeding bytes and run unchanged behind any tran
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
-from typing import Union
+from typing import Generic, TypeVar, Union
 
 from fastcrc import crc16 as _crc16
 
@@ -164,17 +165,44 @@ class CommandResponse:
 Message = Union[Login, Report, CommandResponse]
 
 
-class BufferedSession:
-    """What every stream session shares: the device id, the receive buffer, and an error held back.
+CONTENT_ERRORS: tuple[type[Exception], ...] = (struct.error, IndexError, KeyError, ValueError, OverflowError)
+"""What reading a framed message raises when its content lies (cut short, not a number, not text).
 
-    A session that meets a bad frame after good ones in the same chunk returns the good messages and
-    keeps the error; the next ``feed`` (``feed(b"")`` when ``pending``) raises it before decoding on.
+The feed loop turns them into a ``ProtocolError`` for that frame (``UnicodeError`` is a ``ValueError``),
+so bad input never escapes a codec as anything else.
+"""
+
+F = TypeVar("F")
+"""One frame as a protocol's framer cuts it (an object with ``raw``, or the raw bytes themselves)."""
+M = TypeVar("M")
+"""What decoding a frame gives: messages on the server side, answers on a device's."""
+T = TypeVar("T")
+"""Whatever a framer returns besides an error."""
+
+
+def or_raise(scan: T | ProtocolError | None) -> T | None:
+    """A framer's result as the feed loop wants it: the frame, None (wait), or the error raised."""
+    if isinstance(scan, ProtocolError):
+        raise scan
+    return scan
+
+
+class FeedLoop(Generic[F, M]):
+    """The one feed loop of every stream codec, and its one error rule.
+
+    ``feed`` hands the bytes to :meth:`_receive`, then repeatedly asks :meth:`_next_frame` for a frame
+    and :meth:`_decode` for what the frame says. Like h11's readers, ``_next_frame`` returns a frame,
+    None for "need more bytes", or raises ``ProtocolError`` for bytes it consumed; a protocol keeps
+    only its framing and decoding. Content that cannot be read (:data:`CONTENT_ERRORS`) becomes a
+    ``ProtocolError`` for that frame (:meth:`_malformed`).
+
+    The error rule: a bad frame after good ones in the same call does not take them down with it.
+    The good results are returned and the error is held; the next ``feed`` (``feed(b"")`` while
+    :attr:`pending`) raises it, and the call after that decodes on. An error that asks to close
+    also drops what is buffered (:meth:`_on_error`): the stream cannot be trusted further.
     """
 
-    def __init__(self, max_frame: int) -> None:
-        self.imei: str | None = None
-        self.max_frame = max_frame
-        self._buf = Buffer(limit=4 * max_frame + 65536)
+    def __init__(self) -> None:
         self._pending: ProtocolError | None = None
 
     @property
@@ -182,15 +210,75 @@ class BufferedSession:
         """True when an error is held back: ``feed(b"")`` raises it, then decodes what follows."""
         return self._pending is not None
 
+    def feed(self, data: bytes) -> list[M]:
+        """Decode every frame ``data`` completes; keep a partial one; raise ``ProtocolError`` on bad input."""
+        self._receive(data)
+        if self._pending is not None:
+            error, self._pending = self._pending, None
+            raise error
+        out: list[M] = []
+        while True:
+            try:
+                frame = self._next_frame()
+                if frame is None:
+                    return out
+                try:
+                    self._decode(frame, out)
+                except CONTENT_ERRORS as exc:
+                    raise self._malformed(frame, exc) from None
+            except ProtocolError as error:
+                self._on_error(error)
+                if out:
+                    self._pending = error
+                    return out
+                raise
+
+    def _receive(self, data: bytes) -> None:
+        """Take the received bytes in (may raise ``ProtocolError(close=True)`` past a limit)."""
+        raise NotImplementedError
+
+    def _next_frame(self) -> F | None:
+        """Consume the next frame: it, None when more bytes are needed, or raise for bytes skipped."""
+        raise NotImplementedError
+
+    def _decode(self, frame: F, out: list[M]) -> None:
+        """Append what ``frame`` says to ``out``; what it appends before raising is kept."""
+        raise NotImplementedError
+
+    def _malformed(self, frame: F, error: Exception) -> ProtocolError:
+        """The error for a frame whose content could not be read; the stream itself is still framed."""
+        excerpt = frame if isinstance(frame, bytes) else getattr(frame, "raw", b"")
+        return ProtocolError(f"malformed frame: {error}", close=False, excerpt=excerpt)
+
+    def _on_error(self, error: ProtocolError) -> None:
+        """An error stopped decoding (raised now or held); one that asks to close drops what is buffered."""
+
+
+class BufferedFeed(FeedLoop[F, M]):
+    """A feed loop over a :class:`Buffer` bounded by a few frames, so a peer cannot grow memory."""
+
+    def __init__(self, max_frame: int, *, buffer_limit: int | None = None) -> None:
+        super().__init__()
+        self.max_frame = max_frame
+        self._buf = Buffer(limit=4 * max_frame + 65536 if buffer_limit is None else buffer_limit)
+
     @property
     def buffered(self) -> int:
         """Bytes received and not yet decoded (a partial frame, or input behind a held error)."""
         return len(self._buf)
 
-    def _take(self, data: bytes) -> None:
-        """Buffer ``data``, then raise the held-back error, if any (the data stays for the next call)."""
+    def _receive(self, data: bytes) -> None:
         if data:
             self._buf.feed(data)
-        if self._pending is not None:
-            error, self._pending = self._pending, None
-            raise error
+
+    def _on_error(self, error: ProtocolError) -> None:
+        if error.close:
+            self._buf.clear()
+
+
+class BufferedSession(BufferedFeed[F, Message]):
+    """What every server stream session shares: the feed loop, the receive buffer and the device id."""
+
+    def __init__(self, max_frame: int, *, buffer_limit: int | None = None) -> None:
+        super().__init__(max_frame, buffer_limit=buffer_limit)
+        self.imei: str | None = None

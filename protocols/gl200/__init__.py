@@ -8,7 +8,7 @@ is the simulated device. See ``session`` for what the server answers to what.
 
 from protocols.gl200.device import DeviceCodec
 from protocols.gl200.fields import PROTOCOL
-from protocols.gl200.framing import Frame, next_frame, scan_frames
+from protocols.gl200.framing import Frame, next_frame, take_frame
 from protocols.gl200.session import ServerSession, decode_datagram, decode_frame
 
 DEFAULT_PORT = 5004
@@ -22,5 +22,5 @@ __all__ = [
     "decode_datagram",
     "decode_frame",
     "next_frame",
-    "scan_frames",
+    "take_frame",
 ]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Iterator, Union
+from typing import Union
 
 from fastcrc import crc8, crc16
 
@@ -243,30 +243,31 @@ def next_frame(buf: Buffer, max_frame: int) -> Scan:
     return _text(buf, max_frame)
 
 
-def scan_frames(buf: Buffer, max_frame: int) -> Iterator[Frame | ProtocolError]:
-    """Consume ``buf`` frame by frame, yielding each frame or the error for bytes already skipped.
+def take_frame(buf: Buffer, max_frame: int) -> Frame | None:
+    """Consume the next frame of ``buf``: it, or None to wait; bytes that are no frame raise.
 
-    Line ends, NULs and blanks between frames are dropped silently. An error that asks to close
-    clears the buffer and is raised. Stops when more bytes are needed.
+    Line ends, NULs and blanks between frames are dropped silently. Bad bytes are consumed before
+    their ``ProtocolError`` is raised, so the next call resynchronises; one that asks to close
+    clears the buffer.
     """
     while True:
         scan = next_frame(buf, max_frame)
         if scan is None:
-            return
+            return None
         if isinstance(scan, Filler):
             buf.skip(scan.skip)
             buf.commit()
         elif isinstance(scan, Malformed):
             if scan.error.close:
                 buf.clear()
-                raise scan.error
-            buf.skip(scan.skip)
-            buf.commit()
-            yield scan.error
+            else:
+                buf.skip(scan.skip)
+                buf.commit()
+            raise scan.error
         else:
             buf.skip(len(scan.raw))
             buf.commit()
-            yield scan
+            return scan
 
 
 def frame_of_datagram(data: bytes) -> Frame | None:

@@ -23,17 +23,22 @@ the same chunk, ``feed`` returns the good messages and raises on its next call (
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
-from protocols.core import BufferedSession, CommandResponse, DEFAULT_MAX_FRAME, Login, Message, ProtocolError, Report
+from protocols.core import (
+    CONTENT_ERRORS,
+    DEFAULT_MAX_FRAME,
+    BufferedSession,
+    CommandResponse,
+    Login,
+    Message,
+    ProtocolError,
+    Report,
+)
 from protocols.gl200.binary import decode_hex, decode_pro
-from protocols.gl200.framing import BINARY, TEXT, Frame, frame_of_datagram, scan_frames
+from protocols.gl200.framing import BINARY, TEXT, Frame, frame_of_datagram, take_frame
 from protocols.gl200.sentence import Outcome
 from protocols.gl200.text import decode_sentence
-
-_CONTENT_ERRORS = (struct.error, IndexError, ValueError, OverflowError, UnicodeError, KeyError)
-
 
 def decode_frame(frame: Frame, sack: bool = True) -> Outcome:
     """Records and answer of one complete frame, whatever its format."""
@@ -44,7 +49,7 @@ def decode_frame(frame: Frame, sack: bool = True) -> Outcome:
     return decode_pro(frame.body, sack)
 
 
-class ServerSession(BufferedSession):
+class ServerSession(BufferedSession[Frame]):
     """Decodes one device's stream; knows its IMEI from the first message that names it.
 
     ``sack`` turns the ``+SACK:<count>$`` acknowledgement of reports on (default) or off.
@@ -54,28 +59,14 @@ class ServerSession(BufferedSession):
         super().__init__(max_frame)
         self.sack = sack
 
-    def feed(self, data: bytes) -> list[Message]:
-        """Decode every complete frame; keep a partial one for the next call."""
-        self._take(data)
-        out: list[Message] = []
-        for scan in scan_frames(self._buf, self.max_frame):
-            if isinstance(scan, ProtocolError):
-                error = scan
-            else:
-                try:
-                    out.extend(self.messages(scan))
-                    continue
-                except ProtocolError as exc:
-                    error = exc
-                except _CONTENT_ERRORS as exc:
-                    error = ProtocolError(
-                        f"malformed {scan.kind} message: {exc}", close=False, excerpt=scan.raw
-                    )
-            if out:
-                self._pending = error
-                return out
-            raise error
-        return out
+    def _next_frame(self) -> Frame | None:
+        return take_frame(self._buf, self.max_frame)
+
+    def _decode(self, frame: Frame, out: list[Message]) -> None:
+        out.extend(self.messages(frame))
+
+    def _malformed(self, frame: Frame, error: Exception) -> ProtocolError:
+        return ProtocolError(f"malformed {frame.kind} message: {error}", close=False, excerpt=frame.raw)
 
     def messages(self, frame: Frame) -> list[Message]:
         """The messages of one complete frame (a Login first when it names a new device)."""
@@ -105,7 +96,7 @@ def decode_datagram(data: bytes) -> list[Message]:
     if frame is not None:
         try:
             return session.messages(frame)
-        except _CONTENT_ERRORS as exc:
+        except CONTENT_ERRORS as exc:
             raise ProtocolError(f"malformed datagram: {exc}", close=False, excerpt=data) from None
     messages = session.feed(data)
     if session.pending:

@@ -36,7 +36,7 @@ def sos_ack(imei: str) -> bytes:
     return b"**,imei:" + imei.encode("ascii") + b",E;"
 
 
-class ServerSession(BufferedSession):
+class ServerSession(BufferedSession[bytes]):
     """Decodes one device's stream; remembers its IMEI and the time zone its clock runs in."""
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
@@ -44,22 +44,6 @@ class ServerSession(BufferedSession):
         self.tz_offset_min: int | None = None
         """Minutes the device's local clock is ahead of UTC, learnt from its last GPS sentence."""
         self._scanned = 0
-
-    def feed(self, data: bytes) -> list[Message]:
-        """Decode every complete sentence; keep a partial one for the next call."""
-        self._take(data)
-        out: list[Message] = []
-        while True:
-            try:
-                frame = self._next_frame()
-                if frame is None:
-                    return out
-                self._decode(frame, out)
-            except ProtocolError as error:
-                if out:
-                    self._pending = error
-                    return out
-                raise
 
     def _next_frame(self) -> bytes | None:
         buf = self._buf
@@ -82,6 +66,14 @@ class ServerSession(BufferedSession):
         if end > self.max_frame:
             raise ProtocolError(f"sentence of {end} bytes over the limit", close=False, excerpt=frame)
         return frame
+
+    def _malformed(self, frame: bytes, error: Exception) -> ProtocolError:
+        return ProtocolError(f"malformed GPS103 sentence: {error}", excerpt=frame)
+
+    def _on_error(self, error: ProtocolError) -> None:
+        super()._on_error(error)
+        if error.close:
+            self._scanned = 0
 
     def _decode(self, frame: bytes, out: list[Message]) -> None:
         text = frame.decode("latin-1").strip()

@@ -12,9 +12,9 @@ import struct
 import time
 from dataclasses import dataclass
 
-from protocols.core import DEFAULT_MAX_FRAME, Buffer, ProtocolError
+from protocols.core import DEFAULT_MAX_FRAME, BufferedFeed
 from protocols.gt06.fields import ALARMS, COORD_SCALE
-from protocols.gt06.framing import build_frame, scan_frames
+from protocols.gt06.framing import Frame, build_frame, take_frame
 from protocols.record import Record
 
 _GPS = struct.Struct(">6BBIIBH")
@@ -166,33 +166,18 @@ def encode_alarm(record: Record, serial: int, alarm: str, type_id: int = 0x16) -
     return build_frame(type_id, content, serial)
 
 
-class DeviceReceiver:
-    """Parses what a GT06 server sends back (ACKs, time and address replies); keeps partial input."""
+class DeviceReceiver(BufferedFeed[Frame, Ack]):
+    """Parses what a GT06 server sends back (ACKs, time and address replies); keeps partial input.
+
+    As on the server side, answers parsed before a bad frame are returned first and the error is
+    raised by the next call.
+    """
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
-        self._buf = Buffer(limit=4 * max_frame + 65536)
-        self._max_frame = max_frame
-        self._pending: ProtocolError | None = None
+        super().__init__(max_frame)
 
-    def feed(self, data: bytes) -> list[Ack]:
-        """Every complete answer in ``data``; raises ProtocolError on bytes that are no frame.
+    def _next_frame(self) -> Frame | None:
+        return take_frame(self._buf, self.max_frame)
 
-        As on the server side, answers parsed before a bad frame are returned first and the error
-        is raised by the next call.
-        """
-        buf = self._buf
-        if data:
-            buf.feed(data)
-        if self._pending is not None:
-            error, self._pending = self._pending, None
-            raise error
-        acks: list[Ack] = []
-        for scan in scan_frames(buf, self._max_frame):
-            if isinstance(scan, ProtocolError):
-                if acks:
-                    self._pending = scan
-                    return acks
-                raise scan
-            acks.append(Ack(scan.type_id, scan.serial if scan.serial is not None else 0))
-        return acks
-
+    def _decode(self, frame: Frame, out: list[Ack]) -> None:
+        out.append(Ack(frame.type_id, frame.serial if frame.serial is not None else 0))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Iterator, Union
+from typing import Union
 
 from protocols.core import Buffer, ProtocolError, crc16_x25
 
@@ -194,28 +194,25 @@ def next_frame(buf: Buffer, max_frame: int) -> Scan:
     return _resync(buf, f"frame type 0x{type_id:02x} does not end with 0D0A where its length says")
 
 
-def scan_frames(buf: Buffer, max_frame: int) -> Iterator[Frame | ProtocolError]:
-    """Consume ``buf`` frame by frame: each good frame, or the error for bad bytes already skipped.
+def take_frame(buf: Buffer, max_frame: int) -> Frame | None:
+    """Consume the next frame of ``buf``: it, or None to wait; bad bytes are consumed and raised.
 
-    Shared by the server session and the device receiver so both resynchronise the same way.
-    Each item is consumed (and committed) before it is yielded; an error that asks to close
-    clears the buffer and is raised instead. Stops when more bytes are needed.
+    Shared by the server session and the device receiver so both resynchronise the same way. An
+    error that asks to close clears the buffer instead.
     """
-    while True:
-        scan = next_frame(buf, max_frame)
-        if scan is None:
-            return
-        if isinstance(scan, Malformed):
-            if scan.error.close:
-                buf.clear()
-                raise scan.error
+    scan = next_frame(buf, max_frame)
+    if scan is None:
+        return None
+    if isinstance(scan, Malformed):
+        if scan.error.close:
+            buf.clear()
+        else:
             buf.skip(scan.skip)
             buf.commit()
-            yield scan.error
-        else:
-            buf.skip(len(scan.raw))
-            buf.commit()
-            yield scan
+        raise scan.error
+    buf.skip(len(scan.raw))
+    buf.commit()
+    return scan
 
 
 def _shifted(buf: Buffer, header: bytes) -> Malformed | None:

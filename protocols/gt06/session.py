@@ -20,7 +20,7 @@ from typing import Callable
 from protocols.core import BufferedSession, CommandResponse, DEFAULT_MAX_FRAME, Login, Message, ProtocolError, Report
 from protocols.gt06.extended import EXTENDED_HANDLERS
 from protocols.gt06.fields import Fields
-from protocols.gt06.framing import Frame, ack_frame, scan_frames
+from protocols.gt06.framing import Frame, ack_frame, take_frame
 from protocols.gt06.location import HANDLERS as LOCATION_HANDLERS
 from protocols.gt06.misc import MISC_HANDLERS, decode_time_request
 from protocols.gt06.outcome import Ctx, Handler, Outcome
@@ -32,8 +32,6 @@ BASIC_HANDLERS: dict[int, Handler] = {**LOCATION_HANDLERS, **MISC_HANDLERS}
 
 NO_ACK_TYPES = frozenset((0x80, 0x81, 0x82))
 """Unknown basic types get the generic ACK, except these command frames (as Traccar does)."""
-
-_CONTENT_ERRORS = (struct.error, IndexError, ValueError, OverflowError, UnicodeError)
 
 
 def login_imei(content: bytes) -> str:
@@ -53,7 +51,7 @@ def login_tz_offset(content: bytes) -> int | None:
     return -offset if word & 0x08 else offset
 
 
-class ServerSession(BufferedSession):
+class ServerSession(BufferedSession[Frame]):
     """Decodes one device's stream; remembers its IMEI after login.
 
     ``model`` names a device model for the few layouts only the model tells apart (Traccar's
@@ -75,38 +73,20 @@ class ServerSession(BufferedSession):
         """Time zone the device declared at login; its times are shifted back to UTC."""
         self._now = now
 
-    def feed(self, data: bytes) -> list[Message]:
-        """Decode every complete frame; keep a partial one for the next call.
+    def _next_frame(self) -> Frame | None:
+        return take_frame(self._buf, self.max_frame)
 
-        After a ProtocolError with ``close=False``, call ``feed(b"")`` again: bytes that followed
-        the bad frame in the same chunk are decoded then.
-        """
-        self._take(data)
-        out: list[Message] = []
-        buf = self._buf
-        for scan in scan_frames(buf, self.max_frame):
-            if isinstance(scan, ProtocolError):
-                error = scan
-            else:
-                try:
-                    message = self._decode(scan)
-                except _CONTENT_ERRORS as exc:
-                    error = ProtocolError(
-                        f"malformed content in frame type 0x{scan.type_id:02x}: {exc}",
-                        close=False,
-                        excerpt=scan.raw,
-                    )
-                else:
-                    if message is not None:
-                        out.append(message)
-                    continue
-            if out:
-                self._pending = error
-                return out
-            raise error
-        return out
+    def _decode(self, frame: Frame, out: list[Message]) -> None:
+        message = self._message(frame)
+        if message is not None:
+            out.append(message)
 
-    def _decode(self, frame: Frame) -> Message | None:
+    def _malformed(self, frame: Frame, error: Exception) -> ProtocolError:
+        return ProtocolError(
+            f"malformed content in frame type 0x{frame.type_id:02x}: {error}", close=False, excerpt=frame.raw
+        )
+
+    def _message(self, frame: Frame) -> Message | None:
         t = frame.type_id
         if not frame.extended and t == 0x01:
             return self._login(frame)

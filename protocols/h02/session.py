@@ -26,16 +26,13 @@ as in the GT06 session.
 from __future__ import annotations
 
 import re
-import struct
 import time
 from typing import Callable
 
-from protocols.core import BufferedSession, DEFAULT_MAX_FRAME, Login, Message, ProtocolError, Report
+from protocols.core import DEFAULT_MAX_FRAME, BufferedSession, Login, Message, ProtocolError, Report, or_raise
 from protocols.h02 import binary, text
 from protocols.h02.fields import Fields
 from protocols.h02.framing import Frame, Framer, is_time
-
-_CONTENT_ERRORS = (struct.error, ValueError, IndexError, OverflowError, UnicodeError)
 
 ECHOED = frozenset(("V0", "HTBT"))
 
@@ -53,7 +50,7 @@ _TYPE = re.compile(r"[A-Za-z0-9_]{1,16}", re.A)
 """What a sentence type looks like (``V1``, ``NBR``, ``HTBT``, vendor words such as ``XT``, ``BASE``)."""
 
 
-class ServerSession(BufferedSession):
+class ServerSession(BufferedSession[Frame]):
     """Decodes one device's stream; remembers its id after the first identified frame.
 
     ``binary_length`` fixes the length of ``$`` frames (32 or 45, Traccar's ``h02.messageLength``)
@@ -73,28 +70,11 @@ class ServerSession(BufferedSession):
         self._now = now
         self._framer = Framer(max_frame, binary_length)
 
-    def feed(self, data: bytes) -> list[Message]:
-        """Decode every complete frame; keep a partial one for the next call."""
-        self._take(data)
-        out: list[Message] = []
-        while True:
-            scan = self._framer.next(self._buf)
-            if scan is None:
-                return out
-            if isinstance(scan, Frame):
-                try:
-                    self._decode(scan, out)
-                    continue
-                except ProtocolError as exc:
-                    error = exc
-                except _CONTENT_ERRORS as exc:
-                    error = ProtocolError(f"malformed H02 {scan.kind} frame: {exc}", excerpt=scan.raw)
-            else:
-                error = scan
-            if out:
-                self._pending = error
-                return out
-            raise error
+    def _next_frame(self) -> Frame | None:
+        return or_raise(self._framer.next(self._buf))
+
+    def _malformed(self, frame: Frame, error: Exception) -> ProtocolError:
+        return ProtocolError(f"malformed H02 {frame.kind} frame: {error}", excerpt=frame.raw)
 
     def _identify(self, ident: str, raw: bytes, out: list[Message]) -> str:
         """The device id to stamp records with; a Login first when it is new."""

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Sequence
 
-from protocols.core import DEFAULT_MAX_FRAME, Buffer, ProtocolError
+from protocols.core import DEFAULT_MAX_FRAME, BufferedFeed, ProtocolError
 from protocols.jt808.fields import (
     DEFAULT_TZ_OFFSET_S,
     GENERIC_ALARMS,
@@ -25,7 +25,7 @@ from protocols.jt808.fields import (
     encode_phone,
     percent_csq,
 )
-from protocols.jt808.framing import Corrupt, TextFrame, build_frame, scan_frames
+from protocols.jt808.framing import Corrupt, Frame, TextFrame, build_frame, take_frame
 from protocols.record import Record
 
 MSG_REGISTER = 0x0100
@@ -168,41 +168,33 @@ class Answer:
     body: bytes = b""
 
 
-class DeviceReceiver:
-    """Parses what a JT808 platform sends (answers and commands); keeps partial input."""
+class DeviceReceiver(BufferedFeed[Frame | TextFrame, Answer]):
+    """Parses what a JT808 platform sends (answers and commands); keeps partial input.
+
+    A bad message raises after the good ones before it, as on the server side.
+    """
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
-        self._buf = Buffer(limit=4 * max_frame + 65536)
-        self._max_frame = max_frame
-        self._pending: ProtocolError | None = None
+        super().__init__(max_frame)
 
-    def feed(self, data: bytes) -> list[Answer]:
-        """Every complete message in ``data``; a bad one raises after the good ones before it."""
-        if data:
-            self._buf.feed(data)
-        if self._pending is not None:
-            error, self._pending = self._pending, None
-            raise error
-        out: list[Answer] = []
-        for item in scan_frames(self._buf, self._max_frame):
-            if isinstance(item, (Corrupt, TextFrame)):
-                error = item.error if isinstance(item, Corrupt) else ProtocolError(
-                    "text frame from the platform", excerpt=item.raw
-                )
-                if out:
-                    self._pending = error
-                    return out
-                raise error
-            body = item.body
-            if item.msg_id == 0x8001 and len(body) >= 5:
-                reply_serial, reply_id, result = struct.unpack_from(">HHB", body)
-                out.append(Answer(item.msg_id, item.serial, reply_serial, reply_id, result, body))
-            elif item.msg_id == 0x8100 and len(body) >= 3:
-                reply_serial, result = struct.unpack_from(">HB", body)
-                out.append(Answer(item.msg_id, item.serial, reply_serial, MSG_REGISTER, result, body))
-            else:
-                out.append(Answer(item.msg_id, item.serial, body=body))
-        return out
+    def _next_frame(self) -> Frame | TextFrame | None:
+        item = take_frame(self._buf, self.max_frame)
+        if isinstance(item, Corrupt):
+            raise item.error
+        return item
+
+    def _decode(self, item: Frame | TextFrame, out: list[Answer]) -> None:
+        if isinstance(item, TextFrame):
+            raise ProtocolError("text frame from the platform", excerpt=item.raw)
+        body = item.body
+        if item.msg_id == 0x8001 and len(body) >= 5:
+            reply_serial, reply_id, result = struct.unpack_from(">HHB", body)
+            out.append(Answer(item.msg_id, item.serial, reply_serial, reply_id, result, body))
+        elif item.msg_id == 0x8100 and len(body) >= 3:
+            reply_serial, result = struct.unpack_from(">HB", body)
+            out.append(Answer(item.msg_id, item.serial, reply_serial, MSG_REGISTER, result, body))
+        else:
+            out.append(Answer(item.msg_id, item.serial, body=body))
 
 
 class DeviceCodec:

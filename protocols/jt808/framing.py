@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import struct
 from dataclasses import dataclass
-from typing import Iterator, Union
+from typing import Union
 
 from protocols.core import Buffer, ProtocolError
 
@@ -260,11 +260,9 @@ def _decode_raw(raw: bytes) -> Frame | Corrupt:
     return frame
 
 
-def scan_frames(buf: Buffer, max_frame: int) -> Iterator[Scanned]:
-    """Consume ``buf`` item by item: frames, text frames, and :class:`Corrupt` for bytes skipped.
-
-    An error that asks to close clears the buffer and is raised instead of yielded.
-    """
+def take_frame(buf: Buffer, max_frame: int) -> Scanned | None:
+    """Consume the next item of ``buf``: a frame, a text frame, a :class:`Corrupt` for bytes skipped,
+    or None to wait. An error that asks to close clears the buffer and is raised instead."""
     while True:
         item, size = next_frame(buf, max_frame)
         if size:
@@ -273,8 +271,8 @@ def scan_frames(buf: Buffer, max_frame: int) -> Iterator[Scanned]:
         if item is None:
             if size:
                 continue
-            return
+            return None
         if isinstance(item, ProtocolError):
             buf.clear()
             raise item
-        yield item
+        return item

@@ -20,7 +20,7 @@ from typing import Callable
 from protocols.core import BufferedSession, CommandResponse, DEFAULT_MAX_FRAME, Login, Message, ProtocolError, Report
 from protocols.jt808 import messages as m
 from protocols.jt808.fields import DEFAULT_TZ_OFFSET_S, Fields, decode_id, device_id
-from protocols.jt808.framing import Corrupt, Frame, TextFrame, build_frame, scan_frames
+from protocols.jt808.framing import Corrupt, Frame, TextFrame, build_frame, take_frame
 
 MSG_GENERAL_RESPONSE = 0x8001
 MSG_GENERAL_RESPONSE_2 = 0x4401
@@ -38,7 +38,6 @@ REGISTER_NO_TERMINAL = 4
 """0x8100 result: terminal not in the database (what a refused registration says)."""
 
 _GENERAL = struct.Struct(">HHB")
-_CONTENT_ERRORS = (struct.error, IndexError, ValueError, OverflowError, UnicodeError, KeyError)
 
 ANSWER_ONLY = frozenset((0x0003, 0x0506, 0x8888, 0x1007))
 """Logout, vendor heartbeat, photo, time-zone sync: answered with 0x8001, nothing to store."""
@@ -69,7 +68,7 @@ DECODERS: dict[int, Decoder] = {
 """Message id -> body decoder (body, context, message id)."""
 
 
-class ServerSession(BufferedSession):
+class ServerSession(BufferedSession[Frame | TextFrame]):
     """Decodes one terminal's stream; remembers its id (the phone number) after the first frame.
 
     ``model`` names a device model for the few layouts only the model tells apart (Traccar's
@@ -94,37 +93,26 @@ class ServerSession(BufferedSession):
         self._parts: dict[int, dict[int, bytes]] = {}
         self._ctx = m.Ctx(model, tz_offset_s)
 
-    def feed(self, data: bytes) -> list[Message]:
-        """Decode every complete frame; keep a partial one for the next call."""
-        self._take(data)
-        out: list[Message] = []
-        for item in scan_frames(self._buf, self.max_frame):
-            if isinstance(item, Corrupt):
-                error = self._corrupt(item)
-            else:
-                try:
-                    if isinstance(item, TextFrame):
-                        self._text(item, out)
-                    else:
-                        self._frame(item, out)
-                    continue
-                except ProtocolError as exc:
-                    error = exc
-                except _CONTENT_ERRORS as exc:
-                    frame = item if isinstance(item, Frame) else None
-                    error = ProtocolError(
-                        f"malformed content in {_name(item)}: {exc}",
-                        close=False,
-                        excerpt=item.raw,
-                        reply=self._general(frame, RESULT_MESSAGE_ERROR) if frame is not None else None,
-                    )
-            if error.close:
-                self._buf.clear()
-            if out:
-                self._pending = error
-                return out
-            raise error
-        return out
+    def _next_frame(self) -> Frame | TextFrame | None:
+        item = take_frame(self._buf, self.max_frame)
+        if isinstance(item, Corrupt):
+            raise self._corrupt(item)
+        return item
+
+    def _decode(self, item: Frame | TextFrame, out: list[Message]) -> None:
+        if isinstance(item, TextFrame):
+            self._text(item, out)
+        else:
+            self._frame(item, out)
+
+    def _malformed(self, item: Frame | TextFrame, error: Exception) -> ProtocolError:
+        frame = item if isinstance(item, Frame) else None
+        return ProtocolError(
+            f"malformed content in {_name(item)}: {error}",
+            close=False,
+            excerpt=item.raw,
+            reply=self._general(frame, RESULT_MESSAGE_ERROR) if frame is not None else None,
+        )
 
     # -- answers -------------------------------------------------------------------------------
 

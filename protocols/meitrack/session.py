@@ -15,14 +15,19 @@ carrying its type and raw content (``message_type``, ``raw_message``), never dro
 
 from __future__ import annotations
 
-import struct
-
-from protocols.core import BufferedSession, CommandResponse, DEFAULT_MAX_FRAME, Login, Message, ProtocolError, Report
+from protocols.core import (
+    DEFAULT_MAX_FRAME,
+    BufferedSession,
+    CommandResponse,
+    Login,
+    Message,
+    ProtocolError,
+    Report,
+    or_raise,
+)
 from protocols.meitrack import binary, text
 from protocols.meitrack.fields import Fields, checksum
 from protocols.meitrack.framing import Frame, Framer
-
-_CONTENT_ERRORS = (struct.error, ValueError, IndexError, OverflowError, UnicodeError)
 
 COMMAND_ANSWERS = frozenset(("D82",))
 """Answers to server commands whose text Traccar keeps as ``result``."""
@@ -44,7 +49,7 @@ BINARY_TYPES = frozenset(("CCC", "CCE", "D00"))
 """Frame types whose data is binary (kept as hex when it cannot be decoded)."""
 
 
-class ServerSession(BufferedSession):
+class ServerSession(BufferedSession[Frame]):
     """Decodes one Meitrack device's stream; remembers its IMEI after the first frame.
 
     ``model`` (e.g. "MVT380", "T1", "T366") selects how hex analog values of text reports scale
@@ -56,31 +61,19 @@ class ServerSession(BufferedSession):
         self.model = model
         self._framer = Framer(max_frame)
 
-    def feed(self, data: bytes) -> list[Message]:
-        """Decode every complete frame; keep a partial one for the next call."""
-        self._take(data)
-        out: list[Message] = []
-        while True:
-            scan = self._framer.next(self._buf)
-            if scan is None:
-                return out
-            if isinstance(scan, Frame):
-                if scan.imei != self.imei:
-                    self.imei = scan.imei
-                    out.append(Login(scan.imei, accept=None, reject=None))
-                try:
-                    out.append(self._decode(scan))
-                    continue
-                except _CONTENT_ERRORS as exc:
-                    error = ProtocolError(f"malformed Meitrack {scan.type} frame: {exc}", excerpt=scan.raw)
-            else:
-                error = scan
-            if out:
-                self._pending = error
-                return out
-            raise error
+    def _next_frame(self) -> Frame | None:
+        return or_raise(self._framer.next(self._buf))
 
-    def _decode(self, frame: Frame) -> Message:
+    def _decode(self, frame: Frame, out: list[Message]) -> None:
+        if frame.imei != self.imei:
+            self.imei = frame.imei
+            out.append(Login(frame.imei, accept=None, reject=None))
+        out.append(self._message(frame))
+
+    def _malformed(self, frame: Frame, error: Exception) -> ProtocolError:
+        return ProtocolError(f"malformed Meitrack {frame.type} frame: {error}", excerpt=frame.raw)
+
+    def _message(self, frame: Frame) -> Message:
         kind = frame.type
         imei = frame.imei
         fields: list[Fields]

@@ -27,7 +27,7 @@ from __future__ import annotations
 import h11
 import orjson
 
-from protocols.core import DEFAULT_MAX_FRAME, Login, Message, ProtocolError, Report
+from protocols.core import CONTENT_ERRORS, DEFAULT_MAX_FRAME, FeedLoop, Login, Message, ProtocolError, Report
 from protocols.osmand.decode import decode_json, decode_query
 from protocols.osmand.fields import BadRequest
 
@@ -73,16 +73,21 @@ REJECT_QUERY = error_response(400, "this device is not accepted by the server", 
 REJECT_JSON = error_response(404, "this device is not accepted by the server", "device_refused")
 
 
-class ServerSession:
+Request = tuple[h11.Request, bytes]
+"""One complete request: its head and its body."""
+
+
+class ServerSession(FeedLoop[Request, Message]):
     """One HTTP connection: decodes requests in order and answers each after its commit.
 
     ``max_frame`` bounds a body, ``max_head`` the request line and headers (h11's incomplete-event
     limit for a head that arrives in pieces, a measurement for one that arrives whole) and
-    ``max_headers`` their number.
+    ``max_headers`` their number. h11 keeps the bytes, so the feed loop's frames are whole requests.
     """
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME, *, max_head: int = MAX_HEAD,
                  max_headers: int = MAX_HEADERS) -> None:
+        super().__init__()
         self.imei: str | None = None
         self.max_frame = max_frame
         self.max_head = min(max_head, max_frame)
@@ -91,12 +96,6 @@ class ServerSession:
         self._request: h11.Request | None = None
         self._body = bytearray()
         self._closed = False
-        self._pending: ProtocolError | None = None
-
-    @property
-    def pending(self) -> bool:
-        """True when an error is held back: ``feed(b"")`` raises it, then decodes what follows."""
-        return self._pending is not None
 
     @property
     def buffered(self) -> int:
@@ -113,35 +112,27 @@ class ServerSession:
         self._closed = True
         return error_response(408, "the request did not arrive in time")
 
-    def feed(self, data: bytes) -> list[Message]:
-        """Decode every complete request; keep a partial one for the next call."""
+    def _receive(self, data: bytes) -> None:
         if data:
             if self._closed:
                 raise ProtocolError("data on a connection that is closing", close=True, excerpt=data)
             self._conn.receive_data(data)
-        if self._pending is not None:
-            error, self._pending = self._pending, None
-            raise error
-        out: list[Message] = []
-        while True:
-            try:
-                if not self._step(out):
-                    return out
-            except ProtocolError as error:
-                if out:
-                    self._pending = error
-                    return out
-                raise
 
     def _fatal(self, message: str, status: int) -> ProtocolError:
         self._closed = True
         excerpt = self._conn.trailing_data[0][:64]
         return ProtocolError(message, reply=error_response(status, message), close=True, excerpt=excerpt)
 
-    def _step(self, out: list[Message]) -> bool:
-        """Handle one h11 event; False when more bytes are needed."""
-        if self._closed:
-            return False
+    def _next_frame(self) -> Request | None:
+        """Read h11 events up to the end of a request; None when more bytes are needed."""
+        while not self._closed:
+            request = self._step()
+            if request is not False:
+                return request
+        return None
+
+    def _step(self) -> Request | None | bool:
+        """Handle one h11 event: a whole request, None to wait, False to read on."""
         conn = self._conn
         try:
             event = conn.next_event()
@@ -151,11 +142,11 @@ class ServerSession:
                 raise self._fatal(f"request head over the limit of {self.max_head} bytes", 431) from None
             raise self._fatal(f"malformed HTTP request: {exc}", status) from None
         if event is h11.NEED_DATA:
-            return False
+            return None
         if event is h11.PAUSED:
             if conn.trailing_data[0] and h11.MUST_CLOSE in (conn.our_state, conn.their_state):
                 raise self._fatal("request after the client asked to close", 400)
-            return False
+            return None
         if isinstance(event, h11.Request):
             if len(event.headers) > self.max_headers:
                 raise self._fatal(f"{len(event.headers)} header fields, more than {self.max_headers}", 431)
@@ -168,23 +159,22 @@ class ServerSession:
             length = _content_length(event)
             if length is not None and length > self.max_frame:
                 raise self._fatal(f"body of {length} bytes over the limit of {self.max_frame}", 413)
-            return True
+            return False
         if isinstance(event, h11.Data):
             self._body += event.data
             if len(self._body) > self.max_frame:
                 raise self._fatal(f"body over the limit of {self.max_frame} bytes", 413)
-            return True
+            return False
         if isinstance(event, h11.EndOfMessage):
             request, body = self._request, bytes(self._body)
             self._request = None
             self._body.clear()
             assert request is not None
-            self._answer(request, body, out)
-            return True
+            return request, body
         if isinstance(event, h11.ConnectionClosed):
             self._closed = True
-            return False
-        return True
+            return None
+        return False
 
     def _respond(self, status: int, body: bytes = b"") -> bytes:
         conn = self._conn
@@ -200,12 +190,13 @@ class ServerSession:
             conn.start_next_cycle()
         return data
 
-    def _answer(self, request: h11.Request, body: bytes, out: list[Message]) -> None:
+    def _decode(self, frame: Request, out: list[Message]) -> None:
+        request, body = frame
         is_json = _is_json(request)
         try:
             ident, fields = decode_json(body) if is_json else decode_query(request.target, body)
             records = tuple(f.build(ident) for f in fields)
-        except (ValueError, OverflowError, TypeError, RecursionError) as exc:  # BadRequest and any value error
+        except (*CONTENT_ERRORS, TypeError, RecursionError) as exc:  # BadRequest and any value error
             message = str(exc) if isinstance(exc, BadRequest) else f"a value cannot be read: {exc}"
             reply = self._respond(400, error_document(400, message[:300]))
             excerpt = request.target if not body or b"?" in request.target else body

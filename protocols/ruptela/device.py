@@ -13,8 +13,8 @@ import struct
 from dataclasses import dataclass
 from typing import Sequence
 
-from protocols.core import DEFAULT_MAX_FRAME, Buffer, ProtocolError
-from protocols.ruptela.framing import build_packet, scan_packets
+from protocols.core import DEFAULT_MAX_FRAME, BufferedFeed
+from protocols.ruptela.framing import Packet, build_packet, take_packet
 from protocols.ruptela.records import CMD_RECORDS, NO_COORDINATE, PROTOCOL
 from protocols.record import Record
 
@@ -106,29 +106,17 @@ class Answer:
         return self.command == 100 and self.data[:1] == b"\x01"
 
 
-class DeviceReceiver:
+class DeviceReceiver(BufferedFeed[Packet, Answer]):
     """Parses what a Ruptela server sends back; keeps partial input."""
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
-        self._buf = Buffer(limit=4 * max_frame + 65536)
-        self._max_frame = max_frame
-        self._pending: ProtocolError | None = None
+        super().__init__(max_frame)
 
-    def feed(self, data: bytes) -> list[Answer]:
-        if data:
-            self._buf.feed(data)
-        if self._pending is not None:
-            error, self._pending = self._pending, None
-            raise error
-        out: list[Answer] = []
-        for item in scan_packets(self._buf, self._max_frame, answers=True):
-            if isinstance(item, ProtocolError):
-                if out:
-                    self._pending = item
-                    return out
-                raise item
-            out.append(Answer(item.command, item.data))
-        return out
+    def _next_frame(self) -> Packet | None:
+        return take_packet(self._buf, self.max_frame, answers=True)
+
+    def _decode(self, packet: Packet, out: list[Answer]) -> None:
+        out.append(Answer(packet.command, packet.data))
 
 
 class DeviceCodec:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Iterator, Union
+from typing import Union
 
 from fastcrc import crc16 as _crc16
 
@@ -96,15 +96,18 @@ def next_packet(buf: Buffer, max_frame: int, *, answers: bool = False) -> tuple[
     return Packet(f"{imei:015d}", command, body[9:], raw), total
 
 
-def scan_packets(buf: Buffer, max_frame: int, *, answers: bool = False) -> Iterator[Scanned]:
-    """Consume ``buf`` packet by packet; an error that asks to close clears it and is raised."""
-    while True:
-        item, size = next_packet(buf, max_frame, answers=answers)
-        if item is None:
-            return
-        buf.skip(size)
-        buf.commit()
-        if isinstance(item, ProtocolError) and item.close:
+def take_packet(buf: Buffer, max_frame: int, *, answers: bool = False) -> Packet | None:
+    """Consume the next packet of ``buf``: it, or None to wait; a bad one is consumed and raised.
+
+    An error that asks to close clears the buffer: the stream has lost its framing.
+    """
+    item, size = next_packet(buf, max_frame, answers=answers)
+    if item is None:
+        return None
+    buf.skip(size)
+    buf.commit()
+    if isinstance(item, ProtocolError):
+        if item.close:
             buf.clear()
-            raise item
-        yield item
+        raise item
+    return item

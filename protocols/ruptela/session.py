@@ -15,10 +15,9 @@ hex (``message_type``, ``raw_message``), never dropped unseen.
 
 from __future__ import annotations
 
-import struct
-
 from protocols.core import BufferedSession, CommandResponse, DEFAULT_MAX_FRAME, Login, Message, ProtocolError, Report
-from protocols.ruptela.framing import SERVER_OFFSET, Packet, build_answer, scan_packets
+from protocols.ruptela.framing import SERVER_OFFSET, Packet, build_answer, take_packet
+from protocols.record import Record
 from protocols.ruptela.records import (
     CMD_DTCS,
     CMD_EXTENDED_RECORDS,
@@ -44,41 +43,17 @@ CMD_FILES = 37
 
 TEXT_ANSWERS = frozenset((CMD_DEVICE_CONFIGURATION, CMD_DEVICE_VERSION, CMD_FIRMWARE_UPDATE, CMD_SMS_VIA_GPRS_RESPONSE))
 
-_CONTENT_ERRORS = (struct.error, IndexError, ValueError, OverflowError, UnicodeError)
 
-
-class ServerSession(BufferedSession):
+class ServerSession(BufferedSession[Packet]):
     """Decodes one device's stream; its IMEI is known after the first good packet."""
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
         super().__init__(max_frame)
 
-    def feed(self, data: bytes) -> list[Message]:
-        """Decode every complete packet; keep a partial one for the next call."""
-        self._take(data)
-        out: list[Message] = []
-        for item in scan_packets(self._buf, self.max_frame):
-            if isinstance(item, ProtocolError):
-                error = item
-            else:
-                try:
-                    self._packet(item, out)
-                    continue
-                except ProtocolError as exc:
-                    error = exc
-                except _CONTENT_ERRORS as exc:
-                    error = ProtocolError(
-                        f"malformed content in command {item.command}: {exc}", close=False, excerpt=item.raw
-                    )
-            if error.close:
-                self._buf.clear()
-            if out:
-                self._pending = error
-                return out
-            raise error
-        return out
+    def _next_frame(self) -> Packet | None:
+        return take_packet(self._buf, self.max_frame)
 
-    def _packet(self, packet: Packet, out: list[Message]) -> None:
+    def _decode(self, packet: Packet, out: list[Message]) -> None:
         imei = packet.imei
         if self.imei is None:
             self.imei = imei
@@ -87,7 +62,10 @@ class ServerSession(BufferedSession):
             raise ProtocolError(f"IMEI {imei} on the connection of {self.imei}", close=True, excerpt=packet.raw)
         out.append(self._message(packet))
 
-    def _build(self, fields: list[Fields]) -> tuple:
+    def _malformed(self, packet: Packet, error: Exception) -> ProtocolError:
+        return ProtocolError(f"malformed content in command {packet.command}: {error}", close=False, excerpt=packet.raw)
+
+    def _build(self, fields: list[Fields]) -> tuple[Record, ...]:
         return tuple(f.build(self.imei) for f in fields)
 
     def _message(self, packet: Packet) -> Message:

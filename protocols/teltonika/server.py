@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from protocols.core import (
     DEFAULT_MAX_FRAME,
     Buffer,
+    BufferedSession,
     CommandResponse,
     Login,
     Message,
@@ -124,93 +125,98 @@ def _check_filled(offset: int, end: int, strict: bool) -> None:
         raise MalformedData(f"records end at {offset}, the data field at {end}")
 
 
-class ServerSession:
+class ServerSession(BufferedSession[bytes]):
     """One device's TCP connection: IMEI handshake first, then AVL and command frames.
 
     ``imei`` starts the session already identified (a test, or a connection handed over after the
-    handshake). When a frame fails after others in the same ``feed`` decoded, those messages are
-    returned and the error is raised by the next ``feed`` call, so nothing decoded is dropped; input
-    after a non-fatal error (bad CRC) stays queued. While :attr:`pending` is true, ``feed(b"")``
-    has work to do without new input.
+    handshake). The feed loop and its error rule are the base session's. What is particular here is
+    memory: the buffer holds one frame at most (``max_frame``), so a read larger than that waits in
+    a backlog and enters the buffer as frames leave it. Input after a non-fatal error (bad CRC)
+    stays queued: :attr:`pending` stays true until the next ``feed``, which decodes on.
     """
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME, *, imei: str | None = None) -> None:
-        self.imei: str | None = imei
-        self.max_frame = max_frame
-        self._buffer = Buffer(limit=max_frame)
+        super().__init__(max_frame, buffer_limit=max_frame)
+        self.imei = imei
         self._backlog = b""
-        self._deferred: ProtocolError | None = None
-        self._resume = False  # an error stopped decoding: what follows it may already be complete
+        self._backlog_at = 0
+        """Offset of the first byte in ``_backlog`` not yet moved into the buffer."""
+        self._resume = False
+        """A non-fatal error ended the last ``feed``: what follows it may already be complete."""
 
     @property
     def pending(self) -> bool:
-        """True when ``feed(b"")`` has something to do: a deferred error or input queued after one."""
-        return self._deferred is not None or self._resume
+        """True when ``feed(b"")`` has something to do: a held error or input queued after one."""
+        return self._pending is not None or self._resume
 
     @property
     def buffered(self) -> int:
-        """Bytes received and not yet decoded (a partial frame)."""
-        return len(self._buffer) + len(self._backlog)
+        """Bytes received and not yet decoded (a partial frame, and a read waiting for room)."""
+        return len(self._buf) + len(self._backlog) - self._backlog_at
 
-    def feed(self, data: bytes) -> list[Message]:
-        """Decode every frame ``data`` completes; keep the rest; raise ``ProtocolError`` on bad input."""
-        if self._deferred is not None:
-            error, self._deferred = self._deferred, None
-            if not error.close:
-                self._backlog += data
-            self._resume = not error.close
-            raise error
-        self._resume = False
+    def _receive(self, data: bytes) -> None:
+        held = self._pending
+        self._resume = held is not None and not held.close  # raised next, then decoding goes on
+        if not data or (held is not None and held.close):
+            return  # nothing, or the connection is closing: what follows is never decoded
         if self._backlog:
-            data, self._backlog = self._backlog + bytes(data), b""
-        messages: list[Message] = []
-        buffer = self._buffer
-        pos, size = 0, len(data)
-        while True:
-            room = buffer.limit - len(buffer)
-            if pos < size and room > 0:
-                chunk = data if pos == 0 and size <= room else data[pos : pos + room]
-                buffer.feed(chunk)
-                pos += len(chunk)
-            try:
-                self._drain(messages)
-            except ProtocolError as error:
-                if error.close:
-                    buffer.clear()
-                else:
-                    self._backlog = bytes(data[pos:])
-                    self._resume = True
-                if messages:
-                    self._deferred = error
-                    return messages
-                raise
-            if pos >= size:
-                return messages
-            if len(buffer) >= buffer.limit:  # cannot happen: a frame never exceeds the limit
-                buffer.clear()
-                raise ProtocolError("frame larger than the receive buffer", close=True)
+            self._backlog = bytes(self._backlog[self._backlog_at :]) + bytes(data)
+            self._backlog_at = 0
+        elif len(data) <= self._buf.limit - len(self._buf):
+            self._buf.feed(data)
+        else:
+            self._backlog, self._backlog_at = data, 0
 
-    def _drain(self, out: list[Message]) -> None:
-        """Decode complete frames from the buffer into ``out`` until only a partial one is left."""
-        buffer = self._buffer
-        while len(buffer):
+    def _on_error(self, error: ProtocolError) -> None:
+        self._resume = not error.close
+        if error.close:
+            self._buf.clear()
+            self._backlog, self._backlog_at = b"", 0
+
+    def _top_up(self) -> bool:
+        """Move queued bytes into the buffer as far as its limit allows; False when none are queued."""
+        data, at = self._backlog, self._backlog_at
+        if not data:
+            return False
+        buffer = self._buf
+        room = buffer.limit - len(buffer)
+        if room <= 0:  # cannot happen: a frame never exceeds the limit
+            raise ProtocolError("frame larger than the receive buffer", close=True)
+        chunk = data[at : at + room]
+        buffer.feed(chunk)
+        at += len(chunk)
+        if at >= len(data):
+            self._backlog, self._backlog_at = b"", 0
+        else:
+            self._backlog_at = at
+        return True
+
+    def _next_frame(self) -> bytes | None:
+        """The complete frame at the head of the buffer (consumed), or None; keep-alives are skipped."""
+        buffer = self._buf
+        while True:
             if buffer.peek(1) == _PING_BYTE:
                 buffer.skip(1)
                 buffer.commit()
                 continue
             head = buffer.peek(8 if self.imei is not None else 2)
-            if head is None:
-                return
-            if self.imei is None:
-                message = self._handshake(buffer, head)
-            else:
-                message = self._frame(buffer, head)
-            if message is None:
+            if head is not None:
+                frame = self._handshake(buffer, head) if self.imei is None else self._avl_frame(buffer, head)
+                if frame is not None:
+                    return frame
                 buffer.rollback()
-                return
-            out.extend(message)
+            if not self._top_up():
+                return None
 
-    def _handshake(self, buffer: Buffer, head: bytes) -> list[Message] | None:
+    def _decode(self, frame: bytes, out: list[Message]) -> None:
+        """The handshake while the device is unknown (it was framed as one), then AVL frames."""
+        if self.imei is None:
+            self.imei = frame[2:].decode("ascii")
+            out.append(Login(imei=self.imei, accept=LOGIN_ACCEPT, reject=LOGIN_REJECT))
+        else:
+            out.extend(decode_tcp_frame(frame, self.imei))
+
+    def _handshake(self, buffer: Buffer, head: bytes) -> bytes | None:
         (length,) = _U16.unpack_from(head)
         if length == 0:
             raise ProtocolError(
@@ -227,15 +233,13 @@ class ServerSession:
         if frame is None:
             return None
         buffer.commit()
-        digits = frame[2:]
-        if not digits.isdigit():  # bytes.isdigit is ASCII-only
+        if not frame[2:].isdigit():  # bytes.isdigit is ASCII-only
             raise ProtocolError(
                 "IMEI is not all digits", reply=LOGIN_REJECT, close=True, excerpt=frame
             )
-        self.imei = digits.decode("ascii")
-        return [Login(imei=self.imei, accept=LOGIN_ACCEPT, reject=LOGIN_REJECT)]
+        return frame
 
-    def _frame(self, buffer: Buffer, head: bytes) -> list[Message] | None:
+    def _avl_frame(self, buffer: Buffer, head: bytes) -> bytes | None:
         preamble, length = _TCP_HEAD.unpack(head)
         if preamble != 0:
             raise ProtocolError("AVL frame preamble is not zero", close=True, excerpt=head)
@@ -247,7 +251,7 @@ class ServerSession:
         if frame is None:
             return None
         buffer.commit()
-        return decode_tcp_frame(frame, self.imei)
+        return frame
 
 
 def decode_tcp_frame(frame: bytes, imei: str | None) -> list[Message]:

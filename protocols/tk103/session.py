@@ -20,7 +20,16 @@ from __future__ import annotations
 
 import re
 
-from protocols.core import BufferedSession, CommandResponse, DEFAULT_MAX_FRAME, Login, Message, ProtocolError, Report
+from protocols.core import (
+    DEFAULT_MAX_FRAME,
+    BufferedSession,
+    CommandResponse,
+    Login,
+    Message,
+    ProtocolError,
+    Report,
+    or_raise,
+)
 from protocols.tk103 import layouts
 from protocols.tk103.fields import Fields
 from protocols.tk103.framing import FrameScanner
@@ -43,30 +52,18 @@ def alarm_answer(device_id: str, alarm: str) -> bytes:
     return f"({device_id}AS01{alarm})".encode("latin-1")
 
 
-class ServerSession(BufferedSession):
+class ServerSession(BufferedSession[bytes]):
     """Decodes one device's stream; remembers the device id (12 characters on classic trackers)."""
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
         super().__init__(max_frame)
         self._scanner = FrameScanner(self._buf, max_frame)
 
-    def feed(self, data: bytes) -> list[Message]:
-        """Decode every complete frame; keep a partial one for the next call."""
-        self._take(data)
-        out: list[Message] = []
-        while True:
-            try:
-                scan = self._scanner.next()
-                if scan is None:
-                    return out
-                if isinstance(scan, ProtocolError):
-                    raise scan
-                self._decode(scan, out)
-            except ProtocolError as error:
-                if out:
-                    self._pending = error
-                    return out
-                raise
+    def _next_frame(self) -> bytes | None:
+        return or_raise(self._scanner.next())
+
+    def _malformed(self, frame: bytes, error: Exception) -> ProtocolError:
+        return ProtocolError(f"malformed TK103 frame: {error}", excerpt=frame)
 
     def _identify(self, device_id: str, out: list[Message], answer: bytes | None) -> bytes | None:
         """Emit the Login for a new id (carrying ``answer``); returns the answer still to send."""

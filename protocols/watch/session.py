@@ -15,12 +15,10 @@ kept as a record without a fix carrying its raw content (``message_type``, ``raw
 
 from __future__ import annotations
 
-from protocols.core import BufferedSession, DEFAULT_MAX_FRAME, Login, Message, ProtocolError, Report
+from protocols.core import DEFAULT_MAX_FRAME, BufferedSession, Login, Message, ProtocolError, Report, or_raise
 from protocols.watch import content
 from protocols.watch.content import Fields
 from protocols.watch.framing import Frame, Framer
-
-_CONTENT_ERRORS = (ValueError, IndexError, OverflowError, UnicodeError)
 
 ECHOED = frozenset(("TKQ", "TKQ2"))
 
@@ -31,7 +29,7 @@ def reply(frame: Frame, text: str) -> bytes:
     return f"[{frame.maker}*{frame.ident}*{index}{len(text):04x}*{text}]".encode("latin-1")
 
 
-class ServerSession(BufferedSession):
+class ServerSession(BufferedSession[Frame]):
     """Decodes one watch's stream; remembers its id after the first frame."""
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
@@ -40,33 +38,19 @@ class ServerSession(BufferedSession):
         self._audio = 0
         """Bytes of a multi-part voice message (``JXTK``) received so far."""
 
-    def feed(self, data: bytes) -> list[Message]:
-        """Decode every complete frame; keep a partial one for the next call."""
-        self._take(data)
-        out: list[Message] = []
-        while True:
-            scan = self._framer.next(self._buf)
-            if scan is None:
-                return out
-            if isinstance(scan, Frame):
-                if scan.ident != self.imei:
-                    self.imei = scan.ident
-                    out.append(Login(scan.ident, accept=None, reject=None))
-                try:
-                    out.append(self._decode(scan))
-                    continue
-                except ProtocolError as exc:
-                    error = exc
-                except _CONTENT_ERRORS as exc:
-                    error = ProtocolError(f"malformed watch frame: {exc}", excerpt=scan.raw)
-            else:
-                error = scan
-            if out:
-                self._pending = error
-                return out
-            raise error
+    def _next_frame(self) -> Frame | None:
+        return or_raise(self._framer.next(self._buf))
 
-    def _decode(self, frame: Frame) -> Report:
+    def _decode(self, frame: Frame, out: list[Message]) -> None:
+        if frame.ident != self.imei:
+            self.imei = frame.ident
+            out.append(Login(frame.ident, accept=None, reject=None))
+        out.append(self._report(frame))
+
+    def _malformed(self, frame: Frame, error: Exception) -> ProtocolError:
+        return ProtocolError(f"malformed watch frame: {error}", excerpt=frame.raw)
+
+    def _report(self, frame: Frame) -> Report:
         body = frame.content
         comma = body.find(b",")
         kind = (body if comma < 0 else body[:comma]).decode("latin-1")
