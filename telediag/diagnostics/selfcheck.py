@@ -127,7 +127,7 @@ _DETAILS: dict[str, Callable[[Mapping[str, Any]], Text]] = {
 of old ("connection(s)"); the plural forms let other languages say counts properly."""
 
 
-def _detail(code: str, evidence: Mapping[str, Any]) -> str:
+def _detail(code: str, evidence: Mapping[str, Any]) -> Text:
     try:
         return _DETAILS[code](evidence)
     except (KeyError, TypeError, ValueError):  # evidence of an unexpected shape: the finding's title
