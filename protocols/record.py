@@ -86,17 +86,25 @@ RAW_MESSAGE_LIMIT = 1024
 class RecordFields:
     """A record being built by a decoder: ``f`` holds Record keyword fields, ``a`` raw attributes.
 
-    Each protocol subclasses it with its ``protocol`` name; decoders fill the two dicts as they read
-    a frame and call :meth:`build` once the frame is complete. Times go through
-    :meth:`set_time_parts`, which refuses impossible dates in one place for every codec.
+    The one record builder of every codec that reads calendar dates. Each protocol subclasses it
+    with its ``protocol`` name; decoders fill the two dicts as they read a frame and call
+    :meth:`build` once the frame is complete. Times go through :meth:`set_time_parts`, which refuses
+    impossible dates in one place for every codec; alarms go through :meth:`alarm`.
     """
 
-    __slots__ = ("f", "a")
+    __slots__ = ("f", "a", "alarms")
     protocol: str = ""
 
     def __init__(self) -> None:
         self.f: dict[str, Any] = {}
         self.a: dict[str, Any] = {}
+        self.alarms: list[str] = []
+        """Alarms in the order the frame raised them (Traccar's ``addAlarm``), for :meth:`fields`."""
+
+    def alarm(self, name: str | None) -> None:
+        """Add an alarm once; None (a code no table names) adds nothing."""
+        if name is not None and name not in self.alarms:
+            self.alarms.append(name)
 
     def set_time_parts(
         self,
@@ -169,12 +177,21 @@ class RecordFields:
         return self
 
     def fields(self) -> dict[str, Any]:
-        """The Record keyword fields, with the rules every codec shares applied."""
+        """The Record keyword fields, with the rules every codec shares applied.
+
+        An impossible fix time is never a valid fix. Alarms: the first becomes ``event``; when a
+        frame raised several, ``alarms`` lists them all (``event`` alone would hide the others).
+        """
         f = self.f
         f.setdefault("fix_time", None)
-        if RAW_FIX_TIME in self.a:  # an impossible fix time is never a valid fix
+        if RAW_FIX_TIME in self.a:
             f["fix_time"] = None
             f["valid"] = False
+        alarms = self.alarms
+        if alarms:
+            f["event"] = alarms[0]
+            if len(alarms) > 1:
+                self.a["alarms"] = ",".join(alarms)
         return f
 
     def build(self, imei: str | None) -> Record:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 
 from protocols.dates import utc_seconds_or_none
-from protocols.record import Record, RecordFields
+from protocols.record import RecordFields
 
 PROTOCOL = "jt808"
 
@@ -27,28 +27,10 @@ _BCD = tuple((v >> 4) * 10 + (v & 0x0F) if (v >> 4) < 10 and (v & 0x0F) < 10 els
 
 
 class Fields(RecordFields):
-    """The record being built: Record keyword fields plus free-form attributes."""
+    """The record being built (see ``RecordFields``; several alarms: ``event`` the first, ``alarms`` all)."""
 
-    __slots__ = ("alarms",)
+    __slots__ = ()
     protocol = PROTOCOL
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.alarms: list[str] = []
-
-    def alarm(self, name: str | None) -> None:
-        """Add an alarm once (Traccar's ``addAlarm``: the first one becomes ``event``)."""
-        if name is not None and name not in self.alarms:
-            self.alarms.append(name)
-
-    def build(self, imei: str | None) -> Record:
-        """The immutable record; several alarms give ``event`` the first and ``alarms`` all."""
-        f = self.fields()
-        if self.alarms:
-            f["event"] = self.alarms[0]
-            if len(self.alarms) > 1:
-                self.a["alarms"] = ",".join(self.alarms)
-        return Record(imei=imei, protocol=PROTOCOL, attributes=self.a, **f)
 
 
 def bcd_digits(data: bytes) -> str:

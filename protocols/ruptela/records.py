@@ -19,7 +19,7 @@ import struct
 from typing import Any
 
 from protocols.dates import utc_seconds
-from protocols.record import Record, RecordFields, operator_code
+from protocols.record import RecordFields, operator_code
 
 PROTOCOL = "ruptela"
 
@@ -39,22 +39,10 @@ ALARMS: dict[int, str] = {88: "jamming", 134: "hard_braking", 136: "hard_acceler
 
 
 class Fields(RecordFields):
-    """The record being built: Record keyword fields plus raw IO and other attributes."""
+    """The record being built (see ``RecordFields``): raw IO and other attributes, alarms by IO id."""
 
-    __slots__ = ("alarms",)
+    __slots__ = ()
     protocol = PROTOCOL
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.alarms: list[str] = []
-
-    def build(self, imei: str | None) -> Record:
-        f = self.fields()
-        if self.alarms:
-            f["event"] = self.alarms[0]
-            if len(self.alarms) > 1:
-                self.a["alarms"] = ",".join(self.alarms)
-        return Record(imei=imei, protocol=PROTOCOL, attributes=self.a, **f)
 
 
 def csq_percent(value: int) -> int | None:
@@ -91,9 +79,9 @@ def apply_io(rec: Fields, io: dict[int, int]) -> None:
         f["operator"] = io[150]
     for io_id, name in ALARMS.items():
         if io_id in io and (io[io_id] == 1 if io_id == 758 else io[io_id] > 0):
-            rec.alarms.append(name)
+            rec.alarm(name)
     if 415 in io and io[415] == 0:
-        rec.alarms.append("gps_antenna_cut")
+        rec.alarm("gps_antenna_cut")
     _pairs(rec, io, 126, 127, "can_driver_id")
     _pairs(rec, io, 155, 156, "tco_driver_id")
     if 760 in io and 761 in io:
