@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from protocols.dates import ImpossibleDate, utc_seconds, written
+from protocols.dates import ImpossibleDate, utc_seconds
 from protocols.gps103.fields import KNOT_KMH, Fields, csq_percent, keyword_event
 
 REGULAR = re.compile(
@@ -180,11 +180,13 @@ def regular(text: str, tz_min: int | None) -> tuple[str, Fields, int | None] | N
             elif delta > 12 * 60:
                 delta -= 24 * 60
             learnt = delta
-            if uh < 24 and um < 60 and us < 61:
+            try:  # the UTC clock must name a time of that day too (the date helper's rule)
+                utc_seconds(2000 + yy, mo, dd, uh, um, us)
+            except ImpossibleDate as error:
+                rec.impossible_time(error.raw)
+            else:
                 frac = float(g[13]) if g[13] else 0.0
                 rec.f["fix_time"] = local + us + frac - delta * 60
-            else:
-                rec.impossible_time(written(2000 + yy, mo, dd, uh, um, us))
         else:
             # no usable UTC field (some firmware): the local minute is all there is
             rec.f["fix_time"] = local if tz_min is None else local - tz_min * 60
