@@ -41,7 +41,7 @@ SVG_RC: dict[str, Any] = {
 }
 """rcParams every drawing runs under (set inside the lock, restored after)."""
 
-_DRAWING = threading.Lock()
+DRAWING = threading.Lock()
 """matplotlib's artists and rcParams are shared process state: one drawing at a time."""
 
 WIDTH_IN, HEIGHT_IN = 6.4, 2.1
@@ -135,7 +135,7 @@ def render_chart(chart: Chart) -> bytes:
     from matplotlib import dates, ticker
 
     usable = list(points(chart.times, chart.values))
-    with _DRAWING, rc_context(SVG_RC):
+    with DRAWING, rc_context(SVG_RC):
         figure = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=72, layout="constrained")
         axes = figure.add_subplot()
         axes.set_title(chart.title, loc="left")

@@ -84,8 +84,9 @@ _ARM = ("SELECT {time} AS t, id, valid, lat, lon, ext_voltage_v, battery_voltage
         "FROM records WHERE imei = ? AND {where} ORDER BY {time} DESC LIMIT ?")
 _TIMED = _ARM.format(time="fix_time", where="fix_time >= ? AND fix_time < ?")
 _UNTIMED = _ARM.format(time="server_time", where="fix_time IS NULL AND server_time >= ? AND server_time < ?")
-"""Both arms walk an index backwards from the window's end: (imei, fix_time), and the partial index of
-records whose time could not be read (``records_time_unknown``)."""
+"""Both arms walk an index backwards from the window's end, at most MAX_SCANNED entries each: (imei,
+fix_time), and the partial index of records whose time could not be read (``records_time_unknown``);
+the newest MAX_SCANNED of the two are aggregated."""
 
 
 def _aggregate_sql() -> str:
@@ -93,7 +94,8 @@ def _aggregate_sql() -> str:
     return (
         f"SELECT CAST((t - ?) / ? AS INTEGER) AS bucket, avg(t), "
         f"avg(CASE WHEN valid THEN lat END), avg(CASE WHEN valid THEN lon END), {series}, max(id), count(*) "
-        f"FROM (SELECT * FROM ({_TIMED}) UNION ALL SELECT * FROM ({_UNTIMED})) "
+        f"FROM (SELECT * FROM (SELECT * FROM ({_TIMED}) UNION ALL SELECT * FROM ({_UNTIMED})) "
+        f"ORDER BY t DESC LIMIT ?) "
         f"GROUP BY bucket ORDER BY bucket"
     )
 
@@ -110,7 +112,7 @@ def telemetry(db: Any, imei: str, window: Window) -> dict[str, Any]:
     """
     bucket_s = WINDOW_S / MAX_POINTS
     rows = db.execute(_AGGREGATE, (window.since, bucket_s, imei, window.since, window.until, MAX_SCANNED,
-                                   imei, window.since, window.until, MAX_SCANNED)).fetchall()
+                                   imei, window.since, window.until, MAX_SCANNED, MAX_SCANNED)).fetchall()
     read = sum(row[-1] for row in rows)
     charts: dict[str, Any] = {}
     for index, name in enumerate(SERIES):
@@ -160,14 +162,23 @@ def findings(api: ApiBackend, imei: str) -> list[dict[str, Any]]:
     return found[:MAX_FINDINGS]
 
 
+_EVENT_COLUMNS = "id, at, type, cause, apn, mcc, mnc, rat"
+_NEWEST_EVENTS = (
+    f"SELECT {_EVENT_COLUMNS} FROM (SELECT {_EVENT_COLUMNS} FROM connectivity_events WHERE imei = ? "
+    f"ORDER BY at DESC, id DESC LIMIT ?) "
+    f"UNION SELECT {_EVENT_COLUMNS} FROM (SELECT {_EVENT_COLUMNS} FROM connectivity_events WHERE iccid = ? "
+    f"ORDER BY at DESC, id DESC LIMIT ?) ORDER BY at DESC, id DESC LIMIT ?"
+)
+"""The newest events by IMEI and by ICCID, each walked backwards on its own index and merged (an event
+carrying both is one row), so a SIM with years of events costs the same as a new one."""
+
+
 def connectivity_timeline(db: Any, imei: str, iccid: str | None) -> list[dict[str, Any]]:
     """The device's and its SIM's connectivity events, newest first (as ``/connectivity/events``
     finds them: by IMEI or by the SIM's ICCID)."""
-    cursor = db.execute(
-        "SELECT at, type, cause, apn, mcc, mnc, rat FROM connectivity_events "
-        "WHERE imei = ? OR iccid = ? ORDER BY at DESC, id DESC LIMIT ?", (imei, iccid or "", MAX_EVENTS))
+    cursor = db.execute(_NEWEST_EVENTS, (imei, MAX_EVENTS, iccid or "", MAX_EVENTS, MAX_EVENTS))
     names = [d[0] for d in cursor.description]
-    return [{**dict(zip(names, row)), "at": iso_utc(row[0])} for row in cursor]
+    return [{**dict(zip(names[1:], row[1:])), "at": iso_utc(row[1])} for row in cursor]
 
 
 def protocol_errors(db: Any, imei: str) -> list[dict[str, Any]]:

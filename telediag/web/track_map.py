@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import PathPatch
 from matplotlib.path import Path
 
-from telediag.web.charts import _DRAWING, SVG_RC, accessible, with_gaps
+from telediag.web.charts import DRAWING, SVG_RC, accessible, with_gaps
 
 WIDTH_IN, HEIGHT_IN = 6.4, 4.2
 MIN_SPAN_DEG = 0.02
@@ -93,7 +93,7 @@ def render_track(track: TrackMap) -> bytes:
     """The map as a standalone SVG document (UTF-8 bytes), with ``<title>`` and ``<desc>``."""
     bounds = track_bounds(track.lats, track.lons)
     shapes = countries_in(bounds, track.language) if bounds is not None else []
-    with _DRAWING, rc_context(SVG_RC):
+    with DRAWING, rc_context(SVG_RC):
         figure = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=72, layout="constrained")
         axes = figure.add_subplot()
         axes.set_title(track.title, loc="left")

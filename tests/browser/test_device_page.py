@@ -12,6 +12,7 @@ from typing import Iterator
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -46,7 +47,8 @@ def history() -> list[Record]:
             lon=HOME[1] - 0.004 * moved, speed_kmh=28.0 if driving else 0.0, course_deg=206.0,
             satellites=8 + step % 4, hdop=1.1, ignition=driving, motion=driving,
             ext_voltage_v=(14.1 if driving else 12.6) if at < NOW - 1800 else 0.0,
-            battery_voltage_v=4.15 - 0.002 * max(0.0, (at - (NOW - 1800)) / 60), gsm_signal_pct=int(60 + 20 * math.sin(step / 9)),
+            battery_voltage_v=4.15 - 0.002 * max(0.0, (at - (NOW - 1800)) / 60),
+            gsm_signal_pct=int(60 + 20 * math.sin(step / 9)),
             operator=26001, roaming=False))
     return records
 
@@ -142,9 +144,15 @@ def test_a_customer_reads_the_fix_for_the_power_cut_with_the_charts_and_the_trac
     browser.execute_script("document.querySelector('.device-track').scrollIntoView()")
     screenshot(browser, "customer-device-track")
 
+    chart_url = voltage.get_attribute("src")
     click_and_wait_for_next_page(browser, browser.find_element(By.CSS_SELECTOR, "[data-action=check-again]"))
     assert browser.current_url.startswith(url)
     assert browser.find_element(By.CSS_SELECTOR, "[data-check=power]").get_attribute("data-status") == "fail"
+
+    browser.get(chart_url)  # an image opened on its own is drawn with its styles (its own policy allows them)
+    fill = browser.execute_script("return getComputedStyle(document.querySelector('#patch_1 path')).fill")
+    assert fill == "rgb(255, 255, 255)"
+    assert browser.execute_script("return document.querySelector('svg > title').textContent") == "External voltage"
 
 
 def test_technical_staff_read_the_timeline_errors_and_answers(
@@ -188,7 +196,8 @@ def test_a_new_record_shows_on_the_open_page_without_a_reload(
                                          lon=HOME[1] - 0.08, speed_kmh=0.0, ignition=False, ext_voltage_v=0.0,
                                          battery_voltage_v=3.7, gsm_signal_pct=55))
     send_stream(server.ports["teltonika"], (encode_imei(POWER_CUT), frame))
-    WebDriverWait(browser, 45, poll_frequency=1).until(lambda d: "last 3.70 V" in caption(d))
+    WebDriverWait(browser, 45, poll_frequency=1, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: "last 3.70 V" in caption(d))  # the live part may be replaced while it is being read
     assert browser.execute_script("return document.documentElement.dataset.sameDocument") == "yes"
     live = browser.find_element(By.CSS_SELECTOR, "[data-live]")
     assert live.get_attribute("data-live-stale") == "0"

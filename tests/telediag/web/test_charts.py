@@ -67,7 +67,8 @@ def test_texts_are_escaped_in_the_svg() -> None:
     root = parsed(svg)
     assert root[0].text == "<b>Volts & co</b>" and root[1].text == 'say "<script>"'
     assert b"<script>" not in svg
-    assert accessible(b'<svg a="1"><g/></svg>', "T", "D") == b'<svg a="1" role="img" aria-label="T. D">\n<title>T</title>\n<desc>D</desc>\n<g/></svg>'
+    assert accessible(b'<svg a="1"><g/></svg>', "T", "D") == (
+        b'<svg a="1" role="img" aria-label="T. D">\n<title>T</title>\n<desc>D</desc>\n<g/></svg>')
 
 
 def test_summary_and_gaps() -> None:

@@ -85,7 +85,9 @@ class DevicePageTests(ApiTestCase):
         save_events(db, [parse_event({"iccid": ICCID_A, "at": iso_utc(self.now - 900), "type": "pdp_reject",
                                       "cause": 27, "apn": "wrong.apn", "rat": "LTE-M"}),
                          parse_event({"imei": IMEI_A, "at": iso_utc(self.now - 800), "type": "attach_reject",
-                                      "cause": 13, "mcc": 262, "mnc": 1, "rat": "2G"})], self.now)
+                                      "cause": 13, "mcc": 262, "mnc": 1, "rat": "2G"}),
+                         parse_event({"imei": IMEI_A, "iccid": ICCID_A, "at": iso_utc(self.now - 700),
+                                      "type": "location_update", "mcc": 262, "mnc": 2})], self.now)
         db.commit()
         db.close()
         self.sessions: dict[str, str] = {}
@@ -188,6 +190,8 @@ class DevicePageTests(ApiTestCase):
             self.assertIn("27: Missing or unknown APN", html)
             self.assertIn("ESM cause, TS 24.301 9.9.4.4", html)  # an LTE-M session reject
             self.assertIn("13: Roaming not allowed in this location area", html)  # a 2G attach reject
+            self.assertEqual(html.count('data-event="location_update"'), 1)  # found by IMEI and by ICCID: once
+            self.assertIn("262-02", html)
             self.assertIn("The APN set in the tracker is wrong", html)
             self.assertIn("CRC mismatch: got 0x1234", html)
             self.assertIn("00 00 00 00 00 00 00 0f  08 01 00 00 01 6b 40 d8\n", html)
@@ -251,13 +255,15 @@ def test_charts_read_a_bounded_number_of_records_and_return_at_most_max_points(t
     store = Store(tmp_path / "t.sqlite")
     every = [recent(IMEI_A, now - 86_000 + 20 * i, 12.0 + (i % 7) / 10, i % 50) for i in range(4000)]
     store.commit([RecordBatch(IMEI_A, "teltonika", every, now)])
+    untimed = Record(imei=IMEI_A, protocol="teltonika", fix_time=None, valid=False, ext_voltage_v=11.0)
+    store.commit([RecordBatch(IMEI_A, "teltonika", [untimed], now - 50)])  # a time the device could not give
     store.close()
     db = connect(tmp_path / "t.sqlite")
     data = telemetry(db, IMEI_A, Window.ending(now))
     volts = data["charts"]["ext_voltage_v"]
     assert 0 < len(volts["times"]) <= MAX_POINTS
-    assert volts["count"] == 4000 and data["read"] == 4000 and not data["truncated"]
-    assert (volts["low"], volts["high"], volts["last"]) == (12.0, 12.6, every[-1].ext_voltage_v)
+    assert volts["count"] == 4001 and data["read"] == 4001 and not data["truncated"]
+    assert (volts["low"], volts["high"], volts["last"]) == (11.0, 12.6, every[-1].ext_voltage_v)
     assert len(data["track"]["lats"]) <= MAX_POINTS
     limited = device_detail.MAX_SCANNED
     try:
