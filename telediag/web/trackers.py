@@ -1,4 +1,5 @@
-"""The trackers a signed-in person may see, and one tracker's self-check, for the console's pages.
+"""The trackers a signed-in person may see, for the console's pages (one tracker's page gathers its
+own parts: ``telediag.web.device_detail``).
 
 Everything goes through the same read functions and the same policy as the JSON API
 (``telediag.api.reads``, ``telediag.api.policy``): another account's tracker is a 404 exactly as in
@@ -40,16 +41,6 @@ def tracker_list(api: ApiBackend, principal: Principal) -> ReaderWork:
         for device in listed["devices"]:
             device["status"] = _STATUS.get(worst.get(device["imei"], ""), "ok")
         return listed
-
-    return run
-
-
-def tracker_selfcheck(api: ApiBackend, principal: Principal, imei: str) -> ReaderWork:
-    """Reader-thread work: the tracker's registry entry and self-check, or a 404 ApiError."""
-
-    def run(reader: Reader) -> dict[str, Any]:
-        device = reads.visible_device(reader, principal, imei)
-        return {"device": device, "selfcheck": api.diagnostics.selfcheck(imei)}
 
     return run
 
