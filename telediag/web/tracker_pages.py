@@ -22,6 +22,8 @@ import re
 from collections import OrderedDict
 from typing import Any, Callable
 
+from twisted.internet.defer import DeferredLock
+
 from telediag.api.backend import ApiBackend
 from telediag.api.errors import ApiError
 from telediag.api.policy import sees_positions
@@ -70,6 +72,9 @@ class TrackerPages:
     def __init__(self, api: ApiBackend) -> None:
         self.api = api
         self.images = ImageCache()
+        self.drawing = DeferredLock()
+        """One drawing at a time in the API's reader pool (matplotlib draws behind a lock anyway): the
+        other reader threads stay free for the store instead of waiting on that lock."""
 
     async def answer(self, request: PageRequest) -> Page | None:
         segments = request.segments
@@ -137,6 +142,12 @@ class TrackerPages:
                     track_of(telemetry, visible.get("journeys", {}).get("journeys", []), _, language))
             else:
                 drawing = lambda: render_chart(chart_of(CHARTS[name], telemetry, _))
-            svg = await self.api.compute(drawing)
-            self.images.put(key, svg)
+            await self.drawing.acquire()
+            try:
+                svg = self.images.get(key)  # drawn meanwhile for another viewer
+                if svg is None:
+                    svg = await self.api.compute(drawing)
+                    self.images.put(key, svg)
+            finally:
+                self.drawing.release()
         return Page(200, svg, {"Content-Type": "image/svg+xml", "Content-Security-Policy": SVG_POLICY})

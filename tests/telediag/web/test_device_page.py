@@ -12,9 +12,11 @@ from twisted.internet import defer
 
 from protocols.record import Record, iso_utc
 from telediag.store.sqlite import IngestError, RecordBatch, Store, connect
-from telediag.web import device_detail
+from telediag.web import device_detail, tracker_pages
+from telediag.web.charts import render_chart
 from telediag.web.causes import explain
 from telediag.web.device_detail import MAX_POINTS, Window, evidence_items, hex_groups, telemetry
+from telediag.web.tracker_pages import ImageCache
 from telediag.web.users import create_user
 from tests.telediag.api.support import (
     ACME, BETA, ICCID_A, IMEI_A, IMEI_B, ApiTestCase, FakeDiagnostics,
@@ -232,6 +234,37 @@ class DevicePageTests(ApiTestCase):
         self.assertNotEqual(old.group(1), new.group(1))  # a new record: the browser asks for a new image
         customer = yield self.get("anna", f"/devices/{IMEI_A}/live")
         self.assertNotIn(b"data-finding", customer.data)
+
+    @defer.inlineCallbacks
+    def test_a_chart_is_drawn_once_per_newest_record_and_language(self) -> Any:
+        drawn: list[str] = []
+
+        def counting(chart: Any) -> bytes:
+            drawn.append(chart.title)
+            return render_chart(chart)
+
+        self.patch(tracker_pages, "render_chart", counting)
+        yield self.start()
+        assert self.service is not None and self.service.backend is not None
+        self.service.backend.now = lambda: self.now  # type: ignore[method-assign]  # no minute turns meanwhile
+        path = f"/devices/{IMEI_A}/charts/gsm_signal.svg"
+        first = yield self.get("anna", path)
+        again = yield self.get("tech", path)  # another viewer allowed to see it: the same drawing
+        self.assertEqual(first.data, again.data)
+        self.assertEqual(drawn, ["GSM signal"])
+        store = Store(self.config.database_path)
+        store.commit([RecordBatch(IMEI_A, "teltonika", [recent(IMEI_A, self.now - 20, 12.0, 30)], self.now)])
+        store.close()
+        yield self.get("anna", path)
+        self.assertEqual(len(drawn), 2)  # a new record: drawn again
+
+    def test_the_image_cache_keeps_the_most_recently_used(self) -> None:
+        cache = ImageCache(2)
+        cache.put(("a",), b"1")
+        cache.put(("b",), b"2")
+        self.assertEqual(cache.get(("a",)), b"1")
+        cache.put(("c",), b"3")
+        self.assertEqual((cache.get(("a",)), cache.get(("b",)), cache.get(("c",))), (b"1", None, b"3"))
 
     @defer.inlineCallbacks
     def test_a_tracker_without_recent_data_says_so_plainly(self) -> Any:
