@@ -10,11 +10,15 @@ the record with ``fix_time`` None and the date as the device sent it
 
 from __future__ import annotations
 
-import calendar
-
 MIN_YEAR = 1
 MAX_YEAR = 9999
 """The years ``datetime`` can represent: every reader of a stored time copes with them."""
+
+_DAYS_IN_MONTH = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+_DAYS_BEFORE_MONTH = (0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334)
+_DAYS_BEFORE_1970 = 719162
+"""Days from 0001-01-01 to 1970-01-01, proleptic Gregorian (``date(1970, 1, 1).toordinal() - 1``)."""
+
 
 class ImpossibleDate(ValueError):
     """Calendar parts that name no moment (month 13, 30 February, hour 24...).
@@ -43,23 +47,29 @@ def utc_seconds(year: int, month: int, day: int, hour: int = 0, minute: int = 0,
 
     A second of 60 is accepted as a leap second (GNSS receivers send it; it counts as the first
     second of the next minute, as POSIX time does). Years run 1-9999, what ``datetime`` holds.
+    The count is ``calendar.timegm``'s, done in plain arithmetic: it runs once per record.
     """
     why = None
+    leap = False
     if not MIN_YEAR <= year <= MAX_YEAR:
         why = f"year {year}"
     elif not 1 <= month <= 12:
         why = f"month {month}"
-    elif not 1 <= day <= calendar.monthrange(year, month)[1]:
-        why = f"day {day} of month {month}" if day > 0 else f"day {day}"
-    elif not 0 <= hour <= 23:
-        why = f"hour {hour}"
-    elif not 0 <= minute <= 59:
-        why = f"minute {minute}"
-    elif not 0 <= second < 61:
-        why = f"second {second:g}"
+    else:
+        leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+        if not 1 <= day <= _DAYS_IN_MONTH[month] + (month == 2 and leap):
+            why = f"day {day} of month {month}" if day > 0 else f"day {day}"
+        elif not 0 <= hour <= 23:
+            why = f"hour {hour}"
+        elif not 0 <= minute <= 59:
+            why = f"minute {minute}"
+        elif not 0 <= second < 61:
+            why = f"second {second:g}"
     if why is not None:
         raise ImpossibleDate(written(year, month, day, hour, minute, second), why)
-    whole = calendar.timegm((year, month, day, hour, minute, 0, 0, 0, 0))
+    y = year - 1
+    days = y * 365 + y // 4 - y // 100 + y // 400 + _DAYS_BEFORE_MONTH[month] + (month > 2 and leap) + day - 1
+    whole = (days - _DAYS_BEFORE_1970) * 86400 + hour * 3600 + minute * 60
     return float(whole + second)
 
 
