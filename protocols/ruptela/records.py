@@ -16,7 +16,6 @@ odometer (m), 13/173 motion, and the alarm ids Traccar knows.
 from __future__ import annotations
 
 import struct
-from typing import Any
 
 from protocols.dates import utc_seconds
 from protocols.record import RecordFields, operator_code
