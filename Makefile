@@ -34,7 +34,7 @@ bench: $(STAMP)  ## ingest benchmark against the bare Twisted ceiling, and idle-
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis
 
-LOCALE := telediag/web/locale
+LOCALE := telediag/locale
 TRANSLATED := pl ru sv
 .PHONY: messages
 messages: $(STAMP)  ## extract the texts of the console and the self-check, then update (or start) the pl, ru and sv catalogues

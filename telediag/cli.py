@@ -210,7 +210,7 @@ def command_selfcheck(config: Config, args: argparse.Namespace, out: TextIO) -> 
 
     from telediag.diagnostics.engine import DiagnosticsEngine, UnknownDevice
     from telediag.diagnostics.selfcheck import render_text, translate_selfcheck
-    from telediag.web.i18n import catalogue
+    from telediag.languages import catalogue
 
     if not config.database_path.exists():
         raise FileNotFoundError(f"no store at {config.database_path}; run `telediag serve` first or pass --data-dir")

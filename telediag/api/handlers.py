@@ -20,7 +20,7 @@ from telediag.api.params import IMEI, MAX_ITEMS_PER_POST, Query
 from telediag.diagnostics.selfcheck import translate_selfcheck
 from telediag.metrics import CONTENT_TYPE, Metrics
 from telediag.store.sqlite import Reader
-from telediag.web import i18n
+from telediag import languages as i18n
 
 
 @dataclass

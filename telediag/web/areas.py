@@ -34,7 +34,8 @@ class PageRequest:
 
     def render(self, template: str, **context: Any) -> bytes:
         """A page of this person's console: the template with the session (navigation, CSRF field)."""
-        return self.pages.render(template, session=self.session, path="/" + "/".join(self.segments), **context)
+        return self.pages.render(template, session=self.session, path="/" + "/".join(self.segments),
+                                 query=self.query, **context)
 
     def gettext(self, message: str) -> str:
         """``message`` in this request's language."""

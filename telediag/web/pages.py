@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 from importlib import resources
-from typing import Any
+from typing import Any, Mapping
+from urllib.parse import urlencode
 
 from gettext import NullTranslations
 
@@ -17,11 +18,17 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 
 
-def when(iso: str | None) -> str:
-    """An ISO 8601 UTC time as people read it on a page: ``2026-12-05 03:57 UTC``; "never" for none."""
+def when(iso: str | None, never: str = "never") -> str:
+    """An ISO 8601 UTC time as people read it on a page: ``2026-12-05 03:57 UTC``; ``never`` for none."""
     if not iso:
-        return "never"
+        return never
     return f"{iso[:10]} {iso[11:16]} UTC" if len(iso) >= 16 and iso[10] == "T" else iso
+
+
+def with_language(query: Mapping[str, str] | None, language: str) -> str:
+    """The query string of the same page in another language (the switcher keeps filters and paging)."""
+    kept = {name: value for name, value in (query or {}).items() if name != "lang"}
+    return "?" + urlencode({**kept, "lang": language})
 
 
 class StaticFiles:
@@ -56,7 +63,9 @@ class Pages:
             extensions=["jinja2.ext.i18n"],
         )
         self.environment.install_gettext_translations(self.translations, newstyle=True)  # type: ignore[attr-defined]
-        self.environment.filters["when"] = when
+        never = self.translations.gettext("never")
+        self.environment.filters["when"] = lambda iso: when(iso, never)
+        self.environment.globals["with_language"] = with_language
         self.css = self.static.files["web.css"]
         self.css_url = self.static.urls["web.css"]
 

@@ -202,7 +202,9 @@ class WebResource(Resource):
                           user=username, address=address)
             return Page(429, pages.message(
                 pages.gettext("Too many attempts"),
-                pages.gettext("Too many failed sign-ins. Try again in %(seconds)s seconds.") % {"seconds": wait},
+                pages.translations.ngettext("Too many failed sign-ins. Try again in %(seconds)s second.",
+                                            "Too many failed sign-ins. Try again in %(seconds)s seconds.",
+                                            wait) % {"seconds": wait},
                 "/login", pages.gettext("Back to sign-in")), {"Retry-After": str(wait)})
         user = await self.api.read(_check, username, password)
         if user is None:

@@ -30,14 +30,15 @@ from telediag.diagnostics.thresholds import Thresholds
 from telediag.diagnostics.wording import ENGLISH, N_, Nn_, said
 from telediag.store.connectivity import save_events
 from telediag.store.sqlite import RecordBatch, Store, connect
-from telediag.web.i18n import LANGUAGES, TRANSLATED_BY_VALUE, catalogue, negotiate
+from telediag.languages import LANGUAGES, catalogue, negotiate
+from telediag.web.i18n import TRANSLATED_BY_VALUE
 from telediag.web.resources import WRONG_CREDENTIALS
 from telediag.web.users import create_user
 from tests.telediag.api.support import ACME, ICCID_A, IMEI_A, IMEI_A2, LAT_A, LON_A, T0, ApiTestCase, record
 from tests.telediag.web.test_login import cookie_value, hidden_csrf, set_cookies
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
-LOCALE = PROJECT_ROOT / "telediag" / "web" / "locale"
+LOCALE = PROJECT_ROOT / "telediag" / "locale"
 TRANSLATED = tuple(language for language in LANGUAGES if language != "en")
 KEYWORDS = {**DEFAULT_KEYWORDS, "N_": None, "Nn_": (1, 2), "FindingSpec": (6,), "ChartSpec": (2,)}
 """What ``make messages`` passes to ``pybabel extract`` (-k N_ -k Nn_:1,2 -k FindingSpec:6 -k ChartSpec:2)."""
