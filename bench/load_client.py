@@ -1,7 +1,9 @@
 """Load generator: C device connections, each sending prebuilt distinct Teltonika packets and
 waiting for each ACK before the next, as devices do. Prints acknowledged records per second.
 
-``load_client.py PORT CONNECTIONS RECORDS_PER_PACKET WARMUP_S MEASURE_S`` prints one JSON line.
+``load_client.py PORT CONNECTIONS RECORDS_PER_PACKET WARMUP_S MEASURE_S`` prints ``measuring`` when
+the measured window opens and one JSON line when it closes, so a parent can read the server's CPU
+time over exactly that window.
 """
 
 from __future__ import annotations
@@ -96,11 +98,14 @@ def main() -> None:
     def start_measuring() -> None:
         marks["acked"], marks["t"] = load.acked, time.perf_counter()
         marks["cpu"] = time.process_time()
+        print("measuring", flush=True)
         reactor.callLater(measure, stop_measuring)
 
     def stop_measuring() -> None:
         elapsed = time.perf_counter() - marks["t"]
         result = {
+            "records": load.acked - marks["acked"],
+            "seconds": elapsed,
             "records_per_s": (load.acked - marks["acked"]) / elapsed,
             "client_cpu": (time.process_time() - marks["cpu"]) / elapsed,
         }
