@@ -14,3 +14,15 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# HAProxy: tests/docker/test_scale_profile.py checks docker/haproxy/haproxy.cfg with `haproxy -c`
+# (the test only runs that check; the package's own configuration listens on no port).
+if ! command -v haproxy >/dev/null 2>&1 && ! [ -x /usr/sbin/haproxy ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "install-servers: need root to apt-get install haproxy" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends haproxy >/dev/null
+fi
