@@ -15,7 +15,6 @@ every list has a fixed cap.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -240,41 +239,6 @@ def chart_data(api: ApiBackend, principal: Principal, imei: str, now: float, wit
         return body
 
     return run
-
-
-def evidence_items(evidence: Any, prefix: str = "") -> list[tuple[str, str]]:
-    """A finding's evidence as (key, value) lines people read: nested keys joined with dots, lists and
-    numbers written out, at most 40 lines."""
-    items: list[tuple[str, str]] = []
-
-    def walk(value: Any, key: str) -> None:
-        if len(items) >= 40:
-            return
-        if isinstance(value, dict):
-            for name, item in value.items():
-                walk(item, f"{key}.{name}" if key else str(name))
-        elif isinstance(value, (list, tuple)) and any(isinstance(v, (dict, list, tuple)) for v in value):
-            for position, item in enumerate(value[:10]):
-                walk(item, f"{key}[{position}]")
-        else:
-            items.append((key or "value", _written(value)))
-
-    walk(evidence, prefix)
-    return items
-
-
-def _written(value: Any) -> str:
-    if value is None:
-        return "unknown"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(_written(v) for v in value) or "none"
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, default=str)
 
 
 def hex_groups(excerpt: Any) -> str:

@@ -14,7 +14,8 @@ from typing import Any, Callable
 from protocols.record import iso_utc, parse_iso_utc
 from telediag.web.causes import EVENT_WORDS, explain
 from telediag.web.charts import Chart
-from telediag.web.device_detail import evidence_items, hex_groups
+from telediag.web.device_detail import hex_groups
+from telediag.web.evidence import with_evidence_lines
 from telediag.web.pages import when
 from telediag.web.track_map import Journey, TrackMap
 
@@ -73,7 +74,7 @@ def view(visible: dict[str, Any], _: Callable[[str], str], language: str) -> dic
         context["journeys"] = [journey_view(j) for j in visible["journeys"]["journeys"]]
         context["journeys_truncated"] = bool(visible["journeys"].get("truncated"))
     if "findings" in visible:
-        context["findings"] = [{**f, "items": evidence_items(f.get("evidence") or {})} for f in visible["findings"]]
+        context["findings"] = with_evidence_lines(visible["findings"])
     if "events" in visible:
         context["events"] = [event_view(e, _) for e in visible["events"]]
     if "errors" in visible:

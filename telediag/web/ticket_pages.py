@@ -14,8 +14,6 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
-import orjson
-
 from telediag.api import policy
 from telediag.api import ticket_actions as actions
 from telediag.api import ticket_bodies
@@ -29,15 +27,13 @@ from telediag.tickets.model import MOVES, STATES
 from telediag.web.answers import Page, not_found, redirect
 from telediag.web.areas import PageRequest
 from telediag.web.desk import sla_marks
+from telediag.web.evidence import with_evidence_lines
 from telediag.web.trackers import tracker_list, visible_part
 
 MAX_LISTED = 200
 """Tickets one page lists, newest first; the page says when there are more."""
 MAX_CHILDREN = 100
 """Children a parent's page lists (an outage can gather hundreds); the page says how many more."""
-MAX_EVIDENCE_ITEMS = 40
-"""Evidence lines shown per finding; the rest is summarised as a count."""
-MAX_VALUE_CHARS = 300
 _SEPARATORS = re.compile(r"[\s,;]+")
 ACTION_ENDPOINTS = {"reply": "ticket.comment", "close": "ticket.close", "reopen": "ticket.change",
                     "state": "ticket.change"}
@@ -123,7 +119,7 @@ class TicketPages:
         staff = who.role in actions.STAFF
         return Page(status, request.render(
             "ticket.html", ticket=ticket, message=message, staff=staff, marks=sla_marks(ticket, self.api.now()),
-            next_states=next_states(who, ticket["state"]), findings=[_readable(f) for f in ticket.get("findings", [])],
+            next_states=next_states(who, ticket["state"]), findings=with_evidence_lines(ticket.get("findings", [])),
             parent=shown["parent"], children=shown["children"], more_children=shown["more_children"],
             draft=draft or {},
         ))
@@ -193,44 +189,6 @@ def next_states(who: Principal, state: str) -> list[str]:
     if who.role not in actions.STAFF:
         allowed = allowed & policy.CUSTOMER_TICKET_STATES
     return [each for each in STATES if each in allowed]
-
-
-def evidence_items(evidence: Any, prefix: str = "") -> list[tuple[str, str]]:
-    """A finding's evidence as (name, value) lines a person reads: nested objects as ``outer › inner``,
-    lists of plain values joined with commas, anything else as compact JSON; long values shortened."""
-    if not isinstance(evidence, dict):
-        return [(prefix or "value", _text(evidence))]
-    items: list[tuple[str, str]] = []
-    for key, value in evidence.items():
-        name = f"{prefix} › {key}" if prefix else str(key)
-        if isinstance(value, dict) and value:
-            items += evidence_items(value, name)
-        else:
-            items.append((name, _text(value)))
-    return items
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        text = "unknown"
-    elif isinstance(value, bool):
-        text = "yes" if value else "no"
-    elif isinstance(value, str):
-        text = value
-    elif isinstance(value, list) and all(not isinstance(v, (dict, list)) for v in value):
-        text = ", ".join(_text(v) for v in value)
-    elif isinstance(value, (int, float)):
-        text = f"{value:g}" if isinstance(value, float) else str(value)
-    else:
-        text = orjson.dumps(value, default=str).decode()
-    return text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS - 1] + "…"
-
-
-def _readable(finding: dict[str, Any]) -> dict[str, Any]:
-    """A finding for the template: its evidence as lines (at most MAX_EVIDENCE_ITEMS, the rest counted)."""
-    items = evidence_items(finding.get("evidence") or {}) if finding.get("evidence") else []
-    return {**finding, "evidence_items": items[:MAX_EVIDENCE_ITEMS],
-            "evidence_more": max(0, len(items) - MAX_EVIDENCE_ITEMS)}
 
 
 def _status(error: ApiError) -> int:

@@ -15,7 +15,8 @@ from telediag.store.sqlite import IngestError, RecordBatch, Store, connect
 from telediag.web import device_detail, tracker_pages
 from telediag.web.charts import render_chart
 from telediag.web.causes import explain
-from telediag.web.device_detail import MAX_POINTS, Window, evidence_items, hex_groups, telemetry
+from telediag.web.device_detail import MAX_POINTS, Window, hex_groups, telemetry
+from telediag.web.evidence import evidence_items
 from telediag.web.tracker_pages import ImageCache
 from telediag.web.users import create_user
 from tests.telediag.api.support import (
@@ -325,7 +326,7 @@ def test_causes_are_named_from_the_table_of_the_events_layer_and_radio() -> None
 
 def test_evidence_reads_as_keys_and_values_and_excerpts_as_byte_groups() -> None:
     items = evidence_items({"satellites": 3, "fix": {"hdop": 7.5, "valid": False}, "causes": [27, 33], "apn": None})
-    assert items == [("satellites", "3"), ("fix.hdop", "7.5"), ("fix.valid", "no"), ("causes", "27, 33"),
+    assert items == [("satellites", "3"), ("fix › hdop", "7.5"), ("fix › valid", "no"), ("causes", "27, 33"),
                      ("apn", "unknown")]
     assert hex_groups("000102030405060708090A") == "00 01 02 03 04 05 06 07  08 09 0a"
     assert hex_groups(None) == "" and hex_groups("zz<script>") == ""

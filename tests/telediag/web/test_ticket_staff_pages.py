@@ -15,7 +15,8 @@ from telediag.api.service import ApiService
 from telediag.service import build_desk
 from telediag.store.sqlite import connect
 from telediag.web import desk
-from telediag.web.ticket_pages import evidence_items, next_states
+from telediag.web.evidence import evidence_items
+from telediag.web.ticket_pages import next_states
 from telediag.api.auth import Principal
 from telediag.web.users import create_user
 from tests.telediag.api.support import ACME, IMEI_A, IMEI_B, ApiTestCase, Answer
@@ -334,4 +335,4 @@ class PureTests(ApiTestCase):
         self.assertEqual(evidence_items({"hdop": 7.5, "fix": {"valid": False, "sats": None}, "ids": [1, 2],
                                          "rows": [{"a": 1}], "long": "x" * 400}),
                          [("hdop", "7.5"), ("fix › valid", "no"), ("fix › sats", "unknown"), ("ids", "1, 2"),
-                          ("rows", '[{"a":1}]'), ("long", "x" * 299 + "…")])
+                          ("rows › 1 › a", "1"), ("long", "x" * 299 + "…")])
