@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from protocols.record import iso_utc, parse_iso_utc
+from telediag.diagnostics.wording import N_
 from telediag.web.causes import EVENT_WORDS, explain
 from telediag.web.charts import Chart
 from telediag.web.device_detail import hex_groups
@@ -42,9 +43,9 @@ CHARTS: dict[str, ChartSpec] = {
 """By the name in the image's path (``/devices/{imei}/charts/<name>.svg``)."""
 TRACK = "track"
 ANSWER_LABELS = {
-    "apn": "APN the tracker reports (getparam 2001)",
-    "apn_answer": "Answer to getparam 2001",
-    "status": "Answer to getstatus",
+    "apn": N_("APN the tracker reports (getparam 2001)"),
+    "apn_answer": N_("Answer to getparam 2001"),
+    "status": N_("Answer to getstatus"),
 }
 """The ``device_evidence`` names the diagnostics file Codec 12 answers under, in words."""
 

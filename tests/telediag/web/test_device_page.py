@@ -209,6 +209,20 @@ class DevicePageTests(ApiTestCase):
         self.assertNotIn(b"Missing or unknown APN", customer.data)
 
     @defer.inlineCallbacks
+    def test_technical_staff_read_the_causes_in_the_page_s_language(self) -> Any:
+        yield self.start()
+        page = yield self.get("tech", f"/devices/{IMEI_A}?lang=pl")
+        self.assertEqual(page.status, 200, page.data)
+        html = page.data.decode()
+        self.assertIn("27: Brak APN lub nieznany APN", html)  # the 3GPP name
+        self.assertIn("APN ustawiony w lokalizatorze jest błędny lub nieznany operatorowi", html)  # what it means
+        self.assertIn("Sesja transmisji danych odrzucona", html)  # the event
+        self.assertIn("13: Roaming niedozwolony w tym obszarze lokalizacyjnym", html)
+        self.assertIn("ESM cause, TS 24.301 9.9.4.4", html)  # a reference into the specification, as written there
+        self.assertIn("Odpowiedź na getparam 2001", html)
+        self.assertNotIn("Missing or unknown APN", html)
+
+    @defer.inlineCallbacks
     def test_the_live_part_shows_a_new_record_and_a_new_finding_without_a_reload(self) -> Any:
         yield self.start()
         before = yield self.get("tech", f"/devices/{IMEI_A}/live")
