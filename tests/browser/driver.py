@@ -3,9 +3,11 @@ with screenshots kept in ``test-output/screenshots/`` and an axe-core accessibil
 
 from __future__ import annotations
 
+import json
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 from selenium import webdriver
@@ -21,8 +23,17 @@ SEVERE = frozenset({"serious", "critical"})
 """axe-core impacts a page may not have."""
 
 
-def chromium(profile: Path, width: int = 1280, height: int = 900) -> webdriver.Chrome:
-    """Headless Chromium with a fresh profile and no background traffic (the machine has no internet)."""
+DESKTOP = (1280, 900)
+"""A desktop's window (width, height in CSS pixels)."""
+PHONE = (414, 896)
+"""A phone's screen."""
+
+
+def chromium(profile: Path, width: int = DESKTOP[0], height: int = DESKTOP[1],
+             languages: str | None = None) -> webdriver.Chrome:
+    """Headless Chromium with a fresh profile and no background traffic (the machine has no internet).
+    ``languages`` (``"pl-PL,pl"``) makes it a user's browser of that language: its interface and the
+    Accept-Language it sends."""
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
         pytest.skip("chromium and chromedriver are not installed; run `make servers` (scripts/install-browser.sh)")
     options = webdriver.ChromeOptions()
@@ -32,10 +43,22 @@ def chromium(profile: Path, width: int = 1280, height: int = 900) -> webdriver.C
                      "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
                      f"--window-size={width},{height}"):
         options.add_argument(argument)
+    if languages:
+        options.add_argument(f"--lang={languages.split(',')[-1]}")
+        options.add_experimental_option("prefs", {"intl.accept_languages": languages})
     options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.implicitly_wait(IMPLICIT_WAIT_S)
     return driver
+
+
+@contextmanager
+def running(driver: webdriver.Chrome) -> Iterator[webdriver.Chrome]:
+    """The browser until the block ends, then closed (a fixture's ``with running(chromium(...))``)."""
+    try:
+        yield driver
+    finally:
+        driver.quit()
 
 
 def screenshot(driver: webdriver.Chrome, name: str) -> Path:
@@ -54,6 +77,22 @@ def severe_violations(driver: webdriver.Chrome) -> list[dict[str, Any]]:
     axe.inject()
     results = axe.run()
     return [v for v in results["violations"] if v.get("impact") in SEVERE]
+
+
+def responses(driver: webdriver.Chrome) -> list[tuple[str, str]]:
+    """(URL, body) of every response the browser received since the last call (the performance log)."""
+    received = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] != "Network.responseReceived":
+            continue
+        url = message["params"]["response"]["url"]
+        try:
+            body = driver.execute_cdp_cmd("Network.getResponseBody", {"requestId": message["params"]["requestId"]})
+        except Exception:  # a response the browser no longer keeps (a redirect): its URL is still checked
+            body = {"body": ""}
+        received.append((url, body.get("body", "")))
+    return received
 
 
 def click_and_wait_for_next_page(driver: webdriver.Chrome, element: Any, timeout_s: float = 10.0) -> None:
@@ -78,3 +117,22 @@ def sign_in(driver: webdriver.Chrome, console: str, username: str, password: str
     driver.find_element(By.ID, "username").send_keys(username)
     driver.find_element(By.ID, "password").send_keys(password)
     click_and_wait_for_next_page(driver, driver.find_element(By.CSS_SELECTOR, "form button[type=submit]"))
+
+
+def signed_in(driver: webdriver.Chrome, console: str, username: str, password: str) -> None:
+    """Sign in as ``username`` and require the console's home page to follow."""
+    sign_in(driver, console, username, password)
+    assert driver.current_url == f"{console}/"
+
+
+def checked(driver: webdriver.Chrome, name: str) -> None:
+    """Screenshot the page as ``name`` and require no serious or critical accessibility violation."""
+    screenshot(driver, name)
+    assert severe_violations(driver) == [], name
+
+
+def submit(driver: webdriver.Chrome, css: str) -> None:
+    """Press the button ``css`` finds and wait until the page it leads to has replaced this one."""
+    from selenium.webdriver.common.by import By
+
+    click_and_wait_for_next_page(driver, driver.find_element(By.CSS_SELECTOR, css))

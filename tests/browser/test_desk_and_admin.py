@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 import urllib.request
-from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -16,11 +15,11 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from tests.browser.driver import chromium, click_and_wait_for_next_page, screenshot, severe_violations, sign_in
+from tests.browser.console import PASSWORD, add_users, import_devices, serving
+from tests.browser.driver import PHONE, checked, click_and_wait_for_next_page, sign_in, submit
 from tests.integration.harness import ServerProcess, run_cli
 
 pytestmark = pytest.mark.slow
-PASSWORD = "correct horse battery"
 IMEI = "356307042441013"
 USERS = {"tech": ("technical", None), "root": ("admin", None)}
 DUE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC")
@@ -32,47 +31,19 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int
     admin user; the console's address and the ticket's id."""
     root = tmp_path_factory.mktemp("desk")
     server = ServerProcess(root / "data")
-    csv = root / "fleet.csv"
-    csv.write_text(f"imei,protocol,account,vehicle_plate\n{IMEI},teltonika,Acme Logistics,GD 49668\n")
-    data = ["--data-dir", str(server.data_dir)]
-    assert run_cli(["devices", "import", str(csv), *data]).returncode == 0
-    for username, (role, account) in USERS.items():
-        made = run_cli(["users", "create", "--role", role, username, *data] + (["--account", account] if account else []),
-                       input=PASSWORD + "\n")
-        assert made.returncode == 0, made.stderr
-    token = run_cli(["tokens", "create", "--role", "customer", "--account", "Acme Logistics", *data])
+    import_devices(server, f"imei,protocol,account,vehicle_plate\n{IMEI},teltonika,Acme Logistics,GD 49668\n")
+    add_users(server, USERS)
+    token = run_cli(["tokens", "create", "--role", "customer", "--account", "Acme Logistics",
+                     "--data-dir", str(server.data_dir)])
     assert token.returncode == 0, token.stderr
-    server.start()
-    address = f"http://127.0.0.1:{server.api_port}"
-    request = urllib.request.Request(
-        f"{address}/api/v1/tickets", method="POST",
-        data=json.dumps({"devices": [IMEI], "description": "The tracker in GD 49668 shows no position."}).encode(),
-        headers={"Authorization": f"Bearer {token.stdout.strip()}", "Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        ticket = json.loads(answer.read())["id"]
-    try:
+    with serving(server) as address:
+        request = urllib.request.Request(
+            f"{address}/api/v1/tickets", method="POST",
+            data=json.dumps({"devices": [IMEI], "description": "The tracker in GD 49668 shows no position."}).encode(),
+            headers={"Authorization": f"Bearer {token.stdout.strip()}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            ticket = json.loads(answer.read())["id"]
         yield address, ticket
-    finally:
-        assert server.stop() == 0, server.log()
-
-
-@pytest.fixture()
-def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
-    driver = chromium(tmp_path / "profile")
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def checked(browser: webdriver.Chrome, name: str) -> None:
-    """Screenshot the page and require no serious or critical accessibility violation."""
-    screenshot(browser, name)
-    assert severe_violations(browser) == [], name
-
-
-def submit(browser: webdriver.Chrome, css: str) -> None:
-    click_and_wait_for_next_page(browser, browser.find_element(By.CSS_SELECTOR, css))
 
 
 def test_the_desk_finds_the_ticket_with_its_due_time_opens_it_and_moves_it_on(
@@ -110,7 +81,7 @@ def test_the_desk_finds_the_ticket_with_its_due_time_opens_it_and_moves_it_on(
     assert browser.find_element(By.CSS_SELECTOR, ".sla [data-sla=met]")  # the move answered the customer
     checked(browser, "desk-ticket-opened")
 
-    browser.set_window_size(414, 896)  # a phone's screen
+    browser.set_window_size(*PHONE)  # a phone's screen
     browser.get(f"{address}/desk?team=technical")
     assert browser.find_element(By.CSS_SELECTOR, f"tr[data-ticket='{ticket}'] [data-sla=met]")
     checked(browser, "desk-queue-phone")

@@ -5,9 +5,7 @@ page takes in a new record without a reload; the customer office gets no chart, 
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -19,13 +17,13 @@ from selenium.webdriver.support.ui import WebDriverWait
 from protocols.record import Record, iso_utc
 from protocols.teltonika.device import encode_imei
 from telediag.store.sqlite import RecordBatch, Store, connect
-from tests.browser.driver import chromium, click_and_wait_for_next_page, screenshot, severe_violations, sign_in
+from tests.browser.console import PASSWORD, add_users, fixes, import_devices, import_events, serving
+from tests.browser.driver import checked, click_and_wait_for_next_page, screenshot, severe_violations, sign_in
 from tests.hostile.payloads import NOW, fix, teltonika_tcp
 from tests.hostile.wire import send_stream
-from tests.integration.harness import ServerProcess, run_cli
+from tests.integration.harness import ServerProcess
 
 pytestmark = pytest.mark.slow
-PASSWORD = "correct horse battery"
 POWER_CUT = "356307042441013"
 ICCID = "8948011234567890123"
 USERS = {"anna": ("customer", "Acme Logistics"), "office": ("customer_office", None), "tech": ("technical", None)}
@@ -58,24 +56,16 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Ser
     """The service with a tracker that lost its power, its history, SIM events and answers; a user per role."""
     root = tmp_path_factory.mktemp("device-page")
     server = ServerProcess(root / "data", extra_toml="[diagnostics]\nbatch_check_min_interval_s = 1\n")
-    csv = root / "fleet.csv"
-    csv.write_text("imei,protocol,account,vehicle_plate,iccid,apn,roaming,coverage,home_country\n"
+    import_devices(server, "imei,protocol,account,vehicle_plate,iccid,apn,roaming,coverage,home_country\n"
                    f"{POWER_CUT},teltonika,Acme Logistics,GD 49668,{ICCID},internet.fleet,false,domestic,PL\n")
-    assert run_cli(["devices", "import", str(csv), "--data-dir", str(server.data_dir)]).returncode == 0
-    for username, (role, account) in USERS.items():
-        args = ["users", "create", "--role", role, username, "--data-dir", str(server.data_dir)]
-        made = run_cli(args + (["--account", account] if account else []), input=PASSWORD + "\n")
-        assert made.returncode == 0, made.stderr
-    events = root / "events.jsonl"
-    events.write_text("\n".join(json.dumps(e) for e in (
+    add_users(server, USERS)
+    import_events(server, (
         {"iccid": ICCID, "at": iso_utc(NOW - 7000), "type": "attach", "mcc": 260, "mnc": 1, "rat": "LTE-M"},
         {"iccid": ICCID, "at": iso_utc(NOW - 6990), "type": "pdp_reject", "cause": 33, "apn": "internet",
          "mcc": 260, "mnc": 1, "rat": "LTE-M"},
         {"iccid": ICCID, "at": iso_utc(NOW - 6900), "type": "pdp_create", "apn": "internet.fleet", "mcc": 260,
          "mnc": 1, "rat": "LTE-M"},
-    )) + "\n")
-    imported = run_cli(["connectivity", "import", str(events), "--data-dir", str(server.data_dir)])
-    assert imported.returncode == 0, imported.stderr
+    ))
     store = Store(server.database)  # the history as if received as it happened (no backlog)
     for record in history():
         store.commit([RecordBatch(POWER_CUT, "teltonika", [record], record.fix_time + 2)])
@@ -86,26 +76,13 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Ser
         (POWER_CUT, "apn_answer", "Param ID:2001 Value:internet.fleet", NOW - 5000)])
     db.commit()
     db.close()
-    server.start()
-    frames = [teltonika_tcp(POWER_CUT, fix(POWER_CUT, "teltonika", fix_time=NOW - 120 + 10 * i, lat=HOME[0] - 0.16,
-                                           lon=HOME[1] - 0.08, speed_kmh=0.0, ignition=False, ext_voltage_v=0.0,
-                                           battery_voltage_v=3.9, gsm_signal_pct=55)) for i in range(6)]
-    broken = bytearray(frames[0])
-    broken[-1] ^= 0xFF  # a frame whose checksum does not match: a protocol error with its bytes kept
-    send_stream(server.ports["teltonika"], (encode_imei(POWER_CUT), *frames, bytes(broken)))
-    try:
-        yield f"http://127.0.0.1:{server.api_port}", server
-    finally:
-        assert server.stop() == 0, server.log()
-
-
-@pytest.fixture()
-def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
-    driver = chromium(tmp_path / "profile", width=414, height=896)  # a phone's screen
-    try:
-        yield driver
-    finally:
-        driver.quit()
+    with serving(server) as address:
+        frames = fixes(POWER_CUT, NOW, lat=HOME[0] - 0.16, lon=HOME[1] - 0.08, speed_kmh=0.0, ignition=False,
+                       ext_voltage_v=0.0, battery_voltage_v=3.9, gsm_signal_pct=55)
+        broken = bytearray(frames[0])
+        broken[-1] ^= 0xFF  # a frame whose checksum does not match: a protocol error with its bytes kept
+        send_stream(server.ports["teltonika"], (encode_imei(POWER_CUT), *frames, bytes(broken)))
+        yield address, server
 
 
 def power_check_failed(driver: webdriver.Chrome, url: str) -> bool:
@@ -120,45 +97,43 @@ def images_drawn(driver: webdriver.Chrome) -> bool:
 
 
 def test_a_customer_reads_the_fix_for_the_power_cut_with_the_charts_and_the_track(
-        console: tuple[str, ServerProcess], browser: webdriver.Chrome) -> None:
+        console: tuple[str, ServerProcess], phone: webdriver.Chrome) -> None:
     base, _ = console
-    sign_in(browser, base, "anna", PASSWORD)
+    sign_in(phone, base, "anna", PASSWORD)
     url = f"{base}/devices/{POWER_CUT}"
-    WebDriverWait(browser, 30, poll_frequency=1).until(lambda d: power_check_failed(d, url))
-    power = browser.find_element(By.CSS_SELECTOR, "[data-check=power]")
+    WebDriverWait(phone, 30, poll_frequency=1).until(lambda d: power_check_failed(d, url))
+    power = phone.find_element(By.CSS_SELECTOR, "[data-check=power]")
     assert "What to do" in power.text
-    assert browser.find_element(By.CSS_SELECTOR, "[data-overall]").get_attribute("data-overall") == "problem"
-    figures = {f.get_attribute("data-chart"): f for f in browser.find_elements(By.CSS_SELECTOR, "figure[data-chart]")}
+    assert phone.find_element(By.CSS_SELECTOR, "[data-overall]").get_attribute("data-overall") == "problem"
+    figures = {f.get_attribute("data-chart"): f for f in phone.find_elements(By.CSS_SELECTOR, "figure[data-chart]")}
     assert tuple(figures) == CHARTS
     voltage = figures["ext_voltage"].find_element(By.TAG_NAME, "img")
     assert "lowest 0.0 V" in voltage.get_attribute("alt") and "last 0.0 V" in figures["ext_voltage"].text
-    WebDriverWait(browser, 10).until(images_drawn)
-    assert browser.find_element(By.CSS_SELECTOR, "img[data-track=map]").get_attribute("alt").startswith("Track of the")
-    journeys = browser.find_elements(By.CSS_SELECTOR, "tr[data-journey]")
+    WebDriverWait(phone, 10).until(images_drawn)
+    assert phone.find_element(By.CSS_SELECTOR, "img[data-track=map]").get_attribute("alt").startswith("Track of the")
+    journeys = phone.find_elements(By.CSS_SELECTOR, "tr[data-journey]")
     assert journeys, "the drive of the history is a journey"
-    assert "Connectivity events" not in browser.page_source and "data-finding" not in browser.page_source
-    screenshot(browser, "customer-device-page")
-    assert severe_violations(browser) == []
-    browser.execute_script("document.querySelector('figure[data-chart=ext_voltage]').scrollIntoView()")
-    screenshot(browser, "customer-device-charts")
-    browser.execute_script("document.querySelector('.device-track').scrollIntoView()")
-    screenshot(browser, "customer-device-track")
+    assert "Connectivity events" not in phone.page_source and "data-finding" not in phone.page_source
+    checked(phone, "customer-device-page")
+    phone.execute_script("document.querySelector('figure[data-chart=ext_voltage]').scrollIntoView()")
+    screenshot(phone, "customer-device-charts")
+    phone.execute_script("document.querySelector('.device-track').scrollIntoView()")
+    screenshot(phone, "customer-device-track")
 
     chart_url = voltage.get_attribute("src")
-    click_and_wait_for_next_page(browser, browser.find_element(By.CSS_SELECTOR, "[data-action=check-again]"))
-    assert browser.current_url.startswith(url)
-    assert browser.find_element(By.CSS_SELECTOR, "[data-check=power]").get_attribute("data-status") == "fail"
+    click_and_wait_for_next_page(phone, phone.find_element(By.CSS_SELECTOR, "[data-action=check-again]"))
+    assert phone.current_url.startswith(url)
+    assert phone.find_element(By.CSS_SELECTOR, "[data-check=power]").get_attribute("data-status") == "fail"
 
-    browser.get(chart_url)  # an image opened on its own is drawn with its styles (its own policy allows them)
-    fill = browser.execute_script("return getComputedStyle(document.querySelector('#patch_1 path')).fill")
+    phone.get(chart_url)  # an image opened on its own is drawn with its styles (its own policy allows them)
+    fill = phone.execute_script("return getComputedStyle(document.querySelector('#patch_1 path')).fill")
     assert fill == "rgb(255, 255, 255)"
-    assert browser.execute_script("return document.querySelector('svg > title').textContent") == "External voltage"
+    assert phone.execute_script("return document.querySelector('svg > title').textContent") == "External voltage"
 
 
 def test_technical_staff_read_the_timeline_errors_and_answers(
         console: tuple[str, ServerProcess], browser: webdriver.Chrome) -> None:
     base, _ = console
-    browser.set_window_size(1280, 900)
     sign_in(browser, base, "tech", PASSWORD)
     url = f"{base}/devices/{POWER_CUT}"
     WebDriverWait(browser, 30, poll_frequency=1).until(lambda d: power_check_failed(d, url))
@@ -173,8 +148,7 @@ def test_technical_staff_read_the_timeline_errors_and_answers(
     assert finding.find_elements(By.CSS_SELECTOR, "dl.evidence dt")
     assert "GD 49668" not in browser.page_source and "Acme" not in browser.page_source
     WebDriverWait(browser, 10).until(images_drawn)
-    screenshot(browser, "technical-device-page")
-    assert severe_violations(browser) == []
+    checked(browser, "technical-device-page")
     browser.execute_script("document.querySelector('.device-findings').scrollIntoView()")
     screenshot(browser, "technical-device-findings")
     browser.execute_script("document.querySelector('.device-events').scrollIntoView()")
@@ -182,39 +156,38 @@ def test_technical_staff_read_the_timeline_errors_and_answers(
 
 
 def test_a_new_record_shows_on_the_open_page_without_a_reload(
-        console: tuple[str, ServerProcess], browser: webdriver.Chrome) -> None:
+        console: tuple[str, ServerProcess], phone: webdriver.Chrome) -> None:
     base, server = console
-    sign_in(browser, base, "anna", PASSWORD)
-    browser.get(f"{base}/devices/{POWER_CUT}")
-    browser.execute_script("document.documentElement.dataset.sameDocument = 'yes'")
+    sign_in(phone, base, "anna", PASSWORD)
+    phone.get(f"{base}/devices/{POWER_CUT}")
+    phone.execute_script("document.documentElement.dataset.sameDocument = 'yes'")
 
     def caption(driver: webdriver.Chrome) -> str:
         return driver.find_element(By.CSS_SELECTOR, "figure[data-chart=battery_voltage] figcaption").text
 
-    assert "last 3.90 V" in caption(browser)
+    assert "last 3.90 V" in caption(phone)
     frame = teltonika_tcp(POWER_CUT, fix(POWER_CUT, "teltonika", fix_time=NOW - 5, lat=HOME[0] - 0.16,
                                          lon=HOME[1] - 0.08, speed_kmh=0.0, ignition=False, ext_voltage_v=0.0,
                                          battery_voltage_v=3.7, gsm_signal_pct=55))
     send_stream(server.ports["teltonika"], (encode_imei(POWER_CUT), frame))
-    WebDriverWait(browser, 45, poll_frequency=1, ignored_exceptions=(StaleElementReferenceException,)).until(
+    WebDriverWait(phone, 45, poll_frequency=1, ignored_exceptions=(StaleElementReferenceException,)).until(
         lambda d: "last 3.70 V" in caption(d))  # the live part may be replaced while it is being read
-    assert browser.execute_script("return document.documentElement.dataset.sameDocument") == "yes"
-    live = browser.find_element(By.CSS_SELECTOR, "[data-live]")
+    assert phone.execute_script("return document.documentElement.dataset.sameDocument") == "yes"
+    live = phone.find_element(By.CSS_SELECTOR, "[data-live]")
     assert live.get_attribute("data-live-stale") == "0"
-    WebDriverWait(browser, 10).until(images_drawn)
-    assert severe_violations(browser) == []
+    WebDriverWait(phone, 10).until(images_drawn)
+    assert severe_violations(phone) == []
 
 
 def test_the_customer_office_gets_the_verdict_without_charts_track_or_positions(
-        console: tuple[str, ServerProcess], browser: webdriver.Chrome) -> None:
+        console: tuple[str, ServerProcess], phone: webdriver.Chrome) -> None:
     base, _ = console
-    sign_in(browser, base, "office", PASSWORD)
-    browser.get(f"{base}/devices/{POWER_CUT}")
-    assert browser.find_element(By.CSS_SELECTOR, "[data-overall]")
-    assert not browser.find_elements(By.CSS_SELECTOR, "figure[data-chart], img, [data-journey]")
+    sign_in(phone, base, "office", PASSWORD)
+    phone.get(f"{base}/devices/{POWER_CUT}")
+    assert phone.find_element(By.CSS_SELECTOR, "[data-overall]")
+    assert not phone.find_elements(By.CSS_SELECTOR, "figure[data-chart], img, [data-journey]")
     for text in ("54.3", "54.2", "54.1", "18.6", "18.5", "Track and journeys"):
-        assert text not in browser.page_source
-    screenshot(browser, "office-device-page")
-    assert severe_violations(browser) == []
-    browser.get(f"{base}/devices/{POWER_CUT}/charts/track.svg")
-    assert "Forbidden" in browser.find_element(By.TAG_NAME, "h1").text
+        assert text not in phone.page_source
+    checked(phone, "office-device-page")
+    phone.get(f"{base}/devices/{POWER_CUT}/charts/track.svg")
+    assert "Forbidden" in phone.find_element(By.TAG_NAME, "h1").text

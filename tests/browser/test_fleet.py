@@ -5,7 +5,6 @@ names), and a finding stored while the page is open appearing without a reload (
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
@@ -13,14 +12,11 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from protocols.teltonika.device import encode_imei
-from tests.browser.driver import chromium, click_and_wait_for_next_page, screenshot, severe_violations, sign_in
-from tests.hostile.payloads import fix, teltonika_tcp
-from tests.hostile.wire import send_stream
-from tests.integration.harness import ServerProcess, run_cli
+from tests.browser.console import PASSWORD, add_users, import_devices, send_fixes, serving
+from tests.browser.driver import PHONE, checked, click_and_wait_for_next_page, screenshot, sign_in
+from tests.integration.harness import ServerProcess
 
 pytestmark = pytest.mark.slow
-PASSWORD = "correct horse battery"
 POWER_CUT, HEALTHY, OTHER, LATE = "356307042441013", "356307042441021", "356307042441039", "356307042441047"
 NEVER = "356307042441054"
 ACCOUNTS = ("Acme Logistics", "Beta Transport")
@@ -28,45 +24,21 @@ LIVE_WAIT_S = 30
 """Longest wait for diagnostics to raise a finding and the page's 1 s refresh to show it."""
 
 
-def send_fixes(port: int, imei: str, volts: float) -> None:
-    """Six fixes of the last two minutes from ``imei`` with ``volts`` on its external power input."""
-    now = time.time()
-    frames = [teltonika_tcp(imei, fix(imei, "teltonika", fix_time=now - 120 + 10 * i, ext_voltage_v=volts,
-                                      battery_voltage_v=4.0)) for i in range(6)]
-    send_stream(port, (encode_imei(imei), *frames))
-
-
 @pytest.fixture(scope="module")
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ServerProcess]]:
     """The service with trackers of two accounts, one without power, one never heard from."""
     root = tmp_path_factory.mktemp("fleet")
     server = ServerProcess(root / "data", extra_toml="[diagnostics]\nbatch_check_min_interval_s = 1\n")
-    csv = root / "fleet.csv"
     activated = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3 * 86400))
-    csv.write_text("imei,protocol,account,vehicle_plate,activated_at\n"
+    import_devices(server, "imei,protocol,account,vehicle_plate,activated_at\n"
                    f"{POWER_CUT},teltonika,{ACCOUNTS[0]},GD 49668,\n{HEALTHY},teltonika,{ACCOUNTS[0]},WX 1234A,\n"
                    f"{OTHER},teltonika,{ACCOUNTS[1]},KR 9876B,\n{LATE},teltonika,{ACCOUNTS[1]},KR 1111C,\n"
                    f"{NEVER},gt06,{ACCOUNTS[1]},KR 2222D,{activated}\n")
-    assert run_cli(["devices", "import", str(csv), "--data-dir", str(server.data_dir)]).returncode == 0
-    made = run_cli(["users", "create", "--role", "technical", "tech", "--data-dir", str(server.data_dir)],
-                   input=PASSWORD + "\n")
-    assert made.returncode == 0, made.stderr
-    server.start()
-    for imei, volts in ((POWER_CUT, 0.0), (HEALTHY, 13.8), (OTHER, 13.8), (LATE, 13.8)):
-        send_fixes(server.ports["teltonika"], imei, volts)
-    try:
-        yield f"http://127.0.0.1:{server.api_port}", server
-    finally:
-        assert server.stop() == 0, server.log()
-
-
-@pytest.fixture()
-def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
-    driver = chromium(tmp_path / "profile")
-    try:
-        yield driver
-    finally:
-        driver.quit()
+    add_users(server, {"tech": ("technical", None)})
+    with serving(server) as address:
+        for imei, volts in ((POWER_CUT, 0.0), (HEALTHY, 13.8), (OTHER, 13.8), (LATE, 13.8)):
+            send_fixes(server, imei, ext_voltage_v=volts, battery_voltage_v=4.0)
+        yield address, server
 
 
 def rows(driver: webdriver.Chrome) -> dict[str, dict[str, str]]:
@@ -94,8 +66,7 @@ def test_technical_staff_filter_the_fleet_by_a_finding_code(console: tuple[str, 
         assert name not in browser.page_source  # technical staff read pseudonyms only
     pseudonyms = {cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "td[data-account]")}
     assert len(pseudonyms) == 2 and all(p.startswith("acct-") for p in pseudonyms)
-    screenshot(browser, "fleet-technical")
-    assert severe_violations(browser) == []
+    checked(browser, "fleet-technical")
 
     Select(browser.find_element(By.ID, "code")).select_by_value("EXTERNAL_POWER_LOST")
     Select(browser.find_element(By.ID, "protocol")).select_by_value("teltonika")
@@ -110,17 +81,15 @@ def test_technical_staff_filter_the_fleet_by_a_finding_code(console: tuple[str, 
         "EXTERNAL_POWER_LOST"
     current = browser.find_element(By.CSS_SELECTOR, "li[data-code=EXTERNAL_POWER_LOST] a")
     assert current.get_attribute("aria-current") == "true"
-    screenshot(browser, "fleet-filtered-by-code")
-    assert severe_violations(browser) == []
+    checked(browser, "fleet-filtered-by-code")
 
     click_and_wait_for_next_page(browser, browser.find_element(By.LINK_TEXT, POWER_CUT))
     assert browser.current_url == f"{address}/devices/{POWER_CUT}"  # the tracker's own page
     assert browser.find_element(By.TAG_NAME, "h1").text != "Not found"
 
-    browser.set_window_size(414, 896)  # a phone's screen
+    browser.set_window_size(*PHONE)  # a phone's screen
     browser.get(f"{address}/fleet?code=EXTERNAL_POWER_LOST")
-    screenshot(browser, "fleet-phone")
-    assert severe_violations(browser) == []
+    checked(browser, "fleet-phone")
     browser.execute_script("document.querySelector('.fleet-devices').scrollIntoView()")
     screenshot(browser, "fleet-phone-devices")
 
@@ -135,10 +104,9 @@ def test_a_new_finding_appears_without_a_reload(console: tuple[str, ServerProces
     assert LATE not in rows(browser)
     browser.execute_script("document.documentElement.dataset.sameDocument = 'yes'")
 
-    send_fixes(server.ports["teltonika"], LATE, 0.0)  # its power is cut while the page is open
+    send_fixes(server, LATE, ext_voltage_v=0.0, battery_voltage_v=4.0)  # its power is cut while the page is open
     WebDriverWait(browser, LIVE_WAIT_S, poll_frequency=0.5).until(lambda d: LATE in rows(d))
     assert browser.execute_script("return document.documentElement.dataset.sameDocument") == "yes"
     assert "EXTERNAL_POWER_LOST" in rows(browser)[LATE]["codes"].split()
     assert browser.find_element(By.ID, "fleet-live").get_attribute("data-live-stale") == "0"
-    screenshot(browser, "fleet-live-new-finding")
-    assert severe_violations(browser) == []
+    checked(browser, "fleet-live-new-finding")

@@ -9,9 +9,6 @@ MASS_OUTAGE parent through the service's own diagnostics and ticket correlation.
 
 from __future__ import annotations
 
-import json
-import time
-from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
@@ -21,21 +18,21 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from protocols.record import iso_utc
-from protocols.teltonika.device import encode_imei
-from tests.browser.driver import chromium, click_and_wait_for_next_page, screenshot, severe_violations, sign_in
-from tests.hostile.payloads import NOW, fix, teltonika_tcp
-from tests.hostile.wire import send_stream
-from tests.integration.harness import ServerProcess, run_cli
+from tests.browser.console import PASSWORD, add_users, import_devices, import_events, send_fixes, serving
+from tests.browser.driver import (
+    DESKTOP, PHONE, checked, click_and_wait_for_next_page, responses, sign_in, signed_in,
+)
+from tests.hostile.payloads import NOW
+from tests.integration.harness import ServerProcess
 
 pytestmark = pytest.mark.slow
-PASSWORD = "correct horse battery"
 REPORTING, NEW, ROAMER = "356307042441062", "356307042441070", "356307042441088"
 OUTAGE_APN = "m2m.outage.example"
 DARK = ("356307042441096", "356307042441104", "356307042441112")
 """Activated three days ago on one APN and never heard from: NO_DATA_AFTER_ACTIVATION on each, one outage."""
 LAT, LON = "52.2297", "21.0122"
 """Where the reporting tracker is (``tests.hostile.payloads.fix``)."""
-USERS = {"office": "customer_office", "tech": "technical"}
+USERS = {"office": ("customer_office", None), "tech": ("technical", None)}
 NO_TELEMETRY = ("voltage", "Voltage", "km/h", "satellite", "Last position", "latitude", "longitude")
 
 
@@ -48,58 +45,19 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "[tickets]\nmass_outage_min_devices = 3\nsweep_interval_s = 2\n"))
     activated_new = iso_utc(NOW - 6 * 3600)
     activated_dark = iso_utc(NOW - 3 * 86400)
-    csv = root / "fleet.csv"
     lines = ["imei,protocol,account,vehicle_plate,iccid,apn,roaming,coverage,home_country,activated_at",
              f"{REPORTING},teltonika,Acme Logistics,WX 1234A,,,,eu,PL,",
              f"{NEW},teltonika,Acme Logistics,WX 5678B,8948011234567890149,internet,true,,,{activated_new}",
              f"{ROAMER},teltonika,Acme Logistics,WX 9012C,8948011234567890156,internet,false,,,"]
     lines += [f"{imei},teltonika,Delta Haulage,,89480112345678902{i:02d},{OUTAGE_APN},false,domestic,PL,{activated_dark}"
               for i, imei in enumerate(DARK)]
-    csv.write_text("\n".join(lines) + "\n")
-    assert run_cli(["devices", "import", str(csv), "--data-dir", str(server.data_dir)]).returncode == 0
-    events = root / "events.jsonl"
-    events.write_text("".join(json.dumps({"iccid": "8948011234567890156", "imei": ROAMER, "at": iso_utc(NOW - seconds),
-                                          "type": "attach_reject", "cause": 11, "mcc": 262, "mnc": 1}) + "\n"
-                              for seconds in (900, 600, 300)))
-    imported = run_cli(["connectivity", "import", str(events), "--data-dir", str(server.data_dir)])
-    assert imported.returncode == 0, imported.stderr
-    for username, role in USERS.items():
-        made = run_cli(["users", "create", "--role", role, username, "--data-dir", str(server.data_dir)],
-                       input=PASSWORD + "\n")
-        assert made.returncode == 0, made.stderr
-    server.start()
-    frames = [teltonika_tcp(REPORTING, fix(REPORTING, "teltonika", fix_time=NOW - 120 + 10 * i, ext_voltage_v=13.8,
-                                           battery_voltage_v=4.0)) for i in range(6)]
-    send_stream(server.ports["teltonika"], (encode_imei(REPORTING), *frames))
-    try:
-        yield f"http://127.0.0.1:{server.api_port}"
-    finally:
-        assert server.stop() == 0, server.log()
-
-
-@pytest.fixture()
-def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
-    driver = chromium(tmp_path / "profile")
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def responses(driver: webdriver.Chrome) -> list[tuple[str, str]]:
-    """(URL, body) of every response the browser received since the last call (the performance log)."""
-    received = []
-    for entry in driver.get_log("performance"):
-        message = json.loads(entry["message"])["message"]
-        if message["method"] != "Network.responseReceived":
-            continue
-        url = message["params"]["response"]["url"]
-        try:
-            body = driver.execute_cdp_cmd("Network.getResponseBody", {"requestId": message["params"]["requestId"]})
-        except Exception:  # a response the browser no longer keeps (a redirect): its URL is still checked
-            body = {"body": ""}
-        received.append((url, body.get("body", "")))
-    return received
+    import_devices(server, "\n".join(lines) + "\n")
+    import_events(server, ({"iccid": "8948011234567890156", "imei": ROAMER, "at": iso_utc(NOW - seconds),
+                            "type": "attach_reject", "cause": 11, "mcc": 262, "mnc": 1} for seconds in (900, 600, 300)))
+    add_users(server, USERS)
+    with serving(server) as address:
+        send_fixes(server, REPORTING, NOW, ext_voltage_v=13.8, battery_voltage_v=4.0)
+        yield address
 
 
 def rows_when(driver: webdriver.Chrome, url: str, css: str, ready: Any, timeout_s: float = 40.0) -> list[Any]:
@@ -114,14 +72,12 @@ def rows_when(driver: webdriver.Chrome, url: str, css: str, ready: Any, timeout_
 
 def test_the_customer_office_reads_accounts_and_gets_no_position_in_any_response(
         console: str, browser: webdriver.Chrome) -> None:
-    sign_in(browser, console, "office", PASSWORD)
-    assert browser.current_url == f"{console}/"
+    signed_in(browser, console, "office", PASSWORD)
     click_and_wait_for_next_page(browser, browser.find_element(By.LINK_TEXT, "Accounts"))
     accounts = {row.get_attribute("data-account") for row in browser.find_elements(By.CSS_SELECTOR, "tr[data-account]")}
     assert accounts == {"Acme Logistics", "Delta Haulage"}
     assert browser.find_element(By.CSS_SELECTOR, "a[href='/desk?team=customer_office']")
-    screenshot(browser, "office-accounts")
-    assert severe_violations(browser) == []
+    checked(browser, "office-accounts")
 
     click_and_wait_for_next_page(browser, browser.find_element(By.LINK_TEXT, "Acme Logistics"))
     account_url = browser.current_url
@@ -135,12 +91,10 @@ def test_the_customer_office_reads_accounts_and_gets_no_position_in_any_response
     assert "The network in DE refuses the SIM card." in by_imei[ROAMER].text
     assert "No roaming on the SIM plan" in by_imei[ROAMER].text
     assert browser.find_element(By.CSS_SELECTOR, "[data-fact=coverage]").text.startswith("EU")
-    screenshot(browser, "office-account")
-    assert severe_violations(browser) == []
-    browser.set_window_size(414, 896)  # a phone
+    checked(browser, "office-account")
+    browser.set_window_size(*PHONE)
     browser.get(account_url)
-    screenshot(browser, "office-account-phone")
-    assert severe_violations(browser) == []
+    checked(browser, "office-account-phone")
 
     browser.get(f"{console}/outages")  # not the customer office's
     assert browser.find_element(By.TAG_NAME, "h1").text == "Not found"
@@ -167,13 +121,11 @@ def test_technical_staff_follow_an_outage_to_its_children_and_trackers(console: 
     outage = rows[0]
     assert (outage.get_attribute("data-shared-kind"), outage.get_attribute("data-shared-value")) == ("apn", OUTAGE_APN)
     assert outage.find_element(By.CSS_SELECTOR, "[data-count=devices]").text == "3"
-    screenshot(browser, "outages")
-    assert severe_violations(browser) == []
-    browser.set_window_size(414, 896)  # a phone
+    checked(browser, "outages")
+    browser.set_window_size(*PHONE)
     browser.get(f"{console}/outages")
-    screenshot(browser, "outages-phone")
-    assert severe_violations(browser) == []
-    browser.set_window_size(1280, 900)
+    checked(browser, "outages-phone")
+    browser.set_window_size(*DESKTOP)
     outage = browser.find_element(By.CSS_SELECTOR, "tr[data-outage]")
 
     click_and_wait_for_next_page(browser, outage.find_element(By.CSS_SELECTOR, "a[href^='/outages/']"))
@@ -183,8 +135,7 @@ def test_technical_staff_follow_an_outage_to_its_children_and_trackers(console: 
     assert sorted(r.get_attribute("data-imei") for r in browser.find_elements(By.CSS_SELECTOR, "tr[data-imei]")) == \
         sorted(DARK)
     assert "Delta Haulage" not in browser.page_source  # technical staff read no account names
-    screenshot(browser, "outage")
-    assert severe_violations(browser) == []
+    checked(browser, "outage")
     click_and_wait_for_next_page(browser, browser.find_element(By.CSS_SELECTOR, "a[data-parent]"))
     assert browser.find_element(By.CSS_SELECTOR, "[data-ticket-state]")
 
