@@ -27,7 +27,9 @@ from telediag.api.tokens import create_token
 from telediag.config import ApiConfig, Config, StoreConfig
 from telediag.registry import repository
 from telediag.registry.entries import parse_entry
+from telediag.service import build_desk
 from telediag.store.sqlite import ConnectionChange, RecordBatch, Store, connect
+from telediag.tickets.desk import TicketDesk
 
 ACME, BETA = "Acme Logistics", "Beta Transport"
 IMEI_A, IMEI_A2, IMEI_B, IMEI_AUTO = "356307042441013", "356307042441021", "356307042441039", "356307042441047"
@@ -207,6 +209,9 @@ def walk(value: Any, path: str = "$") -> Iterator[tuple[str, Any, Any]]:
 class ApiTestCase(unittest.TestCase):
     """Starts the API on a fresh populated store; ``call`` makes real HTTP requests."""
 
+    with_desk = False
+    """Whether the API runs with the ticket desk (``self.desk``), as ``telediag serve`` runs it."""
+
     def setUp(self) -> None:
         self.data_dir = Path(tempfile.mkdtemp(prefix="telediag-api-"))
         self.addCleanup(shutil.rmtree, self.data_dir, True)
@@ -216,11 +221,13 @@ class ApiTestCase(unittest.TestCase):
         self.diagnostics = FakeDiagnostics()
         self.agent = Agent(reactor)
         self.service: ApiService | None = None
+        self.desk: TicketDesk | None = None
 
     @defer.inlineCallbacks
     def start(self, **api: Any) -> Any:
         config = dataclasses.replace(self.config, api=dataclasses.replace(self.config.api, **api))
-        self.service = ApiService(config, reactor, self.diagnostics, read_threads=2)
+        self.desk = build_desk(config) if self.with_desk else None
+        self.service = ApiService(config, reactor, self.diagnostics, read_threads=2, desk=self.desk)
         self.service.startService()
         self.addCleanup(self.stop)
         port = yield self.service.ready

@@ -20,8 +20,6 @@ from telediag.api.connections import ApiChannel, GuardedFactory, GuardSettings
 from telediag.api.errors import ApiError
 from telediag.api.handlers import Call
 from telediag.api.http_guard import FramingLimits
-from telediag.api.service import ApiService
-from telediag.service import build_desk
 from tests.telediag.api.support import ICCID_A, IMEI_A, ApiTestCase, RawClient
 
 Response = tuple[int, dict[str, str], bytes]
@@ -250,13 +248,7 @@ class PipeliningTests(HardeningCase):
 class TicketDeskCase(HardeningCase):
     """The API with the ticket desk, as ``telediag serve`` runs it."""
 
-    @defer.inlineCallbacks
-    def start(self, **api: Any) -> Any:
-        self.service = ApiService(self.config, reactor, self.diagnostics, read_threads=2, desk=build_desk(self.config))
-        self.service.startService()
-        self.addCleanup(self.stop)
-        port = yield self.service.ready
-        return port
+    with_desk = True
 
 
 class AsciiDigitTests(TicketDeskCase):

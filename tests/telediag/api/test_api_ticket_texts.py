@@ -6,11 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from twisted.internet import defer, reactor
+from twisted.internet import defer
 
-from telediag.api.service import ApiService
 from telediag.diagnostics.findings import Finding, Transition
-from telediag.service import build_desk
 from telediag.store.sqlite import connect
 from tests.telediag.api.support import IMEI_A, PERSONAL_VALUES, T0, ApiTestCase, walk
 
@@ -20,14 +18,7 @@ CUSTOMER_TEXT = ("Truck wx1234a shows nothing. Call Jan Kowalski on +48 600 100 
 
 
 class TicketTextTests(ApiTestCase):
-    @defer.inlineCallbacks
-    def start(self, **api: Any) -> Any:
-        self.desk = build_desk(self.config)
-        self.service = ApiService(self.config, reactor, self.diagnostics, read_threads=2, desk=self.desk)
-        self.service.startService()
-        self.addCleanup(self.stop)
-        port = yield self.service.ready
-        return port
+    with_desk = True
 
     def automatic_ticket(self) -> int:
         """An automatic ticket, as diagnostics opens one: titled with the vehicle's plate."""

@@ -5,21 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from twisted.internet import defer, reactor
+from twisted.internet import defer
 
-from telediag.api.service import ApiService
-from telediag.service import build_desk
 from tests.telediag.api.support import ACME, IMEI_A, IMEI_B, PERSONAL_VALUES, ApiTestCase, walk
 
 
 class TicketApiTests(ApiTestCase):
-    @defer.inlineCallbacks
-    def start(self, **api: Any) -> Any:
-        self.service = ApiService(self.config, reactor, self.diagnostics, read_threads=2, desk=build_desk(self.config))
-        self.service.startService()
-        self.addCleanup(self.stop)
-        port = yield self.service.ready
-        return port
+    with_desk = True
 
     @defer.inlineCallbacks
     def file(self, token: str = "customer", devices: Any = (IMEI_A,), text: str = "Brak pozycji na mapie") -> Any:
