@@ -17,13 +17,11 @@ from telediag.tickets.desk import TicketDesk
 from telediag.tickets.model import TicketsConfig
 from telediag.tickets.sla import parse_sla
 from telediag.web.accounts import activation, device_status, page_number, roaming
-from telediag.web.sessions import start_session
-from telediag.web.users import create_user
 from tests.telediag.api.support import (
-    ACME, BETA, IMEI_A, IMEI_A2, IMEI_B, LAT_B, LON_B, ApiTestCase, FakeDiagnostics,
+    ACME, BETA, IMEI_A, IMEI_A2, IMEI_B, LAT_B, LON_B, FakeDiagnostics,
 )
+from tests.telediag.web.support import RolePagesCase
 
-PASSWORD = "correct horse battery"
 HOUR = 3600.0
 TELEMETRY_WORDS = ("voltage", "Voltage", "km/h", "speed", "Speed", "satellite", "hdop", "HDOP", "Last position",
                    "latitude", "longitude", "odometer", "io66", "24079")
@@ -51,7 +49,7 @@ class OfficeDiagnostics(FakeDiagnostics):
                         and active in (None, True)]
 
 
-class AccountPagesTests(ApiTestCase):
+class AccountPagesTests(RolePagesCase):
     """``/accounts`` and ``/accounts/{account}`` as each role gets them."""
 
     def setUp(self) -> None:
@@ -62,12 +60,7 @@ class AccountPagesTests(ApiTestCase):
         self.addCleanup(db.close)
         db.execute("UPDATE devices SET activated_at = ? WHERE imei = ?", (self.now - 6 * HOUR, IMEI_A2))
         db.execute("UPDATE accounts SET vip = 1 WHERE name = ?", (BETA,))
-        self.sessions: dict[str, str] = {}
-        for username, role, account in (("office", "customer_office", None), ("root", "admin", None),
-                                        ("alice", "customer", ACME), ("tech", "technical", None),
-                                        ("ops", "it", None)):
-            user_id = create_user(db, username, role, account, PASSWORD, 0.0)
-            self.sessions[role] = start_session(db, user_id, self.now)
+        self.sign_in_roles(db, self.now)
         desk = TicketDesk(parse_sla({}), TicketsConfig())
         self.ticket = desk.file(db, origin="customer", by="customer#1", account=ACME, devices=[IMEI_A],
                                 description="Our tracker in WX 1234A shows odd positions", now=self.now,
@@ -82,11 +75,6 @@ class AccountPagesTests(ApiTestCase):
             values |= {v for v in (lat, lon) if v is not None}
         values |= {LAT_B + 1.1111, LON_B - 5.2222}
         return {text for v in values for text in (repr(v), f"{v:.4f}", f"{v:.3f}")}
-
-    @defer.inlineCallbacks
-    def page(self, role: str, path: str) -> Any:
-        answer = yield self.call("GET", path, headers={"Cookie": f"telediag_session={self.sessions[role]}"})
-        return answer
 
     def assert_no_position_or_telemetry(self, body: bytes) -> None:
         text = body.decode()

@@ -16,7 +16,7 @@ from telediag.tickets.webhooks import WebhookConfig
 from telediag.web.admin import Snapshot, integrations, origin, size_text
 from telediag.config import Config
 from tests.telediag.api.support import ACME
-from tests.telediag.web.test_ticket_staff_pages import PASSWORD, ConsoleTestCase
+from tests.telediag.web.test_ticket_staff_pages import ConsoleTestCase
 
 NEW_PASSWORD = "a long enough password"
 

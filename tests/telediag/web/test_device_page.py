@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import time
 from typing import Any
-from urllib.parse import urlencode
 
 from twisted.internet import defer
 
@@ -22,9 +21,8 @@ from telediag.web.users import create_user
 from tests.telediag.api.support import (
     ACME, BETA, ICCID_A, IMEI_A, IMEI_B, ApiTestCase, FakeDiagnostics,
 )
-from tests.telediag.web.test_login import cookie_value, hidden_csrf, set_cookies
+from tests.telediag.web.support import PASSWORD, form_sign_in, session_of
 
-PASSWORD = "correct horse battery"
 USERS = {"anna": ("customer", ACME), "office": ("customer_office", None), "tech": ("technical", None),
          "itdesk": ("it", None), "root": ("admin", None)}
 LAT, LON = 54.35187, 18.64661
@@ -98,14 +96,9 @@ class DevicePageTests(ApiTestCase):
     @defer.inlineCallbacks
     def signed_in(self, username: str) -> Any:
         if username not in self.sessions:
-            form = yield self.call("GET", "/login")
-            headers = {"Content-Type": "application/x-www-form-urlencoded",
-                       "Cookie": f"telediag_login_csrf={cookie_value(set_cookies(form)['telediag_login_csrf'])}"}
-            answer = yield self.call("POST", "/login", raw=urlencode(
-                {"username": username, "password": PASSWORD, "csrf_token": hidden_csrf(form.data)}).encode(),
-                headers=headers)
+            answer = yield form_sign_in(self, username)
             self.assertEqual(answer.status, 303, answer.data)
-            self.sessions[username] = cookie_value(set_cookies(answer)["telediag_session"])
+            self.sessions[username] = session_of(answer)
         return self.sessions[username]
 
     @defer.inlineCallbacks

@@ -26,9 +26,8 @@ from telediag.store.connectivity import save_events
 from telediag.store.sqlite import Reader, RecordBatch, Store, connect
 from telediag.web.fleet import MAX_PAGE, MAX_PAGE_SIZE, BadFilter, FleetQuery, fleet_choices, fleet_view, parse_query
 from telediag.web.fleet_pages import CHOICES_TTL_S, LIVE_INTERVAL_S, FleetPages, live_interval
-from telediag.web.sessions import start_session
-from telediag.web.users import create_user
-from tests.telediag.api.support import ACME, BETA, IMEI_A, IMEI_A2, IMEI_B, PERSONAL_VALUES, ApiTestCase
+from tests.telediag.api.support import ACME, IMEI_A, IMEI_A2, IMEI_B, PERSONAL_VALUES
+from tests.telediag.web.support import RolePagesCase
 
 T0 = 1_790_000_000.0
 TECH, IT, ADMIN = Principal("technical"), Principal("it"), Principal("admin")
@@ -211,12 +210,7 @@ def test_the_forms_choices_are_reused_for_a_minute(reader: Reader) -> None:
     assert choices["accounts"] == [ALPHA, BRAVO] and not choices["accounts_truncated"]
 
 
-PASSWORD = "correct horse battery"
-ROLES = (("tech", "technical", None), ("ops", "it", None), ("root", "admin", None), ("alice", "customer", ACME),
-         ("office", "customer_office", None))
-
-
-class FleetPageTests(ApiTestCase):
+class FleetPageTests(RolePagesCase):
     """``/fleet`` and ``/fleet/live`` as each role gets them, over HTTP."""
 
     def setUp(self) -> None:
@@ -226,21 +220,15 @@ class FleetPageTests(ApiTestCase):
         self.addCleanup(db.close)
         apply_verdicts(db, IMEI_A, {"EXTERNAL_POWER_LOST": {"ext_voltage_v": 0.0}}, now - 600)
         apply_verdicts(db, IMEI_B, {"GPS_POOR_QUALITY": {"hdop": 7.5}}, now - 300)
-        self.sessions = {role: start_session(db, create_user(db, name, role, account, PASSWORD, 0.0), now)
-                         for name, role, account in ROLES}
+        self.sign_in_roles(db, now)
         self.pseudonym = Pseudonymiser(load_or_create_secret(self.config.store.data_dir)).account(ACME)
-
-    @defer.inlineCallbacks
-    def get(self, role: str, path: str) -> Any:
-        answer = yield self.call("GET", path, headers={"Cookie": f"telediag_session={self.sessions[role]}"})
-        return answer
 
     @defer.inlineCallbacks
     def test_customers_and_the_customer_office_get_the_404_page(self) -> Any:
         yield self.start()
         for role in ("customer", "customer_office"):
             for path in ("/fleet", "/fleet/live", "/fleet?code=GPS_NO_FIX"):
-                answer = yield self.get(role, path)
+                answer = yield self.page(role, path)
                 self.assertEqual(answer.status, 404, (role, path))
                 self.assertIn(b"Not found", answer.data)
                 self.assertNotIn(b"data-live", answer.data)
@@ -251,7 +239,7 @@ class FleetPageTests(ApiTestCase):
     def test_technical_staff_see_pseudonyms_never_names_or_contacts(self) -> Any:
         yield self.start()
         for role in ("technical", "it"):
-            answer = yield self.get(role, "/fleet")
+            answer = yield self.page(role, "/fleet")
             self.assertEqual(answer.status, 200, answer.data)
             html = answer.data.decode()
             for value in PERSONAL_VALUES:
@@ -267,14 +255,14 @@ class FleetPageTests(ApiTestCase):
             for field in ("code", "protocol", "operator", "account", "size"):
                 self.assertIn(f'<label for="{field}">', html)
                 self.assertIn(f'id="{field}" name="{field}"', html)
-        admin = yield self.get("admin", "/fleet")
+        admin = yield self.page("admin", "/fleet")
         self.assertIn(f'data-account="{ACME}"', admin.data.decode())
 
     @defer.inlineCallbacks
     def test_filters_the_live_fragment_and_its_interval(self) -> Any:
         yield self.start()
         path = f"/fleet?code=GPS_POOR_QUALITY&account={self.pseudonym}&refresh=2"
-        answer = yield self.get("technical", path)
+        answer = yield self.page("technical", path)
         html = answer.data.decode()
         self.assertEqual(answer.status, 200)
         self.assertIn(f'data-live="/fleet/live?code=GPS_POOR_QUALITY&amp;account={self.pseudonym}"', html)
@@ -282,7 +270,7 @@ class FleetPageTests(ApiTestCase):
         self.assertIn('data-matching="0"', html)  # Acme's trackers have no GPS finding
         self.assertIn('<option value="GPS_POOR_QUALITY" selected>', html)
         self.assertRegex(html, r'<script src="/static/live\.js\?v=\w+" defer></script>')
-        live = yield self.get("technical", "/fleet/live?code=GPS_POOR_QUALITY")
+        live = yield self.page("technical", "/fleet/live?code=GPS_POOR_QUALITY")
         self.assertEqual(live.status, 200)
         self.assertEqual(live.header("X-Telediag-Fragment"), "1")
         self.assertNotIn(b"<html", live.data)
@@ -296,10 +284,10 @@ class FleetPageTests(ApiTestCase):
                             ("/fleet?code=NOPE", b"There is no finding code NOPE."),
                             ("/fleet/live?page=abc", b"The page is a whole number from 1, not abc."),
                             ("/fleet?operator=%3Cscript%3E", b"not &lt;script&gt;")):
-            answer = yield self.get("technical", path)
+            answer = yield self.page("technical", path)
             self.assertEqual(answer.status, 400, path)
             self.assertIn(words, answer.data)
             self.assertIn(b'<a href="/fleet">', answer.data)
             self.assertIsNone(answer.header("X-Telediag-Fragment"))
-        other = yield self.get("technical", "/fleet/other")
+        other = yield self.page("technical", "/fleet/other")
         self.assertEqual(other.status, 404)

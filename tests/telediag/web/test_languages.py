@@ -35,14 +35,13 @@ from telediag.web.i18n import TRANSLATED_BY_VALUE
 from telediag.web.resources import WRONG_CREDENTIALS
 from telediag.web.users import create_user
 from tests.telediag.api.support import ACME, ICCID_A, IMEI_A, IMEI_A2, LAT_A, LON_A, T0, ApiTestCase, record
-from tests.telediag.web.test_login import cookie_value, hidden_csrf, set_cookies
+from tests.telediag.web.support import PASSWORD, cookie_value, form_sign_in, hidden_csrf, session_of, set_cookies
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 LOCALE = PROJECT_ROOT / "telediag" / "locale"
 TRANSLATED = tuple(language for language in LANGUAGES if language != "en")
 KEYWORDS = {**DEFAULT_KEYWORDS, "N_": None, "Nn_": (1, 2), "FindingSpec": (6,), "ChartSpec": (2,)}
 """What ``make messages`` passes to ``pybabel extract`` (-k N_ -k Nn_:1,2 -k FindingSpec:6 -k ChartSpec:2)."""
-PASSWORD = "correct horse battery"
 NOW = T0 + 400
 
 POWER_HINT = {
@@ -263,13 +262,9 @@ class LanguageTests(ApiTestCase):
     @defer.inlineCallbacks
     def signed_in(self) -> Any:
         """A session cookie for alice (customer of Acme)."""
-        form = yield self.call("GET", "/login")
-        answer = yield self.call("POST", "/login", raw=(
-            f"username=alice&password={PASSWORD.replace(' ', '+')}&csrf_token={hidden_csrf(form.data)}").encode(),
-            headers={"Content-Type": "application/x-www-form-urlencoded",
-                     "Cookie": f"telediag_login_csrf={cookie_value(set_cookies(form)['telediag_login_csrf'])}"})
+        answer = yield form_sign_in(self, "alice")
         self.assertEqual(answer.status, 303, answer.data)
-        return cookie_value(set_cookies(answer)["telediag_session"])
+        return session_of(answer)
 
     @defer.inlineCallbacks
     def test_the_sign_in_page_in_polish_for_a_polish_browser(self) -> Any:

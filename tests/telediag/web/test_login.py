@@ -12,24 +12,8 @@ from twisted.internet import defer
 from telediag.config import WebConfig
 from telediag.store.sqlite import connect
 from telediag.web.users import create_user, disable_user
-from tests.telediag.api.support import ACME, ApiTestCase, Answer
-
-PASSWORD = "correct horse battery"
-
-
-def set_cookies(answer: Answer) -> dict[str, str]:
-    """Set-Cookie headers by cookie name (the whole header text)."""
-    return {h.split(b"=", 1)[0].decode(): h.decode() for h in answer.headers.getRawHeaders(b"set-cookie") or []}
-
-
-def cookie_value(header: str) -> str:
-    return header.split(";", 1)[0].split("=", 1)[1]
-
-
-def hidden_csrf(html: bytes) -> str:
-    found = re.search(rb'<input type="hidden" name="csrf_token" value="([^"]*)"', html)
-    assert found is not None, html
-    return found.group(1).decode()
+from tests.telediag.api.support import ACME, ApiTestCase
+from tests.telediag.web.support import PASSWORD, cookie_value, hidden_csrf, set_cookies
 
 
 class LoginTests(ApiTestCase):

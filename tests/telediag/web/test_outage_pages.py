@@ -13,17 +13,15 @@ from protocols.record import Record
 from telediag.diagnostics.findings import Finding, Transition
 from telediag.registry.entries import parse_entry
 from telediag.registry.repository import save
-from telediag.store.sqlite import RecordBatch, Store, connect
+from telediag.store.sqlite import RecordBatch, Store
 from telediag.tickets import repository as repo
 from telediag.tickets.desk import TicketDesk
 from telediag.tickets.model import TicketsConfig
 from telediag.tickets.sla import parse_sla
 from telediag.web.outages import due_now, shared
-from telediag.web.sessions import start_session
-from telediag.web.users import create_user
-from tests.telediag.api.support import ACME, ApiTestCase
+from tests.telediag.api.support import ACME
+from tests.telediag.web.support import RolePagesCase
 
-PASSWORD = "correct horse battery"
 SILENT = [f"35000000000{i:04d}" for i in range(4)]
 """Trackers of two accounts on one operator that all go silent together."""
 OPERATOR = 26003
@@ -33,7 +31,7 @@ def silent(imei: str, at: float) -> Transition:
     return Transition("raised", Finding(1, imei, "DEVICE_SILENT", True, at, at, 1, {"silent_s": 4000}, None))
 
 
-class OutagePagesTests(ApiTestCase):
+class OutagePagesTests(RolePagesCase):
     """``/outages`` and ``/outages/{id}`` for technical, IT and admin; a 404 for everyone else."""
 
     def setUp(self) -> None:
@@ -65,17 +63,8 @@ class OutagePagesTests(ApiTestCase):
         repo.record_finding(db, self.old, {"imei": "apn=m2m.old", "code": "MASS_OUTAGE", "first_seen": self.now - 86400,
                                            "last_seen": self.now - 86400, "count": 12,
                                            "evidence": {"apn": "m2m.old", "devices": 12}})
-        self.sessions: dict[str, str] = {}
-        for username, role, account in (("tech", "technical", None), ("ops", "it", None), ("root", "admin", None),
-                                        ("office", "customer_office", None), ("alice", "customer", ACME)):
-            user_id = create_user(db, username, role, account, PASSWORD, 0.0)
-            self.sessions[role] = start_session(db, user_id, self.now)
+        self.sign_in_roles(db, self.now)
         store.close()
-
-    @defer.inlineCallbacks
-    def page(self, role: str, path: str) -> Any:
-        answer = yield self.call("GET", path, headers={"Cookie": f"telediag_session={self.sessions[role]}"})
-        return answer
 
     @defer.inlineCallbacks
     def test_technical_staff_see_outages_open_first_with_what_the_devices_share(self) -> Any:

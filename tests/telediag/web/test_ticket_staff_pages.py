@@ -11,8 +11,6 @@ from urllib.parse import urlencode
 
 from twisted.internet import defer, reactor
 
-from telediag.api.service import ApiService
-from telediag.service import build_desk
 from telediag.store.sqlite import connect
 from telediag.web import desk
 from telediag.web.evidence import evidence_items
@@ -20,16 +18,17 @@ from telediag.web.ticket_pages import next_states
 from telediag.api.auth import Principal
 from telediag.web.users import create_user
 from tests.telediag.api.support import ACME, IMEI_A, IMEI_B, ApiTestCase, Answer
+from tests.telediag.web.support import PASSWORD, form_sign_in, hidden_csrf, session_of, set_cookies
 
-PASSWORD = "correct horse battery"
 USERS = {"anna": ("customer", ACME), "office": ("customer_office", None), "tech": ("technical", None),
          "itsy": ("it", None), "root": ("admin", None)}
 CUSTOMER_TEXT = "Truck WX 1234A shows nothing. Call Jan Kowalski on +48 600 100 200 or jan.kowalski@acme.example."
-_CSRF = re.compile(rb'<input type="hidden" name="csrf_token" value="([^"]*)"')
 
 
 class ConsoleTestCase(ApiTestCase):
     """The API service with the ticket desk, a console user per role, and page requests as each of them."""
+
+    with_desk = True
 
     def setUp(self) -> None:
         super().setUp()
@@ -40,28 +39,14 @@ class ConsoleTestCase(ApiTestCase):
         self.sessions: dict[str, tuple[str, str]] = {}
 
     @defer.inlineCallbacks
-    def start(self, **api: Any) -> Any:
-        self.service = ApiService(self.config, reactor, self.diagnostics, read_threads=2, desk=build_desk(self.config))
-        self.service.startService()
-        self.addCleanup(self.stop)
-        port = yield self.service.ready
-        return port
-
-    @defer.inlineCallbacks
     def sign_in(self, username: str, password: str = PASSWORD) -> Any:
-        """Sign in with the form; returns the answer (303 and a session cookie on success)."""
-        form = yield self.call("GET", "/login")
-        cookie = [h.decode() for h in form.headers.getRawHeaders(b"set-cookie") or [] if h.startswith(b"telediag_login_csrf=")]
-        login_csrf = cookie[0].split(";", 1)[0].split("=", 1)[1]
-        answer = yield self.call("POST", "/login", raw=urlencode(
-            {"username": username, "password": password, "csrf_token": _CSRF.search(form.data).group(1).decode()}
-        ).encode(), headers={"Content-Type": "application/x-www-form-urlencoded",
-                             "Cookie": f"telediag_login_csrf={login_csrf}"})
-        for header in answer.headers.getRawHeaders(b"set-cookie") or []:
-            if header.startswith(b"telediag_session=") and answer.status == 303:
-                token = header.split(b";", 1)[0].split(b"=", 1)[1].decode()
-                home = yield self.call("GET", "/", headers={"Cookie": f"telediag_session={token}"})
-                self.sessions[username] = (token, _CSRF.search(home.data).group(1).decode())
+        """Sign in with the form; returns the answer (303 and a session cookie on success). A session is
+        kept with the CSRF token of its pages' forms."""
+        answer = yield form_sign_in(self, username, password)
+        if answer.status == 303 and "telediag_session" in set_cookies(answer):
+            token = session_of(answer)
+            home = yield self.call("GET", "/", headers={"Cookie": f"telediag_session={token}"})
+            self.sessions[username] = (token, hidden_csrf(home.data))
         return answer
 
     @defer.inlineCallbacks
