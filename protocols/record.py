@@ -14,9 +14,21 @@ from typing import Any
 from protocols.dates import ImpossibleDate, utc_seconds
 
 
-@dataclass(frozen=True, slots=True)
+_NO_ATTRIBUTES: Any = object()
+"""Default of ``Record(attributes=...)``: each record gets a new empty dict."""
+_set = object.__setattr__
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class Record:
-    """One report from one device: a position fix, a status/heartbeat or an event."""
+    """One report from one device: a position fix, a status/heartbeat or an event.
+
+    Immutable (assigning a field raises ``FrozenInstanceError``) and still cheap to build: every
+    codec builds one per record on the per-packet path. The dataclass's own frozen ``__init__``
+    sets each field through ``object.__setattr__`` (2.1 µs for 21 fields); this one assigns them
+    while the instance is a :class:`_Building`, a subclass with the same slots and plain
+    assignment, and then makes it a Record (0.5 µs).
+    """
 
     imei: str | None
     protocol: str
@@ -39,6 +51,73 @@ class Record:
     odometer_m: float | None = None
     event: str | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
+
+    def __init__(
+        self,
+        imei: str | None,
+        protocol: str,
+        fix_time: float | None,
+        valid: bool | None = None,
+        lat: float | None = None,
+        lon: float | None = None,
+        altitude_m: float | None = None,
+        speed_kmh: float | None = None,
+        course_deg: float | None = None,
+        satellites: int | None = None,
+        hdop: float | None = None,
+        ignition: bool | None = None,
+        motion: bool | None = None,
+        ext_voltage_v: float | None = None,
+        battery_voltage_v: float | None = None,
+        gsm_signal_pct: int | None = None,
+        operator: int | None = None,
+        roaming: bool | None = None,
+        odometer_m: float | None = None,
+        event: str | None = None,
+        attributes: dict[str, Any] = _NO_ATTRIBUTES,
+    ) -> None:
+        cls = type(self)
+        if cls is not Record:  # a subclass (with slots of its own, maybe): field by field
+            for name, value in zip(RECORD_FIELDS, (
+                imei, protocol, fix_time, valid, lat, lon, altitude_m, speed_kmh, course_deg,
+                satellites, hdop, ignition, motion, ext_voltage_v, battery_voltage_v,
+                gsm_signal_pct, operator, roaming, odometer_m, event,
+                {} if attributes is _NO_ATTRIBUTES else attributes,
+            )):
+                _set(self, name, value)
+            return
+        _set(self, "__class__", _Building)
+        self.imei = imei
+        self.protocol = protocol
+        self.fix_time = fix_time
+        self.valid = valid
+        self.lat = lat
+        self.lon = lon
+        self.altitude_m = altitude_m
+        self.speed_kmh = speed_kmh
+        self.course_deg = course_deg
+        self.satellites = satellites
+        self.hdop = hdop
+        self.ignition = ignition
+        self.motion = motion
+        self.ext_voltage_v = ext_voltage_v
+        self.battery_voltage_v = battery_voltage_v
+        self.gsm_signal_pct = gsm_signal_pct
+        self.operator = operator
+        self.roaming = roaming
+        self.odometer_m = odometer_m
+        self.event = event
+        self.attributes = {} if attributes is _NO_ATTRIBUTES else attributes
+        self.__class__ = Record
+
+
+class _Building(Record):
+    """A Record while ``Record.__init__`` fills it: the same slots, assignable (both slots of the
+    frozen class, ``__setattr__`` and ``__delattr__``, are plain again, so assignment is direct)."""
+
+    __slots__ = ()
+    __setattr__ = object.__setattr__
+    __delattr__ = object.__delattr__
 
 
 RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Record))

@@ -4,6 +4,12 @@ This layer knows bytes only: timestamps, raw coordinates and IO elements by nume
 mean, and how a record becomes the normalised :class:`~protocols.record.Record`, lives in
 :mod:`protocols.teltonika.io_mapping`. Decoding works on one already framed packet with
 ``struct.unpack_from`` and bound checks against ``end``, so a frame never reads into its neighbour.
+
+Two decoders share the layouts: :func:`decode_fixed`, the per-packet path, reads each record whose
+IO elements all have fixed widths with one precompiled struct (a device repeats its layout from
+record to record, so the struct is built once per layout); :func:`decode_records` reads any record
+(variable-length and 16-byte elements too) group by group into an :class:`AvlRecord`, and is what
+the server falls back on when :func:`decode_fixed` declines a packet.
 """
 
 from __future__ import annotations
@@ -11,7 +17,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Sequence
+from operator import itemgetter
+from typing import Any, Callable, Sequence
 
 CODEC_7 = 0x07
 """GH3000 (older personal trackers): bit masks instead of fixed fields, see ``gh3000.py``."""
@@ -148,6 +155,120 @@ def decode_records(
                 io=io,
             )
         )
+    return records, offset
+
+
+FixedRecord = tuple[int, int, float, float, int, float, int, int, int, "int | None", tuple[int, ...], tuple[int, ...]]
+"""A record read by :func:`decode_fixed`: timestamp (ms), priority, lon, lat (degrees), altitude,
+angle, satellites, speed, event IO id, generation type (codec 16, else None), then the IO ids and
+their values in wire order."""
+
+MAX_FIXED_ELEMENTS = 255
+"""Records with more IO elements than this are left to :func:`decode_records` (no struct per count)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """One record layout of codec 8/8E/16: so many elements of each width, no variable-length ones."""
+
+    record: struct.Struct
+    """The whole record, header to the last group count."""
+    counts: tuple[int, ...]
+    """The group counts (and the empty NX count of codec 8E) the record says it has."""
+    counts_of: Callable[[tuple[Any, ...]], tuple[int, ...]]
+    ids_of: Callable[[tuple[Any, ...]], tuple[int, ...]]
+    values_of: Callable[[tuple[Any, ...]], tuple[int, ...]]
+    generation: bool
+
+
+def _picker(positions: Sequence[int]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    """``itemgetter`` that always returns a tuple (itemgetter of one position returns the item)."""
+    if not positions:
+        return lambda values: ()
+    if len(positions) == 1:
+        (at,) = positions
+        return lambda values: (values[at],)
+    return itemgetter(*positions)
+
+
+@lru_cache(maxsize=256)
+def _shape(codec: int, counts: tuple[int, ...]) -> _Shape:
+    """The struct and positions of a record with ``counts`` elements of 1, 2, 4 and 8 bytes."""
+    layout = _LAYOUTS[codec]
+    fmt = [layout.header.format]
+    at = len(layout.header.unpack(bytes(layout.header.size)))
+    count_at, id_at = [], []
+    for value_fmt, n in zip(_VALUE_FMTS, counts):
+        fmt.append(layout.count.format[1:] + (layout.id_fmt + value_fmt) * n)
+        count_at.append(at)
+        id_at.extend(range(at + 1, at + 1 + 2 * n, 2))
+        at += 1 + 2 * n
+    expected = counts
+    if layout.nx:
+        fmt.append("H")
+        count_at.append(at)
+        expected = counts + (0,)
+    return _Shape(
+        record=struct.Struct("".join(fmt)),
+        counts=expected,
+        counts_of=itemgetter(*count_at),
+        ids_of=_picker(id_at),
+        values_of=_picker([i + 1 for i in id_at]),
+        generation=layout.generation,
+    )
+
+
+def _shape_at(data: bytes, offset: int, end: int, codec: int) -> _Shape | None:
+    """The shape of the record at ``offset``, or None when it is not fixed or does not fit."""
+    layout = _LAYOUTS[codec]
+    count = layout.count
+    id_size = 2 if layout.id_fmt == "H" else 1
+    at = offset + layout.header.size
+    counts = []
+    for value_fmt in _VALUE_FMTS:
+        if at + count.size > end:
+            return None
+        (n,) = count.unpack_from(data, at)
+        counts.append(n)
+        at += count.size + n * (id_size + _VALUE_SIZES[value_fmt])
+    if layout.nx:
+        if at + 2 > end or _U16.unpack_from(data, at)[0]:
+            return None
+        at += 2
+    if at > end or sum(counts) > MAX_FIXED_ELEMENTS:
+        return None
+    return _shape(codec, tuple(counts))
+
+
+def decode_fixed(
+    data: bytes, offset: int, end: int, codec: int, count: int
+) -> tuple[list[FixedRecord], int] | None:
+    """Decode ``count`` codec 8/8E/16 records as :data:`FixedRecord` tuples, or None.
+
+    None when any record has a variable-length element, or does not fit before ``end``: the caller
+    then decodes with :func:`decode_records`, which reads every layout and says what is wrong. A
+    record is read with the struct of the previous one when its counts say it has the same layout.
+    """
+    records: list[FixedRecord] = []
+    shape: _Shape | None = None
+    for _ in range(count):
+        values = None
+        if shape is not None and offset + shape.record.size <= end:
+            values = shape.record.unpack_from(data, offset)
+            if shape.counts_of(values) != shape.counts:
+                values = None
+        if values is None:
+            shape = _shape_at(data, offset, end, codec)
+            if shape is None:
+                return None
+            values = shape.record.unpack_from(data, offset)
+        assert shape is not None
+        offset += shape.record.size
+        records.append((
+            values[0], values[1], values[2] / 10_000_000, values[3] / 10_000_000, values[4],
+            float(values[5]), values[6], values[7], values[8],
+            values[9] if shape.generation else None, shape.ids_of(values), shape.values_of(values),
+        ))
     return records, offset
 
 

@@ -7,10 +7,11 @@ The mapping follows the FMB AVL ID list for codecs 8/8E/16 and Traccar's GH3000 
 
 from __future__ import annotations
 
-from typing import Any
+from operator import itemgetter
+from typing import Any, Callable
 
 from protocols.record import Record
-from protocols.teltonika.avl import CODEC_7, AvlRecord
+from protocols.teltonika.avl import CODEC_7, AvlRecord, FixedRecord
 
 PROTOCOL = "teltonika"
 
@@ -83,64 +84,127 @@ def _int(value: int | str | None) -> int | None:
     return value if type(value) is int else None
 
 
+KNOWN_IDS = (69, 80, 181, 182, 21, 66, 67, 16, 239, 240, 241)
+"""IO ids that fill a record field or a named attribute, in the order :func:`_record` unpacks them:
+GNSS status, data mode, PDOP, HDOP, GSM signal, external and battery voltage, odometer, ignition,
+movement, operator."""
+
+PLAN_CACHE_LIMIT = 4096
+"""Distinct IO id sets remembered; past this the cache starts again (a peer sending random ids)."""
+
+
+class _IoPlan:
+    """What a record needs from one set of IO ids, worked out once per set (a device repeats it)."""
+
+    __slots__ = ("keys", "known")
+
+    def __init__(self, ids: tuple[int, ...]) -> None:
+        self.keys = tuple(map(io_key, ids))
+        """The ``"io<ID>"`` attribute names in wire order."""
+        last = {io_id: at for at, io_id in enumerate(ids)}  # a repeated id: its last value, as a dict
+        missing = len(ids)  # :meth:`known` reads from the values with one None appended
+        getter = itemgetter(*(last.get(io_id, missing) for io_id in KNOWN_IDS))
+        self.known: Callable[[tuple[Any, ...]], tuple[Any, ...]] = getter
+        """``known(values + (None,))``: the values of :data:`KNOWN_IDS`, None where absent."""
+
+
+_PLANS: dict[tuple[int, ...], _IoPlan] = {}
+
+
+def _plan(ids: tuple[int, ...]) -> _IoPlan:
+    plan = _PLANS.get(ids)
+    if plan is None:
+        if len(_PLANS) >= PLAN_CACHE_LIMIT:
+            _PLANS.clear()
+        plan = _PLANS[ids] = _IoPlan(ids)
+    return plan
+
+
 def avl_to_record(avl: AvlRecord, imei: str | None, codec: int) -> Record:
     """The normalised record of one decoded AVL record."""
     if codec == CODEC_7:
         return _gh3000_to_record(avl, imei)
     io = avl.io
-    attributes: dict[str, Any] = {"priority": avl.priority, "event_io": avl.event_io}
-    if avl.generation_type is not None:
-        attributes["generation_type"] = avl.generation_type
-    attributes.update(zip(map(io_key, io), io.values()))
     get = io.get
+    return _record(
+        imei, avl.timestamp_ms, avl.priority, avl.lon, avl.lat, avl.altitude, avl.angle,
+        avl.satellites, avl.speed, avl.event_io, avl.generation_type,
+        tuple(map(io_key, io)), tuple(io.values()), tuple(_int(get(io_id)) for io_id in KNOWN_IDS),
+    )
 
-    satellites = avl.satellites or 0
-    gnss_status = _int(get(69))
+
+def fixed_to_record(fixed: FixedRecord, imei: str | None) -> Record:
+    """The normalised record of one record read by :func:`~protocols.teltonika.avl.decode_fixed`.
+
+    The same as :func:`avl_to_record` gives for the same bytes, with the per-id work (attribute
+    names, which ids fill which field) taken from the id set's cached plan.
+    """
+    ts, priority, lon, lat, altitude, angle, satellites, speed, event_io, generation, ids, values = fixed
+    plan = _PLANS.get(ids) or _plan(ids)
+    return _record(
+        imei, ts, priority, lon, lat, altitude, angle, satellites, speed, event_io, generation,
+        plan.keys, values, plan.known(values + (None,)),
+    )
+
+
+def _record(
+    imei: str | None,
+    timestamp_ms: int,
+    priority: int,
+    lon: float | None,
+    lat: float | None,
+    altitude: int | None,
+    angle: float | None,
+    satellites: int | None,
+    speed: int | None,
+    event_io: int | None,
+    generation_type: int | None,
+    keys: tuple[str, ...],
+    values: tuple[int | str, ...],
+    known: tuple[int | None, ...],
+) -> Record:
+    """Codecs 8/8E/16: every IO element raw as ``"io<ID>"``, the :data:`KNOWN_IDS` mapped to fields."""
+    gnss_status, data_mode, pdop, hdop, gsm, ext_mv, battery_mv, odometer, ignition, motion, operator = known
+    attributes: dict[str, Any] = {"priority": priority, "event_io": event_io}
+    if generation_type is not None:
+        attributes["generation_type"] = generation_type
+    attributes.update(zip(keys, values))
+
+    sats = satellites or 0
     if gnss_status is not None:
         attributes["gnss_status"] = gnss_status
-    valid = satellites > 0 and (gnss_status is None or gnss_status == 1)
-    lat, lon = avl.lat, avl.lon
-    if lat == 0 and lon == 0 and satellites == 0:
+    valid = sats > 0 and (gnss_status is None or gnss_status == 1)
+    if lat == 0 and lon == 0 and sats == 0:
         lat = lon = None
 
     roaming = None
-    data_mode = _int(get(80))
     if data_mode is not None:
         attributes["data_mode"] = data_mode
         roaming = DATA_MODE_ROAMING.get(data_mode)
-    pdop = _int(get(181))
     if pdop is not None:
         attributes["pdop"] = pdop / 10
-    hdop = _int(get(182))
-    gsm = _int(get(21))
-    ext_mv = _int(get(66))
-    battery_mv = _int(get(67))
-    odometer = _int(get(16))
-    ignition = _int(get(239))
-    motion = _int(get(240))
-    operator = _int(get(241))
     return Record(
-        imei=imei,
-        protocol=PROTOCOL,
-        fix_time=avl.timestamp_ms / 1000.0,
-        valid=valid,
-        lat=lat,
-        lon=lon,
-        altitude_m=float(avl.altitude) if avl.altitude is not None else None,
-        speed_kmh=float(avl.speed) if avl.speed is not None else None,
-        course_deg=float(avl.angle) if avl.angle is not None else None,
-        satellites=avl.satellites,
-        hdop=hdop / 10 if hdop is not None else None,
-        ignition=bool(ignition) if ignition is not None else None,
-        motion=bool(motion) if motion is not None else None,
-        ext_voltage_v=ext_mv / 1000 if ext_mv is not None else None,
-        battery_voltage_v=battery_mv / 1000 if battery_mv is not None else None,
-        gsm_signal_pct=gsm * 20 if gsm is not None and gsm <= 5 else None,
-        operator=operator or None,
-        roaming=roaming,
-        odometer_m=float(odometer) if odometer is not None else None,
-        event=event_name(avl.event_io),
-        attributes=attributes,
+        imei,
+        PROTOCOL,
+        timestamp_ms / 1000.0,
+        valid,
+        lat,
+        lon,
+        float(altitude) if altitude is not None else None,
+        float(speed) if speed is not None else None,
+        float(angle) if angle is not None else None,
+        satellites,
+        hdop / 10 if hdop is not None else None,
+        bool(ignition) if ignition is not None else None,
+        bool(motion) if motion is not None else None,
+        ext_mv / 1000 if ext_mv is not None else None,
+        battery_mv / 1000 if battery_mv is not None else None,
+        gsm * 20 if gsm is not None and gsm <= 5 else None,
+        operator or None,
+        roaming,
+        float(odometer) if odometer is not None else None,
+        event_name(event_io),
+        attributes,
     )
 
 

@@ -33,7 +33,7 @@ from protocols.teltonika.avl import (
     MalformedData,
 )
 from protocols.teltonika.commands import decode_items, item_response
-from protocols.teltonika.io_mapping import avl_to_record
+from protocols.teltonika.io_mapping import avl_to_record, fixed_to_record
 
 LOGIN_ACCEPT = b"\x01"
 LOGIN_REJECT = b"\x00"
@@ -75,7 +75,9 @@ def decode_data(
 ) -> DecodedData:
     """Decode the field from codec id to N2 in ``data[start:end]`` (shared by TCP, UDP, captures).
 
-    ``strict`` demands that N1 == N2 and that the records fill the field exactly. When a codec
+    ``strict`` demands that N1 == N2 and that the records fill the field exactly. Codec 8/8E/16
+    records with fixed-width IO elements only (nearly all) are read by ``avl.decode_fixed``; any
+    other field, or one that does not add up that way, by ``avl.decode_records``. When a codec
     8/8E/16 field does not add up, it is read once more with the 16-byte IO group that some firmware
     adds (Traccar's ``extended`` option): the CRC already vouched for the bytes, so only the layout
     can be off. Raises ``MalformedData`` (a ``ValueError``) or ``ProtocolError`` for unknown codecs.
@@ -90,6 +92,10 @@ def decode_data(
     body_end = end - 1 if strict else end
     result = DecodedData(codec, count)
     if codec in (avl.CODEC_8, avl.CODEC_8E, avl.CODEC_16):
+        fixed = avl.decode_fixed(data, offset, body_end, codec, count)
+        if fixed is not None and (not strict or fixed[1] == body_end):
+            result.records = [fixed_to_record(record, imei) for record in fixed[0]]
+            return result
         try:
             records, offset = avl.decode_records(data, offset, body_end, codec, count)
             _check_filled(offset, body_end, strict)
