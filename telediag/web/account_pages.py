@@ -9,11 +9,12 @@ from __future__ import annotations
 from telediag.api.backend import ApiBackend
 from telediag.api.errors import ApiError
 from telediag.web.accounts import (
-    ACCOUNTS_PER_PAGE, DEVICES_PER_PAGE, MAX_PAGE, MAX_SEARCH_CHARS, OFFICE_ROLES, account_detail, account_href,
-    account_list, page_number, shaped_accounts, shaped_devices,
+    ACCOUNTS_PER_PAGE, DEVICES_PER_PAGE, MAX_SEARCH_CHARS, OFFICE_ROLES, account_detail, account_href, account_list,
+    shaped_accounts, shaped_devices,
 )
-from telediag.web.answers import Page, not_found
+from telediag.web.answers import Page, bad_page_number, bad_request, not_found
 from telediag.web.areas import PageRequest
+from telediag.web.paging import page_number
 from telediag.web.trackers import visible_part
 
 
@@ -29,8 +30,7 @@ class AccountPages:
             return None
         page = page_number(request.query.get("page"))
         if page is None:
-            return self._bad(request, request.gettext("The page number must be a whole number from 1 to %(max)s.")
-                             % {"max": MAX_PAGE})
+            return bad_page_number(request.pages, "/accounts", request.gettext("All accounts"))
         if len(segments) == 1:
             return await self._list(request, page)
         if not segments[1] or len(segments[1]) > MAX_SEARCH_CHARS:
@@ -40,8 +40,8 @@ class AccountPages:
     async def _list(self, request: PageRequest, page: int) -> Page:
         search = request.query.get("q", "").strip()
         if len(search) > MAX_SEARCH_CHARS:
-            return self._bad(request, request.gettext("Search for at most %(max)s characters of a name.")
-                             % {"max": MAX_SEARCH_CHARS})
+            return bad_request(request.pages, request.gettext("Search for at most %(max)s characters of a name.")
+                               % {"max": MAX_SEARCH_CHARS}, "/accounts", request.gettext("All accounts"))
         who = request.session.principal
         found = await self.api.read(account_list(self.api, page, search))
         visible = visible_part(self.api, who, found)
@@ -62,7 +62,3 @@ class AccountPages:
             "account.html", account=visible["account"], href=account_href(visible["account"]["name"]),
             devices=devices, page=page, more=visible["more"], per_page=DEVICES_PER_PAGE,
             tickets=visible["tickets"], more_tickets=visible["more_tickets"]))
-
-    def _bad(self, request: PageRequest, message: str) -> Page:
-        pages = request.pages
-        return Page(400, pages.message(pages.gettext("Bad request"), message, "/accounts", pages.gettext("All accounts")))

@@ -32,8 +32,6 @@ OFFICE_ROLES = frozenset({"customer_office", "admin"})
 """Who has the accounts pages: the customer office's work, and admin. Everyone else gets the 404 page."""
 ACCOUNTS_PER_PAGE = 50
 DEVICES_PER_PAGE = 100
-MAX_PAGE = 10_000
-"""Pages beyond this are refused: the offset of a later one would make every query scan the whole table."""
 MAX_TICKETS = 50
 """An account's tickets one page lists, newest first (the desk has the queue)."""
 MAX_SEARCH_CHARS = 200
@@ -48,16 +46,6 @@ ReaderWork = Callable[[Reader], dict[str, Any]]
 def account_href(name: str) -> str:
     """The page of one account; every character of the name escaped ("/" included)."""
     return "/accounts/" + quote(name, safe="")
-
-
-def page_number(value: str | None) -> int | None:
-    """A ``?page=`` value as 1..MAX_PAGE (missing: 1); None when it is not one (a 400 page)."""
-    if value is None or value == "":
-        return 1
-    if not value.isascii() or not value.isdigit() or len(value) > 5:
-        return None
-    number = int(value)
-    return number if 1 <= number <= MAX_PAGE else None
 
 
 def _like(text: str) -> str:

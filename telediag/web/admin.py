@@ -32,17 +32,9 @@ from telediag.tickets.model import ACTIVE_STATES
 
 PAGE_SIZE = 100
 """Users or tokens one admin page lists; the page links to the next."""
-MAX_PAGE = 10_000
 INFLUX_STALL_S = 300.0
 """An export with rows waiting whose cursor has not moved for this long needs attention."""
 Gettext = Callable[[str], str]
-
-
-def page_of(value: str | None) -> int:
-    """A ``?page=`` value as a page number from 1 (anything unreadable is the first page)."""
-    if value is None or not value.isascii() or not value.isdigit():
-        return 1
-    return min(max(int(value), 1), MAX_PAGE)
 
 
 def _paged(db: sqlite3.Connection, table: str, page: int) -> tuple[int, int, int]:

@@ -14,9 +14,10 @@ from urllib.parse import urlencode
 
 from telediag.api.backend import ApiBackend
 from telediag.api.tokens import ROLES, TokenUsageError, UnknownAccount, create_token, revoke_token
-from telediag.web.admin import integrations, page_of, snapshot, tokens_page, users_page
+from telediag.web.admin import integrations, snapshot, tokens_page, users_page
 from telediag.web.answers import Page, redirect
 from telediag.web.areas import PageRequest
+from telediag.web.paging import page_of
 from telediag.web.users import USERNAME, UserExists, UserUsageError, create_user, disable_user
 
 

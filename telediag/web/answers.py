@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from telediag.web.paging import MAX_PAGE
+
 if TYPE_CHECKING:
     from telediag.web.pages import Pages
 
@@ -29,6 +31,17 @@ def not_found(pages: "Pages") -> Page:
     """The 404 page: what a path that does not exist, or is not this person's to see, answers."""
     return Page(404, pages.message(pages.gettext("Not found"), pages.gettext("There is no such page."), "/",
                                    pages.gettext("Home")))
+
+
+def bad_request(pages: "Pages", message: str, back: str, back_text: str) -> Page:
+    """The 400 page: what is wrong with the request, and a link back to where it can be asked again."""
+    return Page(400, pages.message(pages.gettext("Bad request"), message, back, back_text))
+
+
+def bad_page_number(pages: "Pages", back: str, back_text: str) -> Page:
+    """The 400 page for a ``?page=`` value that is not a page number (``paging.page_number``)."""
+    return bad_request(pages, pages.gettext("The page number must be a whole number from 1 to %(max)s.")
+                       % {"max": MAX_PAGE}, back, back_text)
 
 
 FRAGMENT_HEADER = "X-Telediag-Fragment"

@@ -22,8 +22,6 @@ from telediag.tickets.sla import FIRST_RESPONSE, RESOLUTION
 STAFF_ROLES = actions.STAFF
 PAGE_SIZE = 50
 """Tickets one queue page holds; the page says how many more there are and links to the next."""
-MAX_PAGE = 10_000
-"""Page numbers above this are read as this one (an OFFSET that large is a typo or a probe)."""
 SOON_S = 3600.0
 """A due time this close is flagged: someone has to pick the ticket up now."""
 ALL_TEAMS = "all"
@@ -40,13 +38,6 @@ def team_of(value: str | None, role: str) -> str:
     if value in TEAMS or value == ALL_TEAMS:
         return value
     return _ROLE_TEAM.get(role, ALL_TEAMS)
-
-
-def page_of(value: str | None) -> int:
-    """A ``?page=`` value as a page number from 1 (anything unreadable is the first page)."""
-    if value is None or not value.isascii() or not value.isdigit():
-        return 1
-    return min(max(int(value), 1), MAX_PAGE)
 
 
 def queue(who: Principal, team: str, page: int) -> Callable[[Reader], dict[str, Any]]:

@@ -9,7 +9,8 @@ from telediag.api.backend import ApiBackend
 from telediag.tickets.model import TEAMS
 from telediag.web.answers import Page, fragment
 from telediag.web.areas import PageRequest
-from telediag.web.desk import ALL_TEAMS, STAFF_ROLES, page_of, queue, team_of, with_marks
+from telediag.web.desk import ALL_TEAMS, STAFF_ROLES, queue, team_of, with_marks
+from telediag.web.paging import page_of
 from telediag.web.trackers import visible_part
 
 LIVE_INTERVAL_S = 30

@@ -8,12 +8,12 @@ from __future__ import annotations
 from telediag.api import ticket_actions as actions
 from telediag.api.backend import ApiBackend
 from telediag.api.errors import ApiError
-from telediag.web.accounts import MAX_PAGE, page_number
-from telediag.web.answers import Page, not_found
+from telediag.web.answers import Page, bad_page_number, not_found
 from telediag.web.areas import PageRequest
 from telediag.web.outages import (
     MAX_CHILDREN, MAX_DEVICES, OUTAGE_ROLES, OUTAGES_PER_PAGE, outage_detail, outage_list,
 )
+from telediag.web.paging import page_number
 
 
 class OutagePages:
@@ -30,11 +30,7 @@ class OutagePages:
         if len(segments) == 1:
             page = page_number(request.query.get("page"))
             if page is None:
-                pages = request.pages
-                return Page(400, pages.message(
-                    pages.gettext("Bad request"),
-                    pages.gettext("The page number must be a whole number from 1 to %(max)s.") % {"max": MAX_PAGE},
-                    "/outages", pages.gettext("All outages")))
+                return bad_page_number(request.pages, "/outages", request.gettext("All outages"))
             found = await self.api.read(outage_list(self.api, who, page))
             return Page(200, request.render("outages.html", outages=found["outages"], page=page, more=found["more"],
                                             open_count=found["open"], per_page=OUTAGES_PER_PAGE))

@@ -16,7 +16,8 @@ from telediag.store.sqlite import connect
 from telediag.tickets.desk import TicketDesk
 from telediag.tickets.model import TicketsConfig
 from telediag.tickets.sla import parse_sla
-from telediag.web.accounts import activation, device_status, page_number, roaming
+from telediag.web.accounts import activation, device_status, roaming
+from telediag.web.paging import page_number
 from tests.telediag.api.support import (
     ACME, BETA, IMEI_A, IMEI_A2, IMEI_B, LAT_B, LON_B, FakeDiagnostics,
 )
