@@ -90,6 +90,14 @@ def power_check_failed(driver: webdriver.Chrome, url: str) -> bool:
     return driver.find_element(By.CSS_SELECTOR, "[data-check=power]").get_attribute("data-status") == "fail"
 
 
+def diagnosed_page(driver: webdriver.Chrome, base: str, username: str) -> str:
+    """Sign in as ``username`` and open the tracker's page once its power check sees the cut; its URL."""
+    sign_in(driver, base, username, PASSWORD)
+    url = f"{base}/devices/{POWER_CUT}"
+    WebDriverWait(driver, 30, poll_frequency=1).until(lambda d: power_check_failed(d, url))
+    return url
+
+
 def images_drawn(driver: webdriver.Chrome) -> bool:
     """Every image of the page loaded and has a size (an SVG the browser could not draw has none)."""
     return bool(driver.execute_script(
@@ -98,10 +106,7 @@ def images_drawn(driver: webdriver.Chrome) -> bool:
 
 def test_a_customer_reads_the_fix_for_the_power_cut_with_the_charts_and_the_track(
         console: tuple[str, ServerProcess], phone: webdriver.Chrome) -> None:
-    base, _ = console
-    sign_in(phone, base, "anna", PASSWORD)
-    url = f"{base}/devices/{POWER_CUT}"
-    WebDriverWait(phone, 30, poll_frequency=1).until(lambda d: power_check_failed(d, url))
+    url = diagnosed_page(phone, console[0], "anna")
     power = phone.find_element(By.CSS_SELECTOR, "[data-check=power]")
     assert "What to do" in power.text
     assert phone.find_element(By.CSS_SELECTOR, "[data-overall]").get_attribute("data-overall") == "problem"
@@ -133,10 +138,7 @@ def test_a_customer_reads_the_fix_for_the_power_cut_with_the_charts_and_the_trac
 
 def test_technical_staff_read_the_timeline_errors_and_answers(
         console: tuple[str, ServerProcess], browser: webdriver.Chrome) -> None:
-    base, _ = console
-    sign_in(browser, base, "tech", PASSWORD)
-    url = f"{base}/devices/{POWER_CUT}"
-    WebDriverWait(browser, 30, poll_frequency=1).until(lambda d: power_check_failed(d, url))
+    url = diagnosed_page(browser, console[0], "tech")
     reject = browser.find_element(By.CSS_SELECTOR, "tr[data-event=pdp_reject]")
     assert "33: Requested service option not subscribed" in reject.text
     assert "ESM cause" in reject.text
