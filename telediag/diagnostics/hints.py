@@ -14,6 +14,14 @@ from typing import Any, Mapping
 from telediag.diagnostics.wording import N_, Text
 
 
+def readable_time(value: Any) -> Any:
+    """An ISO 8601 UTC time from the evidence as people read it (``2026-12-05 05:45 UTC``); any other
+    value unchanged. The evidence keeps the exact time for staff and machines."""
+    if isinstance(value, str) and len(value) >= 16 and value[10:11] == "T" and value.endswith("Z"):
+        return f"{value[:10]} {value[11:16]} UTC"
+    return value
+
+
 def _teltonika_apn(apn: str | Text) -> Text:
     return N_(
         "Set the APN to \"{apn}\": send the SMS \"{sms}\" (two spaces first when no SMS login is set, "
@@ -67,7 +75,7 @@ def hint(code: str, protocol: str | None, evidence: Mapping[str, Any], device: M
             "position appears. Check again after {expected_by}, with the vehicle outdoors and driven for a "
             "few minutes.",
             # Translators: as in "Check again after {expected_by}" when the time is not known.
-            expected_by=evidence.get("expected_by", N_("the 24 h window")),
+            expected_by=readable_time(evidence.get("expected_by")) or N_("the 24 h window"),
         )
     if code == "NO_DATA_AFTER_ACTIVATION":
         return _then(N_(

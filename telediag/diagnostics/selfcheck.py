@@ -14,7 +14,7 @@ from protocols.record import iso_utc
 from telediag.diagnostics.catalogue import CHECK_IDS, FINDINGS, codes_of_check
 from telediag.diagnostics.checks import Verdicts
 from telediag.diagnostics.findings import Finding
-from telediag.diagnostics.hints import hint
+from telediag.diagnostics.hints import hint, readable_time
 from telediag.diagnostics.snapshot import DeviceSnapshot
 from telediag.diagnostics.wording import ENGLISH, Catalogue, Message, N_, Nn_, Text, said
 
@@ -73,9 +73,9 @@ _PLANS = {"domestic": N_("domestic"), "eu": N_("eu"), "world": N_("world")}
 def _apn_detail(e: Mapping[str, Any]) -> Text:
     if e.get("pdp_rejects"):
         return Nn_(
-            "The network refused {count} data connection(s) for APN \"{requested_apn}\"; the SIM card needs "
+            "The network refused {count} data connection for APN \"{requested_apn}\"; the SIM card needs "
             "\"{expected_apn}\".",
-            "The network refused {count} data connection(s) for APN \"{requested_apn}\"; the SIM card needs "
+            "The network refused {count} data connections for APN \"{requested_apn}\"; the SIM card needs "
             "\"{expected_apn}\".",
             e["pdp_rejects"], requested_apn=e.get("requested_apn"), expected_apn=e.get("expected_apn"))
     return N_("The tracker uses APN \"{reported_apn}\"; the SIM card needs \"{expected_apn}\".",
@@ -90,41 +90,41 @@ _DETAILS: dict[str, Callable[[Mapping[str, Any]], Text]] = {
         "Activated {hours} h ago and nothing has been received since.", hours=e.get("hours_since_activation")),
     "DEVICE_SILENT": lambda e: N_(
         "Nothing received for {silent_for} (last data {last_seen}).",
-        silent_for=_h(e.get("silent_for_s")), last_seen=e.get("last_seen")),
+        silent_for=_h(e.get("silent_for_s")), last_seen=readable_time(e.get("last_seen"))),
     "APN_MISCONFIGURED": _apn_detail,
     "ROAMING_REJECTED": lambda e: N_(
         "The SIM card is refused by the network in {country} (home: {home_country}).",
         country=e.get("country"), home_country=e.get("home_country")),
     "EU_COVERAGE_INACTIVE": lambda e: N_(
         "The vehicle is in {country} since {since}; the {coverage} plan does not cover it.",
-        country=e.get("country"), since=e.get("since"), coverage=_PLANS.get(e.get("coverage"), e.get("coverage"))),
+        country=e.get("country"), since=readable_time(e.get("since")), coverage=_PLANS.get(e.get("coverage"), e.get("coverage"))),
     "GPS_NO_FIX": lambda e: N_(
         "{share} % of recent records while in use had no GPS position.",
         share=round(100 * e.get("without_fix_share", 0))),
     "GPS_POOR_QUALITY": lambda e: N_("Recent positions had few satellites or jumped impossibly far."),
     "IGNITION_ALWAYS_ON": lambda e: N_(
         "The ignition stayed on while the vehicle was parked from {parked_from} to {parked_until}.",
-        parked_from=e.get("parked_from"), parked_until=e.get("parked_until")),
+        parked_from=readable_time(e.get("parked_from")), parked_until=readable_time(e.get("parked_until"))),
     "IGNITION_NOT_DETECTED": lambda e: N_("The vehicle drove while the ignition input read off."),
     "JOURNEY_FALSE_STARTS": lambda e: Nn_(
-        "{count} short false journeys were detected while the vehicle was parked.",
+        "{count} short false journey was detected while the vehicle was parked.",
         "{count} short false journeys were detected while the vehicle was parked.", e.get("count")),
     "EXTERNAL_POWER_LOST": lambda e: N_(
-        "The tracker runs on its internal battery since {since}.", since=e.get("since")),
+        "The tracker runs on its internal battery since {since}.", since=readable_time(e.get("since"))),
     "BATTERY_LOW": lambda e: N_("The tracker's internal battery is nearly empty."),
     "CLOCK_INVALID": lambda e: N_(
         "The tracker dates its data {reported_fix_time} although it arrived at {server_time}.",
-        reported_fix_time=e.get("reported_fix_time"), server_time=e.get("server_time")),
+        reported_fix_time=readable_time(e.get("reported_fix_time")), server_time=readable_time(e.get("server_time"))),
     "DATA_DELAYED": lambda e: N_(
         "Recent data arrived {delay} late (typical delay).", delay=_h(e.get("median_delay_s"))),
     "LOW_GSM_SIGNAL": lambda e: N_("The mobile signal where the tracker is mounted is weak most of the time."),
     "PROTOCOL_ERRORS": lambda e: Nn_(
-        "{count} messages in the last hour could not be read.",
+        "{count} message in the last hour could not be read.",
         "{count} messages in the last hour could not be read.", e.get("errors_last_hour")),
 }
 """One sentence per finding: facts a customer can check, never raw positions or telemetry values
-(those stay in ``evidence``, where the API's role filter can remove them). English keeps its wording
-of old ("connection(s)"); the plural forms let other languages say counts properly."""
+(those stay in ``evidence``, where the API's role filter can remove them). English
+and every other language say counts in their plural forms; times read as ``2026-12-05 05:45 UTC``."""
 
 
 def _detail(code: str, evidence: Mapping[str, Any]) -> Text:
@@ -148,7 +148,7 @@ def build_selfcheck(
             finding = stored.get(code)
             detail = _detail(code, evidence)
             if finding is not None:
-                detail = Text(detail, " ", N_("First noticed {when}.", when=iso_utc(finding.first_seen)))
+                detail = Text(detail, " ", N_("First noticed {when}.", when=readable_time(iso_utc(finding.first_seen))))
             checks.append({
                 "id": check_id, "status": FINDINGS[code].status, "title": _TITLES[check_id],
                 "detail": detail, "hint": hint(code, snapshot.protocol, evidence, snapshot.device),

@@ -3,6 +3,7 @@ with screenshots kept in ``test-output/screenshots/`` and an axe-core accessibil
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 from contextlib import contextmanager
@@ -61,11 +62,23 @@ def running(driver: webdriver.Chrome) -> Iterator[webdriver.Chrome]:
         driver.quit()
 
 
+MAX_SCREENSHOT_HEIGHT = 6000
+"""CSS pixels of a page kept in one screenshot (a longer page is cut there)."""
+
+
 def screenshot(driver: webdriver.Chrome, name: str) -> Path:
-    """Save the page as ``test-output/screenshots/<name>.png`` (kept for people to look at)."""
+    """Save the whole page, not only the window, as ``test-output/screenshots/<name>.png`` (kept for
+    people to look at: a tracker page's fix and charts are below the fold on a phone)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    driver.save_screenshot(str(path))
+    layout = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
+    content = layout.get("cssContentSize") or layout["contentSize"]
+    viewport = layout.get("cssLayoutViewport") or layout["layoutViewport"]
+    clip = {"x": 0, "y": 0, "width": viewport["clientWidth"],
+            "height": min(max(content["height"], viewport["clientHeight"]), MAX_SCREENSHOT_HEIGHT), "scale": 1}
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot",
+                                  {"format": "png", "captureBeyondViewport": True, "clip": clip})
+    path.write_bytes(base64.b64decode(shot["data"]))
     return path
 
 
