@@ -30,11 +30,11 @@ for role in customer customer_office technical it admin; do
     extra=()
     [ "$role" = customer ] && extra=(--account "$account")
     # the password goes in on stdin (a shell builtin), never on a command line
+    # a user left by an earlier run of the demo gets a new password (printed again)
     if printf '%s\n' "$password" | .venv/bin/telediag users create --role "$role" "${extra[@]}" "$user" \
-            --data-dir "$DATA" >/dev/null 2>&1; then
+            --data-dir "$DATA" >/dev/null 2>&1 \
+       || printf '%s\n' "$password" | .venv/bin/telediag users password "$user" --data-dir "$DATA" >/dev/null; then
         echo "  $user  $password  ($role${extra[1]:+ of $account})"
-    else
-        echo "  $user  (made by an earlier run of the demo; its password was printed then)"
     fi
 done
 sleep 45

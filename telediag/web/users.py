@@ -124,6 +124,26 @@ def disable_user(db: sqlite3.Connection, username: str, now: float) -> bool:
     return cursor.rowcount == 1
 
 
+def set_password(db: sqlite3.Connection, username: str, password: str) -> bool:
+    """Give a live user a new password and end every session of it (whoever knew the old one is out);
+    False if no such live user. Raises UserUsageError for a password the rules refuse."""
+    try:
+        password_hash = hash_password(password)
+    except WeakPassword as error:
+        raise UserUsageError(str(error)) from None
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        cursor = db.execute("UPDATE users SET password_hash = ? WHERE username = ? AND disabled_at IS NULL",
+                            (password_hash, username))
+        db.execute("DELETE FROM web_sessions WHERE user_id IN (SELECT id FROM users WHERE username = ?)",
+                   (username,))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return cursor.rowcount == 1
+
+
 def list_users(db: sqlite3.Connection) -> list[dict[str, Any]]:
     """Every user without the password hash, oldest first."""
     cursor = db.execute("SELECT username, role, account, created_at, disabled_at FROM users ORDER BY id")
@@ -139,14 +159,19 @@ def read_password(stdin: TextIO) -> str:
 
 
 def add_users_parser(commands: Any, add_store_options: Callable[[argparse.ArgumentParser], None]) -> None:
-    """``telediag users create|disable|list``."""
-    users = commands.add_parser("users", help="people who sign in to the web console: create, disable, list")
+    """``telediag users create|password|disable|list``."""
+    users = commands.add_parser("users", help="people who sign in to the web console: create, password, disable, "
+                                              "list")
     actions = users.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = actions.add_parser("create", help="create a user; the password is read from stdin (one line)")
     add_store_options(create)
     create.add_argument("--role", required=True, help=f"one of {', '.join(ROLES)}")
     create.add_argument("--account", help="the account a customer user is limited to")
     create.add_argument("username")
+    password = actions.add_parser("password", help="set a user's new password (read from stdin, one line) and end "
+                                                   "all of its sessions")
+    add_store_options(password)
+    password.add_argument("username")
     disable = actions.add_parser("disable", help="disable a user and end all of its sessions")
     add_store_options(disable)
     disable.add_argument("username")
@@ -158,7 +183,7 @@ def command_users(config: Any, args: argparse.Namespace, out: TextIO, stdin: Tex
     """Run a ``users`` action; one-line message on stderr and exit 2 (usage) or 1 (failure)."""
     from telediag.store.sqlite import connect
 
-    password = read_password(stdin) if args.action == "create" else ""
+    password = read_password(stdin) if args.action in ("create", "password") else ""
     db = connect(config.database_path, config.store.synchronous)
     try:
         if args.action == "create":
@@ -171,6 +196,17 @@ def command_users(config: Any, args: argparse.Namespace, out: TextIO, stdin: Tex
                 print(f"telediag: {error.args[0]}", file=sys.stderr)
                 return EXIT_FAILURE
             out.write(f"user {args.username} created\n")
+            return EXIT_OK
+        if args.action == "password":
+            try:
+                changed = set_password(db, args.username, password)
+            except UserUsageError as error:
+                print(f"telediag: {error}", file=sys.stderr)
+                return EXIT_USAGE
+            if not changed:
+                print(f"telediag: no live user {args.username!r}; see `telediag users list`", file=sys.stderr)
+                return EXIT_FAILURE
+            out.write(f"user {args.username} has a new password; its sessions have ended\n")
             return EXIT_OK
         if args.action == "disable":
             if not disable_user(db, args.username, time.time()):

@@ -119,6 +119,26 @@ def test_cli_create_disable_list(monkeypatch: pytest.MonkeyPatch, capsys: pytest
     assert code == 1 and err.count("\n") == 1 and "users list" in err
 
 
+def test_cli_password_replaces_the_password_and_ends_the_sessions(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], data_dir: Path) -> None:
+    new = "a brand new passphrase"
+    assert run(monkeypatch, capsys, data_dir, "users", "create", "--role", "admin", "gina", stdin=PASSWORD + "\n")[0] == 0
+    db = connect(data_dir / "telediag.sqlite3")
+    user = check_credentials(db, "gina", PASSWORD)
+    assert user is not None
+    token = start_session(db, user.id, 1000.0)
+    code, out, err = run(monkeypatch, capsys, data_dir, "users", "password", "gina", stdin="short\n")
+    assert code == 2 and "at least 10 characters" in err and check_credentials(db, "gina", PASSWORD) is not None
+    code, out, err = run(monkeypatch, capsys, data_dir, "users", "password", "gina", stdin=new + "\n")
+    assert (code, err) == (0, "") and new not in out and "sessions have ended" in out
+    assert check_credentials(db, "gina", PASSWORD) is None
+    assert check_credentials(db, "gina", new) is not None
+    assert resume_session(db, token, 1001.0, 3600.0, 86400.0) is None
+    code, _, err = run(monkeypatch, capsys, data_dir, "users", "password", "nobody", stdin=new + "\n")
+    assert code == 1 and "users list" in err
+    db.close()
+
+
 @pytest.mark.parametrize("stdin", ["", "\n", "short\n"])
 def test_cli_refuses_empty_or_short_password(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
                                              data_dir: Path, stdin: str) -> None:
