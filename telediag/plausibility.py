@@ -105,8 +105,14 @@ def checked(record: Record, server_time: float, bounds: Bounds) -> Record:
 
 def checked_all(records: Sequence[Record], server_time: float, bounds: Bounds) -> Sequence[Record]:
     """:func:`checked` for a packet's records; the same sequence when nothing changed."""
-    out = [checked(r, server_time, bounds) for r in records]
-    return records if all(a is b for a, b in zip(out, records)) else out
+    out: list[Record] | None = None
+    for at, record in enumerate(records):
+        fixed = checked(record, server_time, bounds)
+        if fixed is not record:
+            if out is None:
+                out = list(records)
+            out[at] = fixed
+    return records if out is None else out
 
 
 def _measurement_ok(record: Record, name: str, low: float, high: float) -> bool:

@@ -240,6 +240,11 @@ def _shape_at(data: bytes, offset: int, end: int, codec: int) -> _Shape | None:
     return _shape(codec, tuple(counts))
 
 
+_LAST_SHAPE: dict[int, _Shape] = {}
+"""The layout of the last record read per codec: the next packet (of any device) is tried with it
+first. Only a hint: a record whose counts differ is measured afresh, so results never depend on it."""
+
+
 def decode_fixed(
     data: bytes, offset: int, end: int, codec: int, count: int
 ) -> tuple[list[FixedRecord], int] | None:
@@ -247,10 +252,11 @@ def decode_fixed(
 
     None when any record has a variable-length element, or does not fit before ``end``: the caller
     then decodes with :func:`decode_records`, which reads every layout and says what is wrong. A
-    record is read with the struct of the previous one when its counts say it has the same layout.
+    record is read with the struct of the previous one (of this packet or the last one) when its
+    counts say it has the same layout.
     """
     records: list[FixedRecord] = []
-    shape: _Shape | None = None
+    shape = _LAST_SHAPE.get(codec)
     for _ in range(count):
         values = None
         if shape is not None and offset + shape.record.size <= end:
@@ -269,6 +275,8 @@ def decode_fixed(
             float(values[5]), values[6], values[7], values[8],
             values[9] if shape.generation else None, shape.ids_of(values), shape.values_of(values),
         ))
+    if shape is not None:
+        _LAST_SHAPE[codec] = shape
     return records, offset
 
 

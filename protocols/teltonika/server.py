@@ -139,6 +139,11 @@ class ServerSession(BufferedSession[bytes]):
     memory: the buffer holds one frame at most (``max_frame``), so a read larger than that waits in
     a backlog and enters the buffer as frames leave it. Input after a non-fatal error (bad CRC)
     stays queued: :attr:`pending` stays true until the next ``feed``, which decodes on.
+
+    A read that arrives while the buffer is empty waits in the backlog too, and the complete AVL
+    frames at its head are cut from it in place (one copy per frame, no buffer bookkeeping): that
+    is nearly every read of an identified device. Anything else there (a partial frame, a bad
+    header) goes through the buffer as before, so errors are found and answered in one place.
     """
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME, *, imei: str | None = None) -> None:
@@ -168,10 +173,10 @@ class ServerSession(BufferedSession[bytes]):
         if self._backlog:
             self._backlog = bytes(self._backlog[self._backlog_at :]) + bytes(data)
             self._backlog_at = 0
-        elif len(data) <= self._buf.limit - len(self._buf):
-            self._buf.feed(data)
+        elif len(self._buf) and len(data) <= self._buf.limit - len(self._buf):
+            self._buf.feed(data)  # the rest of a frame begun in an earlier read
         else:
-            self._backlog, self._backlog_at = data, 0
+            self._backlog, self._backlog_at = bytes(data), 0
 
     def _on_error(self, error: ProtocolError) -> None:
         self._resume = not error.close
@@ -201,6 +206,10 @@ class ServerSession(BufferedSession[bytes]):
         """The complete frame at the head of the buffer (consumed), or None; keep-alives are skipped."""
         buffer = self._buf
         while True:
+            if self._backlog and self.imei is not None and not len(buffer):
+                frame = self._frame_in_place()
+                if frame is not None:
+                    return frame
             if buffer.peek(1) == _PING_BYTE:
                 buffer.skip(1)
                 buffer.commit()
@@ -213,6 +222,32 @@ class ServerSession(BufferedSession[bytes]):
                 buffer.rollback()
             if not self._top_up():
                 return None
+
+    def _frame_in_place(self) -> bytes | None:
+        """The complete, well-headed AVL frame at the head of the backlog (consumed), or None.
+
+        Keep-alive bytes before it are skipped. None leaves the rest to the buffer path: a partial
+        frame to wait for, or a header that path refuses with the proper error.
+        """
+        data, at = self._backlog, self._backlog_at
+        end = len(data)
+        while at < end and data[at] == 0xFF:
+            at += 1
+        if end - at >= 8:
+            preamble, length = _TCP_HEAD.unpack_from(data, at)
+            size = length + 12
+            if preamble == 0 and MIN_DATA_LENGTH <= length and size <= self.max_frame and at + size <= end:
+                frame = data[at : at + size]
+                at += size
+            else:
+                frame = None
+        else:
+            frame = None
+        if at >= end:
+            self._backlog, self._backlog_at = b"", 0
+        else:
+            self._backlog_at = at
+        return frame
 
     def _decode(self, frame: bytes, out: list[Message]) -> None:
         """The handshake while the device is unknown (it was framed as one), then AVL frames."""

@@ -13,7 +13,17 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from protocols.record import Record
 from telediag.store.permissions import private_database
-from telediag.store.rows import ROW_COLUMNS, normalised_records, record_row
+from telediag.store.rows import ROW_COLUMNS, insert_records, normalised_records, record_row
+
+WRITER_CHECKPOINT_PAGES = 10_000
+"""WAL pages (4 KiB) after which a commit of the ingest writer copies the WAL into the database.
+
+Each commit with records of N devices dirties about N pages of the natural-key index (one per
+device); a checkpoint writes every page once however often the WAL holds it, and ends with two
+fsyncs. SQLite's default of 1000 pages checkpointed every few commits under load: 10,000 (a WAL of
+up to 40 MiB) cuts the writes and fsyncs of checkpoints about tenfold. Durability is unchanged: a
+commit is durable once in the WAL (``synchronous``), whenever the checkpoint comes.
+"""
 
 MAX_STORED_ERRORS = 10_000
 """Protocol errors kept in ``ingest_errors``; older ones are trimmed so a noisy peer cannot fill the disk."""
@@ -168,11 +178,6 @@ _MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
-_INSERT_RECORD = (
-    f"INSERT OR IGNORE INTO records ({', '.join(ROW_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(ROW_COLUMNS))})"
-)
-
 _UPSERT_SEEN = """
 INSERT INTO device_state (imei, protocol, first_seen, last_seen, last_fix_time, last_lat, last_lon)
 VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -313,6 +318,7 @@ class Store:
     def __init__(self, path: Path, synchronous: str = "NORMAL") -> None:
         self.path = path
         self._db = connect(path, synchronous)
+        self._db.execute(f"PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}")
         self._seen: dict[str, list[Any]] = {}
 
     def close(self) -> None:
@@ -359,7 +365,7 @@ class Store:
                     )
             before = db.total_changes
             if rows:
-                db.executemany(_INSERT_RECORD, rows)
+                insert_records(db, rows)
             inserted = db.total_changes - before
             pending = dict(self._seen)
             for imei, state in seen.items():

@@ -89,3 +89,59 @@ def test_store_is_wal_and_reader_needs_an_existing_file(tmp_path: Path) -> None:
         assert "telediag serve" in str(error)
     else:
         raise AssertionError("a missing store must be reported")
+
+
+def test_stored_form_and_natural_key_are_those_of_earlier_versions(tmp_path: Path) -> None:
+    """A store written before rows were bound as 0/1 and bytearray drops the same resent record.
+
+    The digest is pinned to its formula (blake2b-96 of the JSON of protocol, fix time and values,
+    then the sorted attributes), and the columns keep their SQLite types.
+    """
+    import hashlib
+
+    import orjson
+
+    from telediag.store.rows import VALUE_COLUMNS
+
+    record = sample(1_700_000_000.0, attributes={"io66": 13912, "io1": 1, "priority": 0})
+    values = tuple(getattr(record, name) for name in VALUE_COLUMNS)
+    attributes = orjson.dumps(record.attributes, option=orjson.OPT_SORT_KEYS)
+    expected = hashlib.blake2b(orjson.dumps(("teltonika", 1_700_000_000.0, values)) + attributes,
+                               digest_size=12).digest()
+    path = tmp_path / "db.sqlite3"
+    store = Store(path)
+    db = connect(path)
+    db.execute(  # a row as an earlier version bound it: booleans and the digest as Python bool/bytes
+        "INSERT INTO records (imei, protocol, fix_time, server_time, digest, valid, ignition, motion, roaming, "
+        "attributes) VALUES (?, 'teltonika', ?, 1.0, ?, ?, ?, ?, ?, ?)",
+        (record.imei, record.fix_time, expected, True, True, True, False, attributes.decode()),
+    )
+    assert store.commit([RecordBatch(record.imei, "teltonika", [record], 2.0)]) == 0
+    other = sample(1_700_000_001.0)
+    assert store.commit([RecordBatch(other.imei, "teltonika", [other], 3.0)]) == 1
+    row = db.execute(
+        "SELECT typeof(digest), length(digest), typeof(valid), valid, typeof(ignition), typeof(roaming), roaming, "
+        "typeof(attributes) FROM records WHERE fix_time = 1700000001.0").fetchone()
+    assert row == ("blob", 12, "integer", 1, "integer", "integer", 0, "text")
+    store.close()
+
+
+def test_many_rows_per_statement_insert_each_once(tmp_path: Path) -> None:
+    """Chunked inserts: every count around the chunk sizes, duplicates in a chunk and across chunks."""
+    from telediag.store.rows import INSERT_CHUNKS, insert_records, record_row
+
+    db = connect(tmp_path / "db.sqlite3")
+    imei = "356307042441013"
+    fix_time = 1_700_000_000.0
+    counts = (0, 1, 7, 8, 9, 63, 64, 73, 512 + 64 + 8 + 3)
+    for count in counts:
+        records = [sample(fix_time + i) for i in range(count)]
+        fix_time += count
+        rows = [record_row(imei, r, 1.0) for r in records]
+        before = db.total_changes
+        db.execute("BEGIN")
+        insert_records(db, rows + rows[: count // 2])  # half of them twice, in other chunks
+        db.execute("COMMIT")
+        assert db.total_changes - before == count
+    assert db.execute("SELECT count(*), count(DISTINCT fix_time) FROM records").fetchone() == (sum(counts), sum(counts))
+    assert INSERT_CHUNKS[-1] == 1
