@@ -206,10 +206,13 @@ class ServerSession(BufferedSession[bytes]):
         """The complete frame at the head of the buffer (consumed), or None; keep-alives are skipped."""
         buffer = self._buf
         while True:
-            if self._backlog and self.imei is not None and not len(buffer):
-                frame = self._frame_in_place()
-                if frame is not None:
-                    return frame
+            if not len(buffer):
+                if not self._backlog:
+                    return None  # everything received is decoded
+                if self.imei is not None:
+                    frame = self._frame_in_place()
+                    if frame is not None:
+                        return frame
             if buffer.peek(1) == _PING_BYTE:
                 buffer.skip(1)
                 buffer.commit()
