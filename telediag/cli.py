@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence, TextIO
 
 from protocols.record import RECORD_FIELDS, parse_iso_utc
-from telediag.config import Config, ConfigError, load_config
+from telediag.config import Config, ConfigError, check_available, load_config
 from telediag.problems import FileRejected
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -242,6 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config, args.data_dir)
+        check_available(config)
         if args.command == "serve":
             return command_serve(config, args)
         if args.command == "records":

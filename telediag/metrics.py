@@ -23,7 +23,7 @@ from prometheus_client.registry import Collector
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from telediag.config import Config, ConfigError
+from telediag.config import MetricsSettings, parse_section
 from telediag.diagnostics.catalogue import FINDINGS
 from telediag.ingest.udp import kernel_drops
 from telediag.tickets.model import ACTIVE_STATES, PRIORITIES
@@ -35,29 +35,10 @@ Read = Callable[..., "defer.Deferred[Any]"]
 """``read(function, *args)``: ``function(reader, *args)`` on a read thread (``ApiBackend.read``)."""
 
 
-@dataclass(frozen=True)
-class MetricsSettings:
-    """The ``[metrics]`` section."""
-
-    token: str = ""
-    """When set, ``/metrics`` wants ``Authorization: Bearer <token>``; empty means no token."""
-    store_cache_s: float = 5.0
-    """Findings and tickets are counted in the store at most this often."""
-
-
 def parse_metrics_settings(raw: Mapping[str, Any]) -> MetricsSettings:
-    """``MetricsSettings`` from the parsed ``[metrics]`` table; ConfigError naming a bad key."""
-    known = MetricsSettings.__dataclass_fields__
-    for key in raw:
-        if key not in known:
-            raise ConfigError(f"[metrics] has no key {key!r}; known keys: {', '.join(sorted(known))}")
-    token = raw.get("token", "")
-    if not isinstance(token, str):
-        raise ConfigError(f"[metrics] token must be a string, got {type(token).__name__}")
-    cache = raw.get("store_cache_s", MetricsSettings.store_cache_s)
-    if isinstance(cache, bool) or not isinstance(cache, (int, float)) or cache < 0:
-        raise ConfigError(f"[metrics] store_cache_s must be a number >= 0, got {cache!r}")
-    return MetricsSettings(token=token, store_cache_s=float(cache))
+    """The ``[metrics]`` table alone, through the config schema, for callers that hold the table as
+    read (``telediag.web.admin``); the service gets ``Config.metrics``."""
+    return parse_section("metrics", raw)
 
 
 def _by_protocol(
@@ -314,24 +295,25 @@ class StoreCollector(Collector):
 
 
 class Metrics:
-    """``Metrics(config, reactor, pipeline, committer, diagnostics, tickets)``; every part is optional.
+    """``Metrics(settings, clock, pipeline, committer, diagnostics, tickets, protocols)``; every part but
+    the settings and the clock is optional (an API alone reports the store gauges).
 
-    Hand it to the API backend as ``backend.metrics``; ``GET /metrics`` then calls :meth:`render`.
+    The API backend takes it in its constructor; ``GET /metrics`` then calls :meth:`render`.
     """
 
     def __init__(
-        self, config: Config, clock: Any, pipeline: Any = None, committer: Any = None,
-        diagnostics: Any = None, tickets: Any = None, process: bool = True,
+        self, settings: MetricsSettings, clock: Any, pipeline: Any = None, committer: Any = None,
+        diagnostics: Any = None, tickets: Any = None, protocols: Iterable[str] = (), process: bool = True,
     ) -> None:
-        self.settings = parse_metrics_settings(config.extra.get("metrics", {}))
+        self.settings = settings
         self.registry = CollectorRegistry()
         if pipeline is not None:
-            self.registry.register(IngestCollector(pipeline, config.listen))
+            self.registry.register(IngestCollector(pipeline, protocols))
         if committer is not None:
             self.registry.register(CommitCollector(committer))
         if diagnostics is not None or tickets is not None:
             self.registry.register(WorkCollector(diagnostics, tickets))
-        self.store = StoreCollector(clock, self.settings.store_cache_s)
+        self.store = StoreCollector(clock, settings.store_cache_s)
         self.registry.register(self.store)
         self.listeners = ListenerCollector()
         self.registry.register(self.listeners)

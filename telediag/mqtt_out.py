@@ -40,8 +40,9 @@ from twisted.internet import defer
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 
+from telediag.config import MqttSettings
 from telediag.diagnostics.findings import Transition
-from telediag.ingest.mqtt import MqttSettings, new_client
+from telediag.ingest.mqtt import new_client
 from telediag.store.sqlite import connect
 
 UNASSIGNED = "_unassigned"

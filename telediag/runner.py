@@ -49,13 +49,16 @@ def stop_on_signals(reactor: Any) -> None:
 
 
 def run_service(config: Config, log_level: str = "info") -> int:
-    """Start the service and run the reactor; SIGTERM stops it after a final commit."""
+    """Start the service tree and run the reactor; SIGTERM stops it after a final commit.
+
+    ConfigError (before anything starts) when the config asks for what this version cannot run.
+    """
     from twisted.internet import reactor
 
-    from telediag.service import IngestService
+    from telediag.app import makeService
 
+    service = makeService(config, reactor)
     start_logging(log_level)
-    service = IngestService(config, reactor)
     status = {"code": 0}
 
     def failed(failure: object) -> None:
@@ -63,16 +66,9 @@ def run_service(config: Config, log_level: str = "info") -> int:
         print(f"telediag: cannot start: {getattr(failure, 'value', failure)}", file=sys.stderr)
         stop_reactor(reactor)
 
-    def start() -> None:
-        try:
-            service.startService()
-        except Exception as error:  # unusable data directory, corrupt store, ...
-            failed(error)
-            return
-        service.ready.addErrback(failed)
-
+    service.ready.addErrback(failed)
     reactor.callWhenRunning(stop_on_signals, reactor)
-    reactor.callWhenRunning(start)
+    reactor.callWhenRunning(service.startService)
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
     reactor.run()
     return status["code"]

@@ -19,7 +19,9 @@ from twisted.python.threadpool import ThreadPool
 from telediag.api.pseudonyms import Pseudonymiser
 from telediag.api.views import DiagnosticsView
 from telediag.config import Config
+from telediag.metrics import Metrics
 from telediag.store.sqlite import Reader, connect
+from telediag.tickets.desk import TicketDesk
 
 T = TypeVar("T")
 READ_THREADS = 4
@@ -37,15 +39,17 @@ class ApiBackend:
 
     def __init__(
         self, config: Config, reactor: Any, diagnostics: DiagnosticsView, pseudonyms: Pseudonymiser,
-        read_threads: int = READ_THREADS,
+        read_threads: int = READ_THREADS, desk: TicketDesk | None = None, metrics: Metrics | None = None,
     ) -> None:
         self.config = config
         self.reactor = reactor
         self.diagnostics = diagnostics
         self.pseudonyms = pseudonyms
         self.limits = Limits(config.api.max_body_bytes)
-        self.desk: Any = None
-        """The ticket desk (``telediag.tickets.desk.TicketDesk``), when tickets are served."""
+        self.desk = desk
+        """The ticket desk, when tickets are served."""
+        self.metrics = metrics if metrics is not None else Metrics(config.metrics, reactor)
+        """What ``/metrics`` reports; without ingest in the process, the store gauges alone."""
         self._read_pool = ThreadPool(read_threads, read_threads, name="telediag-api-read")
         self._write_pool = ThreadPool(1, 1, name="telediag-api-write")
         self._local = threading.local()

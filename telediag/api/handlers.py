@@ -18,7 +18,7 @@ from telediag.api.errors import bad_request, not_found, too_many_items, unauthor
 from telediag.api.jsonio import read_json
 from telediag.api.params import IMEI, MAX_ITEMS_PER_POST, Query
 from telediag.diagnostics.selfcheck import translate_selfcheck
-from telediag.metrics import CONTENT_TYPE, Metrics
+from telediag.metrics import CONTENT_TYPE
 from telediag.store.sqlite import Reader
 from telediag import languages as i18n
 
@@ -191,9 +191,7 @@ async def list_events(api: ApiBackend, call: Call) -> Reply:
 
 async def metrics(api: ApiBackend, call: Call) -> Reply:
     """``GET /metrics``: Prometheus text; a bearer token only when ``[metrics] token`` is set."""
-    exporter = getattr(api, "metrics", None)
-    if exporter is None:  # an API without ingest wired in: the store gauges alone
-        exporter = api.metrics = Metrics(api.config, api.reactor)  # type: ignore[attr-defined]
+    exporter = api.metrics
     if exporter.token:
         if call.request.getHeader(b"authorization") is None:
             raise unauthorized("send Authorization: Bearer <the [metrics] token of the config>")

@@ -26,7 +26,9 @@ from telediag.api.pseudonyms import Pseudonymiser, load_or_create_secret
 from telediag.api.resources import ApiResource
 from telediag.api.views import DiagnosticsView
 from telediag.config import Config
+from telediag.metrics import Metrics
 from telediag.store.permissions import private_directory
+from telediag.tickets.desk import TicketDesk
 from telediag.web.resources import WebResource
 from telediag.web.root import RootResource
 
@@ -36,15 +38,18 @@ CLOSE_GRACE_S = 2.0
 
 
 class ApiService(Service):
-    """``ApiService(config, reactor, diagnostics)``; ``port`` is the bound port once ``ready`` fired."""
+    """``ApiService(config, reactor, diagnostics, desk=, metrics=)``; ``port`` is the bound port once
+    ``ready`` fired. Without a desk tickets are not served; without metrics ``/metrics`` reports the
+    store gauges alone."""
 
     log = Logger()
 
     def __init__(
         self, config: Config, reactor: Any, diagnostics: DiagnosticsView, read_threads: int = READ_THREADS,
-        desk: Any = None,
+        desk: TicketDesk | None = None, metrics: Metrics | None = None,
     ) -> None:
         self.desk = desk
+        self.metrics = metrics
         self.config = config
         self.reactor = reactor
         self.diagnostics = diagnostics
@@ -60,8 +65,8 @@ class ApiService(Service):
         config = self.config
         private_directory(config.store.data_dir)
         pseudonyms = Pseudonymiser(load_or_create_secret(config.store.data_dir))
-        backend = ApiBackend(config, self.reactor, self.diagnostics, pseudonyms, self.read_threads)
-        backend.desk = self.desk
+        backend = ApiBackend(config, self.reactor, self.diagnostics, pseudonyms, self.read_threads,
+                             desk=self.desk, metrics=self.metrics)
         backend.start()
         self.backend = backend
         site = Site(

@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 
 from protocols.record import iso_utc
+from telediag.config import Thresholds
 from telediag.diagnostics import geography
 from telediag.diagnostics.geodesy import haversine_m
 from telediag.diagnostics.snapshot import DeviceSnapshot
-from telediag.diagnostics.thresholds import Thresholds
 
 Verdicts = dict[str, dict[str, Any] | None]
 

@@ -13,12 +13,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from telediag.config import Thresholds
 from telediag.diagnostics import checks
 from telediag.diagnostics.findings import Transition, active_findings, apply_verdicts, list_findings
 from telediag.diagnostics.hints import hint
 from telediag.diagnostics.selfcheck import build_selfcheck
 from telediag.diagnostics.snapshot import DeviceSnapshot, known_devices, load_snapshot
-from telediag.diagnostics.thresholds import Thresholds
 from telediag.isolation import each_isolated
 from telediag.store.sqlite import connect
 

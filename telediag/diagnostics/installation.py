@@ -15,9 +15,9 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from protocols.record import iso_utc
+from telediag.config import Thresholds
 from telediag.diagnostics.geodesy import haversine_m
 from telediag.diagnostics.journeys import fix_steps, flag, movement_candidates, valid_fixes
-from telediag.diagnostics.thresholds import Thresholds
 
 PARKED_SPEED_KMH = 2.0
 """At or below this a vehicle stands (GNSS speed noise of a parked receiver stays under it)."""

@@ -28,8 +28,8 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from protocols.record import iso_utc
+from telediag.config import Thresholds
 from telediag.diagnostics.geodesy import haversine_m, next_index, previous_index
-from telediag.diagnostics.thresholds import Thresholds
 
 MOTION_SPEED_KMH = 5.0
 """Without a motion flag a record above this speed is moving: faster than walking a car round a yard

@@ -13,7 +13,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 
-from telediag.diagnostics.engine import DiagnosticsEngine
+from telediag.diagnostics.engine import DiagnosticsEngine, EngineView
 from telediag.diagnostics.findings import Transition
 from telediag.pipeline import Pipeline
 from telediag.store.sqlite import Change, IngestError, RecordBatch
@@ -47,6 +47,14 @@ class DiagnosticsService(Service):
         self._listeners: list[TransitionListener] = []
         self.sweeps = 0
         self.checks = 0
+
+    def view(self) -> EngineView:
+        """The engine as the API reads it: the same engine, on the API's own threads, on this clock.
+
+        The engine keeps one SQLite connection per calling thread and this service closes them all
+        when it stops, so the API must stop first (``telediag.app`` orders it so).
+        """
+        return EngineView(self.engine, self.clock)
 
     def add_listener(self, listener: TransitionListener) -> None:
         """Call ``listener(transitions)`` on the reactor whenever findings change."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from telediag.diagnostics.thresholds import Thresholds
+from telediag.config import Thresholds
 
 _DEVICE = """
 SELECT d.imei, d.protocol, d.account, d.vehicle_plate, d.iccid, d.activated_at, d.report_interval_s,

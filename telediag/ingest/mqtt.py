@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from paho.mqtt.client import Client, MQTTv311
@@ -42,113 +42,18 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from protocols.core import ProtocolError
-from telediag.ingest.mqtt_schema import (
-    MAX_PAYLOAD_BYTES, MAX_RECORDS, PROTOCOL, InvalidTelemetry, parse_telemetry, subscription, topic_imei,
-)
+from telediag.config import ConfigError, MqttSettings, parse_section
+from telediag.ingest.mqtt_schema import PROTOCOL, InvalidTelemetry, parse_telemetry, subscription, topic_imei
 from telediag.pipeline import Pipeline
 
-
-class MqttConfigError(ValueError):
-    """The ``[mqtt]`` section cannot be used; the message names the key."""
-
-
-@dataclass(frozen=True)
-class MqttSettings:
-    """The ``[mqtt]`` section: one broker for telemetry in and notifications out."""
-
-    host: str = ""
-    """Broker host; empty disables MQTT altogether."""
-    port: int = 1883
-    client_id: str = "telediag"
-    """Ingest session id (persistent: keep it stable); the publisher uses ``<client_id>-out``."""
-    username: str = ""
-    password: str = field(default="", repr=False)
-    subscribe: bool = True
-    """Ingest telemetry from ``<topic_prefix>/+/telemetry``."""
-    topic_prefix: str = "telediag/v1"
-    qos: int = 1
-    """Subscription QoS: 1 is at-least-once with acknowledgement after commit; 0 may lose messages."""
-    keepalive_s: int = 60
-    reconnect_min_s: float = 1.0
-    reconnect_max_s: float = 60.0
-    """Reconnect backoff: doubles from the minimum up to the maximum, reset after a good connection."""
-    publish: bool = True
-    """Publish finding transitions and ticket events per account."""
-    max_payload_bytes: int = MAX_PAYLOAD_BYTES
-    max_records_per_message: int = MAX_RECORDS
-    stop_timeout_s: float = 10.0
-    """On stop, how long to wait for commits in flight so their messages are acknowledged."""
-    publish_queue_limit: int = 10_000
-    """Notifications held in memory while the broker is away; past this new ones are dropped."""
-
-    @property
-    def enabled(self) -> bool:
-        """A broker is configured."""
-        return bool(self.host)
-
-    @property
-    def ingest_enabled(self) -> bool:
-        """Telemetry is ingested from the broker."""
-        return self.enabled and self.subscribe
-
-    @property
-    def publish_enabled(self) -> bool:
-        """Findings and ticket events are published to the broker."""
-        return self.enabled and self.publish
-
-    @property
-    def publisher_client_id(self) -> str:
-        """The publisher's own client id (two connections must never share one)."""
-        return f"{self.client_id}-out"
+MqttConfigError = ConfigError
+"""A bad ``[mqtt]`` table is a config error like any other (the name stays for ``telediag.web.admin``)."""
 
 
 def parse_mqtt(raw: Mapping[str, Any]) -> MqttSettings:
-    """MqttSettings from the ``[mqtt]`` table; MqttConfigError naming every bad key."""
-    defaults = MqttSettings()
-    known = {f.name: f for f in fields(MqttSettings)}
-    problems: list[str] = []
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key not in known:
-            problems.append(f"[mqtt] has no key {key!r}; known keys: {', '.join(sorted(known))}")
-            continue
-        expected = type(getattr(defaults, key))
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
-            problems.append(f"[mqtt] {key} must be {expected.__name__}, got {type(value).__name__} {value!r}")
-            continue
-        values[key] = value
-    settings = MqttSettings(**values) if not problems else defaults
-    if not problems:
-        problems = _check(settings)
-    if problems:
-        raise MqttConfigError("; ".join(problems))
-    return settings
-
-
-def _check(s: MqttSettings) -> list[str]:
-    problems = []
-    if s.host != s.host.strip():
-        problems.append("[mqtt] host must not have spaces around it")
-    if not 1 <= s.port <= 65535:
-        problems.append(f"[mqtt] port must be 1..65535, got {s.port}")
-    if not s.client_id:
-        problems.append("[mqtt] client_id must not be empty")
-    if s.password and not s.username:
-        problems.append("[mqtt] password needs a username")
-    prefix = s.topic_prefix
-    if not prefix or prefix.startswith("/") or prefix.endswith("/") or any(c in prefix for c in "+#\0"):
-        problems.append(f"[mqtt] topic_prefix {prefix!r} must be a topic without wildcards or outer slashes")
-    if s.qos not in (0, 1):
-        problems.append(f"[mqtt] qos must be 0 or 1, got {s.qos}")
-    for key in ("keepalive_s", "reconnect_min_s", "reconnect_max_s", "max_payload_bytes",
-                "max_records_per_message", "stop_timeout_s", "publish_queue_limit"):
-        if getattr(s, key) <= 0:
-            problems.append(f"[mqtt] {key} must be positive, got {getattr(s, key)!r}")
-    if s.reconnect_max_s < s.reconnect_min_s:
-        problems.append("[mqtt] reconnect_max_s must not be less than reconnect_min_s")
-    return problems
+    """The ``[mqtt]`` table alone, through the config schema, for callers that hold the table as read
+    (``telediag.web.admin``); the service gets ``Config.mqtt``."""
+    return parse_section("mqtt", raw)
 
 
 def new_client(settings: MqttSettings, client_id: str, manual_ack: bool) -> Client:

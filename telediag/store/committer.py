@@ -33,14 +33,13 @@ class BatchCommitter:
     def __init__(
         self,
         reactor: Any,
-        store: Store,
         max_records: int = 2000,
         max_delay_s: float = 0.002,
         queue_limit: int = 100_000,
         state_flush_s: float = 1.0,
     ) -> None:
         self._reactor: IReactorTime & IReactorThreads = reactor
-        self._store = store
+        self._store: Store | None = None
         self._max_records = max_records
         self._max_delay = max_delay_s
         self.queue_limit = queue_limit
@@ -73,8 +72,9 @@ class BatchCommitter:
         """True when producers should stop feeding records until the backlog drains."""
         return self.backlog >= self.queue_limit
 
-    def start(self) -> None:
-        """Start the writer thread."""
+    def start(self, store: Store) -> None:
+        """Start the writer thread on ``store``, which it owns from now on (and closes at stop)."""
+        self._store = store
         self._pool.start()
 
     def add_listener(self, listener: CommitListener) -> None:
@@ -141,6 +141,7 @@ class BatchCommitter:
             self._state_flushed_at = now
         elif self._state_timer is None:
             self._state_timer = self._reactor.callLater(self._state_flush_s, self._flush_state)
+        assert self._store is not None, "the committer was not started"
         done = deferToThreadPool(self._reactor, self._pool, self._store.commit, changes, flush_state)
         done.addBoth(self._committed, changes, waiters)
 
@@ -197,6 +198,9 @@ class BatchCommitter:
         if self._state_timer is not None and self._state_timer.active():
             self._state_timer.cancel()
         self._state_timer = None
+        if self._store is None:  # never started: nothing to commit or close
+            stopping.callback(None)
+            return
         closed = deferToThreadPool(self._reactor, self._pool, self._store.close)
 
         def shut_pool(result: object) -> object:

@@ -48,10 +48,8 @@ import queue
 import random
 import sqlite3
 from collections import deque
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping, NamedTuple
-from urllib.parse import urlsplit
 
 from twisted.application.service import Service
 from twisted.internet import defer
@@ -60,6 +58,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 
+from telediag.config import ConfigError, InfluxSettings, parse_section
 from telediag.store.influx_points import ROW_COLUMNS, row_line
 from telediag.store.sqlite import connect
 
@@ -75,68 +74,14 @@ _SELECT = (
 )
 _REFUSED_MARKERS = ("partial write", "unable to parse", "failed to parse", "cannot parse", "type conflict")
 
-
-class InfluxConfigError(ValueError):
-    """``[influxdb]`` cannot be used; the message names the key."""
-
-
-@dataclass(frozen=True)
-class InfluxSettings:
-    """The ``[influxdb]`` section. No URL (the default) means the export is off."""
-
-    url: str = ""
-    token: str = field(default="", repr=False)
-    org: str = ""
-    bucket: str = ""
-    batch_size: int = 5000
-    flush_interval_ms: int = 1000
-    poll_interval_s: float = 1.0
-    retry_initial_s: float = 1.0
-    retry_max_s: float = 60.0
-    timeout_ms: int = 10_000
-
-    @property
-    def enabled(self) -> bool:
-        """Whether there is a server to export to."""
-        return bool(self.url)
+InfluxConfigError = ConfigError
+"""A bad ``[influxdb]`` table is a config error like any other (the name stays for ``telediag.web.admin``)."""
 
 
 def parse_influxdb(raw: Mapping[str, Any]) -> InfluxSettings:
-    """InfluxSettings from the parsed ``[influxdb]`` table (``config.extra.get("influxdb", {})``)."""
-    defaults = InfluxSettings()
-    known = {f.name for f in fields(InfluxSettings)}
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key not in known:
-            raise InfluxConfigError(f"[influxdb] has no key {key!r}; known keys: {', '.join(sorted(known))}")
-        expected = type(getattr(defaults, key))
-        if expected is str:
-            if not isinstance(value, str):
-                raise InfluxConfigError(f"[influxdb] {key} must be a string, got {type(value).__name__}")
-        elif isinstance(value, bool) or not isinstance(value, (int, float)) or (
-            expected is int and not isinstance(value, int)
-        ):
-            raise InfluxConfigError(f"[influxdb] {key} must be {expected.__name__}, got {value!r}")
-        elif not math.isfinite(value) or value <= 0:
-            raise InfluxConfigError(f"[influxdb] {key} must be greater than 0, got {value!r}")
-        values[key] = expected(value)
-    settings = InfluxSettings(**values)
-    if settings.url:
-        try:
-            parts = urlsplit(settings.url)
-            parts.port  # noqa: B018  (raises on a bad port)
-        except ValueError as error:
-            raise InfluxConfigError(f"[influxdb] url {settings.url!r} is not a URL ({error})") from None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InfluxConfigError(f"[influxdb] url {settings.url!r} must be an http:// or https:// URL")
-        for key in ("org", "bucket"):
-            if not getattr(settings, key):
-                raise InfluxConfigError(
-                    f"[influxdb] {key} is required when url is set (VictoriaMetrics accepts any name)"
-                )
-    if settings.retry_max_s < settings.retry_initial_s:
-        raise InfluxConfigError("[influxdb] retry_max_s must not be smaller than retry_initial_s")
-    return settings
+    """The ``[influxdb]`` table alone, through the config schema, for callers that hold the table as
+    read (``telediag.web.admin``); the service gets ``Config.influxdb``."""
+    return parse_section("influxdb", raw)
 
 
 def read_cursor(db: sqlite3.Connection, name: str = CURSOR_NAME) -> int:

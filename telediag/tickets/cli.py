@@ -52,7 +52,7 @@ def add_tickets_parser(commands: Any, add_store_options: Callable[[argparse.Argu
 
 def command_tickets(config: Any, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Run one ``tickets`` action; 0 on success, 1 when the ticket or the move is refused."""
-    from telediag.service import build_desk
+    from telediag.app import build_desk
 
     if not config.database_path.exists():
         raise FileNotFoundError(f"no store at {config.database_path}; run `telediag serve` first or pass --data-dir")

@@ -11,15 +11,15 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Callable, Sequence
 
+from telediag.config import SlaConfig, TicketsConfig
 from telediag.diagnostics.catalogue import FINDINGS
 from telediag.diagnostics.findings import Transition
 from telediag.tickets import repository as repo
 from telediag.tickets.classify import classify
 from telediag.tickets.incidents import SYSTEM, Incidents
 from telediag.tickets.lifecycle import Lifecycle, Notify
-from telediag.tickets.model import ACTIVE_STATES, TicketError, TicketsConfig
+from telediag.tickets.model import ACTIVE_STATES, TicketError
 from telediag.tickets.routing import priority, severity_of, team_for
-from telediag.tickets.sla import SlaConfig
 
 SelfCheck = Callable[[str], dict[str, Any]]
 Findings = Callable[[set[str]], list[dict[str, Any]]]

@@ -11,12 +11,13 @@ from typing import Any, Sequence
 import orjson
 
 from protocols.record import iso_utc
+from telediag.config import TicketsConfig
 from telediag.diagnostics.catalogue import FINDINGS
 from telediag.diagnostics.findings import Transition
 from telediag.tickets import repository as repo
 from telediag.tickets.classify import classify
 from telediag.tickets.lifecycle import Lifecycle
-from telediag.tickets.model import ACTIVE_STATES, CORRELATED_CODES, TicketsConfig
+from telediag.tickets.model import ACTIVE_STATES, CORRELATED_CODES
 from telediag.tickets.routing import priority
 from telediag.isolation import each_isolated
 

@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import importlib.util
 import math
 import random
 import sqlite3
-from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
 import orjson
@@ -46,6 +44,7 @@ from twisted.web.iweb import IBodyProducer, IResponse
 from zope.interface import implementer
 
 from protocols.record import iso_utc
+from telediag.config import WebhookConfig
 from telediag.store.sqlite import connect
 from telediag.tickets import outbox
 from telediag.tickets.outbox import Delivery
@@ -54,96 +53,6 @@ PRUNE_EVERY_S = 3600.0
 """How often delivered rows older than ``keep_delivered_s`` are deleted."""
 MAX_RESPONSE_EXCERPT = 200
 """Bytes of a receiver's answer kept in ``last_error``; the rest of the body is read and dropped."""
-
-
-class WebhookConfigError(ValueError):
-    """``[webhooks]`` cannot be used; the message names the key."""
-
-
-@dataclass(frozen=True)
-class WebhookConfig:
-    """The ``[webhooks]`` section. No URL (the default) means webhooks are off."""
-
-    urls: tuple[str, ...] = ()
-    secret: str = field(default="", repr=False)
-    timeout_s: float = 10.0
-    max_attempts: int = 0
-    """0: retry forever (an event is never dropped); N: after N failed attempts the row is given up."""
-    backoff_initial_s: float = 1.0
-    backoff_max_s: float = 300.0
-    poll_interval_s: float = 1.0
-    batch: int = 50
-    keep_delivered_s: float = 7 * 86400.0
-
-    @property
-    def enabled(self) -> bool:
-        """Whether there is anywhere to deliver to."""
-        return bool(self.urls)
-
-
-_MINIMUM: dict[str, tuple[float, bool]] = {
-    # key: (bound, whether the bound itself is allowed)
-    "timeout_s": (0, False), "max_attempts": (0, True), "backoff_initial_s": (0, False),
-    "backoff_max_s": (0, False), "poll_interval_s": (0, False), "batch": (1, True),
-    "keep_delivered_s": (0, True),
-}
-
-
-def parse_webhooks(raw: Mapping[str, Any]) -> WebhookConfig:
-    """A WebhookConfig from the parsed ``[webhooks]`` table (``config.extra.get("webhooks", {})``)."""
-    defaults = WebhookConfig()
-    known = {f.name for f in fields(WebhookConfig)}
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key not in known:
-            raise WebhookConfigError(f"[webhooks] has no key {key!r}; known keys: {', '.join(sorted(known))}")
-        if key == "urls":
-            values[key] = _urls(value)
-        elif key == "secret":
-            if not isinstance(value, str):
-                raise WebhookConfigError(f"[webhooks] secret must be a string, got {type(value).__name__}")
-            values[key] = value
-        else:
-            values[key] = _number(key, value, type(getattr(defaults, key)))
-    config = WebhookConfig(**values)
-    if config.urls and not config.secret:
-        raise WebhookConfigError("[webhooks] secret is required when urls are set (receivers verify with it)")
-    if config.backoff_max_s < config.backoff_initial_s:
-        raise WebhookConfigError("[webhooks] backoff_max_s must not be smaller than backoff_initial_s")
-    return config
-
-
-def _number(key: str, value: Any, expected: type) -> float | int:
-    wrong_type = not isinstance(value, (int, float)) or (expected is int and isinstance(value, float))
-    if isinstance(value, bool) or wrong_type:
-        raise WebhookConfigError(f"[webhooks] {key} must be {expected.__name__}, got {value!r}")
-    bound, inclusive = _MINIMUM[key]
-    if not math.isfinite(value) or value < bound or (value == bound and not inclusive):
-        relation = "at least" if inclusive else "greater than"
-        raise WebhookConfigError(f"[webhooks] {key} must be {relation} {bound}, got {value!r}")
-    return expected(value)
-
-
-def _urls(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(url, str) for url in value):
-        raise WebhookConfigError("[webhooks] urls must be a list of http:// or https:// URLs")
-    for url in value:
-        try:
-            parts = urlsplit(url)
-            parts.port  # noqa: B018  (raises on a bad port)
-        except ValueError as error:
-            raise WebhookConfigError(f"[webhooks] urls: {url!r} is not a URL ({error})") from None
-        if parts.scheme not in ("http", "https") or not parts.hostname or not url.isascii():
-            raise WebhookConfigError(f"[webhooks] urls: {url!r} must be an ASCII http:// or https:// URL")
-        if parts.username is not None:
-            raise WebhookConfigError(f"[webhooks] urls: {url!r} has user:password@, which is never sent")
-        if parts.scheme == "https" and importlib.util.find_spec("OpenSSL") is None:
-            raise WebhookConfigError(f"[webhooks] urls: {url!r} needs TLS support: install twisted[tls]")
-    if len(set(value)) != len(value):
-        raise WebhookConfigError("[webhooks] urls lists a URL twice (it would get every event twice)")
-    return tuple(value)
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:

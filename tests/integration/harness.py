@@ -65,6 +65,11 @@ class ServerProcess:
         self.log_path = data_dir.parent / f"{data_dir.name}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
+    def command(self) -> list[str]:
+        """How the server is run: ``telediag serve`` with this config and data directory."""
+        return [sys.executable, "-m", "telediag", "serve", "--config", str(self.config_path),
+                "--data-dir", str(self.data_dir)]
+
     def start(self, timeout: float = 20.0) -> "ServerProcess":
         """Start and wait until every listener is bound."""
         listening = self.data_dir / "listening.json"
@@ -72,9 +77,7 @@ class ServerProcess:
             listening.unlink()
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "telediag", "serve", "--config", str(self.config_path),
-             "--data-dir", str(self.data_dir)],
-            stdout=log, stderr=subprocess.STDOUT, env=python_env(), cwd=PROJECT_ROOT,
+            self.command(), stdout=log, stderr=subprocess.STDOUT, env=python_env(), cwd=PROJECT_ROOT,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -4,7 +4,6 @@ and the kernel's drop count on /metrics, and JSON answers to broken HTTP on the 
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import shutil
 import socket
@@ -23,8 +22,8 @@ from twisted.trial import unittest
 
 from protocols import teltonika
 from protocols.teltonika.device import encode_udp
+from telediag.app import makeService
 from telediag.config import ApiConfig, Config, IngestConfig, StoreConfig
-from telediag.service import IngestService
 from tests.telediag.test_ingest_service import IMEI, RawDevice, record
 
 FRAME_TIMEOUT_S = 1.0
@@ -63,11 +62,11 @@ class IngestLimitTests(unittest.TestCase):
         self.config = Config(
             store=StoreConfig(data_dir=data_dir),
             api=ApiConfig(listen="tcp:0:interface=127.0.0.1"),
-            ingest=dataclasses.replace(IngestConfig(), **values),
+            ingest=IngestConfig(**values),
             listen={"teltonika": ("tcp:0:interface=127.0.0.1", "udp:0:interface=127.0.0.1"),
                     "osmand": ("tcp:0:interface=127.0.0.1",)},
         )
-        self.service = IngestService(self.config, reactor)
+        self.service = makeService(self.config, reactor)
         self.service.startService()
         self.addCleanup(self.stop_service)
         return self.service.ready
@@ -78,7 +77,7 @@ class IngestLimitTests(unittest.TestCase):
         return None
 
     def listener(self, protocol: str, transport: str = "tcp") -> Any:
-        for name, kind, port in self.service.ports:
+        for name, kind, port in self.service.getServiceNamed("listeners").ports:
             if name == protocol and kind == transport:
                 return port
         raise AssertionError(f"no {protocol} {transport} listener")
@@ -113,7 +112,7 @@ class IngestLimitTests(unittest.TestCase):
 
     @defer.inlineCallbacks
     def metrics(self) -> Any:
-        url = f"http://127.0.0.1:{self.service.api.port}/metrics"
+        url = f"http://127.0.0.1:{self.service.getServiceNamed('api').port}/metrics"
         body = yield threads.deferToThread(lambda: urllib.request.urlopen(url, timeout=10).read())
         return body.decode()
 

@@ -3,7 +3,6 @@ handled per connection, limits, registration policy, server commands, flush on s
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import tempfile
 import struct
@@ -19,9 +18,9 @@ from twisted.trial import unittest
 from protocols import gt06, teltonika
 from protocols.record import Record
 from simulators.devices import SimDevice, TeltonikaTcpLink
+from telediag.app import makeService
 from telediag.config import ApiConfig, Config, IngestConfig, StoreConfig
 from telediag.pipeline import DeviceNotConnected
-from telediag.service import IngestService
 from telediag.registry import repository
 from telediag.registry.entries import parse_entry
 from telediag.store.sqlite import Reader, connect
@@ -82,11 +81,11 @@ class IngestServiceTests(unittest.TestCase):
         self.config = Config(
             store=store,
             api=ApiConfig(listen="tcp:0:interface=127.0.0.1"),
-            ingest=dataclasses.replace(IngestConfig(), **ingest),
+            ingest=IngestConfig(**ingest),
             listen={"teltonika": ("tcp:0:interface=127.0.0.1", "udp:0:interface=127.0.0.1"),
                     "gt06": ("tcp:0:interface=127.0.0.1",)},
         )
-        self.service = IngestService(self.config, reactor)
+        self.service = makeService(self.config, reactor)
         self.service.startService()
         self.addCleanup(self.stop_service)
         return self.service.ready
@@ -97,10 +96,7 @@ class IngestServiceTests(unittest.TestCase):
         return None
 
     def port(self, protocol: str, transport: str = "tcp") -> int:
-        for name, kind, port in self.service.ports:
-            if name == protocol and kind == transport:
-                return port.getHost().port
-        raise AssertionError(f"no {protocol} {transport} listener")
+        return self.service.getServiceNamed("listeners").port(protocol, transport)
 
     @defer.inlineCallbacks
     def connect(self, protocol: str = "teltonika") -> Any:
@@ -254,7 +250,7 @@ class IngestServiceTests(unittest.TestCase):
         yield device.wait_for(1)
         device.transport.write(teltonika.encode_avl([record(0)]))
         for _ in range(100):
-            if self.service.committer.backlog:
+            if self.service.pipeline.committer.backlog:
                 break
             yield deferLater(reactor, 0.01, lambda: None)
         self.assertEqual(self.stored(), [])

@@ -20,10 +20,11 @@ from twisted.web.http_headers import Headers
 from protocols import teltonika
 from protocols.record import Record
 from simulators.devices import SimDevice, TeltonikaTcpLink
-from telediag.config import ApiConfig, Config, ConfigError, IngestConfig, StoreConfig
-from telediag.metrics import Metrics, StoreCollector, StoreCounts, parse_metrics_settings
+from telediag.api.service import ApiService
+from telediag.app import makeService
+from telediag.config import ApiConfig, Config, ConfigError, IngestConfig, MetricsSettings, StoreConfig, parse_section
+from telediag.metrics import Metrics, StoreCollector, StoreCounts
 from telediag.pipeline import LatencyHistogram
-from telediag.service import IngestService
 from telediag.store.sqlite import connect
 from tests.telediag.api.support import BodyCollector
 
@@ -73,36 +74,29 @@ class MetricsEndpointTests(unittest.TestCase):
             api=ApiConfig(listen="tcp:0:interface=127.0.0.1"),
             ingest=IngestConfig(**ingest),
             listen={"teltonika": ("tcp:0:interface=127.0.0.1", "udp:0:interface=127.0.0.1")},
-            extra={"metrics": {"store_cache_s": 0, **(metrics or {})}},
+            metrics=MetricsSettings(store_cache_s=0, **(metrics or {})),
         )
-        self.service = IngestService(self.config, reactor)
+        self.service = makeService(self.config, reactor)
         self.service.startService()
         self.addCleanup(lambda: self.service.stopService() if self.service.running else None)
         yield self.service.ready
-        backend = self.service.api.backend
-        if getattr(backend, "metrics", None) is None:  # until service.py wires it in
-            service = self.service
-            backend.metrics = Metrics(self.config, reactor, service.pipeline, service.committer,
-                                      service.diagnostics, service.tickets)
+        self.api = self.service.getServiceNamed("api")
         self.agent = Agent(reactor)
 
     def port(self, transport: str = "tcp") -> int:
-        for name, kind, port in self.service.ports:
-            if name == "teltonika" and kind == transport:
-                return port.getHost().port
-        raise AssertionError(f"no teltonika {transport} listener")
+        return self.service.getServiceNamed("listeners").port("teltonika", transport)
 
     @defer.inlineCallbacks
-    def get(self, path: str = "/metrics", token: str | None = None) -> Any:
+    def get(self, path: str = "/metrics", token: str | None = None, port: int | None = None) -> Any:
         headers = Headers({b"Authorization": [f"Bearer {token}".encode()]} if token is not None else {})
-        url = f"http://127.0.0.1:{self.service.api.port}{path}".encode()
+        url = f"http://127.0.0.1:{port or self.api.port}{path}".encode()
         response = yield self.agent.request(b"GET", url, headers).addTimeout(10, reactor)
         body = yield read_body(response)
         return response, body
 
     @defer.inlineCallbacks
-    def scrape(self, token: str | None = None) -> Any:
-        response, body = yield self.get(token=token)
+    def scrape(self, token: str | None = None, port: int | None = None) -> Any:
+        response, body = yield self.get(token=token, port=port)
         self.assertEqual(response.code, 200, body)
         self.assertEqual(response.headers.getRawHeaders(b"content-type"),
                          [b"text/plain; version=0.0.4; charset=utf-8"])
@@ -242,15 +236,18 @@ class MetricsEndpointTests(unittest.TestCase):
         yield self.start()
         response, _ = yield self.get()
         self.assertEqual(response.code, 200)
-        posted = yield self.agent.request(b"POST", f"http://127.0.0.1:{self.service.api.port}/metrics".encode())
+        posted = yield self.agent.request(b"POST", f"http://127.0.0.1:{self.api.port}/metrics".encode())
         yield read_body(posted)
         self.assertEqual(posted.code, 405)
 
     @defer.inlineCallbacks
     def test_an_api_without_ingest_wired_in_serves_the_store_gauges(self) -> Any:
         yield self.start()
-        self.service.api.backend.metrics = None
-        scrape = yield self.scrape()
+        alone = ApiService(self.config, reactor, self.api.diagnostics, read_threads=1)
+        alone.startService()
+        self.addCleanup(alone.stopService)
+        port = yield alone.ready
+        scrape = yield self.scrape(port=port)
         self.assertEqual(scrape.value("telediag_findings_active", code="DEVICE_SILENT"), 0)
         self.assertNotIn("telediag_packets_total", scrape.text)
 
@@ -291,14 +288,14 @@ class HistogramAndSettingsTests(unittest.TestCase):
         self.assertAlmostEqual(histogram.sums["teltonika"], 3.065)
 
     def test_settings(self) -> None:
-        self.assertEqual(parse_metrics_settings({}).token, "")
-        self.assertEqual(parse_metrics_settings({"token": "x", "store_cache_s": 1}).store_cache_s, 1.0)
-        with self.assertRaisesRegex(ConfigError, "no key 'tokn'"):
-            parse_metrics_settings({"tokn": "x"})
-        with self.assertRaises(ConfigError):
-            parse_metrics_settings({"token": 5})
-        with self.assertRaises(ConfigError):
-            parse_metrics_settings({"store_cache_s": -1})
+        self.assertEqual(parse_section("metrics", {}).token, "")
+        self.assertEqual(parse_section("metrics", {"token": "x", "store_cache_s": 1}).store_cache_s, 1.0)
+        with self.assertRaisesRegex(ConfigError, r"^\[metrics\] has no key 'tokn'"):
+            parse_section("metrics", {"tokn": "x"})
+        with self.assertRaisesRegex(ConfigError, r"^\[metrics\] token must be str, got int 5"):
+            parse_section("metrics", {"token": 5})
+        with self.assertRaisesRegex(ConfigError, r"^\[metrics\] store_cache_s must not be negative, got -1"):
+            parse_section("metrics", {"store_cache_s": -1})
 
 
 class ListenerMetricsTests(unittest.TestCase):
@@ -316,7 +313,7 @@ class ListenerMetricsTests(unittest.TestCase):
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.addCleanup(sock.close)
         sock.bind(("127.0.0.1", 0))
-        metrics = Metrics(Config(), Clock(), process=False)
+        metrics = Metrics(MetricsSettings(), Clock(), process=False)
         metrics.watch_tcp(Factory())
         metrics.watch_udp("teltonika", 5027, sock, 1 << 20)
         from prometheus_client import generate_latest

@@ -13,8 +13,8 @@ from twisted.internet import defer, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.trial import unittest
 
+from telediag.app import makeService
 from telediag.config import ApiConfig, Config, StoreConfig
-from telediag.service import IngestService
 from tests.telediag.test_ingest_service import RawDevice
 
 
@@ -30,12 +30,12 @@ class ReplyOrderTests(unittest.TestCase):
         config = Config(store=StoreConfig(data_dir=data_dir, batch_max_delay_ms=50.0),
                         api=ApiConfig(listen="tcp:0:interface=127.0.0.1"),
                         listen={"osmand": ("tcp:0:interface=127.0.0.1",)})
-        service = IngestService(config, reactor)
+        service = makeService(config, reactor)
         service.startService()
         self.addCleanup(service.stopService)
         yield service.ready
         device = RawDevice()
-        yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", service.ports[0][2].getHost().port), device)
+        yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", service.getServiceNamed("listeners").port("osmand")), device)
         self.addCleanup(lambda: device.transport.loseConnection())
         device.transport.write(
             request("id=phone-1&lat=52.1&lon=21.0&timestamp=1790000000")

@@ -14,10 +14,10 @@ from twisted.internet.task import deferLater
 from twisted.trial import unittest
 
 from simulators.devices import SimDevice, TeltonikaTcpLink
+from telediag.app import makeService
 from telediag.config import ApiConfig, Config, StoreConfig
 from telediag.registry.entries import parse_entry
 from telediag.registry.repository import save
-from telediag.service import IngestService
 from telediag.store.sqlite import connect
 
 IMEI = "356307042441013"
@@ -33,11 +33,11 @@ class DeviceEvidenceTests(unittest.TestCase):
         save(db, [parse_entry({"imei": IMEI, "protocol": "teltonika", "iccid": "8948000000000000001",
                                "apn": "fleet.example"})], 0.0, "import")
         db.close()
-        service = IngestService(config, reactor)
+        service = makeService(config, reactor)
         service.startService()
         self.addCleanup(lambda: service.stopService() if service.running else None)
         yield service.ready
-        port = service.ports[0][2].getHost().port
+        port = service.getServiceNamed("listeners").port("teltonika")
 
         link = TeltonikaTcpLink(SimDevice(IMEI, "teltonika", "tcp", 1, apn="internet"), 0x8E)
         yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), link)
@@ -47,8 +47,7 @@ class DeviceEvidenceTests(unittest.TestCase):
                 break
             yield deferLater(reactor, 0.02, lambda: None)
 
-        assert service.diagnostics is not None
-        yield service.diagnostics.sweep()
+        yield service.getServiceNamed("diagnostics").sweep()
         reader = connect(config.database_path, readonly=True)
         self.addCleanup(reader.close)
         finding = None

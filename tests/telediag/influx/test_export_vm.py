@@ -17,7 +17,8 @@ from twisted.internet.task import Clock, deferLater
 from twisted.trial import unittest
 
 from protocols.record import Record
-from telediag.store.influx_export import InfluxExporter, InfluxSettings, read_cursor, write_cursor
+from telediag.config import InfluxSettings
+from telediag.store.influx_export import InfluxExporter, read_cursor, write_cursor
 from telediag.store.influx_points import BOOLEAN_FIELDS, FLOAT_FIELDS
 from telediag.store.sqlite import RecordBatch, Store, connect
 from tests.telediag.influx import vmserver

@@ -7,20 +7,12 @@ from pathlib import Path
 import pytest
 from twisted.internet.task import Clock
 
-from telediag.store.influx_export import (
-    InfluxConfigError,
-    InfluxExporter,
-    InfluxSettings,
-    Ledger,
-    _retry_after,
-    classify,
-    describe,
-    parse_influxdb,
-)
+from telediag.config import ConfigError, InfluxSettings, parse_section
+from telediag.store.influx_export import InfluxExporter, Ledger, _retry_after, classify, describe
 
 
 def test_defaults_mean_off() -> None:
-    settings = parse_influxdb({})
+    settings = parse_section("influxdb", {})
     assert settings == InfluxSettings()
     assert not settings.enabled
     assert (settings.batch_size, settings.flush_interval_ms, settings.poll_interval_s) == (5000, 1000, 1.0)
@@ -28,7 +20,7 @@ def test_defaults_mean_off() -> None:
 
 
 def test_a_full_section() -> None:
-    settings = parse_influxdb({
+    settings = parse_section("influxdb", {
         "url": "http://127.0.0.1:8086", "token": "secret", "org": "fleet", "bucket": "telemetry",
         "batch_size": 1000, "flush_interval_ms": 200, "poll_interval_s": 2, "retry_initial_s": 0.5,
         "retry_max_s": 30, "timeout_ms": 5000,
@@ -57,8 +49,8 @@ def test_a_full_section() -> None:
     ],
 )
 def test_errors_name_the_key(raw: dict[str, object], names: str) -> None:
-    with pytest.raises(InfluxConfigError, match=rf"\[influxdb\] .*{names}|\[influxdb\] {names}"):
-        parse_influxdb(raw)
+    with pytest.raises(ConfigError, match=rf"\[influxdb\] .*{names}|\[influxdb\] {names}"):
+        parse_section("influxdb", raw)
 
 
 def test_cursor_moves_only_over_accepted_rows_in_id_order() -> None:

@@ -13,7 +13,8 @@ from twisted.internet import defer, reactor
 from twisted.internet.task import deferLater
 
 from protocols.record import Record
-from telediag.ingest.mqtt import MqttIngest, MqttSettings
+from telediag.config import MqttSettings
+from telediag.ingest.mqtt import MqttIngest
 from telediag.ingest.mqtt_schema import encode_telemetry, telemetry_topic
 from telediag.pipeline import Pipeline
 from telediag.store.committer import BatchCommitter
@@ -51,8 +52,8 @@ class IngestRig:
             **settings,
         )
         self.store = Store(self.database)
-        self.committer = BatchCommitter(reactor, self.store, max_delay_s=0.002)
-        self.committer.start()
+        self.committer = BatchCommitter(reactor, max_delay_s=0.002)
+        self.committer.start(self.store)
         self.pipeline = pipeline_factory(reactor, self.committer, set(registered), auto_register)
         self.ingest: MqttIngest | None = None
 

@@ -9,12 +9,11 @@ from pathlib import Path
 import pytest
 
 from protocols.record import parse_iso_utc
+from telediag.app import build_desk
 from telediag.cli import main
-from telediag.config import ConfigError, parse_config
+from telediag.config import ConfigError, parse_config, parse_section
 from telediag.diagnostics.findings import Finding, Transition
-from telediag.service import build_desk
 from telediag.store.sqlite import connect
-from telediag.tickets.model import TicketsConfigError, parse_tickets
 from telediag.tickets.routing import priority, team_for
 
 
@@ -36,10 +35,10 @@ def test_team_follows_the_finding_table_then_the_category() -> None:
 
 
 def test_tickets_settings_are_checked() -> None:
-    assert parse_tickets({"mass_outage_min_devices": 25}).mass_outage_min_devices == 25
+    assert parse_section("tickets", {"mass_outage_min_devices": 25}).mass_outage_min_devices == 25
     for bad in ({"mass_outage_min_devices": 0}, {"auto_close_s": "1d"}, {"unknown": 1}):
-        with pytest.raises(TicketsConfigError):
-            parse_tickets(bad)
+        with pytest.raises(ConfigError, match=r"^\[tickets\] "):
+            parse_section("tickets", bad)
     with pytest.raises(ConfigError, match="tickets"):
         parse_config({"tickets": {"reopen_window": 3}})
     with pytest.raises(ConfigError, match="sla"):

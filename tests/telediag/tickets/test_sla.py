@@ -8,15 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from telediag.tickets.sla import (
-    DEFAULT_TOPICS,
-    SlaConfig,
-    SlaConfigError,
-    breaches,
-    due_times,
-    parse_sla,
-    pause_business_seconds,
-)
+from telediag.config import DEFAULT_TOPICS, ConfigError, SlaConfig, parse_section
+from telediag.tickets.sla import breaches, due_times, pause_business_seconds
 
 H = 3600.0
 MOSCOW = "Europe/Moscow"
@@ -53,8 +46,8 @@ def local(t: float, zone: str = MOSCOW) -> str:
 
 def test_defaults_match_design() -> None:
     config = SlaConfig()
-    assert parse_sla({}) == config
-    assert parse_sla(tomllib.loads(DESIGN_SLA)["sla"]) == config
+    assert parse_section("sla", {}) == config
+    assert parse_section("sla", tomllib.loads(DESIGN_SLA)["sla"]) == config
     assert (config.timezone, config.hours, config.holidays_country) == (MOSCOW, "09:30-18:00", "RU")
     assert config.workdays == ("mon", "tue", "wed", "thu", "fri")
     assert config.extra_days_off == config.extra_workdays == ()
@@ -79,7 +72,7 @@ def test_overrides_and_new_topics() -> None:
         consultation = 3
         firmware_update = 1.5
     """)["sla"]
-    config = parse_sla(raw)
+    config = parse_section("sla", raw)
     assert config.extra_days_off == (date(2026, 5, 4), date(2026, 5, 5))
     assert config.extra_workdays == (date(2026, 5, 9),)
     assert config.topics["consultation"] == 3
@@ -87,7 +80,7 @@ def test_overrides_and_new_topics() -> None:
     assert config.topics["stolen_vehicle"] == 1  # defaults kept
     assert config.first_response_days == 0.5
     assert config.calendar().is_working_day(date(2026, 5, 9))
-    assert parse_sla({"holidays_country": ""}).holidays_country is None
+    assert parse_section("sla", {"holidays_country": ""}).holidays_country is None
 
 
 @pytest.mark.parametrize(("raw", "key"), [
@@ -110,8 +103,8 @@ def test_overrides_and_new_topics() -> None:
     ({"topics": [1, 2]}, "topics"),
 ])
 def test_bad_config_names_the_key(raw: dict, key: str) -> None:
-    with pytest.raises(SlaConfigError, match=rf"\[sla\] (has no key '{key}'|{key}\b)"):
-        parse_sla(raw)
+    with pytest.raises(ConfigError, match=rf"\[sla\] (has no key '{key}'|{key}\b)"):
+        parse_section("sla", raw)
 
 
 # (case, topic, created local Moscow, first response due, resolution due), default config.
@@ -149,7 +142,7 @@ def test_due_times_in_two_time_zones() -> None:
     """
     created = datetime(2026, 5, 13, 13, 0, tzinfo=ZoneInfo("UTC")).timestamp()
     moscow = SlaConfig()
-    stockholm = parse_sla({"timezone": "Europe/Stockholm", "holidays_country": "SE"})
+    stockholm = parse_section("sla", {"timezone": "Europe/Stockholm", "holidays_country": "SE"})
     _, moscow_due = due_times(moscow, moscow.calendar(), "critical_server_failure", created)
     _, stockholm_due = due_times(stockholm, stockholm.calendar(), "critical_server_failure", created)
     assert local(moscow_due, "UTC") == "2026-05-14 13:00"
@@ -158,7 +151,7 @@ def test_due_times_in_two_time_zones() -> None:
 
 def test_dst_change_warsaw() -> None:
     """Friday 2026-03-27 15:00 CET, 1 day: 3 h Friday + 5.5 h Monday 03-30 -> 15:00 CEST (13:00 UTC)."""
-    config = parse_sla({"timezone": "Europe/Warsaw", "holidays_country": "PL"})
+    config = parse_section("sla", {"timezone": "Europe/Warsaw", "holidays_country": "PL"})
     _, due = due_times(config, config.calendar(), "stolen_vehicle", at("2026-03-27 15:00", "Europe/Warsaw"))
     assert local(due, "Europe/Warsaw") == "2026-03-30 15:00"
     assert local(due, "UTC") == "2026-03-30 13:00"
@@ -186,7 +179,7 @@ def test_pause_over_a_weekend_costs_nothing() -> None:
 
 
 def test_fractional_days() -> None:
-    config = parse_sla({"topics": {"vip_callback": 0.25}})
+    config = parse_section("sla", {"topics": {"vip_callback": 0.25}})
     # a quarter of 8.5 h is 2 h 7.5 min: Monday 09:30 -> 11:37:30
     _, due = due_times(config, config.calendar(), "vip_callback", at("2026-03-16 09:30"))
     assert due == at("2026-03-16 11:37:30")

@@ -15,13 +15,12 @@ from twisted.internet.task import Clock, deferLater
 from twisted.trial import unittest
 
 from protocols.record import parse_iso_utc
-from telediag.config import Config
+from telediag.config import Config, TicketsConfig, parse_section
 from telediag.diagnostics.findings import Finding, Transition
 from telediag.store.sqlite import connect
 from telediag.tickets.desk import TicketDesk
-from telediag.tickets.model import TicketsConfig
 from telediag.tickets.service import TicketService
-from telediag.tickets.webhooks import WebhookDeliverer, outbox_notifier, parse_webhooks, verify_signature
+from telediag.tickets.webhooks import WebhookDeliverer, outbox_notifier, verify_signature
 from tests.telediag.tickets.test_webhooks import Receiver, Server
 
 START = parse_iso_utc("2026-11-16T07:00:00Z")
@@ -45,7 +44,7 @@ class TicketServiceTests(unittest.TestCase):
         receiver = Receiver()
         server = Server(receiver)
         self.addCleanup(server.stop)
-        hooks = parse_webhooks({"urls": [server.url], "secret": SECRET, "poll_interval_s": 1})
+        hooks = parse_section("webhooks", {"urls": [server.url], "secret": SECRET, "poll_interval_s": 1})
         clock = Clock()
         clock.advance(START)
         desk = TicketDesk(Config().sla, TicketsConfig(sweep_interval_s=600.0), outbox_notifier(hooks))

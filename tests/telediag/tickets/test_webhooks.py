@@ -25,18 +25,10 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
 
 from protocols.record import iso_utc
+from telediag.config import ConfigError, WebhookConfig, parse_section
 from telediag.store.sqlite import connect
 from telediag.tickets import outbox
-from telediag.tickets.webhooks import (
-    WebhookConfig,
-    WebhookConfigError,
-    WebhookDeliverer,
-    backoff_delay,
-    outbox_notifier,
-    parse_webhooks,
-    sign,
-    verify_signature,
-)
+from telediag.tickets.webhooks import WebhookDeliverer, backoff_delay, outbox_notifier, sign, verify_signature
 
 START = 1_790_000_000.0
 SECRET = "s3cret"
@@ -449,14 +441,14 @@ def test_a_tampered_body_or_wrong_secret_fails_verification() -> None:
 
 
 def test_config_defaults_and_values() -> None:
-    assert parse_webhooks({}) == WebhookConfig()
+    assert parse_section("webhooks", {}) == WebhookConfig()
     assert not WebhookConfig().enabled
-    config = parse_webhooks({"urls": ["http://127.0.0.1:9000/h"], "secret": "k", "timeout_s": 3,
+    config = parse_section("webhooks", {"urls": ["http://127.0.0.1:9000/h"], "secret": "k", "timeout_s": 3,
                              "max_attempts": 5, "batch": 10, "keep_delivered_s": 0})
     assert config.enabled and config.urls == ("http://127.0.0.1:9000/h",)
     assert (config.timeout_s, config.max_attempts, config.batch) == (3.0, 5, 10)
     assert isinstance(config.timeout_s, float)
-    assert "kkkkkkkk" not in repr(parse_webhooks({"urls": "http://x/", "secret": "kkkkkkkk"}))
+    assert "kkkkkkkk" not in repr(parse_section("webhooks", {"urls": ["http://x/"], "secret": "kkkkkkkk"}))
 
 
 @pytest.mark.parametrize(("raw", "key"), [
@@ -469,9 +461,11 @@ def test_config_defaults_and_values() -> None:
     ({"urls": ["http://u:p@x/"], "secret": "k"}, "urls"),
     ({"urls": ["http://x/", "http://x/"], "secret": "k"}, "urls"),
     ({"urls": [1], "secret": "k"}, "urls"),
+    ({"urls": "http://x/", "secret": "k"}, "urls"),
     ({"timeout_s": 0}, "timeout_s"),
     ({"timeout_s": "10"}, "timeout_s"),
     ({"timeout_s": float("nan")}, "timeout_s"),
+    ({"timeout_s": float("inf")}, "timeout_s"),
     ({"max_attempts": -1}, "max_attempts"),
     ({"max_attempts": 2.5}, "max_attempts"),
     ({"batch": 0}, "batch"),
@@ -480,5 +474,5 @@ def test_config_defaults_and_values() -> None:
     ({"backoff_initial_s": 10, "backoff_max_s": 5}, "backoff_max_s"),
 ])
 def test_config_errors_name_the_key(raw: dict[str, Any], key: str) -> None:
-    with pytest.raises(WebhookConfigError, match=key):
-        parse_webhooks(raw)
+    with pytest.raises(ConfigError, match=rf"^\[webhooks\] .*{key}"):
+        parse_section("webhooks", raw)

@@ -1,0 +1,171 @@
+"""The composition root: ``makeService(config)`` builds the whole service as one ``MultiService`` tree.
+
+Its children, by name, in the order they start (each uses only children before it):
+
+    store        the SQLite store, opened at start, and the batch committer
+    influxdb     the export of committed records          (when ``[influxdb] url`` is set)
+    mqtt-out     findings and ticket events to the broker (when ``[mqtt] host`` is set)
+    webhooks     delivery of the ticket events' outbox    (when ``[webhooks] urls`` are set)
+    tickets      ticket automation on its own thread, with the one ticket desk
+    diagnostics  the one diagnostics engine on its own thread: after commits and in a sweep
+    mqtt-in      telemetry from the broker                (when ``[mqtt] host`` is set)
+    listeners    the device endpoints of ``[listen]``
+    api          the HTTP API and the web console (the same desk, and a view of the same engine)
+
+:class:`TelediagService` stops them in the reverse order, each only after the one started after it
+has stopped: the API and the listeners take no more input, diagnostics and tickets finish their
+work, the committer commits what is queued and only then closes the store. A device gets its ACK
+only after its records are committed, so SIGTERM never loses a record a device was told is stored.
+
+``telediag serve`` (``telediag.runner``) and ``twistd telediag`` (``telediag.tap``) both run this tree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from twisted.application.service import MultiService, Service
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from telediag.api.service import ApiService
+from telediag.config import Config, check_available
+from telediag.diagnostics.engine import DiagnosticsEngine
+from telediag.diagnostics.service import DiagnosticsService
+from telediag.ingest.listeners import ListenerService
+from telediag.ingest.mqtt import MqttIngest
+from telediag.metrics import Metrics
+from telediag.mqtt_out import MqttPublisher, registry_accounts
+from telediag.pipeline import Pipeline
+from telediag.store.influx_export import InfluxExporter
+from telediag.store.service import StoreService
+from telediag.tickets.desk import TicketDesk
+from telediag.tickets.lifecycle import Notify
+from telediag.tickets.service import TicketService
+from telediag.tickets.webhooks import WebhookDeliverer, outbox_notifier
+
+LISTENING_FILE = "listening.json"
+"""Written to the data directory once every listener is up: pid, and protocol, transport and bound port."""
+
+
+def build_desk(config: Config, extra_notify: Notify | None = None) -> TicketDesk:
+    """The ticket desk with the configured SLA and automation, notifying the webhook outbox (when
+    webhooks are configured) and ``extra_notify`` (MQTT)."""
+    notifiers = [n for n in (outbox_notifier(config.webhooks), extra_notify) if n is not None]
+
+    def notify(db: Any, event: str, document: dict[str, Any], now: float) -> None:
+        for each in notifiers:
+            each(db, event, document, now)
+
+    return TicketDesk(config.sla, config.tickets, notify if notifiers else None)
+
+
+class TelediagService(MultiService):
+    """The root: children stop one at a time, last started first; ``ready`` says when it listens.
+
+    Twisted's ``MultiService.stopService`` calls every child's ``stopService`` at once, which would
+    let the store close while a listener still hands it records; here each child's stop finishes
+    before the next one begins.
+    """
+
+    log = Logger()
+
+    def __init__(self, config: Config, pipeline: Pipeline) -> None:
+        super().__init__()
+        self.config = config
+        self.pipeline = pipeline
+        """What every device listener (and MQTT ingest) hands decoded messages to."""
+        self.ready: defer.Deferred[None] = defer.Deferred()
+        """Fires once the listeners and the API are bound and ``listening.json`` is written; fails
+        with the reason when a child cannot start or an endpoint cannot be bound."""
+
+    def startService(self) -> None:
+        try:
+            super().startService()
+        except Exception as error:  # an unusable data directory, a corrupt store: ready says why
+            self.ready.errback(error)
+            return
+        listeners: ListenerService = self.getServiceNamed("listeners")  # type: ignore[assignment]
+        api: ApiService = self.getServiceNamed("api")  # type: ignore[assignment]
+        bound = defer.gatherResults([listeners.ready, api.ready], consumeErrors=True)
+        bound.addCallback(lambda _: self._listening(listeners, api))
+        bound.addErrback(self._failed)
+
+    def _listening(self, listeners: ListenerService, api: ApiService) -> None:
+        entries = [{"protocol": name, "transport": transport, "port": port.getHost().port}
+                   for name, transport, port in listeners.ports]
+        entries.append({"protocol": "http-api", "transport": "tcp", "port": api.port})
+        path = self.config.store.data_dir / LISTENING_FILE
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps({"pid": os.getpid(), "listeners": entries}, indent=1))
+        temporary.replace(path)
+        for entry in entries:
+            self.log.info("listening for {protocol} on {transport} port {port}", **entry)
+        self.ready.callback(None)
+
+    def _failed(self, failure: Any) -> None:
+        error = failure.value
+        if isinstance(error, defer.FirstError):
+            error = error.subFailure.value
+        self.ready.errback(error)
+
+    @defer.inlineCallbacks
+    def stopService(self) -> Any:
+        """Stop the running children one at a time, the last started first."""
+        Service.stopService(self)
+        for child in reversed(list(self)):
+            if not child.running:
+                continue
+            try:
+                yield child.stopService()
+            except Exception:
+                self.log.failure("stopping {name} failed; stopping the rest", name=child.name)
+
+
+def makeService(config: Config, reactor: Any = None) -> TelediagService:
+    """The service tree for ``config``; nothing is opened or bound until it starts.
+
+    ConfigError when the config asks for something this version cannot run.
+    """
+    check_available(config)
+    if reactor is None:
+        from twisted.internet import reactor
+    store = StoreService(config.store, reactor)
+    pipeline = Pipeline(
+        reactor, store.committer, store.registered, config.ingest.auto_register,
+        config.ingest.command_timeout_s, store.is_registered, config.ingest.bounds,
+    )
+    root = TelediagService(config, pipeline)
+    database = config.database_path
+
+    def add(name: str, child: Service) -> Any:
+        child.setName(name)
+        child.setServiceParent(root)
+        return child
+
+    add("store", store)
+    if config.influxdb.enabled:  # the records table is its outbox: it resumes from its cursor
+        add("influxdb", InfluxExporter(reactor, database, config.influxdb))
+    publisher = None
+    if config.mqtt.publish_enabled:
+        publisher = add("mqtt-out", MqttPublisher(config.mqtt, registry_accounts(database), reactor))
+    if config.webhooks.enabled:
+        add("webhooks", WebhookDeliverer(reactor, database, config.webhooks))
+    desk = build_desk(config, publisher.notify if publisher is not None else None)
+    tickets = add("tickets", TicketService(reactor, database, desk))
+    diagnostics = add("diagnostics", DiagnosticsService(
+        reactor, DiagnosticsEngine(database, config.diagnostics), pipeline,
+    ))
+    store.committer.add_listener(diagnostics.on_commit)
+    if publisher is not None:
+        diagnostics.add_listener(publisher.publish_findings)
+    diagnostics.add_listener(tickets.on_transitions)
+    metrics = Metrics(config.metrics, reactor, pipeline, store.committer, diagnostics, tickets, config.listen)
+    if config.mqtt.ingest_enabled:  # the broker is optional: the listeners do not wait for it
+        add("mqtt-in", MqttIngest(reactor, config.mqtt, pipeline))
+    add("listeners", ListenerService(config.listen, config.ingest, pipeline, reactor, metrics))
+    add("api", ApiService(config, reactor, diagnostics.view(), desk=desk, metrics=metrics))
+    return root
+

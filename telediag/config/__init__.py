@@ -1,0 +1,115 @@
+"""Configuration: one TOML file plus CLI flags, every key with a working default, parsed once.
+
+Every section has one schema in this package (``core``, ``diagnostics``, ``tickets``, ``outbound``),
+and :func:`parse_config` converts the whole parsed TOML document into a typed :class:`Config` in one
+``msgspec.convert`` call. Unknown sections and keys, wrong types and values out of range are refused
+with a message naming the key (``[api] max_body_bytes must be int, got str 'big'``), so a typo never
+silently runs the service on defaults. Feature modules receive their typed section and parse nothing.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+import msgspec
+
+from telediag.config.core import (
+    DEFAULT_LISTEN,
+    ApiConfig,
+    IngestConfig,
+    StoreConfig,
+    UdpEndpoint,
+    WebConfig,
+    check_listen,
+)
+from telediag.config.diagnostics import Thresholds
+from telediag.config.outbound import InfluxSettings, MetricsSettings, MqttSettings, WebhookConfig
+from telediag.config.schema import ConfigError, decode_path, describe, unknown_key
+from telediag.config.tickets import DEFAULT_TOPICS, SlaConfig, TicketsConfig
+
+__all__ = [
+    "DEFAULT_LISTEN", "DEFAULT_TOPICS", "ApiConfig", "Config", "ConfigError", "IngestConfig", "InfluxSettings",
+    "MetricsSettings", "MqttSettings", "SlaConfig", "StoreConfig", "Thresholds", "TicketsConfig", "UdpEndpoint",
+    "WebConfig", "WebhookConfig", "check_available", "load_config", "parse_config", "parse_section",
+]
+
+RAW_SECTIONS = ("influxdb", "mqtt", "metrics")
+"""Tables also kept as read in ``Config.extra``, for ``telediag.web.admin``, which reads them there."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole service configuration: one typed section per TOML table."""
+
+    store: StoreConfig = field(default_factory=StoreConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
+    web: WebConfig = field(default_factory=WebConfig)
+    listen: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_LISTEN))
+    """Protocol name -> Twisted endpoint strings (``udp:PORT[:interface=ADDR]`` for UDP)."""
+    diagnostics: Thresholds = field(default_factory=Thresholds)
+    sla: SlaConfig = field(default_factory=SlaConfig)
+    tickets: TicketsConfig = field(default_factory=TicketsConfig)
+    webhooks: WebhookConfig = field(default_factory=WebhookConfig)
+    mqtt: MqttSettings = field(default_factory=MqttSettings)
+    influxdb: InfluxSettings = field(default_factory=InfluxSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """The ``RAW_SECTIONS`` tables as read; the service itself reads only the typed sections."""
+
+    def __post_init__(self) -> None:
+        check_listen(self.listen)
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite file under the data directory."""
+        return self.store.database_path
+
+
+def parse_config(raw: Mapping[str, Any]) -> Config:
+    """A Config from an already parsed TOML document; ConfigError naming the first bad key."""
+    unknown = unknown_key(raw, Config, not_tables=("extra",))
+    if unknown is not None:
+        raise ConfigError(unknown)
+    try:
+        config = msgspec.convert(raw, Config, dec_hook=decode_path)
+    except msgspec.ValidationError as error:
+        raise ConfigError(describe(error, Config, raw)) from None
+    return replace(config, extra={name: raw[name] for name in RAW_SECTIONS if name in raw})
+
+
+def parse_section(name: str, raw: Mapping[str, Any]) -> Any:
+    """One section from its parsed table alone (``parse_section("mqtt", {...})``)."""
+    return getattr(parse_config({name: raw}), name)
+
+
+def load_config(path: Path | None = None, data_dir: Path | None = None) -> Config:
+    """Read ``path`` (or use the embedded defaults) and apply the ``--data-dir`` override."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} not found") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+    config = parse_config(raw)
+    if data_dir is not None:
+        config = replace(config, store=replace(config.store, data_dir=Path(data_dir)))
+    return config
+
+
+def check_available(config: Config) -> None:
+    """Refuse what the schema accepts but this version cannot run yet (a later version implements it)."""
+    if config.store.backend != "sqlite":
+        raise ConfigError(
+            f'[store] backend = "{config.store.backend}" is not available in this version; use "sqlite" '
+            "(the default)"
+        )
+    if config.ingest.workers != 1:
+        raise ConfigError(
+            f"[ingest] workers = {config.ingest.workers} is not available in this version; use 1 (the default)"
+        )

@@ -1,0 +1,74 @@
+"""The store as a Twisted service: opened at start, written by one batch committer, closed at stop
+after everything queued is committed.
+
+The store opens in ``startService`` rather than when the service tree is built: twistd builds the
+tree before it forks into the background, and a SQLite connection must never cross a fork.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from twisted.application.service import Service
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from telediag.config import StoreConfig
+from telediag.store.committer import BatchCommitter
+from telediag.store.permissions import private_directory
+from telediag.store.sqlite import Reader, Store
+
+
+class StoreService(Service):
+    """``StoreService(config, reactor)``: the committer exists from the start, the store from ``startService``."""
+
+    log = Logger()
+
+    def __init__(self, config: StoreConfig, reactor: Any) -> None:
+        self.config = config
+        self.reactor = reactor
+        self.committer = BatchCommitter(
+            reactor,
+            max_records=config.batch_max_records,
+            max_delay_s=config.batch_max_delay_ms / 1000.0,
+            queue_limit=config.queue_limit_records,
+        )
+        self.registered: set[str] = set()
+        """IMEIs registered when the store opened; the pipeline adds the ones it registers later."""
+        self._reader: Reader | None = None
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite file."""
+        return self.config.database_path
+
+    def startService(self) -> None:
+        private_directory(self.config.data_dir)
+        store = Store(self.database_path, self.config.synchronous)
+        store.mark_all_disconnected(self.reactor.seconds())
+        self.registered.update(store.registered_imeis())
+        self._reader = Reader(self.database_path)
+        self.committer.start(store)
+        super().startService()
+
+    def is_registered(self, imei: str) -> bool:
+        """Whether the registry has ``imei`` now (the CLI or the API may have added it since start).
+
+        One indexed lookup on the reactor thread, asked only for an IMEI the pipeline does not know yet.
+        """
+        if self._reader is None:
+            return False
+        query = "SELECT 1 FROM devices WHERE imei = ?"
+        return self._reader.connection.execute(query, (imei,)).fetchone() is not None
+
+    @defer.inlineCallbacks
+    def stopService(self) -> Any:
+        """Commit everything queued, then close the store."""
+        super().stopService()
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        yield self.committer.stop()
+        self.log.info("store closed: {stored} records stored in {commits} commits",
+                      stored=self.committer.records_stored, commits=self.committer.commits)
