@@ -46,10 +46,6 @@ from telediag.tickets.lifecycle import Notify
 from telediag.tickets.service import TicketService
 from telediag.tickets.webhooks import WebhookDeliverer, outbox_notifier
 
-LISTENING_FILE = "listening.json"
-"""Written to the data directory once every listener is up: pid, and protocol, transport and bound port."""
-
-
 def build_desk(config: Config, extra_notify: Notify | None = None) -> TicketDesk:
     """The ticket desk with the configured SLA and automation, notifying the webhook outbox (when
     webhooks are configured) and ``extra_notify`` (MQTT)."""
@@ -97,7 +93,7 @@ class TelediagService(MultiService):
         entries = [{"protocol": name, "transport": transport, "port": port.getHost().port}
                    for name, transport, port in listeners.ports]
         entries.append({"protocol": "http-api", "transport": "tcp", "port": api.port})
-        path = self.config.store.data_dir / LISTENING_FILE
+        path = self.config.store.listening_path
         temporary = path.with_suffix(".tmp")
         temporary.write_text(json.dumps({"pid": os.getpid(), "listeners": entries}, indent=1))
         temporary.replace(path)

@@ -23,7 +23,7 @@ from prometheus_client.registry import Collector
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from telediag.config import MetricsSettings, parse_section
+from telediag.config import MetricsSettings
 from telediag.diagnostics.catalogue import FINDINGS
 from telediag.ingest.udp import kernel_drops
 from telediag.tickets.model import ACTIVE_STATES, PRIORITIES
@@ -33,12 +33,6 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 Read = Callable[..., "defer.Deferred[Any]"]
 """``read(function, *args)``: ``function(reader, *args)`` on a read thread (``ApiBackend.read``)."""
-
-
-def parse_metrics_settings(raw: Mapping[str, Any]) -> MetricsSettings:
-    """The ``[metrics]`` table alone, through the config schema, for callers that hold the table as
-    read (``telediag.web.admin``); the service gets ``Config.metrics``."""
-    return parse_section("metrics", raw)
 
 
 def _by_protocol(

@@ -36,10 +36,6 @@ __all__ = [
     "WebConfig", "WebhookConfig", "check_available", "load_config", "parse_config", "parse_section",
 ]
 
-RAW_SECTIONS = ("influxdb", "mqtt", "metrics")
-"""Tables also kept as read in ``Config.extra``, for ``telediag.web.admin``, which reads them there."""
-
-
 @dataclass(frozen=True)
 class Config:
     """The whole service configuration: one typed section per TOML table."""
@@ -57,8 +53,6 @@ class Config:
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     influxdb: InfluxSettings = field(default_factory=InfluxSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    """The ``RAW_SECTIONS`` tables as read; the service itself reads only the typed sections."""
 
     def __post_init__(self) -> None:
         check_listen(self.listen)
@@ -71,18 +65,18 @@ class Config:
 
 def parse_config(raw: Mapping[str, Any]) -> Config:
     """A Config from an already parsed TOML document; ConfigError naming the first bad key."""
-    unknown = unknown_key(raw, Config, not_tables=("extra",))
+    unknown = unknown_key(raw, Config)
     if unknown is not None:
         raise ConfigError(unknown)
     try:
-        config = msgspec.convert(raw, Config, dec_hook=decode_path)
+        return msgspec.convert(raw, Config, dec_hook=decode_path)
     except msgspec.ValidationError as error:
         raise ConfigError(describe(error, Config, raw)) from None
-    return replace(config, extra={name: raw[name] for name in RAW_SECTIONS if name in raw})
 
 
 def parse_section(name: str, raw: Mapping[str, Any]) -> Any:
-    """One section from its parsed table alone (``parse_section("mqtt", {...})``)."""
+    """One section from its table alone, through the same schema and checks as the whole file
+    (``parse_section("mqtt", {"host": "broker"})`` is ``parse_config({"mqtt": {...}}).mqtt``)."""
     return getattr(parse_config({name: raw}), name)
 
 

@@ -11,6 +11,8 @@ from telediag.config.schema import ConfigError, Positive, PositiveInt, Section
 from telediag.plausibility import Bounds
 
 DATABASE_FILE = "telediag.sqlite3"
+LISTENING_FILE = "listening.json"
+"""Written to the data directory once every listener is up: pid, and protocol, transport and bound port."""
 SYNCHRONOUS_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 
@@ -40,6 +42,11 @@ class StoreConfig(Section):
     def database_path(self) -> Path:
         """The SQLite file under the data directory."""
         return self.data_dir / DATABASE_FILE
+
+    @property
+    def listening_path(self) -> Path:
+        """Where the running service says what it bound (``telediag.app`` writes it, the admin page reads it)."""
+        return self.data_dir / LISTENING_FILE
 
 
 @dataclass(frozen=True)

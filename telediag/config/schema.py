@@ -16,7 +16,7 @@ import re
 import typing
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Annotated, Any, Collection, Literal, Mapping
+from typing import Annotated, Any, Literal, Mapping
 from urllib.parse import urlsplit
 
 import msgspec
@@ -48,12 +48,9 @@ class Section:
         """Rules across keys; raise ValueError with a message that starts with the key."""
 
 
-def unknown_key(raw: Mapping[str, Any], root: type, not_tables: Collection[str] = ()) -> str | None:
-    """The first key of ``raw`` that no section of ``root`` has, as a message naming it, or None.
-
-    ``not_tables`` are fields of ``root`` that no TOML table fills.
-    """
-    sections = {name: kind for name, kind in _hints(root).items() if name not in not_tables}
+def unknown_key(raw: Mapping[str, Any], root: type) -> str | None:
+    """The first key of ``raw`` that no section of ``root`` has, as a message naming it, or None."""
+    sections = _hints(root)
     for name, table in raw.items():
         if name not in sections:
             return f"unknown section [{name}]; known: {', '.join(sorted(sections))}"

@@ -31,7 +31,7 @@ from __future__ import annotations
 import socket
 import threading
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from paho.mqtt.client import Client, MQTTv311
 from paho.mqtt.enums import CallbackAPIVersion
@@ -42,19 +42,9 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from protocols.core import ProtocolError
-from telediag.config import ConfigError, MqttSettings, parse_section
+from telediag.config import MqttSettings
 from telediag.ingest.mqtt_schema import PROTOCOL, InvalidTelemetry, parse_telemetry, subscription, topic_imei
 from telediag.pipeline import Pipeline
-
-MqttConfigError = ConfigError
-"""A bad ``[mqtt]`` table is a config error like any other (the name stays for ``telediag.web.admin``)."""
-
-
-def parse_mqtt(raw: Mapping[str, Any]) -> MqttSettings:
-    """The ``[mqtt]`` table alone, through the config schema, for callers that hold the table as read
-    (``telediag.web.admin``); the service gets ``Config.mqtt``."""
-    return parse_section("mqtt", raw)
-
 
 def new_client(settings: MqttSettings, client_id: str, manual_ack: bool) -> Client:
     """A paho client with a persistent session and the configured credentials and backoff."""

@@ -49,7 +49,7 @@ import random
 import sqlite3
 from collections import deque
 from pathlib import Path
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from twisted.application.service import Service
 from twisted.internet import defer
@@ -58,7 +58,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 
-from telediag.config import ConfigError, InfluxSettings, parse_section
+from telediag.config import InfluxSettings
 from telediag.store.influx_points import ROW_COLUMNS, row_line
 from telediag.store.sqlite import connect
 
@@ -73,16 +73,6 @@ _SELECT = (
     + " FROM records r LEFT JOIN devices d ON d.imei = r.imei WHERE r.id > ? ORDER BY r.id LIMIT ?"
 )
 _REFUSED_MARKERS = ("partial write", "unable to parse", "failed to parse", "cannot parse", "type conflict")
-
-InfluxConfigError = ConfigError
-"""A bad ``[influxdb]`` table is a config error like any other (the name stays for ``telediag.web.admin``)."""
-
-
-def parse_influxdb(raw: Mapping[str, Any]) -> InfluxSettings:
-    """The ``[influxdb]`` table alone, through the config schema, for callers that hold the table as
-    read (``telediag.web.admin``); the service gets ``Config.influxdb``."""
-    return parse_section("influxdb", raw)
-
 
 def read_cursor(db: sqlite3.Connection, name: str = CURSOR_NAME) -> int:
     """The last exported ``records.id`` (0 when nothing was exported yet)."""

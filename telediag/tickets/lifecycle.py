@@ -13,10 +13,11 @@ from typing import Any, Callable
 import orjson
 
 from protocols.record import iso_utc
+from telediag.config import SlaConfig
 from telediag.tickets import repository as repo
 from telediag.tickets.calendar import BusinessCalendar
 from telediag.tickets.model import ACTIVE_STATES, MOVES, RATINGS, TicketError
-from telediag.tickets.sla import SlaConfig, breaches, due_times, pause_business_seconds
+from telediag.tickets.sla import breaches, due_times, pause_business_seconds
 
 Notify = Callable[[sqlite3.Connection, str, dict[str, Any], float], None]
 """``notify(db, event, ticket_document, now)``: called inside the change's transaction."""

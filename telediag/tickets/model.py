@@ -6,8 +6,6 @@ the table below is the only place that says which move is legal.
 
 from __future__ import annotations
 
-from telediag.config import TicketsConfig  # noqa: F401  (its schema is in telediag.config; named here for telediag.web)
-
 STATES = ("new", "open", "waiting_customer", "resolved", "closed")
 ACTIVE_STATES = ("new", "open", "waiting_customer")
 """States in which a ticket is being worked on (an automatic finding enriches such a ticket)."""

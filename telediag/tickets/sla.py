@@ -8,18 +8,11 @@ Pure functions over epoch seconds, so the periodic sweep and the tests share one
 
 from __future__ import annotations
 
-from typing import Any, Mapping
-
-from telediag.config import SlaConfig, parse_section
+from telediag.config import SlaConfig
 from telediag.tickets.calendar import BusinessCalendar
 
 FIRST_RESPONSE = "first_response"
 RESOLUTION = "resolution"
-
-
-def parse_sla(raw: Mapping[str, Any]) -> SlaConfig:
-    """The ``[sla]`` table alone through the config schema (the service gets ``Config.sla``)."""
-    return parse_section("sla", raw)
 
 
 def due_times(

@@ -8,7 +8,9 @@ password hash or a token hash.
 
 The integration status is built in two steps: :func:`snapshot` reads the store and the data
 directory on a reader thread (sizes, counts, cursors), then :func:`integrations` turns it and the
-configuration into statuses, pure and cheap, so it can be tested without a service.
+typed configuration sections into statuses, pure and cheap, so it can be tested without a service.
+Addresses are shown as origins (scheme, host, port) and secrets (tokens, passwords, signing keys)
+never at all.
 """
 
 from __future__ import annotations
@@ -18,14 +20,12 @@ import os
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from protocols.record import iso_utc
-from telediag.config import Config
-from telediag.ingest.mqtt import MqttConfigError, parse_mqtt
-from telediag.metrics import parse_metrics_settings
-from telediag.store.influx_export import CURSOR_NAME, InfluxConfigError, parse_influxdb, read_cursor
+from telediag.config import Config, InfluxSettings, MetricsSettings, MqttSettings
+from telediag.store.influx_export import CURSOR_NAME, read_cursor
 from telediag.store.sqlite import Reader
 from telediag.tickets import outbox
 from telediag.tickets.model import ACTIVE_STATES
@@ -126,7 +126,7 @@ def snapshot(config: Config) -> Callable[[Reader], Snapshot]:
             webhooks_oldest_pending_at=one(
                 "SELECT min(created_at) FROM webhook_outbox WHERE delivered_at IS NULL AND next_attempt_at < ?",
                 outbox.GAVE_UP),
-            listening=_listening(config.store.data_dir),
+            listening=_listening(config.store.listening_path),
         )
 
     return run
@@ -143,13 +143,11 @@ def _database_bytes(path: Path) -> int:
     return total
 
 
-def _listening(data_dir: Path) -> list[dict[str, Any]] | None:
+def _listening(path: Path) -> list[dict[str, Any]] | None:
     """The listeners ``telediag serve`` wrote once bound, if this process wrote them (a file left by an
     earlier run says nothing about this one)."""
-    from telediag.service import LISTENING_FILE  # here: the service module imports the console
-
     try:
-        written = json.loads((data_dir / LISTENING_FILE).read_text(encoding="utf-8"))
+        written = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(written, dict) or written.get("pid") != os.getpid():
@@ -191,7 +189,6 @@ def integrations(config: Config, seen: Snapshot, now: float, *, metrics: Any, de
                  gettext: Gettext) -> list[Integration]:
     """The status of each integration from the configuration and a snapshot (pure)."""
     _ = gettext
-    extra: Mapping[str, Any] = config.extra
     found = [
         Integration("store", _("Store"), "ok", _("SQLite, answering"), [
             (_("File"), str(config.database_path)),
@@ -201,10 +198,10 @@ def integrations(config: Config, seen: Snapshot, now: float, *, metrics: Any, de
             (_("Trackers registered"), str(seen.devices)),
         ]),
         _listeners(config, seen, _),
-        _influx(extra.get("influxdb", {}), seen, now, _),
-        _mqtt(extra.get("mqtt", {}), _),
+        _influx(config.influxdb, seen, now, _),
+        _mqtt(config.mqtt, _),
         _webhooks(config, seen, now, _),
-        _metrics(extra.get("metrics", {}), metrics, _),
+        _metrics(config.metrics, metrics, _),
     ]
     if desk is None:
         found.append(Integration("tickets", _("Ticket desk"), "off", _("not configured: tickets are not served")))
@@ -229,11 +226,7 @@ def _listeners(config: Config, seen: Snapshot, _: Gettext) -> Integration:
                        _("%(count)s listeners bound") % {"count": len(seen.listening)}, bound)
 
 
-def _influx(raw: Any, seen: Snapshot, now: float, _: Gettext) -> Integration:
-    try:
-        settings = parse_influxdb(raw)
-    except InfluxConfigError as error:
-        return Integration("influxdb", _("InfluxDB export"), "attention", str(error))
+def _influx(settings: InfluxSettings, seen: Snapshot, now: float, _: Gettext) -> Integration:
     if not settings.enabled:
         return Integration("influxdb", _("InfluxDB export"), "off", _("not configured"))
     lag = max(0, seen.newest_record_id - seen.influx_cursor)
@@ -246,11 +239,7 @@ def _influx(raw: Any, seen: Snapshot, now: float, _: Gettext) -> Integration:
     return Integration("influxdb", _("InfluxDB export"), "attention" if stalled else "ok", summary, facts)
 
 
-def _mqtt(raw: Any, _: Gettext) -> Integration:
-    try:
-        settings = parse_mqtt(raw)
-    except MqttConfigError as error:
-        return Integration("mqtt", _("MQTT"), "attention", str(error))
+def _mqtt(settings: MqttSettings, _: Gettext) -> Integration:
     if not settings.enabled:
         return Integration("mqtt", _("MQTT"), "off", _("not configured"))
     on, off = _("on"), _("off")
@@ -277,11 +266,7 @@ def _webhooks(config: Config, seen: Snapshot, now: float, _: Gettext) -> Integra
     return Integration("webhooks", _("Webhooks"), state, summary, facts)
 
 
-def _metrics(raw: Any, exporter: Any, _: Gettext) -> Integration:
-    try:
-        settings = parse_metrics_settings(raw)
-    except ValueError as error:
-        return Integration("metrics", _("Prometheus metrics"), "attention", str(error))
+def _metrics(settings: MetricsSettings, exporter: Any, _: Gettext) -> Integration:
     facts = [(_("Bearer token required"), _("yes") if settings.token else _("no"))]
     registry = getattr(exporter, "registry", None)
     stored = registry.get_sample_value("telediag_records_stored_total") if registry is not None else None

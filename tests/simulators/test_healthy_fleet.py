@@ -13,7 +13,7 @@ import pytest
 
 from simulators.geo import POLAND_BBOX, distance_to_west_border_m
 from simulators.scenario import DeviceScenario, fleet_imeis, simulate_fleet
-from telediag.diagnostics.thresholds import Thresholds
+from telediag.config import Thresholds
 
 T0 = 1_700_000_000.0
 DAY = 86_400.0

@@ -68,14 +68,15 @@ def test_every_section_has_its_typed_schema_with_todays_defaults() -> None:
     assert (config.api.max_body_bytes, config.web.session_idle_s, config.tickets.auto_close_s) == (1048576, 1800.0, 86400.0)
     assert (config.diagnostics.silence_min_s, config.sla.timezone, config.metrics.store_cache_s) == (1800.0, "Europe/Moscow", 5.0)
     assert not (config.webhooks.enabled or config.mqtt.enabled or config.influxdb.enabled)
-    assert config.extra == {}
 
 
-def test_numbers_given_as_integers_become_floats_and_sections_keep_their_raw_tables() -> None:
+def test_numbers_given_as_integers_become_floats_and_a_section_parses_alone() -> None:
     config = parse_config({"mqtt": {"host": "broker", "reconnect_min_s": 2}, "metrics": {"token": "t"}})
     assert config.mqtt.reconnect_min_s == 2.0 and isinstance(config.mqtt.reconnect_min_s, float)
-    assert config.extra == {"mqtt": {"host": "broker", "reconnect_min_s": 2}, "metrics": {"token": "t"}}
-    assert parse_section("mqtt", {"host": "broker"}).publish_enabled
+    assert parse_section("mqtt", {"host": "broker", "reconnect_min_s": 2}) == config.mqtt
+    assert parse_section("metrics", {"token": "t"}) == config.metrics
+    with pytest.raises(ConfigError, match=r"^\[mqtt\] port must be int"):
+        parse_section("mqtt", {"port": "1883"})
 
 
 def test_secrets_never_show_in_repr() -> None:

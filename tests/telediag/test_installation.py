@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from simulators.vehicle import Vehicle
+from telediag.config import Thresholds
 from telediag.diagnostics.geodesy import EARTH_RADIUS_M
 from telediag.diagnostics.history import frame_from_records
 from telediag.diagnostics.installation import ignition_always_on, ignition_not_detected, journey_false_starts
 from telediag.diagnostics.journeys import detect_journeys
-from telediag.diagnostics.thresholds import Thresholds
 from tests.telediag.test_journeys import T0, Track
 
 THRESHOLDS = Thresholds()

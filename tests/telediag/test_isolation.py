@@ -10,10 +10,9 @@ from twisted.logger import globalLogPublisher
 
 from protocols.record import iso_utc
 from telediag.app import build_desk
-from telediag.config import parse_config
+from telediag.config import Thresholds, parse_config
 from telediag.diagnostics.engine import DiagnosticsEngine
 from telediag.diagnostics.findings import Finding, Transition
-from telediag.diagnostics.thresholds import Thresholds
 from telediag.store.sqlite import Reader, RecordBatch, Store, connect
 from tests.telediag.diagnostics.test_engine import START, healthy
 

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 from protocols.record import Record
+from telediag.config import Thresholds
 from telediag.diagnostics.geodesy import EARTH_RADIUS_M, haversine_m
 from telediag.diagnostics.history import FRAME_COLUMNS, frame_from_records, history_query, load_history
 from telediag.diagnostics.journeys import Journey, detect_journeys, movement_candidates
-from telediag.diagnostics.thresholds import Thresholds
 from telediag.store.sqlite import Reader, RecordBatch, Store
 
 T0 = 1_700_000_000.0

@@ -24,10 +24,10 @@ from twisted.web.http_headers import Headers
 from protocols.record import Record, iso_utc
 from telediag.api.service import ApiService
 from telediag.api.tokens import create_token
+from telediag.app import build_desk
 from telediag.config import ApiConfig, Config, StoreConfig
 from telediag.registry import repository
 from telediag.registry.entries import parse_entry
-from telediag.service import build_desk
 from telediag.store.sqlite import ConnectionChange, RecordBatch, Store, connect
 from telediag.tickets.desk import TicketDesk
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from telediag.config import Thresholds
 from telediag.diagnostics import checks
 from telediag.diagnostics.snapshot import DeviceSnapshot
-from telediag.diagnostics.thresholds import Thresholds
 
 T = Thresholds()
 NOW = 1_790_000_000.0

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from telediag.config import Thresholds
 from telediag.diagnostics.engine import DiagnosticsEngine
-from telediag.diagnostics.thresholds import Thresholds
 from telediag.plausibility import Bounds, checked
 from telediag.store.sqlite import RecordBatch, Store
 from tests.telediag.diagnostics.test_engine import IMEI, START, healthy, store  # noqa: F401 (fixture)

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from protocols.record import Record, iso_utc
+from telediag.config import Thresholds
 from telediag.diagnostics.catalogue import CHECK_IDS
 from telediag.diagnostics.engine import DiagnosticsEngine, UnknownDevice, parse_param_answer
-from telediag.diagnostics.thresholds import Thresholds
 from telediag.registry.entries import parse_entry
 from telediag.registry.repository import save
 from telediag.store.sqlite import RecordBatch, Store

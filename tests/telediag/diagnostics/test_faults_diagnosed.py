@@ -9,11 +9,11 @@ import pytest
 
 from simulators.faults import FAULTS
 from simulators.scenario import DeviceScenario, simulate_device, simulate_fleet
+from telediag.config import Thresholds
 from telediag.diagnostics.catalogue import DEVICE_CODES, FINDINGS
 from telediag.diagnostics.connectivity_events import parse_event
 from telediag.diagnostics.engine import DiagnosticsEngine
 from telediag.diagnostics.findings import list_findings
-from telediag.diagnostics.thresholds import Thresholds
 from telediag.registry.entries import parse_entry
 from telediag.registry.repository import save
 from telediag.store.connectivity import save_events

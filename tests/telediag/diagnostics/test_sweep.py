@@ -12,10 +12,10 @@ from twisted.internet.task import Clock, deferLater
 from twisted.trial import unittest
 
 from protocols.record import Record
+from telediag.config import Thresholds
 from telediag.diagnostics.engine import DiagnosticsEngine
 from telediag.diagnostics.findings import Transition
 from telediag.diagnostics.service import DiagnosticsService
-from telediag.diagnostics.thresholds import Thresholds
 from telediag.store.sqlite import IngestError, RecordBatch, Store
 
 IMEI = "356307042441013"

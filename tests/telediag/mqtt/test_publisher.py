@@ -12,8 +12,8 @@ import pytest
 from paho.mqtt.client import Client, MQTTv311
 from paho.mqtt.enums import CallbackAPIVersion
 
+from telediag.config import MqttSettings
 from telediag.diagnostics.findings import Finding, Transition
-from telediag.ingest.mqtt import MqttSettings
 from telediag.mqtt_out import MqttPublisher, account_slug, findings_topic, registry_accounts, tickets_topic
 from telediag.registry import repository
 from telediag.registry.entries import parse_entry

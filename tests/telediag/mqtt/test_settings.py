@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from telediag.config import ConfigError, MqttSettings, parse_section
 
 
-def parse_mqtt(raw: dict[str, Any]) -> MqttSettings:
-    return parse_section("mqtt", raw)
-
-
 def test_defaults_disable_mqtt() -> None:
-    settings = parse_mqtt({})
+    settings = parse_section("mqtt", {})
     assert settings == MqttSettings()
     assert (settings.port, settings.client_id, settings.topic_prefix, settings.qos) == (1883, "telediag", "telediag/v1", 1)
     assert (settings.keepalive_s, settings.reconnect_min_s, settings.reconnect_max_s) == (60, 1.0, 60.0)
@@ -23,14 +17,14 @@ def test_defaults_disable_mqtt() -> None:
 
 
 def test_a_host_enables_both_directions_with_separate_client_ids() -> None:
-    settings = parse_mqtt({"host": "broker", "port": 8883, "reconnect_min_s": 2, "subscribe": False})
+    settings = parse_section("mqtt", {"host": "broker", "port": 8883, "reconnect_min_s": 2, "subscribe": False})
     assert settings.reconnect_min_s == 2.0 and isinstance(settings.reconnect_min_s, float)
     assert settings.publish_enabled and not settings.ingest_enabled
     assert settings.publisher_client_id == "telediag-out"
 
 
 def test_password_is_not_shown() -> None:
-    assert "s3cret" not in repr(parse_mqtt({"host": "b", "username": "u", "password": "s3cret"}))
+    assert "s3cret" not in repr(parse_section("mqtt", {"host": "b", "username": "u", "password": "s3cret"}))
 
 
 @pytest.mark.parametrize("raw, message", [
@@ -49,10 +43,10 @@ def test_password_is_not_shown() -> None:
 ])
 def test_errors_name_the_key(raw: dict, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        parse_mqtt(raw)
+        parse_section("mqtt", raw)
     assert message in str(caught.value)
 
 
 def test_the_first_bad_key_is_reported() -> None:
     with pytest.raises(ConfigError, match=r"^\[mqtt\] port must be int, got str 'x'"):
-        parse_mqtt({"port": "x", "qos": "y"})
+        parse_section("mqtt", {"port": "x", "qos": "y"})

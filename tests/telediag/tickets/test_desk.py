@@ -8,14 +8,14 @@ from typing import Any, Iterator
 import pytest
 
 from protocols.record import Record, parse_iso_utc
+from telediag.config import SlaConfig, TicketsConfig
 from telediag.diagnostics.findings import Finding, Transition
 from telediag.registry.entries import parse_entry
 from telediag.registry.repository import save
 from telediag.store.sqlite import RecordBatch, Store, connect
 from telediag.tickets import repository as repo
 from telediag.tickets.desk import TicketDesk
-from telediag.tickets.model import TicketError, TicketsConfig
-from telediag.tickets.sla import parse_sla
+from telediag.tickets.model import TicketError
 
 MONDAY_10_MSK = parse_iso_utc("2026-11-16T07:00:00Z")  # Monday 10:00 in Moscow, a working day
 HOUR = 3600.0
@@ -33,7 +33,7 @@ def db(tmp_path: Path) -> Iterator[Any]:
 
 @pytest.fixture()
 def desk() -> TicketDesk:
-    return TicketDesk(parse_sla({}), TicketsConfig())
+    return TicketDesk(SlaConfig(), TicketsConfig())
 
 
 def transition(kind: str, code: str, at: float, imei: str = IMEI, count: int = 1) -> Transition:

@@ -9,10 +9,9 @@ from pathlib import Path
 from protocols.record import parse_iso_utc
 from simulators.scenario import simulate_device
 from telediag.app import build_desk
-from telediag.config import Config
+from telediag.config import Config, Thresholds
 from telediag.diagnostics.catalogue import FINDINGS
 from telediag.diagnostics.engine import DiagnosticsEngine
-from telediag.diagnostics.thresholds import Thresholds
 from telediag.store.sqlite import Store
 from telediag.tickets import repository as repo
 from tests.telediag.diagnostics.test_faults_diagnosed import EXPECTED, Feed

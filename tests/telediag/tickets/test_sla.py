@@ -45,19 +45,19 @@ def local(t: float, zone: str = MOSCOW) -> str:
 
 
 def test_defaults_match_design() -> None:
-    config = SlaConfig()
-    assert parse_section("sla", {}) == config
-    assert parse_section("sla", tomllib.loads(DESIGN_SLA)["sla"]) == config
-    assert (config.timezone, config.hours, config.holidays_country) == (MOSCOW, "09:30-18:00", "RU")
-    assert config.workdays == ("mon", "tue", "wed", "thu", "fri")
-    assert config.extra_days_off == config.extra_workdays == ()
-    assert config.first_response_days == 1
-    assert dict(config.topics) == {
+    sla = SlaConfig()
+    assert parse_section("sla", {}) == sla
+    assert parse_section("sla", tomllib.loads(DESIGN_SLA)["sla"]) == sla
+    assert (sla.timezone, sla.hours, sla.holidays_country) == (MOSCOW, "09:30-18:00", "RU")
+    assert sla.workdays == ("mon", "tue", "wed", "thu", "fri")
+    assert sla.extra_days_off == sla.extra_workdays == ()
+    assert sla.first_response_days == 1
+    assert dict(sla.topics) == {
         "critical_server_failure": 1, "stolen_vehicle": 1, "accounts_permissions": 2, "data_update": 2,
         "system_reports": 2, "scheduled_reports_notifications": 2, "consultation": 5,
         "remote_diagnostics": 5, "violations_check": 5,
     }
-    assert config.calendar() is config.calendar()
+    assert sla.calendar() is sla.calendar()
 
 
 def test_overrides_and_new_topics() -> None:
@@ -72,14 +72,14 @@ def test_overrides_and_new_topics() -> None:
         consultation = 3
         firmware_update = 1.5
     """)["sla"]
-    config = parse_section("sla", raw)
-    assert config.extra_days_off == (date(2026, 5, 4), date(2026, 5, 5))
-    assert config.extra_workdays == (date(2026, 5, 9),)
-    assert config.topics["consultation"] == 3
-    assert config.topics["firmware_update"] == 1.5
-    assert config.topics["stolen_vehicle"] == 1  # defaults kept
-    assert config.first_response_days == 0.5
-    assert config.calendar().is_working_day(date(2026, 5, 9))
+    sla = parse_section("sla", raw)
+    assert sla.extra_days_off == (date(2026, 5, 4), date(2026, 5, 5))
+    assert sla.extra_workdays == (date(2026, 5, 9),)
+    assert sla.topics["consultation"] == 3
+    assert sla.topics["firmware_update"] == 1.5
+    assert sla.topics["stolen_vehicle"] == 1  # defaults kept
+    assert sla.first_response_days == 0.5
+    assert sla.calendar().is_working_day(date(2026, 5, 9))
     assert parse_section("sla", {"holidays_country": ""}).holidays_country is None
 
 

@@ -12,10 +12,9 @@ from urllib.parse import quote
 from twisted.internet import defer
 
 from protocols.record import iso_utc
+from telediag.config import SlaConfig, TicketsConfig
 from telediag.store.sqlite import connect
 from telediag.tickets.desk import TicketDesk
-from telediag.tickets.model import TicketsConfig
-from telediag.tickets.sla import parse_sla
 from telediag.web.accounts import activation, device_status, roaming
 from telediag.web.paging import page_number
 from tests.telediag.api.support import (
@@ -62,7 +61,7 @@ class AccountPagesTests(RolePagesCase):
         db.execute("UPDATE devices SET activated_at = ? WHERE imei = ?", (self.now - 6 * HOUR, IMEI_A2))
         db.execute("UPDATE accounts SET vip = 1 WHERE name = ?", (BETA,))
         self.sign_in_roles(db, self.now)
-        desk = TicketDesk(parse_sla({}), TicketsConfig())
+        desk = TicketDesk(SlaConfig(), TicketsConfig())
         self.ticket = desk.file(db, origin="customer", by="customer#1", account=ACME, devices=[IMEI_A],
                                 description="Our tracker in WX 1234A shows odd positions", now=self.now,
                                 selfcheck=self.diagnostics.selfcheck, findings=lambda imeis: self.diagnostics.findings(imeis, None, True))

@@ -12,9 +12,8 @@ from typing import Any
 from twisted.internet import defer
 
 from telediag.api.tokens import hash_token
-from telediag.tickets.webhooks import WebhookConfig
+from telediag.config import Config, InfluxSettings, MetricsSettings, MqttSettings, WebhookConfig
 from telediag.web.admin import Snapshot, integrations, origin, size_text
-from telediag.config import Config
 from tests.telediag.api.support import ACME
 from tests.telediag.web.test_ticket_staff_pages import ConsoleTestCase
 
@@ -177,9 +176,8 @@ class AdminPageTests(ConsoleTestCase):
         self.config = dataclasses.replace(
             self.config,
             webhooks=WebhookConfig(urls=("http://127.0.0.1:9/hooks/telediag?key=hook-secret",), secret="sign-secret"),
-            extra={"influxdb": {"url": "http://127.0.0.1:8086/", "org": "fleet", "bucket": "records",
-                                "token": "influx-secret"},
-                   "metrics": {"token": "metrics-secret"}},
+            influxdb=InfluxSettings(url="http://127.0.0.1:8086/", org="fleet", bucket="records", token="influx-secret"),
+            metrics=MetricsSettings(token="metrics-secret"),
         )
         yield self.start()
         yield self.file()  # a ticket event queued for the webhook receiver
@@ -217,7 +215,7 @@ class IntegrationTests(ConsoleTestCase):
                                                               gettext=str)}
 
     def test_states(self) -> None:
-        influx = Config(extra={"influxdb": {"url": "https://influx.example:8086", "org": "o", "bucket": "b"}})
+        influx = Config(influxdb=InfluxSettings(url="https://influx.example:8086", org="o", bucket="b"))
         self.assertEqual(self.states(Config(), self.seen()),
                          {"store": "ok", "listeners": "ok", "influxdb": "off", "mqtt": "off", "webhooks": "off",
                           "metrics": "ok", "tickets": "off"})
@@ -225,10 +223,11 @@ class IntegrationTests(ConsoleTestCase):
         self.assertEqual(self.states(influx, self.seen(newest_record_id=150), now=1200.0)["influxdb"], "ok")
         self.assertEqual(self.states(influx, self.seen(newest_record_id=150), now=1400.0)["influxdb"], "attention")
         self.assertEqual(self.states(Config(), self.seen(webhooks_given_up=1))["webhooks"], "attention")
-        mqtt = Config(extra={"mqtt": {"host": "127.0.0.1", "subscribe": False}})
+        mqtt = Config(mqtt=MqttSettings(host="127.0.0.1", subscribe=False, username="u", password="mqtt-secret"))
         status = {each.key: each for each in integrations(mqtt, self.seen(), 0.0, metrics=None, desk=None, gettext=str)}
         self.assertEqual(status["mqtt"].state, "ok")
-        self.assertEqual(dict(status["mqtt"].facts)["Telemetry ingest"], "off")
+        self.assertEqual(dict(status["mqtt"].facts), {"Broker": "127.0.0.1:1883", "Telemetry ingest": "off",
+                                                      "Findings and ticket events out": "on: telediag/v1/accounts/…"})
         self.assertEqual(status["listeners"].facts, [("teltonika (tcp)", "port 5027")])
         self.assertEqual(dict(status["store"].facts)["Size with its log"], "3.0 MiB")
         self.assertEqual(self.states(Config(), self.seen(listening=None))["listeners"], "attention")

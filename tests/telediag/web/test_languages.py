@@ -22,11 +22,11 @@ from twisted.internet import defer, task
 
 from protocols.record import iso_utc
 from telediag import cli
+from telediag.config import Thresholds
 from telediag.diagnostics.connectivity_events import parse_event
 from telediag.diagnostics.engine import DiagnosticsEngine, EngineView
 from telediag.diagnostics.hints import hint
 from telediag.diagnostics.selfcheck import _detail, render_text, translate_selfcheck
-from telediag.diagnostics.thresholds import Thresholds
 from telediag.diagnostics.wording import ENGLISH, N_, Nn_, said
 from telediag.store.connectivity import save_events
 from telediag.store.sqlite import RecordBatch, Store, connect

@@ -10,14 +10,13 @@ from typing import Any
 from twisted.internet import defer
 
 from protocols.record import Record
+from telediag.config import SlaConfig, TicketsConfig
 from telediag.diagnostics.findings import Finding, Transition
 from telediag.registry.entries import parse_entry
 from telediag.registry.repository import save
 from telediag.store.sqlite import RecordBatch, Store
 from telediag.tickets import repository as repo
 from telediag.tickets.desk import TicketDesk
-from telediag.tickets.model import TicketsConfig
-from telediag.tickets.sla import parse_sla
 from telediag.web.outages import due_now, shared
 from tests.telediag.api.support import ACME
 from tests.telediag.web.support import RolePagesCase
@@ -49,7 +48,7 @@ class OutagePagesTests(RolePagesCase):
         for imei in SILENT:
             db.execute("INSERT INTO findings (imei, code, first_seen, last_seen) VALUES (?, 'DEVICE_SILENT', ?, ?)",
                        (imei, self.now - 60, self.now - 60))
-        desk = TicketDesk(parse_sla({}), TicketsConfig(mass_outage_min_devices=3))
+        desk = TicketDesk(SlaConfig(), TicketsConfig(mass_outage_min_devices=3))
         desk.on_findings(db, [silent(imei, self.now - 60) for imei in SILENT], self.now)
         [self.parent] = [t for t in repo.list_ids(db) if repo.row(db, t)["problem"] == "MASS_OUTAGE"]
         self.children = repo.children_of(db, self.parent)
