@@ -28,7 +28,7 @@ from telediag.diagnostics.installation import (  # noqa: E402
     journey_false_starts,
 )
 from telediag.diagnostics.journeys import detect_journeys  # noqa: E402
-from telediag.diagnostics.thresholds import Thresholds  # noqa: E402
+from telediag.config import Thresholds  # noqa: E402
 from telediag.store.sqlite import Reader, RecordBatch, Store  # noqa: E402
 
 T0 = 1_700_000_000.0

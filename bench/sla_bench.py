@@ -17,7 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from telediag.tickets.sla import SlaConfig, due_times, parse_sla  # noqa: E402
+from telediag.config import SlaConfig, parse_section  # noqa: E402
+from telediag.tickets.sla import due_times  # noqa: E402
 
 START, END = 1767225600.0, 1830297600.0  # 2026-01-01 .. 2028-01-01 UTC
 
@@ -40,7 +41,7 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(args.seed)
     print(f"moscow  due_times/s: {rate(SlaConfig(), args.tickets, rng):,.0f}")
-    warsaw = parse_sla({"timezone": "Europe/Warsaw", "holidays_country": "PL"})
+    warsaw = parse_section("sla", {"timezone": "Europe/Warsaw", "holidays_country": "PL"})
     print(f"warsaw  due_times/s: {rate(warsaw, args.tickets, rng):,.0f}")
     calendar = SlaConfig().calendar()
     started = time.perf_counter()
