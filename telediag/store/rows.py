@@ -73,8 +73,9 @@ def record_row(imei: str, record: Record, server_time: float) -> list[Any]:
 
 
 INSERT_CHUNKS = (512, 64, 8, 1)
-"""Rows per ``INSERT`` statement, largest first (512 rows x 23 columns stays under SQLite's 32,766
-parameters); a few fixed sizes keep the prepared statements in the connection's cache."""
+"""Rows per ``INSERT`` statement, largest first (512 rows x 23 columns stays under SQLite's default
+limit of 32,766 parameters; sizes over the connection's own limit are skipped); a few fixed sizes
+keep the prepared statements in the connection's cache."""
 
 
 @lru_cache(maxsize=len(INSERT_CHUNKS))
@@ -93,9 +94,10 @@ def insert_records(db: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> Non
     A duplicate is ignored row by row as before; ``total_changes`` counts the rows inserted.
     """
     at, total = 0, len(rows)
+    most = db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(ROW_COLUMNS)  # an older SQLite: 999
     for size in INSERT_CHUNKS:
         count = (total - at) // size
-        if not count:
+        if not count or size > most:
             continue
         if size == 1:
             db.executemany(_insert_sql(1), rows[at:])

@@ -145,3 +145,18 @@ def test_many_rows_per_statement_insert_each_once(tmp_path: Path) -> None:
         assert db.total_changes - before == count
     assert db.execute("SELECT count(*), count(DISTINCT fix_time) FROM records").fetchone() == (sum(counts), sum(counts))
     assert INSERT_CHUNKS[-1] == 1
+
+
+def test_chunks_respect_the_connections_parameter_limit(tmp_path: Path) -> None:
+    """Built against an SQLite with the old limit of 999 parameters, only 8 rows go in one statement."""
+    import sqlite3
+
+    from telediag.store.rows import insert_records, record_row
+
+    db = connect(tmp_path / "db.sqlite3")
+    db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+    rows = [record_row("356307042441013", sample(1_700_000_000.0 + i), 1.0) for i in range(80)]
+    db.execute("BEGIN")
+    insert_records(db, rows)
+    db.execute("COMMIT")
+    assert db.execute("SELECT count(*) FROM records").fetchone() == (80,)
