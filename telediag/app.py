@@ -40,6 +40,7 @@ from telediag.metrics import Metrics
 from telediag.mqtt_out import MqttPublisher, registry_accounts
 from telediag.pipeline import Pipeline
 from telediag.store.influx_export import InfluxExporter
+from telediag.store.retention import RetentionService
 from telediag.store.service import StoreService
 from telediag.tickets.desk import TicketDesk
 from telediag.tickets.lifecycle import Notify
@@ -142,6 +143,8 @@ def makeService(config: Config, reactor: Any = None) -> TelediagService:
         return child
 
     add("store", store)
+    if config.store.retention_days:
+        add("retention", RetentionService(config.store, reactor, exporting=config.influxdb.enabled))
     if config.influxdb.enabled:  # the records table is its outbox: it resumes from its cursor
         add("influxdb", InfluxExporter(reactor, database, config.influxdb))
     publisher = None

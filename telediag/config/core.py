@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal, Mapping
 
 from protocols import registry
-from telediag.config.schema import ConfigError, Positive, PositiveInt, Section
+from telediag.config.schema import ConfigError, NonNegativeInt, Positive, PositiveInt, Section
 from telediag.plausibility import Bounds
 
 DATABASE_FILE = "telediag.sqlite3"
@@ -27,6 +27,10 @@ class StoreConfig(Section):
     batch_max_delay_ms: Positive = 2.0
     queue_limit_records: PositiveInt = 100_000
     """Records waiting for a commit; past this, connections stop being read until the queue drains."""
+    retention_days: NonNegativeInt = 0
+    """Records and ingest errors older than this many days are dropped (0: kept for ever)."""
+    retention_check_s: Positive = 3600.0
+    """How often the retention looks for rows to drop (when ``retention_days`` is set)."""
     backend: Literal["sqlite", "postgresql"] = "sqlite"
     """Only SQLite is available in this version (``check_available`` refuses the rest at start)."""
     dsn: str = ""

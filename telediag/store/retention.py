@@ -1,0 +1,123 @@
+"""Retention: records and ingest errors older than ``[store] retention_days`` leave the store, so it
+never grows without end; findings, tickets, the registry and connectivity events are kept.
+
+Rows go in bounded batches, each its own short transaction, so the batch committer (the store's one
+writer) waits at most one batch for the lock. Ids grow with the server's clock, so the oldest rows are
+the lowest ids: a batch looks only at the ``batch`` lowest ids, and a run stops at the first batch that holds
+no old row, never scanning the table. Rows dated inside the window by a clock that jumped back hold
+the old rows behind them only while they fill a whole batch by themselves; fewer only slow them. Records the InfluxDB export has not sent yet
+(ids past its cursor) are kept until it has.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from twisted.application.internet import TimerService
+from twisted.internet import threads
+from twisted.logger import Logger
+
+from telediag.config import StoreConfig
+from telediag.store.sqlite import connect
+
+DAY_S = 86400.0
+BATCH_ROWS = 5000
+"""Rows one transaction deletes: a few tens of milliseconds of the write lock."""
+MAX_BATCHES_PER_RUN = 200
+"""One run drops at most this many batches (a million rows); the next run goes on."""
+EXPIRING = {"records": "server_time", "ingest_errors": "at"}
+"""The tables that expire and the column that dates their rows (the server's clock, never the device's)."""
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """Rows one run deleted, per table."""
+
+    records: int = 0
+    ingest_errors: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.records + self.ingest_errors
+
+
+def drop_batch(db: sqlite3.Connection, table: str, column: str, cutoff: float, batch: int,
+               max_id: int | None = None) -> tuple[int, bool]:
+    """Delete the rows older than ``cutoff`` among the ``batch`` lowest ids (up to ``max_id``); return how
+    many went and whether there may be more (some went: the next lowest ids may be old too)."""
+    if table not in EXPIRING or EXPIRING[table] != column:
+        raise ValueError(f"{table}.{column} does not expire")
+    bound = "" if max_id is None else "WHERE id <= :max_id"
+    lowest = f"SELECT id, {column} AS at FROM {table} {bound} ORDER BY id LIMIT :batch"
+    with db:
+        deleted = db.execute(
+            f"DELETE FROM {table} WHERE id IN (SELECT id FROM ({lowest}) WHERE at < :cutoff)",
+            {"cutoff": cutoff, "batch": batch, "max_id": max_id},
+        ).rowcount
+    return deleted, deleted > 0
+
+
+def drop_expired(db: sqlite3.Connection, now: float, retention_days: int, keep_after_id: int | None = None,
+                 batch: int = BATCH_ROWS, max_batches: int = MAX_BATCHES_PER_RUN) -> Dropped:
+    """Delete what is older than ``retention_days`` at ``now``; records past ``keep_after_id`` (not yet
+    exported) stay. ``retention_days`` 0 keeps everything."""
+    if retention_days <= 0:
+        return Dropped()
+    cutoff = now - retention_days * DAY_S
+    counts: dict[str, int] = {}
+    for table, column in EXPIRING.items():
+        limit = keep_after_id if table == "records" else None
+        counts[table] = 0
+        for _ in range(max_batches):
+            deleted, more = drop_batch(db, table, column, cutoff, batch, limit)
+            counts[table] += deleted
+            if not more:
+                break
+    return Dropped(**counts)
+
+
+def export_cursor(db: sqlite3.Connection, exporting: bool) -> int | None:
+    """The last record id the InfluxDB export sent, when it runs (records after it must stay)."""
+    if not exporting:
+        return None
+    row = db.execute("SELECT last_id FROM export_cursors WHERE name = 'influxdb'").fetchone()
+    return 0 if row is None else int(row[0])
+
+
+class RetentionService(TimerService):
+    """Every ``retention_check_s``, one run of :func:`drop_expired` on a pool thread with a connection of
+    its own (opened and closed in that run, so no connection crosses threads)."""
+
+    log = Logger()
+
+    def __init__(self, config: StoreConfig, reactor: Any, exporting: bool) -> None:
+        super().__init__(config.retention_check_s, self.run)
+        self.config = config
+        self.reactor = reactor
+        self.exporting = exporting
+        self.clock = reactor
+
+    def run(self) -> Any:
+        """One run; a failure is logged and the next run tries again (the timer keeps going)."""
+        running = threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(), self._run,
+                                            self.reactor.seconds())
+        running.addErrback(lambda failure: self.log.failure("retention run failed; trying again later",
+                                                            failure=failure))
+        return running
+
+    def _run(self, now: float) -> Dropped:
+        path: Path = self.config.database_path
+        if not path.exists():
+            return Dropped()
+        db = connect(path, self.config.synchronous)
+        try:
+            dropped = drop_expired(db, now, self.config.retention_days, export_cursor(db, self.exporting))
+        finally:
+            db.close()
+        if dropped.total:
+            self.log.info("retention: dropped {records} records and {errors} ingest errors older than {days} days",
+                          records=dropped.records, errors=dropped.ingest_errors, days=self.config.retention_days)
+        return dropped
