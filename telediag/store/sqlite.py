@@ -6,10 +6,14 @@ open their own connections, which WAL lets run beside the writer.
 
 from __future__ import annotations
 
+import re
 import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 from protocols.record import Record
 from telediag.store.permissions import private_database
@@ -28,155 +32,63 @@ commit is durable once in the WAL (``synchronous``), whenever the checkpoint com
 MAX_STORED_ERRORS = 10_000
 """Protocol errors kept in ``ingest_errors``; older ones are trimmed so a noisy peer cannot fill the disk."""
 
-_MIGRATIONS: tuple[str, ...] = (
+MIGRATIONS_FOLDER: Traversable = files("telediag.store") / "migrations" / "sqlite"
+"""The SQLite schema, one script per version: ``NNNN_what_it_does.sql``, numbered from 0001 without gaps.
+
+``PRAGMA user_version`` holds the number of the last script a database has run; a script never
+changes once released, a new one is added instead. Other backends get their own folder beside it.
+"""
+
+_SCRIPT_NAME = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema step: once ``script`` has run, the database is at ``version``."""
+
+    version: int
+    name: str
+    script: str
+
+
+def load_migrations(folder: Traversable = MIGRATIONS_FOLDER) -> tuple[Migration, ...]:
+    """The ``.sql`` scripts of ``folder`` in order; a misnamed script, a gap or a duplicate number is refused."""
+    found: dict[int, Migration] = {}
+    for entry in folder.iterdir():
+        if not entry.name.endswith(".sql"):
+            continue
+        match = _SCRIPT_NAME.fullmatch(entry.name)
+        if match is None:
+            raise ValueError(f"migration {entry.name}: the name is not NNNN_lowercase_words.sql")
+        version = int(match[1])
+        if version in found:
+            raise ValueError(f"migration {entry.name}: version {version} is also {found[version].name}")
+        found[version] = Migration(version, entry.name, entry.read_text(encoding="utf-8"))
+    missing = sorted(set(range(1, len(found) + 1)) - found.keys())
+    if missing:
+        raise ValueError(f"migrations in {folder}: no script for version {missing[0]}")
+    return tuple(found[version] for version in sorted(found))
+
+
+MIGRATIONS: tuple[Migration, ...] = load_migrations()
+
+
+def script_statements(script: str) -> Iterator[str]:
+    """The statements of an SQL script, each whole.
+
+    A ";" ends a statement only where ``sqlite3.complete_statement`` says the text before it is
+    complete, so one inside a string literal, a comment or a trigger's body does not.
     """
-    CREATE TABLE records (
-        id INTEGER PRIMARY KEY,
-        imei TEXT NOT NULL, protocol TEXT NOT NULL, fix_time REAL, server_time REAL NOT NULL,
-        digest BLOB NOT NULL,
-        valid INTEGER, lat REAL, lon REAL, altitude_m REAL, speed_kmh REAL, course_deg REAL,
-        satellites INTEGER, hdop REAL, ignition INTEGER, motion INTEGER, ext_voltage_v REAL,
-        battery_voltage_v REAL, gsm_signal_pct INTEGER, operator INTEGER, roaming INTEGER,
-        odometer_m REAL, event TEXT, attributes TEXT NOT NULL DEFAULT '{}'
-    );
-    CREATE UNIQUE INDEX records_natural_key ON records (imei, fix_time, digest);
-    CREATE TABLE devices (
-        imei TEXT PRIMARY KEY, protocol TEXT, registered_at REAL NOT NULL, source TEXT NOT NULL
-    );
-    CREATE TABLE device_state (
-        imei TEXT PRIMARY KEY, protocol TEXT, connected INTEGER NOT NULL DEFAULT 0, remote TEXT,
-        first_seen REAL, last_seen REAL, last_connected_at REAL, last_disconnected_at REAL,
-        last_fix_time REAL, last_lat REAL, last_lon REAL,
-        protocol_errors INTEGER NOT NULL DEFAULT 0, last_error TEXT, last_error_at REAL
-    );
-    CREATE TABLE ingest_errors (
-        id INTEGER PRIMARY KEY, at REAL NOT NULL, imei TEXT, protocol TEXT NOT NULL, remote TEXT,
-        message TEXT NOT NULL, excerpt TEXT
-    );
-    """,
-    """
-    CREATE TABLE accounts (
-        name TEXT PRIMARY KEY, contact_name TEXT, email TEXT, phone TEXT,
-        vip INTEGER NOT NULL DEFAULT 0, home_country TEXT,
-        coverage TEXT CHECK (coverage IN ('domestic', 'eu', 'world'))
-    );
-    CREATE TABLE sim_profiles (
-        iccid TEXT PRIMARY KEY, msisdn TEXT, apn TEXT, roaming_allowed INTEGER
-    );
-    ALTER TABLE devices ADD COLUMN account TEXT REFERENCES accounts (name);
-    ALTER TABLE devices ADD COLUMN vehicle_plate TEXT;
-    ALTER TABLE devices ADD COLUMN iccid TEXT REFERENCES sim_profiles (iccid);
-    ALTER TABLE devices ADD COLUMN activated_at REAL;
-    ALTER TABLE devices ADD COLUMN report_interval_s REAL;
-    ALTER TABLE devices ADD COLUMN install_profile TEXT;
-    CREATE INDEX devices_by_account ON devices (account);
-    """,
-    """
-    CREATE TABLE connectivity_events (
-        id INTEGER PRIMARY KEY, at REAL NOT NULL, iccid TEXT, imei TEXT, type TEXT NOT NULL,
-        cause INTEGER, apn TEXT, mcc INTEGER, mnc INTEGER, rat TEXT, received_at REAL NOT NULL,
-        digest BLOB NOT NULL UNIQUE
-    );
-    CREATE INDEX connectivity_by_iccid ON connectivity_events (iccid, at);
-    CREATE INDEX connectivity_by_imei ON connectivity_events (imei, at);
-    """,
-    """
-    CREATE TABLE findings (
-        id INTEGER PRIMARY KEY, imei TEXT NOT NULL, code TEXT NOT NULL,
-        active INTEGER NOT NULL DEFAULT 1, first_seen REAL NOT NULL, last_seen REAL NOT NULL,
-        count INTEGER NOT NULL DEFAULT 1, evidence TEXT NOT NULL DEFAULT '{}', cleared_at REAL
-    );
-    CREATE UNIQUE INDEX findings_one_active ON findings (imei, code) WHERE active = 1;
-    CREATE INDEX findings_by_code ON findings (code, active);
-    CREATE TABLE device_evidence (
-        imei TEXT NOT NULL, name TEXT NOT NULL, value TEXT, at REAL NOT NULL,
-        PRIMARY KEY (imei, name)
-    );
-    """,
-    """
-    CREATE TABLE api_tokens (
-        id INTEGER PRIMARY KEY, token_hash BLOB NOT NULL UNIQUE, role TEXT NOT NULL,
-        account TEXT, label TEXT, created_at REAL NOT NULL, revoked_at REAL
-    );
-    """,
-    """
-    CREATE TABLE tickets (
-        id INTEGER PRIMARY KEY, title TEXT NOT NULL, origin TEXT NOT NULL, category TEXT NOT NULL,
-        topic TEXT NOT NULL, team TEXT NOT NULL, priority TEXT NOT NULL, state TEXT NOT NULL,
-        account TEXT, problem TEXT, parent_id INTEGER REFERENCES tickets (id), description TEXT,
-        language TEXT, created_by TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL,
-        first_response_due REAL, resolution_due REAL, first_response_at REAL, resolved_at REAL,
-        closed_at REAL, paused_since REAL, paused_business_s REAL NOT NULL DEFAULT 0,
-        breached TEXT NOT NULL DEFAULT '[]', rating TEXT, rating_reason TEXT,
-        quality_flag INTEGER NOT NULL DEFAULT 0, correlation_key TEXT
-    );
-    CREATE INDEX tickets_by_problem ON tickets (problem, state);
-    CREATE INDEX tickets_by_parent ON tickets (parent_id);
-    CREATE INDEX tickets_by_account ON tickets (account, state);
-    CREATE TABLE ticket_devices (
-        ticket_id INTEGER NOT NULL REFERENCES tickets (id), imei TEXT NOT NULL,
-        PRIMARY KEY (ticket_id, imei)
-    );
-    CREATE INDEX ticket_devices_by_imei ON ticket_devices (imei);
-    CREATE TABLE ticket_findings (
-        ticket_id INTEGER NOT NULL REFERENCES tickets (id), imei TEXT NOT NULL, code TEXT NOT NULL,
-        first_seen REAL NOT NULL, last_seen REAL NOT NULL, count INTEGER NOT NULL,
-        evidence TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (ticket_id, imei, code)
-    );
-    CREATE TABLE ticket_timeline (
-        id INTEGER PRIMARY KEY, ticket_id INTEGER NOT NULL REFERENCES tickets (id), at REAL NOT NULL,
-        kind TEXT NOT NULL, by TEXT NOT NULL, text TEXT NOT NULL
-    );
-    CREATE INDEX ticket_timeline_by_ticket ON ticket_timeline (ticket_id, id);
-    CREATE TABLE webhook_outbox (
-        id INTEGER PRIMARY KEY, event TEXT NOT NULL, payload TEXT NOT NULL, created_at REAL NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL, delivered_at REAL,
-        last_error TEXT
-    );
-    CREATE INDEX webhook_outbox_due ON webhook_outbox (delivered_at, next_attempt_at);
-    """,
-    """
-    CREATE TABLE export_cursors (
-        name TEXT PRIMARY KEY, last_id INTEGER NOT NULL, updated_at REAL
-    );
-    """,
-    # Plausibility (telediag.plausibility) for rows stored before it existed, with its default bounds:
-    # an impossible fix time or position leaves its column for attributes, as new records do.
-    """
-    CREATE INDEX records_time_unknown ON records (imei, server_time) WHERE fix_time IS NULL;
-    UPDATE records SET
-        attributes = json_set(CASE WHEN json_valid(attributes) THEN attributes ELSE '{}' END,
-                              '$.raw_fix_time', fix_time,
-                              '$.invalid_reason', 'fix_time ' || fix_time || ' is not a plausible time'),
-        fix_time = NULL, valid = 0
-    WHERE fix_time IS NOT NULL
-      AND NOT (fix_time BETWEEN 946684800 AND server_time + 86400);
-    UPDATE records SET
-        attributes = json_set(CASE WHEN json_valid(attributes) THEN attributes ELSE '{}' END,
-                              '$.raw_lat', lat, '$.raw_lon', lon,
-                              '$.invalid_reason', 'position ' || lat || ', ' || lon || ' is not on Earth'),
-        lat = NULL, lon = NULL, valid = 0
-    WHERE NOT (coalesce(lat, 0) BETWEEN -90 AND 90) OR NOT (coalesce(lon, 0) BETWEEN -180 AND 180);
-    UPDATE device_state SET last_fix_time = NULL, last_lat = NULL, last_lon = NULL
-    WHERE NOT (coalesce(last_fix_time, 946684800) BETWEEN 946684800 AND coalesce(last_seen, 0) + 86400)
-       OR NOT (coalesce(last_lat, 0) BETWEEN -90 AND 90) OR NOT (coalesce(last_lon, 0) BETWEEN -180 AND 180)
-    """,
-    # The web console (telediag.web): people with passwords (scrypt, self-describing) and their
-    # server-side sessions, kept only as the SHA-256 of the session token, like api_tokens.
-    """
-    CREATE TABLE users (
-        id INTEGER PRIMARY KEY, username TEXT NOT NULL COLLATE NOCASE UNIQUE, role TEXT NOT NULL,
-        account TEXT REFERENCES accounts (name), password_hash TEXT NOT NULL,
-        created_at REAL NOT NULL, disabled_at REAL
-    );
-    CREATE TABLE web_sessions (
-        id INTEGER PRIMARY KEY, token_hash BLOB NOT NULL UNIQUE,
-        user_id INTEGER NOT NULL REFERENCES users (id), csrf_token TEXT NOT NULL,
-        created_at REAL NOT NULL, last_seen_at REAL NOT NULL
-    );
-    CREATE INDEX web_sessions_by_user ON web_sessions (user_id);
-    """,
-)
+    start = 0
+    end = script.find(";")
+    while end != -1:
+        if sqlite3.complete_statement(script[start : end + 1]):
+            yield script[start : end + 1]
+            start = end + 1
+        end = script.find(";", end + 1)
+    if script[start:].strip():
+        yield script[start:]
+
 
 _UPSERT_SEEN = """
 INSERT INTO device_state (imei, protocol, first_seen, last_seen, last_fix_time, last_lat, last_lon)
@@ -292,24 +204,53 @@ def connect(path: Path, synchronous: str = "NORMAL", readonly: bool = False) -> 
     connection.execute("PRAGMA journal_mode = WAL")
     connection.execute(f"PRAGMA synchronous = {synchronous.upper()}")
     connection.execute("PRAGMA busy_timeout = 5000")
-    _migrate(connection)
+    migrate(connection)
     return connection
 
 
-def _migrate(connection: sqlite3.Connection) -> None:
-    """Apply the migrations this file has not seen yet, each in its own transaction."""
-    version = connection.execute("PRAGMA user_version").fetchone()[0]
-    for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
+def migrate(connection: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> int:
+    """Run the ``migrations`` this database has not run yet; returns its version afterwards.
+
+    Each script runs whole in its own ``BEGIN IMMEDIATE`` transaction together with the new
+    ``user_version``, so a script that fails leaves the database at the version before it. The
+    version is read again under the write lock, so two processes opening one store at once do not
+    both run a script. (``executescript`` is not used: it commits first and cannot run inside a
+    transaction of the caller.)
+    """
+    by_version = {migration.version: migration for migration in migrations}
+    version = _user_version(connection)
+    while version + 1 in by_version:
         connection.execute("BEGIN IMMEDIATE")
         try:
-            for statement in script.split(";"):
-                if statement.strip():
-                    connection.execute(statement)
-            connection.execute(f"PRAGMA user_version = {number}")
+            version = _user_version(connection)
+            migration = by_version.get(version + 1)
+            if migration is not None:
+                _run_script(connection, migration)
+                connection.execute(f"PRAGMA user_version = {migration.version}")
+                version = migration.version
             connection.execute("COMMIT")
         except BaseException:
-            connection.execute("ROLLBACK")
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
             raise
+    return version
+
+
+def _user_version(connection: sqlite3.Connection) -> int:
+    return connection.execute("PRAGMA user_version").fetchone()[0]
+
+
+def _run_script(connection: sqlite3.Connection, migration: Migration) -> None:
+    for statement in script_statements(migration.script):
+        try:
+            connection.execute(statement)
+        except sqlite3.Error as error:
+            error.add_note(f"in migration {migration.name}: {statement.strip()}")
+            raise
+        if not connection.in_transaction:
+            raise sqlite3.ProgrammingError(
+                f"migration {migration.name} ended the transaction it runs in: {statement.strip()}"
+            )
 
 
 class Store:
@@ -437,7 +378,7 @@ class Reader:
         row = cursor.fetchone()
         if row is None:
             return None
-        return dict(zip((d[0] for d in cursor.description), row))
+        return dict(zip((d[0] for d in cursor.description), row, strict=True))
 
     def count_records(self, imei: str | None = None) -> int:
         """How many records are stored (for one device, or in all)."""

@@ -13,8 +13,7 @@ from protocols.record import Record, iso_utc
 from telediag.config import ConfigError, parse_config
 from telediag.plausibility import Bounds, checked, checked_all, raw_fix_seconds
 from telediag.store.rows import ROW_COLUMNS, record_row
-from telediag.store.sqlite import _MIGRATIONS as MIGRATIONS
-from telediag.store.sqlite import Reader, connect
+from telediag.store.sqlite import MIGRATIONS, Reader, connect
 
 NOW = 1_780_000_000.0  # 2026-05-28
 BOUNDS = Bounds.from_settings(500.0, 2000, 86_400.0)
@@ -103,10 +102,10 @@ def test_iso_utc_copes_with_any_stored_number() -> None:
 
 def _poisoned_old_store(path: Path) -> None:
     """A store as the version before plausibility left it: its schema, absurd values in their columns."""
-    before = next(n for n, script in enumerate(MIGRATIONS) if "records_time_unknown" in script)
+    before = next(m.version - 1 for m in MIGRATIONS if "records_time_unknown" in m.script)
     db = sqlite3.connect(path)
-    for script in MIGRATIONS[:before]:
-        db.executescript(script)
+    for migration in MIGRATIONS[:before]:
+        db.executescript(migration.script)
     db.execute(f"PRAGMA user_version = {before}")
     imei = "356307042441013"
     rows = [record_row(imei, r, NOW) for r in (
