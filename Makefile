@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install servers run serve demo test bench clean
+.PHONY: install servers run serve demo lint test bench clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -25,7 +25,10 @@ servers:  ## Mosquitto, VictoriaMetrics and Chromium with ChromeDriver (Debian p
 	bash scripts/install-servers.sh
 	bash scripts/install-browser.sh
 
-test: $(STAMP) servers  ## the whole test suite
+lint: $(STAMP)  ## ruff over the whole tree (settings in pyproject.toml)
+	$(VENV)/bin/ruff check .
+
+test: $(STAMP) lint servers  ## ruff, then the whole test suite
 	$(PY) -m pytest
 
 bench: $(STAMP)  ## ingest benchmark against the bare Twisted ceiling, and idle-connection memory

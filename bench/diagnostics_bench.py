@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 from simulators.scenario import simulate_fleet
-from telediag.diagnostics.engine import DiagnosticsEngine
 from telediag.config import Thresholds
+from telediag.diagnostics.engine import DiagnosticsEngine
 from telediag.registry.entries import parse_entry
 from telediag.registry.repository import save
 from telediag.store.sqlite import RecordBatch, Store

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import random
 import re
 import statistics
@@ -34,13 +33,12 @@ sys.path.insert(0, str(ROOT))
 from protocols.record import Record  # noqa: E402
 from telediag.api.auth import Principal  # noqa: E402
 from telediag.api.pseudonyms import Pseudonymiser, load_or_create_secret  # noqa: E402
-from telediag.diagnostics.catalogue import DEVICE_CODES  # noqa: E402
 from telediag.diagnostics.connectivity_events import parse_event  # noqa: E402
 from telediag.diagnostics.findings import apply_verdicts  # noqa: E402
 from telediag.registry.entries import parse_entry  # noqa: E402
 from telediag.registry.repository import save  # noqa: E402
 from telediag.store.connectivity import save_events  # noqa: E402
-from telediag.store.sqlite import Reader, RecordBatch, Store, connect  # noqa: E402
+from telediag.store.sqlite import Reader, RecordBatch, Store  # noqa: E402
 from telediag.web.fleet import FleetQuery, fleet_choices, fleet_view  # noqa: E402
 from telediag.web.users import create_user  # noqa: E402
 

@@ -169,8 +169,10 @@ def main() -> None:
                   f"(server cpu {result['server_cpu']:.2f}, client cpu {result['client_cpu']:.2f})")
         if len(results) == 2:
             bare, ours = results["bare"], results["telediag"]
-            print(f"{per_packet:>2} rec/packet  ratio telediag/bare = {ours['records_per_s'] / bare['records_per_s']:.2f} "
-                  f"(records/s), {ours['records_per_cpu_s'] / bare['records_per_cpu_s']:.2f} (per CPU-second)")
+            per_s = ours['records_per_s'] / bare['records_per_s']
+            per_cpu_s = ours['records_per_cpu_s'] / bare['records_per_cpu_s']
+            print(f"{per_packet:>2} rec/packet  ratio telediag/bare = {per_s:.2f} (records/s), "
+                  f"{per_cpu_s:.2f} (per CPU-second)")
     if args.idle:
         memory = idle_memory(args.idle)
         print(f"idle: {memory['connections']} identified connections, RSS {memory['base_rss_mb']:.1f} -> "

@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import load_client  # noqa: E402
+
 from protocols import teltonika  # noqa: E402
 from protocols.registry import get as codec_spec  # noqa: E402
 from telediag.ingest.tcp import DeviceStreamFactory  # noqa: E402

@@ -14,13 +14,14 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from simulators.vehicle import Vehicle  # noqa: E402
+from telediag.config import Thresholds  # noqa: E402
 from telediag.diagnostics.history import load_history  # noqa: E402
 from telediag.diagnostics.installation import (  # noqa: E402
     ignition_always_on,
@@ -28,7 +29,6 @@ from telediag.diagnostics.installation import (  # noqa: E402
     journey_false_starts,
 )
 from telediag.diagnostics.journeys import detect_journeys  # noqa: E402
-from telediag.config import Thresholds  # noqa: E402
 from telediag.store.sqlite import Reader, RecordBatch, Store  # noqa: E402
 
 T0 = 1_700_000_000.0

@@ -43,7 +43,7 @@ def build_packets(records_per_packet: int) -> list[bytes]:
 class Device(protocol.Protocol):
     """Handshake, then one packet in flight at a time."""
 
-    def __init__(self, shared: "Load", imei: str) -> None:
+    def __init__(self, shared: Load, imei: str) -> None:
         self.shared = shared
         self.imei = imei
         self.next = 0

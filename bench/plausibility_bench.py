@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import timeit
 
 from protocols.record import Record
@@ -23,8 +24,9 @@ def main() -> None:
     impossible = Record(imei="356307042441013", protocol="teltonika", fix_time=1.8e16, valid=True, lat=200.0,
                         lon=214.0, speed_kmh=65535.0)
     for name, record in (("plausible record", plausible), ("impossible record", impossible)):
-        loops, _ = timeit.Timer(lambda: checked(record, NOW, bounds)).autorange()
-        best = min(timeit.repeat(lambda: checked(record, NOW, bounds), number=loops, repeat=args.repeat))
+        check = functools.partial(checked, record, NOW, bounds)
+        loops, _ = timeit.Timer(check).autorange()
+        best = min(timeit.repeat(check, number=loops, repeat=args.repeat))
         print(f"{name}: {best / loops * 1e6:.2f} us per check")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Generic, TypeVar, Union
+from typing import Generic, TypeVar
 
 from fastcrc import crc16 as _crc16
 
@@ -162,7 +162,7 @@ class CommandResponse:
     ack: bytes | None = None
 
 
-Message = Union[Login, Report, CommandResponse]
+Message = Login | Report | CommandResponse
 
 
 CONTENT_ERRORS: tuple[type[Exception], ...] = (struct.error, IndexError, KeyError, ValueError, OverflowError)

@@ -10,7 +10,8 @@ simulator counts a packet as delivered once the connection has carried it.
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 from protocols.record import Record
 

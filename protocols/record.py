@@ -8,11 +8,10 @@ edges (CLI, API) through :func:`iso_utc`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from protocols.dates import ImpossibleDate, utc_seconds
-
 
 _NO_ATTRIBUTES: Any = object()
 """Default of ``Record(attributes=...)``: each record gets a new empty dict."""
@@ -83,7 +82,7 @@ class Record:
                 satellites, hdop, ignition, motion, ext_voltage_v, battery_voltage_v,
                 gsm_signal_pct, operator, roaming, odometer_m, event,
                 {} if attributes is _NO_ATTRIBUTES else attributes,
-            )):
+            ), strict=True):
                 _set(self, name, value)
             return
         _set(self, "__class__", _Building)
@@ -133,7 +132,7 @@ def iso_utc(seconds: float | None) -> str | None:
     if seconds is None:
         return None
     try:
-        moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
+        moment = datetime.fromtimestamp(seconds, tz=UTC)
     except (ValueError, OverflowError, OSError, TypeError):
         return None
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
@@ -143,7 +142,7 @@ def parse_iso_utc(text: str) -> float:
     """Seconds since the epoch from an ISO 8601 time; a time without zone is taken as UTC."""
     moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
 
 
@@ -241,7 +240,7 @@ class RecordFields:
         previous = self.a.get(INVALID_REASON)
         self.a[INVALID_REASON] = f"{previous}; {reason}" if previous else reason
 
-    def keep_raw(self, message_type: str, raw: bytes | str) -> "RecordFields":
+    def keep_raw(self, message_type: str, raw: bytes | str) -> RecordFields:
         """A message this codec has no layout for: its type and content kept, with no fix.
 
         Stored rather than dropped or counted as an error: the device spoke its protocol (a

@@ -7,8 +7,9 @@ line to ``_SPECS``.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Protocol, Sequence
+from typing import Protocol
 
 from protocols.core import DEFAULT_MAX_FRAME, Message
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from simulators.faults import FAULTS, check_faults
 from simulators.fleet import BUILT_IN_KINDS, CODEC_KINDS, DEFAULT_PORTS, KINDS, Fleet, FleetSettings

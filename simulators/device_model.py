@@ -117,7 +117,8 @@ class DeviceModel:
             if self.abroad_capable and in_germany(record.lat, record.lon):
                 record = replace(record, operator=ROAMING_OPERATOR, roaming=True)
             records.append(record)
-            self.next_fix = max(self._round(self.next_fix + self.interval_s), self._round(self.next_fix + self.resolution))
+            self.next_fix = max(self._round(self.next_fix + self.interval_s),
+                                self._round(self.next_fix + self.resolution))
         abroad = False
         if self.abroad_capable:
             lat, lon, _ = self.vehicle.position()

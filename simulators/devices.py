@@ -10,7 +10,8 @@ shadow session, so they cannot be counted as records.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from twisted.internet.protocol import DatagramProtocol, Protocol, ReconnectingClientFactory
 from twisted.python.failure import Failure
@@ -20,7 +21,7 @@ from protocols.core import Report
 from protocols.record import Record
 from simulators.outbox import Outbox
 
-COMMAND_ANSWERS: dict[str, Callable[["SimDevice"], str]] = {
+COMMAND_ANSWERS: dict[str, Callable[[SimDevice], str]] = {
     "getinfo": lambda device: "INI:2026/1/1 0:00 RTC:2026/1/1 0:00 RST:2 ERR:0 SR:0 BR:0 CF:0 FG:0 FL:0 "
     "TU:0/0 UT:0 SMS:0 NOGPS:0:0 GPS:1 SAT:9 RS:3 RF:65 SF:1 MD:0",
     "getstatus": lambda device: f"Data Link: 1 GPRS: 1 Phone: 0 SIM: 0 OpCode: {device.operator} Signal: 5 "
@@ -111,8 +112,9 @@ class TeltonikaTcpLink(Protocol):
                 else:  # a short count means "send it again"
                     self.device.outbox.requeue()
             elif isinstance(reply, teltonika.ServerCommand):
-                answer = COMMAND_ANSWERS.get(reply.text.strip(), lambda device: f"Unknown command: {reply.text}")
-                self.transport.write(teltonika.encode_command_response(answer(self.device)))
+                answer = COMMAND_ANSWERS.get(reply.text.strip())
+                text = answer(self.device) if answer is not None else f"Unknown command: {reply.text}"
+                self.transport.write(teltonika.encode_command_response(text))
                 self.device.commands_answered += 1
         self.pump()
 
@@ -188,7 +190,8 @@ class Gt06Link(Protocol):
         while self.device.garbage_due:  # never answered: it cannot be mistaken for an ACK
             self.device.garbage_due -= 1
             self.device.garbage_sent += 1
-            bad = gt06_bad_crc(self.device.imei) if self.device.garbage_sent % 2 else teltonika.encode_imei(self.device.imei)
+            imei = self.device.imei
+            bad = gt06_bad_crc(imei) if self.device.garbage_sent % 2 else teltonika.encode_imei(imei)
             self.transport.write(bad)
         if outbox.in_flight or not outbox.pending:
             return

@@ -8,8 +8,9 @@ either way and can be imported with ``telediag connectivity import``).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from io import BytesIO
-from typing import Any, Callable, Iterable, TextIO
+from typing import Any, TextIO
 
 from twisted.internet import defer
 from twisted.internet.task import LoopingCall

@@ -46,10 +46,10 @@ class Fault:
         """Seconds after the start of the run at which the fault begins."""
         return 0.0
 
-    def prepare(self, model: "DeviceModel") -> None:
+    def prepare(self, model: DeviceModel) -> None:
         """Before the first report: set up route and habits."""
 
-    def apply(self, record: Record, model: "DeviceModel") -> Record:
+    def apply(self, record: Record, model: DeviceModel) -> Record:
         """The record as the faulty device reports it."""
         return record
 
@@ -61,5 +61,5 @@ class Fault:
         """The APN the device is configured with."""
         return sim_apn
 
-    def end(self, model: "DeviceModel", now: float) -> None:
+    def end(self, model: DeviceModel, now: float) -> None:
         """The fault is over (repaired): undo what :meth:`prepare` changed."""

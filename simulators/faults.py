@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, ClassVar, Iterable, Mapping
+from typing import TYPE_CHECKING, ClassVar
 
 from protocols.record import Record
 from simulators.fault_base import DAY, HOUR, RTC_EPOCH, Fault
@@ -86,14 +87,15 @@ class _Abroad(Fault):
     """After the fault the truck stays on the first 2 km of its road: 8-10 km east of the Oder."""
     DEPTH_M: ClassVar[float] = 10_000.0
 
-    def prepare(self, model: "DeviceModel") -> None:
+    def prepare(self, model: DeviceModel) -> None:
         route = Route.between(random.Random(model.seed), *SLUBICE_CORRIDOR)
         model.vehicle = Vehicle(model.imei, model.protocol, model.seed, model.start, route=route, habits=TRUNK)
-        border = next(d for d, lat, lon in zip(route.distance_m, route.lat, route.lon) if in_germany(lat, lon))
+        border = next(d for d, lat, lon in zip(route.distance_m, route.lat, route.lon, strict=True)
+                      if in_germany(lat, lon))
         model.vehicle.floor_m = float(border) + self.DEPTH_M
         model.vehicle.driving = True  # leaves at once
 
-    def end(self, model: "DeviceModel", now: float) -> None:
+    def end(self, model: DeviceModel, now: float) -> None:
         model.vehicle.floor_m = 0.0
         model.vehicle.limit_m = self.HOME_LIMIT_M
 
@@ -133,7 +135,7 @@ class GpsAntenna(Fault):
     name, finding = "gps_antenna", "GPS_NO_FIX"
     last: tuple[float | None, float | None] | None = None
 
-    def apply(self, record: Record, model: "DeviceModel") -> Record:
+    def apply(self, record: Record, model: DeviceModel) -> Record:
         if self.last is None:
             self.last = (record.lat, record.lon)
         return replace(record, valid=False, satellites=0, lat=self.last[0], lon=self.last[1], speed_kmh=0.0,
@@ -151,7 +153,7 @@ class GpsPoor(Fault):
     name, finding = "gps_poor", "GPS_POOR_QUALITY"
     count = 0
 
-    def apply(self, record: Record, model: "DeviceModel") -> Record:
+    def apply(self, record: Record, model: DeviceModel) -> Record:
         rng, self.count = model.fault_rng, self.count + 1
         if record.lat is None or record.lon is None:
             return record
@@ -176,15 +178,15 @@ class IgnitionPermanent(Fault):
     name, finding = "ignition_permanent", "IGNITION_ALWAYS_ON"
     habits: Habits = CITY
 
-    def prepare(self, model: "DeviceModel") -> None:
+    def prepare(self, model: DeviceModel) -> None:
         self.habits = model.vehicle.habits
         model.vehicle.habits = replace(self.habits, long_park_s=(2.5 * HOUR, 4 * HOUR))
         model.vehicle.parks = 0
 
-    def apply(self, record: Record, model: "DeviceModel") -> Record:
+    def apply(self, record: Record, model: DeviceModel) -> Record:
         return replace(record, ignition=True)
 
-    def end(self, model: "DeviceModel", now: float) -> None:
+    def end(self, model: DeviceModel, now: float) -> None:
         model.vehicle.habits = self.habits
 
 
@@ -197,7 +199,7 @@ class IgnitionUnwired(Fault):
 
     name, finding = "ignition_unwired", "IGNITION_NOT_DETECTED"
 
-    def apply(self, record: Record, model: "DeviceModel") -> Record:
+    def apply(self, record: Record, model: DeviceModel) -> Record:
         return replace(record, ignition=False)
 
 
@@ -216,7 +218,7 @@ class MotionSensitive(Fault):
     bursts: tuple[tuple[float, float, float, float, float], ...] = ()
     previous: float = -math.inf
 
-    def prepare(self, model: "DeviceModel") -> None:
+    def prepare(self, model: DeviceModel) -> None:
         self.habits = model.vehicle.habits
         model.vehicle.habits = replace(self.habits, park_s=(2400.0, 5400.0))
 
@@ -232,7 +234,7 @@ class MotionSensitive(Fault):
             at += length + rng.uniform(420.0, 900.0)
         self.bursts = tuple(bursts)
 
-    def apply(self, record: Record, model: "DeviceModel") -> Record:
+    def apply(self, record: Record, model: DeviceModel) -> Record:
         vehicle, fix, previous = model.vehicle, record.fix_time or 0.0, self.previous
         self.previous = fix
         if vehicle.driving or record.lat is None or record.lon is None:
@@ -246,7 +248,7 @@ class MotionSensitive(Fault):
                 return replace(record, motion=True, ignition=False, speed_kmh=speed, lat=lat, lon=lon)
         return record
 
-    def end(self, model: "DeviceModel", now: float) -> None:
+    def end(self, model: DeviceModel, now: float) -> None:
         model.vehicle.habits = self.habits
 
 
@@ -259,7 +261,7 @@ class PowerCut(Fault):
 
     name, finding, protocols = "power_cut", "EXTERNAL_POWER_LOST", ("teltonika",)
 
-    def apply(self, record: Record, model: "DeviceModel") -> Record:
+    def apply(self, record: Record, model: DeviceModel) -> Record:
         first = self.started is None
         if first:
             self.started = record.fix_time
@@ -279,7 +281,7 @@ class BatteryDrain(Fault):
 
     name, finding, protocols = "battery_drain", "BATTERY_LOW", ("teltonika",)
 
-    def apply(self, record: Record, model: "DeviceModel") -> Record:
+    def apply(self, record: Record, model: DeviceModel) -> Record:
         if self.started is None:
             self.started = record.fix_time
         hours = ((record.fix_time or 0.0) - (self.started or 0.0)) / HOUR
@@ -296,7 +298,7 @@ class RtcReset(Fault):
 
     name, finding = "rtc_reset", "CLOCK_INVALID"
 
-    def apply(self, record: Record, model: "DeviceModel") -> Record:
+    def apply(self, record: Record, model: DeviceModel) -> Record:
         fix = record.fix_time or 0.0
         if self.started is None:
             self.started = fix
@@ -313,7 +315,7 @@ class Backlog(Fault):
     name, finding = "backlog", "DATA_DELAYED"
     phase, origin = 0.0, 0.0
 
-    def prepare(self, model: "DeviceModel") -> None:
+    def prepare(self, model: DeviceModel) -> None:
         self.phase, self.origin = model.fault_rng.uniform(0, 2 * math.pi), model.start
         # the device starts with a backlog: its vehicle is that far behind (whole report intervals)
         lag = math.ceil(self.lag_s(model.start) / model.interval_s) * model.interval_s
@@ -331,7 +333,7 @@ class WeakSignal(Fault):
 
     name, finding, protocols = "weak_signal", "LOW_GSM_SIGNAL", ("teltonika",)
 
-    def apply(self, record: Record, model: "DeviceModel") -> Record:
+    def apply(self, record: Record, model: DeviceModel) -> Record:
         return replace(record, gsm_signal_pct=20 if model.fault_rng.random() < 0.75 else 0)
 
 

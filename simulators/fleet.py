@@ -14,17 +14,17 @@ import importlib
 import json
 import sys
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable, TextIO
+from typing import Any, TextIO
 
 import numpy as np
 from twisted.internet import defer
 from twisted.internet.task import LoopingCall, deferLater
 
+from protocols import registry
 from protocols.record import RECORD_FIELDS, iso_utc
 from simulators.device_model import DeviceModel
-from protocols import registry
-from simulators.generic_link import GenericTcpLink
 from simulators.devices import (
     Gt06Link,
     ReconnectingDeviceFactory,
@@ -34,6 +34,7 @@ from simulators.devices import (
 )
 from simulators.events_out import ConnectivityOutput
 from simulators.faults import assign_faults
+from simulators.generic_link import GenericTcpLink
 from simulators.network import REGISTRY_COLUMNS, luhn
 from simulators.scenario import fleet_imeis
 
@@ -135,7 +136,8 @@ class Fleet:
         self.faults = assign_faults(protocols, settings.faults, settings.seed)
         rng = np.random.default_rng(settings.seed)
         start = reactor.seconds()
-        for index, (kind, imei, fault) in enumerate(zip(kinds, fleet_imeis(len(kinds), settings.seed), self.faults)):
+        imeis = fleet_imeis(len(kinds), settings.seed)
+        for index, (kind, imei, fault) in enumerate(zip(kinds, imeis, self.faults, strict=True)):
             protocol, transport = (kind.split("-") + ["tcp"])[:2]
             phase = settings.interval_s * (index / max(1, len(kinds)))
             model = DeviceModel(imei, protocol, int(rng.integers(2**31)), start + phase, settings.interval_s,

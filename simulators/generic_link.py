@@ -9,7 +9,8 @@ server must have stored after the protocol's rounding.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure

@@ -9,8 +9,9 @@ along the whole western border, which is all the simulators need.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
+from itertools import pairwise
 
 import numpy as np
 
@@ -54,7 +55,7 @@ def west_border_lon(lat: float) -> float:
     points = WEST_BORDER
     if lat >= points[0][0]:
         return points[0][1]
-    for (lat_a, lon_a), (lat_b, lon_b) in zip(points, points[1:]):
+    for (lat_a, lon_a), (lat_b, lon_b) in pairwise(points):
         if lat_b <= lat <= lat_a:
             return lon_a + (lon_b - lon_a) * (lat_a - lat) / (lat_a - lat_b)
     return points[-1][1]
@@ -90,7 +91,7 @@ def distance_to_west_border_m(lat: Sequence[float] | np.ndarray, lon: Sequence[f
     metres_per_deg = math.radians(1.0) * EARTH_RADIUS_M
     cos_lat = np.cos(np.radians(lat))
     best = np.full(lat.shape, np.inf)
-    for (lat_a, lon_a), (lat_b, lon_b) in zip(WEST_BORDER, WEST_BORDER[1:]):
+    for (lat_a, lon_a), (lat_b, lon_b) in pairwise(WEST_BORDER):
         ax, ay = (lon_a - lon) * cos_lat * metres_per_deg, (lat_a - lat) * metres_per_deg
         bx, by = (lon_b - lon) * cos_lat * metres_per_deg, (lat_b - lat) * metres_per_deg
         dx, dy = bx - ax, by - ay

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from protocols.record import Record
 from simulators.device_model import DeviceModel
@@ -90,5 +91,5 @@ def simulate_fleet(n: int, start: float, duration_s: float, interval_s: float = 
     seeds = random.Random(seed)
     return [
         simulate_device(imei, fault, start, duration_s, interval_s, seeds.getrandbits(31))
-        for imei, fault in zip(fleet_imeis(n, seed), assigned)
+        for imei, fault in zip(fleet_imeis(n, seed), assigned, strict=True)
     ]

@@ -43,14 +43,14 @@ class Route:
         return self._lists[2][-1]
 
     @classmethod
-    def _from_steps(cls, start: tuple[float, float], north: np.ndarray, east: np.ndarray) -> "Route":
+    def _from_steps(cls, start: tuple[float, float], north: np.ndarray, east: np.ndarray) -> Route:
         step = np.hypot(np.diff(north), np.diff(east))
         lat = start[0] + np.degrees(north / EARTH_RADIUS_M)
         lon = start[1] + np.degrees(east / (EARTH_RADIUS_M * math.cos(math.radians(start[0]))))
         return cls(lat, lon, np.concatenate(([0.0], np.cumsum(step))))
 
     @classmethod
-    def random(cls, rng: np.random.Generator, start: tuple[float, float], length_m: float) -> "Route":
+    def random(cls, rng: np.random.Generator, start: tuple[float, float], length_m: float) -> Route:
         """A smooth random route of about ``length_m`` metres from ``start`` (unbounded)."""
         steps = max(2, int(length_m / 200.0))
         heading = rng.uniform(0, 2 * math.pi) + np.cumsum(rng.normal(0, 0.15, steps))
@@ -60,7 +60,7 @@ class Route:
         return cls._from_steps(start, north, east)
 
     @classmethod
-    def confined(cls, rng: random.Random, area: Area, length_m: float) -> "Route":
+    def confined(cls, rng: random.Random, area: Area, length_m: float) -> Route:
         """A smooth random route that never leaves ``area``'s disc: it turns back near the edge."""
         radius = area.radius_m
         angle, reach = rng.uniform(0, 2 * math.pi), radius * 0.5 * math.sqrt(rng.random())
@@ -85,7 +85,7 @@ class Route:
 
     @classmethod
     def between(cls, rng: random.Random, start: tuple[float, float], end: tuple[float, float],
-                wiggle_m: float = 400.0) -> "Route":
+                wiggle_m: float = 400.0) -> Route:
         """A straight-ish road from ``start`` to ``end``: ~200 m steps, a smooth sideways wander."""
         cos_lat = math.cos(math.radians(start[0]))
         total_n = math.radians(end[0] - start[0]) * EARTH_RADIUS_M

@@ -48,6 +48,7 @@ from telediag.tickets.lifecycle import Notify
 from telediag.tickets.service import TicketService
 from telediag.tickets.webhooks import WebhookDeliverer, outbox_notifier
 
+
 def build_desk(config: Config, extra_notify: Notify | None = None) -> TicketDesk:
     """The ticket desk with the configured SLA and automation, notifying the webhook outbox (when
     webhooks are configured) and ``extra_notify`` (MQTT)."""

@@ -11,8 +11,9 @@ import csv
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence, TextIO
+from typing import Any, TextIO
 
 from protocols.record import RECORD_FIELDS, parse_iso_utc
 from telediag.config import Config, ConfigError, check_available, load_config

@@ -9,7 +9,8 @@ device and still propagate, so callers answer 503 or retry as before.
 from __future__ import annotations
 
 import sqlite3
-from typing import Callable, Iterable, Iterator, TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
 
 from twisted.logger import Logger
 

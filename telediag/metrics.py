@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import hmac
 import socket
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -80,7 +81,7 @@ class IngestCollector(Collector):
         for protocol in sorted(set(protocols) | set(latency.counts)):
             counts = latency.counts.get(protocol, empty)
             cumulative, buckets = 0, []
-            for bound, count in zip(bounds, counts):
+            for bound, count in zip(bounds, counts, strict=True):
                 cumulative += count
                 buckets.append((bound, cumulative))
             histogram.add_metric([protocol], buckets, latency.sums.get(protocol, 0.0))

@@ -2,10 +2,11 @@
 
 Topics (``<prefix>`` is ``[mqtt] topic_prefix``, ``telediag/v1`` by default):
 
-| topic | payload |
-|---|---|
-| ``<prefix>/accounts/<account-slug>/findings`` | ``{"kind": "raised"\\|"updated"\\|"cleared", "finding": {...}}`` with the finding as the API shows it (``imei``, ``code``, ``team``, ``severity``, ``title``, ``active``, ``first_seen``, ``last_seen``, ``count``, ``evidence``, ``hint``, ``cleared_at``) |
-| ``<prefix>/accounts/<account-slug>/tickets`` | ``{"event": "ticket.created"\\|"ticket.open"\\|..., "ticket": {...}}`` with the ticket document of DESIGN.md |
+- ``<prefix>/accounts/<account-slug>/findings``: ``{"kind": "raised"|"updated"|"cleared", "finding": {...}}``
+  with the finding as the API shows it (``imei``, ``code``, ``team``, ``severity``, ``title``, ``active``,
+  ``first_seen``, ``last_seen``, ``count``, ``evidence``, ``hint``, ``cleared_at``)
+- ``<prefix>/accounts/<account-slug>/tickets``: ``{"event": "ticket.created"|"ticket.open"|..., "ticket": {...}}``
+  with the ticket document of DESIGN.md
 
 The account slug is the registry's account name in lower case with every run of characters other
 than letters and digits turned into one ``-`` (``"ACME Ltd."`` -> ``acme-ltd``). Devices (and tickets)
@@ -30,8 +31,9 @@ import re
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import orjson
 from paho.mqtt.client import MQTT_ERR_NO_CONN, MQTT_ERR_SUCCESS, Client

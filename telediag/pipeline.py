@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred, fail
 from twisted.logger import Logger
@@ -141,7 +142,7 @@ class Pipeline:
         now = self.now()
         checked = checked_all(records, now, self.bounds)
         if checked is not records:
-            self.stats.implausible[protocol] += sum(a is not b for a, b in zip(checked, records))
+            self.stats.implausible[protocol] += sum(a is not b for a, b in zip(checked, records, strict=True))
         try:
             return self.committer.submit(RecordBatch(imei, protocol, checked, now))
         except Exception as error:  # QueueFull while shutting down or overloaded: no ACK, device resends

@@ -19,9 +19,10 @@ nothing about the fix. The common case, a plausible record, is returned as it ca
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
-from typing import Any, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from protocols.record import Record
 
@@ -56,9 +57,9 @@ class Bounds:
     max_future_s: float = 86_400.0
 
     @classmethod
-    def from_settings(cls, max_speed_kmh: float, min_fix_year: int, max_future_s: float) -> "Bounds":
+    def from_settings(cls, max_speed_kmh: float, min_fix_year: int, max_future_s: float) -> Bounds:
         """Bounds from the ``[ingest]`` settings (the year becomes its first second, UTC)."""
-        start = datetime(min_fix_year, 1, 1, tzinfo=timezone.utc).timestamp()
+        start = datetime(min_fix_year, 1, 1, tzinfo=UTC).timestamp()
         return cls(float(max_speed_kmh), start, float(max_future_s))
 
 
@@ -160,7 +161,7 @@ def _repaired(record: Record, server_time: float, bounds: Bounds) -> Record:
 
 
 def _iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def raw_fix_seconds(attributes: Mapping[str, Any] | None) -> float | None:

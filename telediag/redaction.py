@@ -14,8 +14,8 @@ Pure: the caller loads :class:`PersonalData` (``telediag.registry.repository.per
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 EMAIL_MASK = "[e-mail removed]"
 NAME_MASK = "[name removed]"

@@ -8,7 +8,7 @@ how many like it were left out since the last line.
 
 from __future__ import annotations
 
-from typing import Hashable
+from collections.abc import Hashable
 
 MAX_KEYS = 10_000
 """Sources remembered at once; past it, those whose window is over are forgotten."""

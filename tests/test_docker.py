@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -182,7 +183,8 @@ def test_grafana_provisioning_files_exist_and_point_at_influxdb(services: dict[s
     assert urlsplit(datasource["url"]).hostname == "influxdb"
     env = services["grafana"]["environment"]
     influx_env = services["influxdb"]["environment"]
-    for key, expected in (("organization", "DOCKER_INFLUXDB_INIT_ORG"), ("defaultBucket", "DOCKER_INFLUXDB_INIT_BUCKET")):
+    for key, expected in (("organization", "DOCKER_INFLUXDB_INIT_ORG"),
+                          ("defaultBucket", "DOCKER_INFLUXDB_INIT_BUCKET")):
         value = datasource["jsonData"][key]
         value = env[value[2:-1]] if value.startswith("${") else value
         assert value == influx_env[expected]
@@ -201,7 +203,8 @@ def test_grafana_provisioning_files_exist_and_point_at_influxdb(services: dict[s
 
 
 def test_dashboard_panels_query_the_telemetry_measurement(dashboard: dict[str, Any]) -> None:
-    uid = yaml.safe_load((DOCKER / "grafana/provisioning/datasources/influxdb.yaml").read_text())["datasources"][0]["uid"]
+    datasources = yaml.safe_load((DOCKER / "grafana/provisioning/datasources/influxdb.yaml").read_text())
+    uid = datasources["datasources"][0]["uid"]
     titles = set()
     shown = [p for p in panels(dashboard) if p["type"] != "row"]
     for panel in shown:

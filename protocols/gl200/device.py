@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Sequence
+from collections.abc import Sequence
 
 from protocols.gl200.fields import HARSH, PROTOCOL
 from protocols.record import Record

@@ -81,7 +81,7 @@ def is_hex(text: str, *lengths: int) -> bool:
     return bool(text) and bool(_HEX.match(text)) and (not lengths or len(text) in lengths)
 
 
-def set_time14(rec: "Fields", text: str) -> None:
+def set_time14(rec: Fields, text: str) -> None:
     """``YYYYMMDDHHMMSS`` (UTC) as the fix time; empty stays unknown, an impossible one is kept as
     sent (``RecordFields.set_time_parts``)."""
     if _TIME14.match(text):

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Union
 
 from fastcrc import crc8, crc16
 
@@ -80,7 +79,7 @@ class Filler:
     skip: int
 
 
-Scan = Union[Frame, Malformed, Filler, None]
+Scan = Frame | Malformed | Filler | None
 
 
 def crc16_ccitt_false(data: bytes) -> int:

@@ -40,6 +40,7 @@ from protocols.gl200.framing import BINARY, TEXT, Frame, frame_of_datagram, take
 from protocols.gl200.sentence import Outcome
 from protocols.gl200.text import decode_sentence
 
+
 def decode_frame(frame: Frame, sack: bool = True) -> Outcome:
     """Records and answer of one complete frame, whatever its format."""
     if frame.kind == TEXT:

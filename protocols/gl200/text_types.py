@@ -10,7 +10,7 @@ left out rather than guessed.
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from protocols.gl200.fields import (
     HARSH,

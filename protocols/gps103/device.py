@@ -9,7 +9,7 @@ cell-only ``L`` sentence; its time is then the local minute only.
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from protocols.gps103.fields import KEYWORDS, KNOT_KMH, PROTOCOL
 from protocols.record import Record

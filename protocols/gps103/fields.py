@@ -7,7 +7,6 @@ sentences that carry only local time (OBD, cell-only).
 
 from __future__ import annotations
 
-
 from protocols.record import RecordFields
 
 PROTOCOL = "gps103"

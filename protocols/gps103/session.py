@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-from protocols.core import BufferedSession, DEFAULT_MAX_FRAME, Login, Message, ProtocolError, Report
+from protocols.core import DEFAULT_MAX_FRAME, BufferedSession, Login, Message, ProtocolError, Report
 from protocols.gps103 import sentences
 from protocols.gps103.fields import Fields
 

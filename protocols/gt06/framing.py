@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Union
 
 from protocols.core import Buffer, ProtocolError, crc16_x25
 
@@ -61,7 +60,7 @@ class Malformed:
     skip: int
 
 
-Scan = Union[Frame, Malformed, None]
+Scan = Frame | Malformed | None
 """What :func:`next_frame` found: a frame, bad bytes, or None (wait for more)."""
 
 

@@ -6,7 +6,7 @@ devices (0x13, 0x17, 0x24, 0x34, 0xA2, 0xA3), keyed on the length field as Tracc
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from protocols.gt06.fields import (
@@ -352,7 +352,7 @@ def decode_time_request(ctx: Ctx, now: float | None) -> Outcome:
     """0x8A: the device asks for UTC time; answered only when the session has a clock."""
     if now is None:
         return nothing("time_request")
-    tm = datetime.fromtimestamp(now, tz=timezone.utc)
+    tm = datetime.fromtimestamp(now, tz=UTC)
     content = bytes((tm.year - 2000, tm.month, tm.day, tm.hour, tm.minute, tm.second))
     return nothing("time_request", build_frame(0x8A, content, 0))
 

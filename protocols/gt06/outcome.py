@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, NamedTuple, Union
+from typing import NamedTuple
 
 from protocols.gt06.fields import Fields, alarm_table
 from protocols.gt06.framing import Frame
@@ -26,7 +27,7 @@ class Ctx:
 STANDARD_ACK = True
 """Handler says: answer with the generic ACK (same type and serial)."""
 
-Ack = Union[bytes, bool, None]
+Ack = bytes | bool | None
 """Explicit reply bytes, ``STANDARD_ACK``, or None/False for no reply."""
 
 

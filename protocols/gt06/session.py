@@ -15,9 +15,9 @@ record.
 from __future__ import annotations
 
 import struct
-from typing import Callable
+from collections.abc import Callable
 
-from protocols.core import BufferedSession, CommandResponse, DEFAULT_MAX_FRAME, Login, Message, ProtocolError, Report
+from protocols.core import DEFAULT_MAX_FRAME, BufferedSession, CommandResponse, Login, Message, ProtocolError, Report
 from protocols.gt06.extended import EXTENDED_HANDLERS
 from protocols.gt06.fields import Fields
 from protocols.gt06.framing import Frame, ack_frame, take_frame

@@ -8,7 +8,7 @@ sent as 0,0, which decodes to None. Ignition is one status bit, so None is sent 
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from protocols.h02.fields import KNOTS_TO_KMH, PROTOCOL, status_from_record
 from protocols.record import Record

@@ -21,7 +21,6 @@ length, is cut at 32: Traccar has the same limit, and ``ServerSession(binary_len
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from protocols.core import Buffer, ProtocolError
 
@@ -47,7 +46,7 @@ class Frame:
     raw: bytes
 
 
-Scan = Union[Frame, ProtocolError, None]
+Scan = Frame | ProtocolError | None
 
 
 def _bcd(b: int) -> bool:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import struct
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from protocols.core import DEFAULT_MAX_FRAME, BufferedFeed, ProtocolError
 from protocols.jt808.fields import (
@@ -49,7 +49,7 @@ class Terminal:
     version: int | None
 
     @classmethod
-    def for_id(cls, device: str) -> "Terminal":
+    def for_id(cls, device: str) -> Terminal:
         """A 2013 header for ids of up to 12 digits, a 2019 header for longer ones (IMEIs)."""
         if len(device) <= 12:
             return cls(encode_phone(device, 6), None)

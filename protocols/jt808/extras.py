@@ -9,7 +9,7 @@ item, with Traccar's names turned into ours. An item this module does not know, 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from protocols.jt808.fields import Fields
 from protocols.jt808.reader import Reader

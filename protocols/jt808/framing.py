@@ -20,7 +20,6 @@ from __future__ import annotations
 import re
 import struct
 from dataclasses import dataclass
-from typing import Union
 
 from protocols.core import Buffer, ProtocolError
 
@@ -87,7 +86,7 @@ class Corrupt:
     frame: Frame | None = None
 
 
-Scanned = Union[Frame, TextFrame, Corrupt]
+Scanned = Frame | TextFrame | Corrupt
 
 
 def bcc(data: bytes | bytearray) -> int:

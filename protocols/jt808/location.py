@@ -10,7 +10,6 @@ from __future__ import annotations
 import struct
 
 from protocols.jt808.extras import decode_items
-from protocols.jt808.values import signal
 from protocols.jt808.fields import (
     Fields,
     decode_alarm,
@@ -19,6 +18,7 @@ from protocols.jt808.fields import (
     set_time,
 )
 from protocols.jt808.reader import Reader
+from protocols.jt808.values import signal
 
 _U16 = struct.Struct(">H")
 _S16 = struct.Struct(">h")

@@ -7,13 +7,14 @@ carry ``fix_time`` None: they say something about the device, not about where it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
-from protocols.jt808.values import decode_obd_rt, power, signal
 from protocols.jt808.fields import Fields, ascii_text, decode_status_and_position, gbk_text, set_time
 from protocols.jt808.location import decode_batch, decode_location, decode_lock_location, device_time
 from protocols.jt808.reader import Reader
+from protocols.jt808.values import decode_obd_rt, power, signal
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import struct
 import time
-from typing import Callable
+from collections.abc import Callable
 
-from protocols.core import BufferedSession, CommandResponse, DEFAULT_MAX_FRAME, Login, Message, ProtocolError, Report
+from protocols.core import DEFAULT_MAX_FRAME, BufferedSession, CommandResponse, Login, Message, ProtocolError, Report
 from protocols.jt808 import messages as m
 from protocols.jt808.fields import DEFAULT_TZ_OFFSET_S, Fields, decode_id, device_id
 from protocols.jt808.framing import Corrupt, Frame, TextFrame, build_frame, take_frame

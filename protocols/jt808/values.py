@@ -3,7 +3,7 @@ record, and small factories for items that only set one value."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from protocols.jt808.fields import Fields, ascii_text, csq_percent
 from protocols.jt808.reader import Reader
@@ -55,7 +55,7 @@ def decode_obd_rt(rec: Fields, text: str) -> None:
         "fuel_used",
     )
     values = text.strip().split(",")[1:]
-    for name, value in zip(names, values):
+    for name, value in zip(names, values, strict=False):  # a device sends as many values as its firmware knows
         if not value:
             continue
         number = float(value)

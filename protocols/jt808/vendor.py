@@ -4,7 +4,7 @@ item from Traccar's decoder, with its names turned into ours."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from protocols.jt808.fields import AOVX_MODELS, JC_MODELS, Fields, ascii_text, is_printable
 from protocols.jt808.reader import Reader

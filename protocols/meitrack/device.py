@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from protocols.core import Buffer
 from protocols.meitrack.fields import EPOCH_2000, EVENT_CODES, PROTOCOL, TIMED_REPORT, checksum, csq_from_pct

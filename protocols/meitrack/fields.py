@@ -7,7 +7,6 @@ modulo 256, as two upper-case hex digits.
 
 from __future__ import annotations
 
-
 from protocols.record import RecordFields
 
 PROTOCOL = "meitrack"

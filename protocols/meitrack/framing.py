@@ -15,7 +15,6 @@ as in Traccar (``Frame.checksum_ok``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from protocols.core import Buffer, ProtocolError
 from protocols.meitrack.fields import checksum
@@ -59,7 +58,7 @@ class Header:
     data_start: int
 
 
-Scan = Union[Frame, ProtocolError, None]
+Scan = Frame | ProtocolError | None
 
 
 def parse_header(data: bytes) -> Header | bool | None:

@@ -9,7 +9,8 @@ else raises :class:`BadRequest` and is answered 400.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson

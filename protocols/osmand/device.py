@@ -15,7 +15,8 @@ a request answered otherwise is dropped unacknowledged, as Traccar Client keeps 
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 from urllib.parse import urlencode
 
 import orjson

@@ -19,7 +19,7 @@ KNOT_KMH = 1.852
 MPS_KMH = 3.6
 
 MAX_ID_LENGTH = 64
-_ID = re.compile(r"[\x21-\x7e]{1,%d}" % MAX_ID_LENGTH)
+_ID = re.compile(rf"[\x21-\x7e]{{1,{MAX_ID_LENGTH}}}")
 _INT = re.compile(r"[-+]?\d+", re.A)
 
 
@@ -74,7 +74,7 @@ def _zone(text: str | None) -> float:
     return sign * (int(digits[:2]) * 3600 + int(digits[2:4] or 0) * 60)
 
 
-def set_timestamp(rec: "Fields", value: Any) -> None:
+def set_timestamp(rec: Fields, value: Any) -> None:
     """The fix time from epoch seconds or milliseconds (below 2**31-1 means seconds, as Traccar),
     ISO 8601, or ``yyyy-MM-dd HH:mm:ss`` taken as UTC.
 

@@ -3,20 +3,20 @@
 Encoding is the inverse of the server's decoding within the protocol's resolution: 1e-7 degree,
 0.1 m of altitude (0 to 6553.5 m), 0.01 degree of course, whole km/h, 0.1 of HDOP, whole
 seconds; voltages in mV (IO 29/30), odometer in m (IO 65), GSM signal in CSQ steps (IO 27),
-ignition as IO 409 (command 68) or DIN4, IO 5 (command 1). A position the record leaves unknown is sent as ``0x80000000``; other unknown
-values are left out of the IO list, so they decode back to unknown.
+ignition as IO 409 (command 68) or DIN4, IO 5 (command 1). A position the record leaves unknown is
+sent as ``0x80000000``; other unknown values are left out of the IO list, so they decode back to unknown.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from protocols.core import DEFAULT_MAX_FRAME, BufferedFeed
+from protocols.record import Record
 from protocols.ruptela.framing import Packet, build_packet, take_packet
 from protocols.ruptela.records import CMD_RECORDS, NO_COORDINATE, PROTOCOL
-from protocols.record import Record
 
 _RECORD_HEAD = struct.Struct(">IBBiiHHBHBB")
 

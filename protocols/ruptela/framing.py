@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Union
 
 from fastcrc import crc16 as _crc16
 
@@ -46,7 +45,7 @@ class Packet:
     raw: bytes
 
 
-Scanned = Union[Packet, ProtocolError]
+Scanned = Packet | ProtocolError
 
 
 def build_packet(imei: str, command: int, data: bytes) -> bytes:

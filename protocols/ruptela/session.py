@@ -15,9 +15,9 @@ hex (``message_type``, ``raw_message``), never dropped unseen.
 
 from __future__ import annotations
 
-from protocols.core import BufferedSession, CommandResponse, DEFAULT_MAX_FRAME, Login, Message, ProtocolError, Report
-from protocols.ruptela.framing import SERVER_OFFSET, Packet, build_answer, take_packet
+from protocols.core import DEFAULT_MAX_FRAME, BufferedSession, CommandResponse, Login, Message, ProtocolError, Report
 from protocols.record import Record
+from protocols.ruptela.framing import SERVER_OFFSET, Packet, build_answer, take_packet
 from protocols.ruptela.records import (
     CMD_DTCS,
     CMD_EXTENDED_RECORDS,

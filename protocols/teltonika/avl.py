@@ -15,10 +15,11 @@ the server falls back on when :func:`decode_fixed` declines a packet.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from operator import itemgetter
-from typing import Any, Callable, Sequence
+from typing import Any
 
 CODEC_7 = 0x07
 """GH3000 (older personal trackers): bit masks instead of fixed fields, see ``gh3000.py``."""
@@ -135,7 +136,7 @@ def decode_records(
                     raise MalformedData("IO group runs past the end of the data")
                 values = group_struct(id_fmt, value_fmt, n).unpack_from(data, offset)
                 offset += size
-                io.update(zip(values[0::2], values[1::2]))
+                io.update(zip(values[0::2], values[1::2], strict=True))
         if extended:
             offset = _decode_blobs(data, offset, end, count_struct, id_struct, False, io)
         if layout.nx:
@@ -198,7 +199,7 @@ def _shape(codec: int, counts: tuple[int, ...]) -> _Shape:
     fmt = [layout.header.format]
     at = len(layout.header.unpack(bytes(layout.header.size)))
     count_at, id_at = [], []
-    for value_fmt, n in zip(_VALUE_FMTS, counts):
+    for value_fmt, n in zip(_VALUE_FMTS, counts, strict=True):
         fmt.append(layout.count.format[1:] + (layout.id_fmt + value_fmt) * n)
         count_at.append(at)
         id_at.extend(range(at + 1, at + 1 + 2 * n, 2))

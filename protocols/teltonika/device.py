@@ -8,8 +8,8 @@ resolution (1e-7 degrees, whole metres and km/h, mV, 0.1 HDOP, 20 % GSM steps).
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence, Union
 
 from protocols.core import DEFAULT_MAX_FRAME, Buffer, ProtocolError, crc16_ibm
 from protocols.record import Record
@@ -88,7 +88,7 @@ class UdpAck:
     count: int
 
 
-DeviceEvent = Union[LoginAnswer, RecordAck, ServerCommand]
+DeviceEvent = LoginAnswer | RecordAck | ServerCommand
 
 
 class DeviceReceiver:

@@ -47,7 +47,7 @@ def decode_records(data: bytes, offset: int, end: int, count: int) -> tuple[list
                     _need(offset, group.size, end)
                     values = group.unpack_from(data, offset)
                     offset += group.size
-                    io.update(zip(values[0::2], values[1::2]))
+                    io.update(zip(values[0::2], values[1::2], strict=True))
         record.io = io
         records.append(record)
     return records, offset

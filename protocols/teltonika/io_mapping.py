@@ -7,8 +7,9 @@ The mapping follows the FMB AVL ID list for codecs 8/8E/16 and Traccar's GH3000 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from operator import itemgetter
-from typing import Any, Callable
+from typing import Any
 
 from protocols.record import Record
 from protocols.teltonika.avl import CODEC_7, AvlRecord, FixedRecord
@@ -168,7 +169,7 @@ def _record(
     attributes: dict[str, Any] = {"priority": priority, "event_io": event_io}
     if generation_type is not None:
         attributes["generation_type"] = generation_type
-    attributes.update(zip(keys, values))
+    attributes.update(zip(keys, values, strict=True))
 
     sats = satellites or 0
     if gnss_status is not None:
@@ -212,7 +213,7 @@ def _gh3000_to_record(avl: AvlRecord, imei: str | None) -> Record:
     """Codec 7: optional GPS element, GH3000 IO ids (20 HDOP, 21 VDOP, 22 PDOP, 244 roaming)."""
     io = avl.io
     attributes: dict[str, Any] = {"priority": avl.priority}
-    attributes.update(zip(map(io_key, io), io.values()))
+    attributes.update(zip(map(io_key, io), io.values(), strict=True))
     extra = avl.extra or {}
     operator = extra.get("operator")
     for name in ("lac", "cell_id", "gsm_signal"):

@@ -10,7 +10,7 @@ when the record knows the ignition or the mileage; an unknown ignition is then s
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from protocols.record import Record
 from protocols.tk103.fields import BO01_ALARMS, PROTOCOL

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from protocols.record import RecordFields
 
 PROTOCOL = "tk103"
@@ -47,7 +46,7 @@ for _names, _event in (
 BATTERY_LEVELS = {6: 100, 5: 80, 4: 50, 3: 20, 2: 10}
 """ZC20 battery level (0-6 scale) -> %."""
 
-def apply_command(rec: "Fields", command: str, data: str | None) -> None:
+def apply_command(rec: Fields, command: str, data: str | None) -> None:
     """Event or ignition implied by the command word (and its alarm digit)."""
     event: str | None = None
     if command == "BQ81" and data and data[0].isdigit():

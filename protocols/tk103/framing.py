@@ -8,11 +8,9 @@ an even number of ``$`` between the start and itself, so a command answer such a
 
 from __future__ import annotations
 
-from typing import Union
-
 from protocols.core import Buffer, ProtocolError
 
-Scan = Union[bytes, ProtocolError, None]
+Scan = bytes | ProtocolError | None
 """A whole frame, a junk run to report (already dropped), or None: wait for more bytes."""
 
 

@@ -51,7 +51,8 @@ MAIN = re.compile(
     _FLAGS,
 )
 
-COMMA_STATUS = re.compile(r",?([01])([01])([0-9a-fA-F])([0-9a-fA-F])([0-9a-fA-F])([0-9a-fA-F]{3}),?L([0-9a-fA-F]+)", re.A)
+COMMA_STATUS = re.compile(
+    r",?([01])([01])([0-9a-fA-F])([0-9a-fA-F])([0-9a-fA-F])([0-9a-fA-F]{3}),?L([0-9a-fA-F]+)", re.A)
 """The status block some comma-delimited BP05 frames append after the course."""
 
 BATTERY = re.compile(

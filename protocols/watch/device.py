@@ -9,7 +9,7 @@ empty fields and decode back to None; an unknown position is sent as 0,0 (decode
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from protocols.record import Record
 from protocols.watch.content import ALARM_BITS, PROTOCOL

@@ -15,7 +15,6 @@ content only the length counts.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from protocols.core import Buffer, ProtocolError
 
@@ -53,7 +52,7 @@ class Frame:
         return self.raw[: self.start] + self.content + b"]"
 
 
-Scan = Union[Frame, ProtocolError, None]
+Scan = Frame | ProtocolError | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from twisted.internet import defer
 from twisted.internet.threads import deferToThreadPool

@@ -24,7 +24,7 @@ from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.web.http import HTTPChannel
 
 from telediag.api.errors import ApiError, request_timeout, too_many_connections
-from telediag.api.http_guard import Framer, FramingLimits, HeadPassed, BodyData, Refused
+from telediag.api.http_guard import BodyData, Framer, FramingLimits, HeadPassed, Refused
 from telediag.api.jsonio import LINGER_S, half_close, raw_error_response
 from telediag.config import ApiConfig
 

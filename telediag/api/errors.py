@@ -6,7 +6,8 @@ resource tree renders, so no handler can forget the shape or leak a traceback.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 
 class ApiError(Exception):

@@ -6,11 +6,13 @@ them and filters what they return, so an endpoint added here is covered by the s
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from twisted.web.server import Request
 
+from telediag import languages as i18n
 from telediag.api import reads, writes
 from telediag.api.auth import Principal, bearer_token
 from telediag.api.backend import ApiBackend
@@ -20,7 +22,6 @@ from telediag.api.params import IMEI, MAX_ITEMS_PER_POST, Query
 from telediag.diagnostics.selfcheck import translate_selfcheck
 from telediag.metrics import CONTENT_TYPE
 from telediag.store.sqlite import Reader
-from telediag import languages as i18n
 
 
 @dataclass

@@ -9,7 +9,8 @@ the service hold more than ``max_body_bytes`` per request.
 from __future__ import annotations
 
 import io
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import orjson
 from twisted.web import http, server

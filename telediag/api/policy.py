@@ -16,7 +16,8 @@ response (finding evidence, self-check details) is covered without touching this
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from telediag.api.auth import Principal
 from telediag.api.errors import bad_request, forbidden, not_found

@@ -12,9 +12,9 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
 
 from telediag.store.permissions import private_file
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from protocols.record import iso_utc
 from telediag.api import policy
@@ -63,7 +64,7 @@ def _states(db: sqlite3.Connection, imeis: list[str]) -> dict[str, dict[str, Any
         chunk = imeis[start:start + _CHUNK]
         query = f"SELECT {columns} FROM device_state WHERE imei IN ({', '.join('?' * len(chunk))})"
         for row in db.execute(query, chunk):
-            found[row[0]] = dict(zip(_STATE_COLUMNS, row))
+            found[row[0]] = dict(zip(_STATE_COLUMNS, row, strict=True))
     return found
 
 
@@ -167,7 +168,7 @@ def connectivity_events(
         params.append(until)
     cursor = db.execute(query + " ORDER BY at, id LIMIT ?", [*params, limit + 1])
     names = [d[0] for d in cursor.description]
-    events = [dict(zip(names, row)) for row in cursor]
+    events = [dict(zip(names, row, strict=True)) for row in cursor]
     for event in events:
         event["at"] = iso_utc(event["at"])
     return {"events": events[:limit], "count": min(len(events), limit), "truncated": len(events) > limit}

@@ -24,9 +24,9 @@ from telediag.api.auth import Principal, authenticate, bearer_token
 from telediag.api.backend import ApiBackend
 from telediag.api.errors import ApiError, error_body, method_not_allowed, not_found, store_unavailable
 from telediag.api.handlers import HANDLERS, SELF_AUTHENTICATED, Call
-from telediag.api.ticket_handlers import TICKET_HANDLERS, TICKET_ROUTES
 from telediag.api.jsonio import encode, response_headers
 from telediag.api.params import Query
+from telediag.api.ticket_handlers import TICKET_HANDLERS, TICKET_ROUTES
 from telediag.store.sqlite import Reader
 
 ROUTES: tuple[tuple[tuple[str, ...], dict[str, str]], ...] = (
@@ -52,7 +52,7 @@ def match(segments: list[str]) -> tuple[dict[str, str], dict[str, str]] | None:
         if len(pattern) != len(segments):
             continue
         captures: dict[str, str] = {}
-        for part, segment in zip(pattern, segments):
+        for part, segment in zip(pattern, segments, strict=True):
             if part.startswith("{"):
                 if not segment:
                     break

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from telediag.api import policy
 from telediag.api.auth import Principal

@@ -18,6 +18,7 @@ from telediag.isolation import each_isolated
 from telediag.tickets import repository as repo
 from telediag.tickets.model import PRIORITIES, STATES, TEAMS
 
+
 def _ticket_id(call: Call) -> int:
     raw = call.captures["id"]
     if not actions.TICKET_ID.fullmatch(raw):

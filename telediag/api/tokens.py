@@ -18,8 +18,9 @@ import secrets
 import sqlite3
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 from protocols.record import iso_utc
 

@@ -10,9 +10,10 @@ silently runs the service on defaults. Feature modules receive their typed secti
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import msgspec
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Mapping
+from typing import Literal
 
 from protocols import registry
 from telediag.config.schema import ConfigError, NonNegativeInt, Positive, PositiveInt, Section
@@ -136,7 +137,7 @@ class UdpEndpoint:
     interface: str = ""
 
     @classmethod
-    def parse(cls, text: str) -> "UdpEndpoint":
+    def parse(cls, text: str) -> UdpEndpoint:
         """Parse the string, or raise ConfigError naming it."""
         parts = text.split(":")
         try:

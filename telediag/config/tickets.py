@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from types import MappingProxyType
-from typing import Mapping
 
 from telediag.config.schema import Positive, PositiveInt, Section
 from telediag.tickets.calendar import BusinessCalendar, check_holidays, load_zone, parse_hours, parse_workdays

@@ -7,8 +7,9 @@ neither renewed nor cleared by missing data.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from statistics import median
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -192,7 +193,7 @@ def _in_use_from_history(s: DeviceSnapshot, t: Thresholds) -> list[dict[str, Any
     tail = used.tail(t.recent_records)
     return [
         {"valid": bool(valid) if valid is not None and valid is not pd.NA else False, "fix_time": fix}
-        for valid, fix in zip(tail["valid"].tolist()[::-1], tail["time"].tolist()[::-1])
+        for valid, fix in zip(tail["valid"].tolist()[::-1], tail["time"].tolist()[::-1], strict=True)
     ]
 
 

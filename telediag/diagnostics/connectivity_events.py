@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import astuple, dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from protocols.record import parse_iso_utc
 from telediag.problems import Problems

@@ -142,7 +142,8 @@ class DiagnosticsEngine:
             if row and row[0] and now - reports.get("apn", float("-inf")) > self.thresholds.apn_evidence_max_age_s:
                 wanted.append((imei, f"getparam {APN_PARAMETER}"))
             active = active_findings(db, imei)
-            if {"GPS_NO_FIX", "DATA_DELAYED"} & set(active) and now - reports.get("status", float("-inf")) > STATUS_MAX_AGE_S:
+            status_age = now - reports.get("status", float("-inf"))
+            if {"GPS_NO_FIX", "DATA_DELAYED"} & set(active) and status_age > STATUS_MAX_AGE_S:
                 wanted.append((imei, "getstatus"))
         return wanted
 

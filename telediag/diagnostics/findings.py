@@ -8,8 +8,9 @@ so tickets and notifications can follow without re-reading the table.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 import orjson
 

@@ -63,7 +63,7 @@ class _Countries:
         geometries = list(source.strtree.geometries)
         codes: list[str] = []
         kept = []
-        for record, geometry in zip(source.records, geometries):
+        for record, geometry in zip(source.records, geometries, strict=True):
             code = record[field]
             if isinstance(code, str) and len(code) == 2 and code.isalpha():
                 codes.append(code.upper())

@@ -9,7 +9,8 @@ part of it, so they stay literal in every language.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from telediag.diagnostics.wording import N_, Text
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -89,13 +90,13 @@ def _frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
 
     The rows are transposed once and every column is typed by numpy in C; None becomes NaN.
     """
-    transposed = list(zip(*rows)) if rows else [()] * (len(FRAME_COLUMNS) + 1)
+    transposed = list(zip(*rows, strict=True)) if rows else [()] * (len(FRAME_COLUMNS) + 1)
     time = np.array(transposed[0], dtype=np.float64)
     order = np.lexsort((np.array(transposed[-1], dtype=np.float64), time))
     if np.array_equal(order, np.arange(order.size)):
         order = None  # already in order, as rows written live almost always are
     columns: dict[str, Any] = {}
-    for name, values in zip(FRAME_COLUMNS, transposed):
+    for name, values in zip(FRAME_COLUMNS, transposed, strict=False):  # the id column after FRAME_COLUMNS is left out
         if name == "event":
             column = np.array(values, dtype=object)
         else:

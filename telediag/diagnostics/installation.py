@@ -138,7 +138,7 @@ def _parked_stretches(frame: pd.DataFrame, thresholds: Thresholds) -> list[tuple
     lon = frame["lon"].to_numpy(dtype=np.float64)
     fix = valid_fixes(frame)
     stretches: list[tuple[int, int]] = []
-    for first, last in zip(starts.tolist(), ends.tolist()):
+    for first, last in zip(starts.tolist(), ends.tolist(), strict=True):
         stretches.extend(_split_by_radius(first, last, lat, lon, fix))
     return stretches
 

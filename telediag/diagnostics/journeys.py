@@ -230,6 +230,7 @@ def _journeys(
         time[starts].tolist(), time[ends].tolist(), has_fix.tolist(), first_fix.tolist(),
         last_fix.tolist(), distance.tolist(), duration.tolist(), max_speed.tolist(),
         (ends - starts + 1).tolist(), ignition_runs.tolist(), reach.tolist(), ongoing.tolist(),
+        strict=True,
     )
     journeys = []
     for start_t, end_t, located, first, last, metres, seconds, top, count, ignition, reach_m, open_ in rows:

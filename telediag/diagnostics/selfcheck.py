@@ -8,7 +8,8 @@ and :func:`translate_selfcheck` says the same result in a reader's language.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from protocols.record import iso_utc
 from telediag.diagnostics.catalogue import CHECK_IDS, FINDINGS, codes_of_check
@@ -16,7 +17,7 @@ from telediag.diagnostics.checks import Verdicts
 from telediag.diagnostics.findings import Finding
 from telediag.diagnostics.hints import hint, readable_time
 from telediag.diagnostics.snapshot import DeviceSnapshot
-from telediag.diagnostics.wording import ENGLISH, Catalogue, Message, N_, Nn_, Text, said
+from telediag.diagnostics.wording import ENGLISH, N_, Catalogue, Message, Nn_, Text, said
 
 _TITLES = {
     "activation": N_("Activation"),
@@ -97,7 +98,8 @@ _DETAILS: dict[str, Callable[[Mapping[str, Any]], Text]] = {
         country=e.get("country"), home_country=e.get("home_country")),
     "EU_COVERAGE_INACTIVE": lambda e: N_(
         "The vehicle is in {country} since {since}; the {coverage} plan does not cover it.",
-        country=e.get("country"), since=readable_time(e.get("since")), coverage=_PLANS.get(e.get("coverage"), e.get("coverage"))),
+        country=e.get("country"), since=readable_time(e.get("since")),
+        coverage=_PLANS.get(e.get("coverage"), e.get("coverage"))),
     "GPS_NO_FIX": lambda e: N_(
         "{share} % of recent records while in use had no GPS position.",
         share=round(100 * e.get("without_fix_share", 0))),

@@ -4,7 +4,8 @@ device answered a server command. The work runs on one diagnostics thread, never
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet import defer

@@ -87,7 +87,7 @@ class DeviceSnapshot:
 
 
 def _row_dict(cursor: sqlite3.Cursor, row: tuple[Any, ...] | None) -> dict[str, Any] | None:
-    return None if row is None else dict(zip((d[0] for d in cursor.description), row))
+    return None if row is None else dict(zip((d[0] for d in cursor.description), row, strict=True))
 
 
 def load_snapshot(
@@ -99,7 +99,7 @@ def load_snapshot(
     cursor = db.execute("SELECT * FROM device_state WHERE imei = ?", (imei,))
     state = _row_dict(cursor, cursor.fetchone())
     recent = [
-        dict(zip(RECENT_COLUMNS, row))
+        dict(zip(RECENT_COLUMNS, row, strict=True))
         for row in db.execute(_RECENT, (imei, thresholds.recent_records))
     ]
     window_start = now - thresholds.protocol_error_window_s
@@ -109,7 +109,7 @@ def load_snapshot(
     unusable, arrived, raw = db.execute(_UNUSABLE_TIMES, (imei, window_start)).fetchone()
     iccid = device.get("iccid") if device else None
     events = [
-        dict(zip(("at", "type", "cause", "apn", "mcc", "mnc", "rat"), row))
+        dict(zip(("at", "type", "cause", "apn", "mcc", "mnc", "rat"), row, strict=True))
         for row in db.execute(_EVENTS, (imei, iccid or "", now - thresholds.connectivity_window_s))
     ]
     errors, _ = db.execute(_ERRORS, (imei, window_start)).fetchone()

@@ -14,9 +14,10 @@ Source messages are marked ``N_("...", name=value)`` and ``Nn_("one ...", "{coun
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from gettext import NullTranslations
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 
 
 class Catalogue(Protocol):

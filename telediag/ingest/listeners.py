@@ -3,7 +3,8 @@ the pipeline; stopping stops listening (open connections finish what they have s
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet import defer

@@ -46,6 +46,7 @@ from telediag.config import MqttSettings
 from telediag.ingest.mqtt_schema import PROTOCOL, InvalidTelemetry, parse_telemetry, subscription, topic_imei
 from telediag.pipeline import Pipeline
 
+
 def new_client(settings: MqttSettings, client_id: str, manual_ack: bool) -> Client:
     """A paho client with a persistent session and the configured credentials and backoff."""
     client = Client(

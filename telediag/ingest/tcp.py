@@ -17,7 +17,8 @@ Two limits hold against hostile peers, the same for every protocol:
 from __future__ import annotations
 
 from collections import Counter, deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from twisted.internet.defer import Deferred, TimeoutError
 from twisted.internet.protocol import Factory, Protocol, connectionDone
@@ -54,7 +55,7 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
 
     log = Logger()
 
-    def __init__(self, factory: "DeviceStreamFactory") -> None:
+    def __init__(self, factory: DeviceStreamFactory) -> None:
         self.factory = factory
         self.callLater = factory.reactor.callLater  # TimeoutMixin reads the clock from here
         self.session: StreamSession = factory.spec.new_session(max_frame=factory.max_frame)

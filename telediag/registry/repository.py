@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import csv
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, TextIO
+from typing import Any, TextIO
 
 from protocols.record import iso_utc
-from telediag.redaction import PersonalData
 from telediag.problems import FileRejected
+from telediag.redaction import PersonalData
 from telediag.registry.entries import IMPORT_COLUMNS, DeviceEntry, InvalidEntry, parse_entry
 
 MAX_IMPORT_ROWS = 200_000
@@ -151,7 +152,7 @@ def get_device(db: sqlite3.Connection, imei: str) -> dict[str, Any] | None:
 
 
 def _device_dict(description: Any, row: tuple[Any, ...]) -> dict[str, Any]:
-    device = dict(zip((d[0] for d in description), row))
+    device = dict(zip((d[0] for d in description), row, strict=True))
     device["roaming"] = None if device["roaming"] is None else bool(device["roaming"])
     device["activated_at"] = iso_utc(device["activated_at"])
     device["registered_at"] = iso_utc(device["registered_at"])

@@ -7,7 +7,8 @@ the cost of a commit is shared by every connection that was waiting on it.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IPushProducer, IReactorThreads, IReactorTime

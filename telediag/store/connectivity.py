@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 import json
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from protocols.record import iso_utc
-from telediag.problems import FileRejected
 from telediag.diagnostics.connectivity_events import FIELDS, ConnectivityEvent, InvalidEvent, parse_event
+from telediag.problems import FileRejected
 
 MAX_EVENTS_PER_IMPORT = 1_000_000
 MAX_LINE_BYTES = 64 * 1024
@@ -93,7 +94,8 @@ def events_for(
     since: float | None = None,
 ) -> list[dict[str, Any]]:
     """Events of one SIM or device (either matches), oldest first, in the documented schema."""
-    query = "SELECT at, iccid, imei, type, cause, apn, mcc, mnc, rat FROM connectivity_events WHERE (iccid = ? OR imei = ?)"
+    query = ("SELECT at, iccid, imei, type, cause, apn, mcc, mnc, rat FROM connectivity_events"
+             " WHERE (iccid = ? OR imei = ?)")
     params: list[Any] = [iccid, imei]
     if since is not None:
         query += " AND at >= ?"
@@ -102,7 +104,7 @@ def events_for(
     names = [d[0] for d in cursor.description]
     events = []
     for row in cursor:
-        event = dict(zip(names, row))
+        event = dict(zip(names, row, strict=True))
         event["at"] = iso_utc(event["at"])
         events.append(event)
     return events

@@ -48,8 +48,9 @@ import queue
 import random
 import sqlite3
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 from twisted.application.service import Service
 from twisted.internet import defer

@@ -55,8 +55,9 @@ Why these choices:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 MEASUREMENT = "telemetry"
 TAG_KEYS: tuple[str, ...] = ("account", "imei", "protocol")
@@ -167,7 +168,7 @@ def line_protocol(point: TelemetryPoint) -> bytes:
     tags = "".join(f",{key}={_tag_text(value)}" for key, value in point.tags)
     fields = ",".join(f"{key}={_field_text(value)}" for key, value in point.fields)
     measurement = point.measurement.translate(_ESCAPE_MEASUREMENT)
-    return f"{measurement}{tags} {fields} {point.time_ns}".encode("utf-8")
+    return f"{measurement}{tags} {fields} {point.time_ns}".encode()
 
 
 def row_line(row: Sequence[Any]) -> bytes | None:

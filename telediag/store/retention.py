@@ -5,8 +5,8 @@ Rows go in bounded batches, each its own short transaction, so the batch committ
 writer) waits at most one batch for the lock. Ids grow with the server's clock, so the oldest rows are
 the lowest ids: a batch looks only at the ``batch`` lowest ids, and a run stops at the first batch that holds
 no old row, never scanning the table. Rows dated inside the window by a clock that jumped back hold
-the old rows behind them only while they fill a whole batch by themselves; fewer only slow them. Records the InfluxDB export has not sent yet
-(ids past its cursor) are kept until it has.
+the old rows behind them only while they fill a whole batch by themselves; fewer only slow them. Records
+the InfluxDB export has not sent yet (ids past its cursor) are kept until it has.
 """
 
 from __future__ import annotations

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from itertools import chain
 from operator import attrgetter
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import orjson
 
@@ -111,7 +112,7 @@ def insert_records(db: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> Non
 
 def row_to_normalised(row: Sequence[Any], columns: Sequence[str]) -> dict[str, Any]:
     """The normalised record of DESIGN.md (ISO times, booleans, decoded attributes) from a row."""
-    raw = dict(zip(columns, row))
+    raw = dict(zip(columns, row, strict=True))
     out: dict[str, Any] = {}
     for name in RECORD_FIELDS:
         value = raw.get(name)

@@ -11,8 +11,8 @@ every ticket; the detected language is recorded for the answer, it does not narr
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from telediag.diagnostics.catalogue import FINDINGS
 from telediag.tickets.classifier.keywords import CATEGORIES, LANGUAGES, TOPICS, Category, Language, Topic

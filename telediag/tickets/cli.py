@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import Any, Callable, TextIO
+from collections.abc import Callable
+from typing import Any, TextIO
 
 from telediag.store.sqlite import connect
 from telediag.tickets import repository as repo

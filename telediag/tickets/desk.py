@@ -9,7 +9,8 @@ suggested reply and left waiting for the customer.
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from telediag.config import SlaConfig, TicketsConfig
 from telediag.diagnostics.catalogue import FINDINGS
@@ -96,7 +97,9 @@ class TicketDesk:
             if state == "resolved":
                 self._resolve_children(db, ticket_id, now)
 
-    def close(self, db: sqlite3.Connection, ticket_id: int, by: str, rating: str, reason: str | None, now: float) -> None:
+    def close(
+        self, db: sqlite3.Connection, ticket_id: int, by: str, rating: str, reason: str | None, now: float,
+    ) -> None:
         """The customer closes with a rating."""
         with repo.transaction(db):
             self.lifecycle.close(db, ticket_id, by, rating, reason, now)
@@ -108,7 +111,8 @@ class TicketDesk:
         summary["outages"] = len(self.incidents.correlate(db, now))
         recovered = 0
         for parent, in db.execute(
-            f"SELECT id FROM tickets WHERE problem = 'MASS_OUTAGE' AND state IN ({', '.join('?' * len(ACTIVE_STATES))})",
+            "SELECT id FROM tickets WHERE problem = 'MASS_OUTAGE'"
+            f" AND state IN ({', '.join('?' * len(ACTIVE_STATES))})",
             ACTIVE_STATES,
         ).fetchall():
             children = repo.children_of(db, parent)
@@ -132,7 +136,9 @@ def _category_of(code: str) -> str:
     return classify("", [code]).category
 
 
-def _current_findings(checks: dict[str, dict[str, Any]], stored: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
+def _current_findings(
+    checks: dict[str, dict[str, Any]], stored: list[dict[str, Any]], now: float,
+) -> list[dict[str, Any]]:
     """What the fresh self-checks find, with first/last seen and counts from the stored findings."""
     from protocols.record import iso_utc
 
@@ -161,11 +167,13 @@ def _stored(finding: dict[str, Any]) -> dict[str, Any]:
     """A finding from the API shape (ISO times) to the ticket table's (epoch seconds)."""
     from protocols.record import parse_iso_utc
 
-    return {**finding, "first_seen": parse_iso_utc(finding["first_seen"]), "last_seen": parse_iso_utc(finding["last_seen"])}
+    return {**finding, "first_seen": parse_iso_utc(finding["first_seen"]),
+            "last_seen": parse_iso_utc(finding["last_seen"])}
 
 
 def _selfcheck_line(imei: str, result: dict[str, Any]) -> str:
-    failing = [f"{c['id']}: {c['finding'] or c['status']}" for c in result.get("checks", []) if c["status"] in ("warn", "fail")]
+    failing = [f"{c['id']}: {c['finding'] or c['status']}" for c in result.get("checks", [])
+               if c["status"] in ("warn", "fail")]
     return f"self-check of {imei}: {result.get('overall')}" + (f" ({', '.join(failing)})" if failing else "")
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections import defaultdict
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import orjson
 
@@ -14,12 +15,12 @@ from protocols.record import iso_utc
 from telediag.config import TicketsConfig
 from telediag.diagnostics.catalogue import FINDINGS
 from telediag.diagnostics.findings import Transition
+from telediag.isolation import each_isolated
 from telediag.tickets import repository as repo
 from telediag.tickets.classify import classify
 from telediag.tickets.lifecycle import Lifecycle
 from telediag.tickets.model import ACTIVE_STATES, CORRELATED_CODES
 from telediag.tickets.routing import priority
-from telediag.isolation import each_isolated
 
 SYSTEM = "system"
 
@@ -29,7 +30,9 @@ def _device(db: sqlite3.Connection, imei: str) -> dict[str, Any]:
         "SELECT d.account, d.vehicle_plate, coalesce(a.vip, 0) FROM devices d "
         "LEFT JOIN accounts a ON a.name = d.account WHERE d.imei = ?", (imei,))
     found = cursor.fetchone()
-    return {"account": found[0], "plate": found[1], "vip": bool(found[2])} if found else {"account": None, "plate": None, "vip": False}
+    if not found:
+        return {"account": None, "plate": None, "vip": False}
+    return {"account": found[0], "plate": found[1], "vip": bool(found[2])}
 
 
 def _finding_dict(transition: Transition) -> dict[str, Any]:

@@ -8,7 +8,8 @@ staff is the first response. Every change is a timeline entry and a notification
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 
@@ -89,7 +90,9 @@ class Lifecycle:
             return
         self.notify(db, ticket_id, "ticket.commented", now)
 
-    def close(self, db: sqlite3.Connection, ticket_id: int, by: str, rating: str, reason: str | None, now: float) -> None:
+    def close(
+        self, db: sqlite3.Connection, ticket_id: int, by: str, rating: str, reason: str | None, now: float,
+    ) -> None:
         """Close with the customer's rating; a bad one flags the ticket for quality follow-up."""
         if rating not in RATINGS:
             raise TicketError(f"rating must be one of {', '.join(RATINGS)}")
@@ -120,7 +123,8 @@ class Lifecycle:
             new = [kind for kind in found if kind not in known]
             if new:
                 breached += 1
-                repo.update_ticket(db, ticket_id, breached=orjson.dumps(sorted(known | set(new))).decode(), updated_at=now)
+                kinds = orjson.dumps(sorted(known | set(new))).decode()
+                repo.update_ticket(db, ticket_id, breached=kinds, updated_at=now)
                 due = {"first_response": ticket["first_response_due"], "resolution": ticket["resolution_due"]}
                 for kind in new:
                     repo.add_timeline(db, ticket_id, now, "sla_breach", "system",
@@ -130,6 +134,7 @@ class Lifecycle:
             "SELECT id FROM tickets WHERE state = 'resolved' AND resolved_at <= ?", (now - self.auto_close_s,)
         ).fetchall():
             self.move(db, ticket_id, "closed", "system", now,
-                      f"closed automatically: resolved {self.auto_close_s / 3600:g} h ago and not disputed", staff=False, kind="auto_closed")
+                      f"closed automatically: resolved {self.auto_close_s / 3600:g} h ago and not disputed",
+                      staff=False, kind="auto_closed")
             closed += 1
         return {"breached": breached, "auto_closed": closed}

@@ -13,8 +13,9 @@ which takes it out of every due range, and a ``last_error`` that starts with ``g
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import orjson
 

@@ -7,8 +7,9 @@ entry and its notification commit together or not at all.
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import orjson
 
@@ -31,7 +32,8 @@ def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 def insert_ticket(db: sqlite3.Connection, **values: Any) -> int:
     """A new ticket row; returns its id."""
     names = ", ".join(values)
-    cursor = db.execute(f"INSERT INTO tickets ({names}) VALUES ({', '.join('?' * len(values))})", tuple(values.values()))
+    placeholders = ", ".join("?" * len(values))
+    cursor = db.execute(f"INSERT INTO tickets ({names}) VALUES ({placeholders})", tuple(values.values()))
     assert cursor.lastrowid is not None
     return cursor.lastrowid
 
@@ -48,7 +50,7 @@ def row(db: sqlite3.Connection, ticket_id: int) -> dict[str, Any]:
     found = cursor.fetchone()
     if found is None:
         raise TicketNotFound(f"no ticket {ticket_id}")
-    return dict(zip((d[0] for d in cursor.description), found))
+    return dict(zip((d[0] for d in cursor.description), found, strict=True))
 
 
 def add_timeline(db: sqlite3.Connection, ticket_id: int, at: float, kind: str, by: str, text: str) -> None:
@@ -96,7 +98,7 @@ def find_for_problem(db: sqlite3.Connection, imei: str, code: str, states: Itera
         (imei, code, *wanted),
     )
     found = cursor.fetchone()
-    return None if found is None else dict(zip((d[0] for d in cursor.description), found))
+    return None if found is None else dict(zip((d[0] for d in cursor.description), found, strict=True))
 
 
 def document(db: sqlite3.Connection, ticket_id: int) -> dict[str, Any]:

@@ -6,7 +6,7 @@ and breadth and VIP status raise it, never above P1.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from telediag.diagnostics.catalogue import FINDINGS, Severity
 from telediag.tickets.model import PRIORITIES

@@ -5,8 +5,9 @@ SQLite connection, in submission order, never on the reactor.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from twisted.application.service import Service
 from twisted.internet import defer

@@ -24,8 +24,9 @@ import hmac
 import math
 import random
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import orjson

@@ -9,8 +9,15 @@ from __future__ import annotations
 from telediag.api.backend import ApiBackend
 from telediag.api.errors import ApiError
 from telediag.web.accounts import (
-    ACCOUNTS_PER_PAGE, DEVICES_PER_PAGE, MAX_SEARCH_CHARS, OFFICE_ROLES, account_detail, account_href, account_list,
-    shaped_accounts, shaped_devices,
+    ACCOUNTS_PER_PAGE,
+    DEVICES_PER_PAGE,
+    MAX_SEARCH_CHARS,
+    OFFICE_ROLES,
+    account_detail,
+    account_href,
+    account_list,
+    shaped_accounts,
+    shaped_devices,
 )
 from telediag.web.answers import Page, bad_page_number, bad_request, not_found
 from telediag.web.areas import PageRequest

@@ -14,7 +14,8 @@ The reader-thread work returns unfiltered bodies; the pure functions below shape
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 from urllib.parse import quote
 
 from protocols.record import iso_utc, parse_iso_utc

@@ -18,9 +18,10 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from protocols.record import iso_utc
@@ -246,7 +247,8 @@ def _mqtt(settings: MqttSettings, _: Gettext) -> Integration:
     return Integration("mqtt", _("MQTT"), "ok", _("broker configured (the connection state is in the service log)"), [
         (_("Broker"), f"{settings.host}:{settings.port}"),
         (_("Telemetry ingest"), f"{on}: {settings.topic_prefix}/+/telemetry" if settings.ingest_enabled else off),
-        (_("Findings and ticket events out"), f"{on}: {settings.topic_prefix}/accounts/…" if settings.publish_enabled else off),
+        (_("Findings and ticket events out"),
+         f"{on}: {settings.topic_prefix}/accounts/…" if settings.publish_enabled else off),
     ])
 
 

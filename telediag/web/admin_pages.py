@@ -140,7 +140,8 @@ class AdminPages:
         notice = ""
         revoked = request.query.get("revoked", "")
         if not message and any(str(t["id"]) == revoked and t["revoked_at"] for t in listed["tokens"]):
-            notice = request.gettext("Token %(id)s revoked: requests with it are refused from now on.") % {"id": revoked}
+            notice = request.gettext(
+                "Token %(id)s revoked: requests with it are refused from now on.") % {"id": revoked}
         return Page(status, request.render("admin_tokens.html", roles=ROLES, message=message, notice=notice,
                                            draft=draft or {}, **listed))
 

@@ -27,18 +27,18 @@ def redirect(location: str) -> Page:
     return Page(303, b"", {"Location": location})
 
 
-def not_found(pages: "Pages") -> Page:
+def not_found(pages: Pages) -> Page:
     """The 404 page: what a path that does not exist, or is not this person's to see, answers."""
     return Page(404, pages.message(pages.gettext("Not found"), pages.gettext("There is no such page."), "/",
                                    pages.gettext("Home")))
 
 
-def bad_request(pages: "Pages", message: str, back: str, back_text: str) -> Page:
+def bad_request(pages: Pages, message: str, back: str, back_text: str) -> Page:
     """The 400 page: what is wrong with the request, and a link back to where it can be asked again."""
     return Page(400, pages.message(pages.gettext("Bad request"), message, back, back_text))
 
 
-def bad_page_number(pages: "Pages", back: str, back_text: str) -> Page:
+def bad_page_number(pages: Pages, back: str, back_text: str) -> Page:
     """The 400 page for a ``?page=`` value that is not a page number (``paging.page_number``)."""
     return bad_request(pages, pages.gettext("The page number must be a whole number from 1 to %(max)s.")
                        % {"max": MAX_PAGE}, back, back_text)

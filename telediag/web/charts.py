@@ -20,9 +20,11 @@ from __future__ import annotations
 import io
 import math
 import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Iterator, Sequence
+from datetime import UTC, datetime
+from itertools import pairwise
+from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from matplotlib import rc_context
@@ -90,7 +92,7 @@ class Chart:
 
 def points(times: Sequence[float], values: Sequence[float | None]) -> Iterator[tuple[float, float]]:
     """(time, value) pairs with a usable value (finite number), in the given order."""
-    for at, value in zip(times, values):
+    for at, value in zip(times, values, strict=True):
         if value is not None and isinstance(value, (int, float)) and math.isfinite(value):
             yield float(at), float(value)
 
@@ -111,12 +113,12 @@ def with_gaps(times: Sequence[float], values: Sequence[float]) -> tuple[list[flo
     """The series with a NaN put into each silence long enough to be a gap (see ``GAP_FACTOR``)."""
     if len(times) < 3:
         return list(times), list(values)
-    steps = sorted(b - a for a, b in zip(times, times[1:]))
+    steps = sorted(b - a for a, b in pairwise(times))
     typical = steps[len(steps) // 2]
     limit = max(MIN_GAP_S, GAP_FACTOR * typical)
     out_t: list[float] = [times[0]]
     out_v: list[float] = [values[0]]
-    for previous, at, value in zip(times, times[1:], values[1:]):
+    for (previous, at), value in zip(pairwise(times), values[1:], strict=True):
         if at - previous > limit:
             out_t.append((previous + at) / 2)
             out_v.append(math.nan)
@@ -141,8 +143,8 @@ def render_chart(chart: Chart) -> bytes:
         axes.set_title(chart.title, loc="left")
         start, end = _utc(chart.since), _utc(chart.until)
         axes.set_xlim(start, end)
-        axes.xaxis.set_major_locator(dates.AutoDateLocator(minticks=4, maxticks=8, tz=timezone.utc))
-        axes.xaxis.set_major_formatter(dates.DateFormatter("%H:%M", tz=timezone.utc))
+        axes.xaxis.set_major_locator(dates.AutoDateLocator(minticks=4, maxticks=8, tz=UTC))
+        axes.xaxis.set_major_formatter(dates.DateFormatter("%H:%M", tz=UTC))
         axes.set_xlabel("UTC")
         axes.grid(True, color="#dddddd", linewidth=0.6)
         axes.spines[["top", "right"]].set_visible(False)
@@ -175,7 +177,7 @@ def render_chart(chart: Chart) -> bytes:
 
 
 def _utc(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, timezone.utc)
+    return datetime.fromtimestamp(epoch, UTC)
 
 
 def _svg(figure: Figure, title: str, description: str) -> bytes:

@@ -9,8 +9,9 @@ the queue and the ticket page say the same thing about the same ticket.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from telediag.api import ticket_actions as actions
 from telediag.api.auth import Principal

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from protocols.record import iso_utc
 from telediag.api import policy, reads
@@ -74,7 +75,7 @@ class Window:
     until: float
 
     @classmethod
-    def ending(cls, now: float) -> "Window":
+    def ending(cls, now: float) -> Window:
         until = math.ceil(now / 60.0) * 60.0
         return cls(until - WINDOW_S, until)
 
@@ -177,7 +178,7 @@ def connectivity_timeline(db: Any, imei: str, iccid: str | None) -> list[dict[st
     finds them: by IMEI or by the SIM's ICCID)."""
     cursor = db.execute(_NEWEST_EVENTS, (imei, MAX_EVENTS, iccid or "", MAX_EVENTS, MAX_EVENTS))
     names = [d[0] for d in cursor.description]
-    return [{**dict(zip(names[1:], row[1:])), "at": iso_utc(row[1])} for row in cursor]
+    return [{**dict(zip(names[1:], row[1:], strict=True)), "at": iso_utc(row[1])} for row in cursor]
 
 
 def protocol_errors(db: Any, imei: str) -> list[dict[str, Any]]:
@@ -185,7 +186,7 @@ def protocol_errors(db: Any, imei: str) -> list[dict[str, Any]]:
     cursor = db.execute("SELECT at, protocol, remote, message, excerpt FROM ingest_errors WHERE imei = ? "
                         "ORDER BY id DESC LIMIT ?", (imei, MAX_ERRORS))
     names = [d[0] for d in cursor.description]
-    return [{**dict(zip(names, row)), "at": iso_utc(row[0])} for row in cursor]
+    return [{**dict(zip(names, row, strict=True)), "at": iso_utc(row[0])} for row in cursor]
 
 
 def command_answers(db: Any, imei: str) -> list[dict[str, Any]]:

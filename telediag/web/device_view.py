@@ -8,8 +8,9 @@ one-sentence summary (last, lowest, highest, how many readings) that is its text
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from protocols.record import iso_utc, parse_iso_utc
 from telediag.diagnostics.wording import N_

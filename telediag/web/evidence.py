@@ -9,8 +9,9 @@ value is shortened; a page shows the first ``MAX_LINES`` lines and counts the re
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import orjson
 

@@ -18,8 +18,9 @@ Account names pass through unchanged here; the pages run the answer through the 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlencode
 
 from protocols.record import iso_utc

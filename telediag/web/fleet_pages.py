@@ -17,7 +17,12 @@ from telediag.diagnostics.catalogue import FINDINGS
 from telediag.web.answers import Page, fragment
 from telediag.web.areas import PageRequest
 from telediag.web.fleet import (
-    FLEET_ROLES, PAGE_SIZES, BadFilter, FleetQuery, fleet_choices, fleet_view, parse_query,
+    FLEET_ROLES,
+    PAGE_SIZES,
+    BadFilter,
+    fleet_choices,
+    fleet_view,
+    parse_query,
 )
 from telediag.web.trackers import visible_part
 

@@ -7,7 +7,8 @@ the same catalogues, so a self-check reads the same on a page, in JSON and in a 
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from twisted.web.server import Request
 

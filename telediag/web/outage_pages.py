@@ -11,7 +11,12 @@ from telediag.api.errors import ApiError
 from telediag.web.answers import Page, bad_page_number, not_found
 from telediag.web.areas import PageRequest
 from telediag.web.outages import (
-    MAX_CHILDREN, MAX_DEVICES, OUTAGE_ROLES, OUTAGES_PER_PAGE, outage_detail, outage_list,
+    MAX_CHILDREN,
+    MAX_DEVICES,
+    OUTAGE_ROLES,
+    OUTAGES_PER_PAGE,
+    outage_detail,
+    outage_list,
 )
 from telediag.web.paging import page_number
 

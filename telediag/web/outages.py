@@ -14,7 +14,8 @@ own MASS_OUTAGE finding, written by ``telediag.tickets.incidents`` when it opene
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from telediag.api import ticket_actions as actions
 from telediag.api.auth import Principal

@@ -8,14 +8,13 @@ new version still reaches every browser at once.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
+from gettext import NullTranslations
 from importlib import resources
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlencode
 
-from gettext import NullTranslations
-
 from jinja2 import Environment, PackageLoader, StrictUndefined
-
 
 
 def when(iso: str | None, never: str = "never") -> str:

@@ -29,8 +29,14 @@ from telediag.web.auth import remember
 from telediag.web.desk_pages import DeskPages
 from telediag.web.fleet_pages import FleetPages
 from telediag.web.forms import (
-    CSRF_FIELD, LOGIN_CSRF_COOKIE, LOGIN_CSRF_MAX_AGE_S, STATE_CHANGING, login_csrf_matches, new_login_csrf,
-    read_form, reusable_login_csrf,
+    CSRF_FIELD,
+    LOGIN_CSRF_COOKIE,
+    LOGIN_CSRF_MAX_AGE_S,
+    STATE_CHANGING,
+    login_csrf_matches,
+    new_login_csrf,
+    read_form,
+    reusable_login_csrf,
 )
 from telediag.web.i18n import LANGUAGE_COOKIE, LANGUAGE_COOKIE_MAX_AGE_S, Languages
 from telediag.web.outage_pages import OutagePages
@@ -181,8 +187,9 @@ class WebResource(Resource):
         return Page(200, body, {"Content-Type": kind, "Cache-Control": "public, max-age=31536000, immutable"})
 
     def _not_allowed(self, pages: Pages, allow: str) -> Page:
-        return Page(405, pages.message(pages.gettext("Not allowed"), pages.gettext("This page does not take that request."),
-                                       None), {"Allow": allow})
+        return Page(405, pages.message(pages.gettext("Not allowed"),
+                                       pages.gettext("This page does not take that request."), None),
+                    {"Allow": allow})
 
     def _login_form(self, pages: Pages, status: int, message: str, username: str, csrf: str | None = None) -> Page:
         csrf = csrf or new_login_csrf()

@@ -12,11 +12,11 @@ that person do and see. Form input goes through the API's own validators
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from telediag.api import policy
+from telediag.api import policy, ticket_bodies
 from telediag.api import ticket_actions as actions
-from telediag.api import ticket_bodies
 from telediag.api.auth import Principal
 from telediag.api.backend import ApiBackend
 from telediag.api.errors import ApiError
@@ -131,7 +131,8 @@ class TicketPages:
             if self.api.desk is None:
                 raise ApiError(503, "unavailable", "tickets are not enabled on this server")
             if action == "reply":
-                work = actions.comment_ticket(self.api, who, ticket_id, ticket_bodies.comment({"text": form.get("text", "")}))
+                body = ticket_bodies.comment({"text": form.get("text", "")})
+                work = actions.comment_ticket(self.api, who, ticket_id, body)
             elif action == "close":
                 closing = ticket_bodies.closing({"rating": form.get("rating", ""),
                                                  **({"reason": form["reason"]} if form.get("reason") else {})})

@@ -16,8 +16,9 @@ from __future__ import annotations
 import io
 import math
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from matplotlib import rc_context
 from matplotlib.backends.backend_svg import FigureCanvasSVG
@@ -75,7 +76,7 @@ class Bounds:
 def track_bounds(lats: Sequence[float], lons: Sequence[float]) -> Bounds | None:
     """The box the map shows: the positions with a margin, at least ``MIN_SPAN_DEG`` wide and tall,
     and as wide as it is tall on the ground; None without a position."""
-    pairs = [(lat, lon) for lat, lon in zip(lats, lons) if _finite(lat) and _finite(lon)]
+    pairs = [(lat, lon) for lat, lon in zip(lats, lons, strict=True) if _finite(lat) and _finite(lon)]
     if not pairs:
         return None
     south, north = min(p[0] for p in pairs), max(p[0] for p in pairs)
@@ -119,7 +120,8 @@ def render_track(track: TrackMap) -> bytes:
         axes.plot(line_lons, line_lats, color=TRACK, linewidth=1.2, zorder=3)
         for journey in track.journeys:
             colour = JOURNEY_COLOURS[(journey.number - 1) % len(JOURNEY_COLOURS)]
-            part = [(lon, lat) for at, lat, lon in zip(times, lats, lons) if journey.start <= at <= journey.end]
+            part = [(lon, lat) for at, lat, lon in zip(times, lats, lons, strict=True)
+                    if journey.start <= at <= journey.end]
             if not part:
                 continue
             axes.plot([p[0] for p in part], [p[1] for p in part], color=colour, linewidth=2.4, zorder=4)
@@ -136,7 +138,8 @@ def _finite(value: Any) -> bool:
 
 
 def _usable(track: TrackMap) -> tuple[list[float], list[float], list[float]]:
-    rows = [(t, lat, lon) for t, lat, lon in zip(track.times, track.lats, track.lons) if _finite(lat) and _finite(lon)]
+    rows = [(t, lat, lon) for t, lat, lon in zip(track.times, track.lats, track.lons, strict=True)
+            if _finite(lat) and _finite(lon)]
     return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
 
 

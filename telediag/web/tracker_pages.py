@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from typing import Any, Callable
+from typing import Any
 
 from twisted.internet.defer import DeferredLock
 
@@ -137,11 +137,11 @@ class TrackerPages:
         key = (imei, name, str(telemetry["version"]), language)
         svg = self.images.get(key)
         if svg is None:
-            if name == TRACK:
-                drawing: Callable[[], bytes] = lambda: render_track(
-                    track_of(telemetry, visible.get("journeys", {}).get("journeys", []), _, language))
-            else:
-                drawing = lambda: render_chart(chart_of(CHARTS[name], telemetry, _))
+            def drawing() -> bytes:
+                if name == TRACK:
+                    journeys = visible.get("journeys", {}).get("journeys", [])
+                    return render_track(track_of(telemetry, journeys, _, language))
+                return render_chart(chart_of(CHARTS[name], telemetry, _))
             await self.drawing.acquire()
             try:
                 svg = self.images.get(key)  # drawn meanwhile for another viewer

@@ -9,7 +9,8 @@ Each tracker's status comes from its active findings, as the self-check's verdic
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from telediag.api import policy, reads
 from telediag.api.auth import Principal

@@ -13,8 +13,9 @@ import re
 import sqlite3
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 from protocols.record import iso_utc
 from telediag.api.tokens import ROLES, UnknownAccount

@@ -3,8 +3,8 @@ profile, closed after the test."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from selenium import webdriver

@@ -6,9 +6,10 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from selenium import webdriver

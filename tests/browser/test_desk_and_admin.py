@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 import urllib.request
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 from selenium import webdriver
@@ -75,7 +75,8 @@ def test_the_desk_finds_the_ticket_with_its_due_time_opens_it_and_moves_it_on(
     Select(browser.find_element(By.ID, "state")).select_by_value("open")
     browser.find_element(By.ID, "state-text").send_keys("Looking at the tracker's data now.")
     submit(browser, "form[action$='/state'] button")
-    assert browser.find_element(By.CSS_SELECTOR, "h1 ~ p [data-ticket-state]").get_attribute("data-ticket-state") == "open"
+    state = browser.find_element(By.CSS_SELECTOR, "h1 ~ p [data-ticket-state]")
+    assert state.get_attribute("data-ticket-state") == "open"
     entries = browser.find_elements(By.CSS_SELECTOR, "ol.timeline li[data-kind=state]")
     assert "Looking at the tracker's data now." in entries[-1].text
     assert browser.find_element(By.CSS_SELECTOR, ".sla [data-sla=met]")  # the move answered the customer

@@ -6,7 +6,7 @@ page takes in a new record without a reload; the customer office gets no chart, 
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 from selenium import webdriver

@@ -5,7 +5,8 @@ names), and a finding stored while the page is open appearing without a reload (
 from __future__ import annotations
 
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from selenium import webdriver

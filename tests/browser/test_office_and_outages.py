@@ -9,7 +9,8 @@ MASS_OUTAGE parent through the service's own diagnostics and ticket correlation.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -20,7 +21,13 @@ from selenium.webdriver.support.ui import WebDriverWait
 from protocols.record import iso_utc
 from tests.browser.console import PASSWORD, add_users, import_devices, import_events, send_fixes, serving
 from tests.browser.driver import (
-    DESKTOP, PHONE, checked, click_and_wait_for_next_page, responses, sign_in, signed_in,
+    DESKTOP,
+    PHONE,
+    checked,
+    click_and_wait_for_next_page,
+    responses,
+    sign_in,
+    signed_in,
 )
 from tests.hostile.payloads import NOW
 from tests.integration.harness import ServerProcess
@@ -49,8 +56,8 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
              f"{REPORTING},teltonika,Acme Logistics,WX 1234A,,,,eu,PL,",
              f"{NEW},teltonika,Acme Logistics,WX 5678B,8948011234567890149,internet,true,,,{activated_new}",
              f"{ROAMER},teltonika,Acme Logistics,WX 9012C,8948011234567890156,internet,false,,,"]
-    lines += [f"{imei},teltonika,Delta Haulage,,89480112345678902{i:02d},{OUTAGE_APN},false,domestic,PL,{activated_dark}"
-              for i, imei in enumerate(DARK)]
+    lines += [f"{imei},teltonika,Delta Haulage,,89480112345678902{i:02d},{OUTAGE_APN},false,domestic,PL,"
+              f"{activated_dark}" for i, imei in enumerate(DARK)]
     import_devices(server, "\n".join(lines) + "\n")
     import_events(server, ({"iccid": "8948011234567890156", "imei": ROAMER, "at": iso_utc(NOW - seconds),
                             "type": "attach_reject", "cause": 11, "mcc": 262, "mnc": 1} for seconds in (900, 600, 300)))

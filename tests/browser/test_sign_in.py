@@ -4,7 +4,7 @@ screenshotted and checked with axe-core."""
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 from selenium import webdriver

@@ -5,7 +5,8 @@ the self-check of a tracker that lost its power feed with the fix to do, another
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from selenium import webdriver

@@ -11,9 +11,10 @@ import re
 import shutil
 import subprocess
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -350,7 +351,7 @@ def test_the_node_config_parses(scale_raw: dict[str, Any]) -> None:
 def test_the_node_listens_on_every_protocol_port_on_all_interfaces(scale_raw: dict[str, Any]) -> None:
     listen = scale_raw["listen"]
     tcp, udp = tcp_protocol_ports(), udp_protocol_ports()
-    for name, endpoints in listen.items():
+    for endpoints in listen.values():
         for endpoint in endpoints:
             assert "interface=0.0.0.0" in endpoint.split(":")[2:], f"{endpoint} must listen on 0.0.0.0"
     expected = {f"tcp:{port}" for port in tcp.values()} | {f"udp:{port}" for port in udp.values()}

@@ -8,8 +8,8 @@ it: ``invalid`` (stored, with these fields moved to ``raw_*`` attributes and ``v
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Sequence
 
 from protocols.gt06.device import encode_location, encode_login
 from protocols.gt06.framing import build_frame
@@ -117,10 +117,12 @@ def catalogue(poisoned: str) -> list[Payload]:
         imei = _imei(next(n))
         payloads.append(Payload(name, "h02", "tcp", imei, (h02(text.replace("IMEI", imei)),), tuple(invalid)))
 
-    stamp_clock, stamp_date = time.strftime("%H%M%S", time.gmtime(NOW - 60)), time.strftime("%d%m%y", time.gmtime(NOW - 60))
-    h02_sentence("h02 9999.9999,N", f"*HQ,IMEI,V1,{stamp_clock},A,9999.9999,N,02100.0000,E,000.00,000,{stamp_date},FFFFFBFF#",
-                 ("lat",))
-    h02_sentence("h02 negative speed", f"*HQ,IMEI,V1,{stamp_clock},A,5213.7820,N,02100.7320,E,-10.00,000,{stamp_date},FFFFFBFF#")
+    stamp = time.gmtime(NOW - 60)
+    stamp_clock, stamp_date = time.strftime("%H%M%S", stamp), time.strftime("%d%m%y", stamp)
+    h02_sentence("h02 9999.9999,N",
+                 f"*HQ,IMEI,V1,{stamp_clock},A,9999.9999,N,02100.0000,E,000.00,000,{stamp_date},FFFFFBFF#", ("lat",))
+    h02_sentence("h02 negative speed",
+                 f"*HQ,IMEI,V1,{stamp_clock},A,5213.7820,N,02100.7320,E,-10.00,000,{stamp_date},FFFFFBFF#")
     h02_sentence("h02 V1 without fields", "*HQ,IMEI,V1#")
     h02_sentence("h02 NaN coordinates", f"*HQ,IMEI,V1,{stamp_clock},A,nan,N,inf,E,000.00,000,{stamp_date},FFFFFBFF#")
     imei = _imei(next(n))

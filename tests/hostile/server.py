@@ -8,10 +8,11 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from protocols import registry
 from tests.integration.harness import ServerProcess, run_cli
@@ -164,7 +165,8 @@ def start_hostile_server(root: Path) -> HostileServer:
     """Registry, tokens, integrations, then ``telediag serve``."""
     vm = VmServer(root / "vm").start()
     webhooks = WebhookReceiver()
-    server = ServerProcess(root / "data", also_listen=tuple(n for n in registry.names() if n not in ("teltonika", "gt06")))
+    others = tuple(n for n in registry.names() if n not in ("teltonika", "gt06"))
+    server = ServerProcess(root / "data", also_listen=others)
     server.data_dir.mkdir(parents=True)
     server.config_path.write_text(_config(server, vm, webhooks))
     _registry(server, root)

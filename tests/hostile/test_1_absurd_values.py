@@ -26,7 +26,7 @@ def outcome(hostile: HostileServer, payload: Payload, local_port: int) -> dict[s
                            payload.imei, f"127.0.0.1:{local_port}")
     if not records and not errors:
         return None
-    return {"records": [dict(zip(("valid", "lat", "lon", "speed_kmh", "fix_time", "attributes"), r))
+    return {"records": [dict(zip(("valid", "lat", "lon", "speed_kmh", "fix_time", "attributes"), r, strict=True))
                         for r in records], "errors": [e[0] for e in errors]}
 
 

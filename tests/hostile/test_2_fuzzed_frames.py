@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib
 import re
 import urllib.request
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from protocols import registry
 from protocols.teltonika.device import encode_imei, encode_udp
 from tests.hostile import tally
-from tests.protocols.outcomes import Outcome, damaged, datagram_outcome, stream_outcome
 from tests.hostile.payloads import _imei, fix, gt06_location, teltonika_tcp
 from tests.hostile.server import HostileServer, wait_for
 from tests.hostile.wire import send_datagram, send_stream
+from tests.protocols.outcomes import Outcome, damaged, datagram_outcome, stream_outcome
 
 pytestmark = pytest.mark.slow
 

@@ -5,14 +5,25 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from tests.hostile import tally
 from tests.hostile.seed import api_call
 from tests.hostile.server import (
-    ACME, BETA, BETA_DEVICE, CONTACTS, HEALTHY, PERSONAL_VALUES, PLATES, POISONED, ROLES, HostileServer, wait_for,
+    ACME,
+    BETA,
+    BETA_DEVICE,
+    CONTACTS,
+    HEALTHY,
+    PERSONAL_VALUES,
+    PLATES,
+    POISONED,
+    ROLES,
+    HostileServer,
+    wait_for,
 )
 from tests.integration.harness import run_cli
 
@@ -75,7 +86,8 @@ def expectations(hostile: HostileServer, tickets: dict[int, str]) -> Iterator[tu
             yield role, f"/api/v1/devices/{imei}", {200} if seen else {404}
             yield role, f"/api/v1/devices/{imei}/selfcheck", {200} if seen else {404}
             for tail in ("records", "journeys"):
-                yield role, f"/api/v1/devices/{imei}/{tail}", ({200} if seen else {404}) if role in TELEMETRY_ROLES else {403}
+                expected = ({200} if seen else {404}) if role in TELEMETRY_ROLES else {403}
+                yield role, f"/api/v1/devices/{imei}/{tail}", expected
             yield role, f"/api/v1/findings?imei={imei}&active=all", {200} if seen else {200, 404}
             yield role, f"/api/v1/connectivity/events?imei={imei}", (
                 {200} if seen else {404}) if role in TELEMETRY_ROLES - {"customer_b"} | {"customer_b"} else {403}
@@ -135,7 +147,8 @@ def test_ticket_texts_per_role(hostile: HostileServer) -> None:
     assert "Jan Kowalski" in own["description"]  # the customer reads its own words
     for role in ("technical", "it"):
         status, seen = api_call(hostile, "GET", path, role)
-        assert status == 200 and "[number removed]" in seen["description"] and f"device {HEALTHY}" in seen["description"]
+        assert status == 200
+        assert "[number removed]" in seen["description"] and f"device {HEALTHY}" in seen["description"]
         tally.count("role matrix")
     _, auto = api_call(hostile, "GET", f"/api/v1/tickets?imei={POISONED}&origin=auto", "technical")
     assert auto["tickets"] and all(PLATES[POISONED] not in t["title"] for t in auto["tickets"])

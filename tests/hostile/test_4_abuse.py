@@ -18,7 +18,12 @@ from tests.hostile import tally
 from tests.hostile.payloads import NOW, _imei, fix, teltonika_tcp
 from tests.hostile.seed import api_call
 from tests.hostile.server import (
-    API_CONNECTIONS_PER_ADDRESS, FRAME_TIMEOUT_S, HEADER_TIMEOUT_S, HEALTHY, HostileServer, wait_for,
+    API_CONNECTIONS_PER_ADDRESS,
+    FRAME_TIMEOUT_S,
+    HEADER_TIMEOUT_S,
+    HEALTHY,
+    HostileServer,
+    wait_for,
 )
 from tests.hostile.wire import http, parse_response, send_stream
 
@@ -43,8 +48,8 @@ def bad_requests(hostile: HostileServer) -> list[tuple[str, bytes, set[int]]]:
                 f"Content-Length: {len(data)}\r\n\r\n").encode() + data
 
     return [
-        ("Content-Length abc", f"POST /api/v1/devices HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: abc\r\n\r\n".encode(),
-         {400}),
+        ("Content-Length abc",
+         f"POST /api/v1/devices HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: abc\r\n\r\n".encode(), {400}),
         ("Content-Length -1", f"POST /api/v1/devices HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: -1\r\n\r\n".encode(),
          {400}),
         ("two Content-Lengths", (f"POST /api/v1/devices HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: 2\r\n"
@@ -64,9 +69,9 @@ def bad_requests(hostile: HostileServer) -> list[tuple[str, bytes, set[int]]]:
         ("10,000-character account name", post("/api/v1/devices", json.dumps(
             {"imei": _imei(7002), "account": "A" * 10_000})), {400}),
         ("IMEI as a JSON number", post("/api/v1/devices", json.dumps({"imei": int(_imei(7003))})), {400}),
-        ("report_interval_s 1e308", post("/api/v1/devices", '{"imei": "%s", "report_interval_s": 1e308}' % _imei(7004)),
+        ("report_interval_s 1e308", post("/api/v1/devices", f'{{"imei": "{_imei(7004)}", "report_interval_s": 1e308}}'),
          {400}),
-        ("report_interval_s NaN", post("/api/v1/devices", '{"imei": "%s", "report_interval_s": NaN}' % _imei(7005)),
+        ("report_interval_s NaN", post("/api/v1/devices", f'{{"imei": "{_imei(7005)}", "report_interval_s": NaN}}'),
          {400}),
         ("event cause 1e300", post("/api/v1/connectivity/events", json.dumps(
             {"imei": HEALTHY, "at": "2026-11-23T08:00:05Z", "type": "pdp_reject", "cause": 1e300})), {400}),
@@ -133,7 +138,7 @@ def _trickle(port: int, start: bytes, results: list[float], stop: threading.Even
                 try:
                     if sock.recv(65536) == b"":
                         break
-                except socket.timeout:
+                except TimeoutError:
                     pass
     except OSError:
         pass

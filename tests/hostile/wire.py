@@ -29,7 +29,7 @@ def send_datagram(port: int, data: bytes, wait_s: float = 0.5) -> tuple[int, byt
         sock.sendto(data, ("127.0.0.1", port))
         try:
             answer = sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             answer = b""
         return sock.getsockname()[1], answer
 
@@ -41,7 +41,7 @@ def _read_for(sock: socket.socket, seconds: float) -> bytes:
         sock.settimeout(left)
         try:
             chunk = sock.recv(65536)
-        except (socket.timeout, ConnectionResetError):
+        except (TimeoutError, ConnectionResetError):
             break
         if not chunk:
             break
@@ -58,7 +58,7 @@ def http(port: int, raw: bytes, timeout: float = 5.0) -> tuple[int, dict[str, st
         while time.monotonic() < deadline:
             try:
                 chunk = sock.recv(65536)
-            except (socket.timeout, ConnectionResetError):
+            except (TimeoutError, ConnectionResetError):
                 break
             if not chunk:
                 break

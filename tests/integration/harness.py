@@ -10,8 +10,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,7 +71,7 @@ class ServerProcess:
         return [sys.executable, "-m", "telediag", "serve", "--config", str(self.config_path),
                 "--data-dir", str(self.data_dir)]
 
-    def start(self, timeout: float = 20.0) -> "ServerProcess":
+    def start(self, timeout: float = 20.0) -> ServerProcess:
         """Start and wait until every listener is bound."""
         listening = self.data_dir / "listening.json"
         if listening.exists():

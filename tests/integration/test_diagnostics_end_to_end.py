@@ -55,10 +55,12 @@ def test_fleet_with_faults_gives_findings_and_role_filtered_selfchecks(tmp_path:
                  "--faults", ",".join(f"{name}:{count}" for name, count in FAULTS.items()),
                  "--teltonika-port", str(server.ports["teltonika"])]
         registry = tmp_path / "fleet.csv"
-        assert start_simulator([*fleet, "--registry-only", "--registry-csv", str(registry)], tmp_path / "r.log").wait(30) == 0
+        simulator = start_simulator([*fleet, "--registry-only", "--registry-csv", str(registry)], tmp_path / "r.log")
+        assert simulator.wait(30) == 0
         assert run_cli(["devices", "import", str(registry), "--data-dir", str(server.data_dir)]).returncode == 0
         rows = list(csv.DictReader(registry.open()))
-        faults = dict(zip(assign_faults(["teltonika"] * DEVICES, FAULTS, SEED), (row["imei"] for row in rows)))
+        assigned = assign_faults(["teltonika"] * DEVICES, FAULTS, SEED)
+        faults = dict(zip(assigned, (row["imei"] for row in rows), strict=True))
         accounts = {row["imei"]: row["account"] for row in rows}
         power_cut, wrong_apn = faults["power_cut"], faults["wrong_apn"]
         own = accounts[power_cut]

@@ -143,7 +143,8 @@ def test_records_command_prints_jsonl_and_csv(tmp_path: Path) -> None:
     assert [json.loads(line)["fix_time"] for line in window.stdout.splitlines()] == [lines[1]["fix_time"]]
     as_csv = run_cli(["records", imei, *common, "--format", "csv"])
     header = as_csv.stdout.splitlines()[0].split(",")
-    assert header[:4] == ["imei", "protocol", "fix_time", "server_time"] and len(as_csv.stdout.splitlines()) == len(lines) + 1
+    assert header[:4] == ["imei", "protocol", "fix_time", "server_time"]
+    assert len(as_csv.stdout.splitlines()) == len(lines) + 1
     bad = run_cli(["records", imei, *common, "--since", "yesterday"])
     assert bad.returncode == 2 and "ISO 8601" in bad.stderr
     missing = run_cli(["records", imei, "--data-dir", str(tmp_path / "nothing")])

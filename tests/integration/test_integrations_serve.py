@@ -46,7 +46,8 @@ def test_mqtt_in_influx_out_findings_out_and_metrics(tmp_path: Path) -> None:
     subscriber.on_message = lambda client, userdata, message: findings.append(json.loads(message.payload))
     publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="tracker")
     try:
-        assert run_cli(["devices", "add", IMEI, "--account", "Acme", "--data-dir", str(server.data_dir)]).returncode == 0
+        added = run_cli(["devices", "add", IMEI, "--account", "Acme", "--data-dir", str(server.data_dir)])
+        assert added.returncode == 0
         server.start()
         subscriber.connect("127.0.0.1", broker.port)
         subscriber.subscribe("telediag/v1/accounts/+/findings", qos=1)
@@ -56,7 +57,8 @@ def test_mqtt_in_influx_out_findings_out_and_metrics(tmp_path: Path) -> None:
         for i in range(20):  # the tracker has lost its external power
             record = Record(imei=IMEI, protocol="mqtt", fix_time=START + 10 * i, valid=True, lat=52.23, lon=21.01,
                             speed_kmh=40.0, ext_voltage_v=0.0, battery_voltage_v=4.0)
-            publisher.publish(telemetry_topic("telediag/v1", IMEI), encode_telemetry([record]), qos=1).wait_for_publish(5)
+            sent = publisher.publish(telemetry_topic("telediag/v1", IMEI), encode_telemetry([record]), qos=1)
+            sent.wait_for_publish(5)
 
         def stored() -> int:
             reader = Reader(server.database)

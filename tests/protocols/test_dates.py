@@ -4,8 +4,8 @@ with ``fix_time`` None, ``valid`` False, the date as sent in ``raw_fix_time`` an
 from __future__ import annotations
 
 import calendar
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
@@ -63,7 +63,7 @@ def test_impossible_parts_are_written_as_sent_not_normalised() -> None:
 
 @pytest.mark.parametrize("year", [2000, 2024, 2028, 2400])
 def test_leap_days_are_dates(year: int) -> None:
-    assert utc_seconds(year, 2, 29) == datetime(year, 2, 29, tzinfo=timezone.utc).timestamp()
+    assert utc_seconds(year, 2, 29) == datetime(year, 2, 29, tzinfo=UTC).timestamp()
 
 
 def test_a_leap_second_is_the_next_minute_and_fractions_are_kept() -> None:
@@ -76,7 +76,7 @@ def test_a_leap_second_is_the_next_minute_and_fractions_are_kept() -> None:
        st.integers(-1, 61))
 def test_every_date_is_exactly_what_datetime_says_or_refused(y: int, mo: int, d: int, h: int, mi: int, s: int) -> None:
     try:
-        expected: float | None = datetime(y, mo, d, h, mi, min(s, 59), tzinfo=timezone.utc).timestamp() + max(s - 59, 0)
+        expected: float | None = datetime(y, mo, d, h, mi, min(s, 59), tzinfo=UTC).timestamp() + max(s - 59, 0)
     except ValueError:
         expected = None
     if s == 60 and expected is not None:  # the leap second: datetime has none, POSIX counts it on

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from protocols import registry
-from protocols.core import BufferedFeed, DEFAULT_MAX_FRAME, Login, ProtocolError
+from protocols.core import DEFAULT_MAX_FRAME, BufferedFeed, Login, ProtocolError
 from tests.protocols.test_no_silent_drops import STREAM, frames
 
 

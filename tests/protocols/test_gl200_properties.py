@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import struct
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ HEARTBEAT = f"+ACK:GTHBD,060100,{IMEI},,20240101120000,0A1B$".encode()
 
 def split(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in zip(points, points[1:])]
+    return [data[a:b] for a, b in pairwise(points)]
 
 
 def feed_all(session: ServerSession, pieces: list[bytes]) -> tuple[list[Message], list[ProtocolError]]:
@@ -337,7 +338,7 @@ def test_device_round_trip(batch: list[Record], cuts: list[int]) -> None:
     assert isinstance(messages[0], Login) and messages[0].imei == IMEI
     reports = [m for m in messages if isinstance(m, Report)]
     assert len(reports) == len(batch)
-    for report, sent in zip(reports, batch):
+    for report, sent in zip(reports, batch, strict=True):
         (got,) = report.records
         assert_round_trip(got, sent)
     answers = b"".join(r.ack for r in reports)

@@ -10,8 +10,9 @@ without its ``$`` gets one, which is what Traccar's framer would have cut off.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 

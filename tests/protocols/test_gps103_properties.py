@@ -3,6 +3,8 @@ device encoder and server decoder are inverses within the protocol's resolution.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -23,7 +25,8 @@ STREAM = (
     b"imei:359710049092324,help me,151027030000,13554900601,F,000000.000,A,2429.5156,N,04424.5828,E,0.00,;"
     b"imei:359710049092324,ac alarm,1510270301,,L,,,296a,,51f7,,,;\n"
     b"imei:359710049092324,OBD,151027030200,195874,,370.8,808,066,30.0%,+87,13.0%,02444,14.3,,,,;"
-    b"imei:359710049092324,Equipo 1,---,------,----,214734,241018,26,1,-33.42317,-70.61930,067,229,0674,1.00,08,0,1,---,*"
+    b"imei:359710049092324,Equipo 1,---,------,----,214734,241018,26,1,-33.42317,-70.61930,067,229,0674,1.00,08,0,1,"
+    b"---,*"
 )
 
 
@@ -55,7 +58,7 @@ def feed_survives(session: ServerSession, pieces: list[bytes]) -> list[Message]:
 
 def split(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in zip(points, points[1:])]
+    return [data[a:b] for a, b in pairwise(points)]
 
 
 @pytest.fixture(scope="module")

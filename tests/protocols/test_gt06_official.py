@@ -216,7 +216,9 @@ def test_corrupted_samples_rejected(key: str, samples: dict[str, bytes], officia
         check_messages("gt06_alarm", out, official_decoded["gt06_alarm"], IMEI)
 
 
-def test_error_after_good_frame_is_raised_next_call(samples: dict[str, bytes], official_decoded: dict[str, Any]) -> None:
+def test_error_after_good_frame_is_raised_next_call(
+    samples: dict[str, bytes], official_decoded: dict[str, Any],
+) -> None:
     session = logged_in()
     out = session.feed(samples["gt06_alarm"] + samples["gt06_location"] + samples["gt06_traccar_loc"])
     check_messages("gt06_alarm", out, official_decoded["gt06_alarm"], IMEI)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -29,7 +31,7 @@ MESSAGE_TYPES = (Login, Report, CommandResponse)
 
 def split(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in zip(points, points[1:])]
+    return [data[a:b] for a, b in pairwise(points)]
 
 
 def feed_survives(session: ServerSession, pieces: list[bytes]) -> list[object]:
@@ -249,7 +251,8 @@ def test_time_request_needs_a_clock() -> None:
 def test_login_time_zone_is_applied() -> None:
     session = ServerSession()
     # terminal id, type code 0x1234, time zone word: +08:00 (800 << 4), east
-    (login,) = session.feed(build_frame(0x01, bytes.fromhex("0" + IMEI) + b"\x12\x34" + (800 << 4).to_bytes(2, "big"), 1))
+    body = bytes.fromhex("0" + IMEI) + b"\x12\x34" + (800 << 4).to_bytes(2, "big")
+    (login,) = session.feed(build_frame(0x01, body, 1))
     assert login.imei == IMEI and session.tz_offset_s == 8 * 3600
     rec = Record(imei=None, protocol="gt06", fix_time=1_700_000_000.0, valid=True, lat=1.0, lon=2.0,
                  attributes={"mcc": 460, "mnc": 0, "lac": 1, "cell_id": 1})

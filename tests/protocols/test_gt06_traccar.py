@@ -15,8 +15,9 @@ Two rates are measured for the payloads Traccar decodes to a position:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -179,8 +180,10 @@ def test_position_rate(entries: list[dict[str, Any]]) -> None:
             ok_content += 1
             problems += _check_position(entry, recs[0])
         else:
-            failures.append(f"{entry['line']}: {[str(e) for e in errors] or ('no record' if messages else 'incomplete')}")
-    report_rate(f"gt06: {ok_content}/{total} = {ok_content / total:.1%} (content; CRC re-sealed where only the CRC was wrong)")
+            problem = [str(e) for e in errors] or ("no record" if messages else "incomplete")
+            failures.append(f"{entry['line']}: {problem}")
+    report_rate(f"gt06: {ok_content}/{total} = {ok_content / total:.1%}"
+                " (content; CRC re-sealed where only the CRC was wrong)")
     report_rate(f"gt06 strict: {ok_strict}/{total} = {ok_strict / total:.1%} (bytes as captured, CRC enforced)")
     print("gt06 not decoded:", "; ".join(failures))
     assert not problems, problems
@@ -202,7 +205,8 @@ def test_attributes(entries: list[dict[str, Any]]) -> None:
         checked += 1
         got = MAPPING[exp["attribute"]](recs[0])
         want = KNOWN_DIFFERENCES.get((entry["line"], exp["attribute"]), _expected_value(exp))
-        if not any(g == want or (isinstance(g, float) and isinstance(want, (int, float)) and abs(g - want) < 1e-6) for g in got):
+        if not any(g == want or (isinstance(g, float) and isinstance(want, (int, float)) and abs(g - want) < 1e-6)
+                   for g in got):
             mismatches.append((entry["line"], exp["attribute"], want, got))
     print(f"gt06 attributes checked: {checked}")
     assert checked >= 40

@@ -3,6 +3,8 @@ device encoders and the server decoder are inverses within the protocol's resolu
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -60,7 +62,7 @@ def summary(messages: list[Message]) -> list[object]:
 
 def split(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in zip(points, points[1:])]
+    return [data[a:b] for a, b in pairwise(points)]
 
 
 @pytest.mark.parametrize(
@@ -236,7 +238,7 @@ def test_device_codec_round_trip(recs: list[Record]) -> None:
     assert messages[0] == Login(IMEI, None, None)
     got = [r for m in messages[1:] for r in m.records]
     assert len(got) == len(recs)
-    for sent, rec in zip(recs, got):
+    for sent, rec in zip(recs, got, strict=True):
         assert rec.imei == IMEI and rec.protocol == "h02"
         assert rec.fix_time == sent.fix_time and rec.valid is sent.valid
         if sent.lat is None:

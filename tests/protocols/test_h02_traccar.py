@@ -7,8 +7,9 @@ Each payload is fed to a fresh session that has first seen a heartbeat of a know
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 

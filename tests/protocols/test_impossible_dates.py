@@ -11,7 +11,7 @@ to 31 in the bytes as the protocol writes it.
 from __future__ import annotations
 
 import calendar
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 

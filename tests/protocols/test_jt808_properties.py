@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from itertools import pairwise
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -10,7 +11,14 @@ from hypothesis import strategies as st
 
 from protocols.core import CommandResponse, Login, ProtocolError, Report
 from protocols.jt808 import DEFAULT_PORT, DeviceCodec, DeviceReceiver, ServerSession, build_frame
-from protocols.jt808.device import Terminal, encode_auth, encode_batch, encode_heartbeat, encode_location, encode_registration
+from protocols.jt808.device import (
+    Terminal,
+    encode_auth,
+    encode_batch,
+    encode_heartbeat,
+    encode_location,
+    encode_registration,
+)
 from protocols.jt808.framing import bcc, escape, unescape
 from protocols.record import Record
 
@@ -24,7 +32,7 @@ TERMINAL = Terminal.for_id(PHONE_ID)
 
 def split(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in zip(points, points[1:])]
+    return [data[a:b] for a, b in pairwise(points)]
 
 
 def feed_all(session: ServerSession, pieces: list[bytes]) -> tuple[list[object], list[ProtocolError]]:
@@ -193,7 +201,8 @@ def test_sub_packages_are_joined() -> None:
     session = ServerSession()
     messages = []
     for index, part in enumerate(parts, start=1):
-        head = struct.pack(">HH", 0x0704, 0x2000 | len(part)) + TERMINAL.phone + struct.pack(">HHH", 10 + index, 3, index)
+        head = (struct.pack(">HH", 0x0704, 0x2000 | len(part)) + TERMINAL.phone
+                + struct.pack(">HHH", 10 + index, 3, index))
         content = head + part
         messages += session.feed(b"\x7e" + escape(content + bytes((bcc(content),))) + b"\x7e")
     reports = [m for m in messages if isinstance(m, Report)]
@@ -222,7 +231,8 @@ def test_arbitrary_bytes(data: bytes, cuts: list[int]) -> None:
 
 
 @FAST
-@given(data=st.binary(max_size=300).map(lambda b: b"\x7e" + b + b"\x7e"), cuts=st.lists(st.integers(min_value=0), max_size=4))
+@given(data=st.binary(max_size=300).map(lambda b: b"\x7e" + b + b"\x7e"),
+       cuts=st.lists(st.integers(min_value=0), max_size=4))
 def test_arbitrary_flagged_bytes(data: bytes, cuts: list[int]) -> None:
     feed_all(ServerSession(), split(data, cuts))
 
@@ -325,7 +335,7 @@ def test_device_codec_round_trip(batch: list[Record], cuts: list[int]) -> None:
     assert not errors
     got = [r for m in messages for r in m.records]  # type: ignore[attr-defined]
     assert len(got) == len(batch)
-    for g, s in zip(got, batch):
+    for g, s in zip(got, batch, strict=True):
         assert_same(g, s)
     answers = b"".join(m.accept for m in login_messages) + b"".join(m.ack for m in messages)  # type: ignore[union-attr, misc]
     acked = sum(codec.acks(piece) for piece in split(answers, cuts))

@@ -3,6 +3,8 @@ device encoders and the server decoder are inverses within the protocol's resolu
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -86,7 +88,7 @@ def summary(messages: list[Message]) -> list[object]:
 
 def split(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in zip(points, points[1:])]
+    return [data[a:b] for a, b in pairwise(points)]
 
 
 def test_sample_frames_are_sound() -> None:
@@ -248,8 +250,8 @@ def test_ccc_round_trip_and_acks(batches: list[list[Record]], cuts: list[int]) -
     assert not errors and messages[0] == Login(IMEI, None, None)
     reports = messages[1:]
     assert [len(r.records) for r in reports] == [len(b) for b in batches]
-    for batch, report in zip(batches, reports):
-        for sent, rec in zip(batch, report.records):
+    for batch, report in zip(batches, reports, strict=True):
+        for sent, rec in zip(batch, report.records, strict=True):
             assert_same(rec, sent)
     answers = b"".join(r.ack for r in reports)
     assert sum(codec.acks(piece) for piece in split(answers, cuts)) == len(batches)

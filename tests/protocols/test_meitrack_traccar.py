@@ -9,8 +9,9 @@ captured, and with the terminator restored (what a device sends).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 

@@ -13,7 +13,6 @@ import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from protocols import registry
 from protocols.core import Login

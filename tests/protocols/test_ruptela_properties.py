@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -26,7 +28,7 @@ MESSAGE_TYPES = (Login, Report, CommandResponse)
 
 def split(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in zip(points, points[1:])]
+    return [data[a:b] for a, b in pairwise(points)]
 
 
 def feed_all(session: ServerSession, pieces: list[bytes]) -> tuple[list[object], list[ProtocolError]]:
@@ -234,7 +236,7 @@ def test_device_codec_round_trip(batch: list[Record], cuts: list[int]) -> None:
     assert isinstance(messages[0], Login) and messages[0].imei == IMEI
     got = [r for m in messages[1:] for r in m.records]  # type: ignore[attr-defined]
     assert len(got) == len(batch)
-    for g, s in zip(got, batch):
+    for g, s in zip(got, batch, strict=True):
         assert g.imei == IMEI and g.protocol == "ruptela"
         for name in FIELDS:
             assert getattr(g, name) == getattr(s, name), name

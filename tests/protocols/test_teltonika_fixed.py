@@ -8,8 +8,9 @@ data field with the fast path on must give the same records, or the same error, 
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -47,7 +48,7 @@ def both_ways(data: bytes, strict: bool = True) -> tuple[Any, Any]:
 def assert_identical(fast: Any, reference: Any) -> None:
     assert fast == reference
     if isinstance(fast, list):
-        for a, b in zip(fast, reference):
+        for a, b in zip(fast, reference, strict=True):
             assert type(a) is Record
             assert list(a.attributes.items()) == list(b.attributes.items())  # order too
 

@@ -95,7 +95,7 @@ def check_avl(report: Any, expected: dict[str, Any], imei: str) -> None:
     if "udp_length" not in expected:  # the UDP ACK is checked by the UDP tests
         assert report.ack == bytes.fromhex(expected["ack_tcp"])
     assert len(report.records) == expected["records_n1"] == expected["n2"]
-    for record, want in zip(report.records, expected["records"]):
+    for record, want in zip(report.records, expected["records"], strict=True):
         assert record.imei == imei and record.protocol == "teltonika"
         assert record.fix_time == want["timestamp_ms"] / 1000
         attrs = record.attributes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ def packets(vectors_dir: Path) -> dict[str, bytes]:
 
 def split(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in zip(points, points[1:])]
+    return [data[a:b] for a, b in pairwise(points)]
 
 
 def feed_survives(session: ServerSession, pieces: list[bytes]) -> None:
@@ -243,7 +244,7 @@ def test_tcp_round_trip(data: st.DataObject, codec: int, cuts: list[int]) -> Non
     assert login.imei == IMEI
     assert report.ack == len(originals).to_bytes(4, "big")
     assert len(report.records) == len(originals)
-    for decoded, original in zip(report.records, originals):
+    for decoded, original in zip(report.records, originals, strict=True):
         assert_same(decoded, original)
 
 

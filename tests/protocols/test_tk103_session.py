@@ -62,7 +62,8 @@ def test_device_ids_that_are_not_twelve_digits() -> None:
     login, report = ServerSession().feed(b"(357593060760397BP02,G,2,170304A6015.7466N01101.8460E001.609445591.048,7)")
     assert login.imei == "357593060760397" and report.records[0].attributes["command"] == "BP02"
     assert report.records[0].fix_time == 1488620695.0  # 2017-03-04 09:44:55: yymmdd, not the comma layout's ddmmyy
-    login, _ = ServerSession().feed(b"(864768011069660,ZC17,250517,A,3211.7118N,03452.8086E,0.68,115525,208.19,64.50,9)")
+    login, _ = ServerSession().feed(
+        b"(864768011069660,ZC17,250517,A,3211.7118N,03452.8086E,0.68,115525,208.19,64.50,9)")
     assert login == Login("864768011069660", accept=None, reject=None)  # comma layout: no answers
 
 

@@ -7,8 +7,9 @@ buffer (Traccar's ``shared_buffer``): the second expects the frame after the fir
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 

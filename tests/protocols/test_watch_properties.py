@@ -3,6 +3,8 @@ the device encoder and the server decoder are inverses within the protocol's res
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -70,7 +72,7 @@ def summary(messages: list[Message]) -> list[object]:
 
 def split(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in zip(points, points[1:])]
+    return [data[a:b] for a, b in pairwise(points)]
 
 
 @pytest.mark.parametrize("name", sorted(STREAMS))
@@ -229,7 +231,7 @@ def test_device_codec_round_trip(recs: list[Record], cuts: list[int]) -> None:
     assert link.ack == b"[3G*8800000015*0002*LK]" and codec.acks(link.ack) == 0
     got = [r for m in reports for r in m.records]
     assert len(got) == len(recs)
-    for sent, rec, report in zip(recs, got, reports):
+    for sent, rec, report in zip(recs, got, reports, strict=True):
         assert report.ack == (b"[3G*8800000015*0002*AL]" if sent.event else None)
         assert rec.fix_time == sent.fix_time and rec.valid is sent.valid
         if sent.lat is None:

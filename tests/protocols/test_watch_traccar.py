@@ -8,8 +8,9 @@ length field (hand-edited captures); the framing's text fallback copes with them
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 

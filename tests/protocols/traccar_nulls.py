@@ -8,7 +8,7 @@ may give records, but never one with a position, a fix time or a valid fix.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from protocols.core import CommandResponse, Message, Report
 from protocols.record import Record

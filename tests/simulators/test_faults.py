@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from itertools import pairwise
 
 import pytest
 
@@ -82,7 +83,7 @@ def test_wrong_apn_is_retried_quickly_then_every_few_minutes_and_sends_nothing()
     rejects = of_type(scenario, "pdp_reject")
     assert len(rejects) >= 60 and {(e["cause"], e["apn"], e["mcc"]) for e in rejects} == {(27, FACTORY_APN, 260)}
     assert len(of_type(scenario, "attach")) == len(rejects) and not of_type(scenario, "pdp_create")
-    gaps = [parse_iso_utc(b["at"]) - parse_iso_utc(a["at"]) for a, b in zip(rejects, rejects[1:])]
+    gaps = [parse_iso_utc(b["at"]) - parse_iso_utc(a["at"]) for a, b in pairwise(rejects)]
     assert all(gap <= 90 for gap in gaps[:3])  # quick retries (at the next report tick) after a refusal
     assert 240 <= min(gaps[3:]) and max(gaps[3:]) <= 420
     assert scenario.batches == [] and scenario.reported_apn == FACTORY_APN != scenario.registry_row["apn"]
@@ -126,7 +127,7 @@ def test_gps_poor_has_few_satellites_high_hdop_and_jumps() -> None:
     assert all(r.satellites < 4 or r.hdop > 5 for r in records) and all(r.hdop > 5 for r in records)
     last = records[-30:]
     jumps = sum(
-        distance_m(a.lat, a.lon, b.lat, b.lon) / (b.fix_time - a.fix_time) * 3.6 > 300 for a, b in zip(last, last[1:])
+        distance_m(a.lat, a.lon, b.lat, b.lon) / (b.fix_time - a.fix_time) * 3.6 > 300 for a, b in pairwise(last)
     )
     assert jumps >= 3
 
@@ -153,7 +154,7 @@ def test_ignition_permanent_stays_on_through_long_parks_at_rest_voltage() -> Non
 def test_ignition_unwired_drives_with_ignition_off() -> None:
     records = run("ignition_unwired").records
     moving = [r for r in records if r.valid and r.speed_kmh >= 10]
-    driven = sum(distance_m(a.lat, a.lon, b.lat, b.lon) for a, b in zip(moving, moving[1:]))
+    driven = sum(distance_m(a.lat, a.lon, b.lat, b.lon) for a, b in pairwise(moving))
     assert driven > 5_000 and all(r.ignition is False for r in records)
 
 

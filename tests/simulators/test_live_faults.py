@@ -77,9 +77,11 @@ def test_registry_only_writes_a_csv_the_importer_accepts(tmp_path: Path) -> None
     assert len(domestic) == 1 and domestic[0].roaming is False and domestic[0].vehicle_plate.startswith("FSL ")
     ages = sorted(time.time() - e.activated_at for e in entries)  # activated relative to the start
     assert abs(ages[0] - 6 * 3600) < 60 and ages[1] >= 10 * 86400
-    first = [{k: v for k, v in row.items() if k != "activated_at"} for row in csv.DictReader(io.StringIO(path.read_text()))]
+    first = [{k: v for k, v in row.items() if k != "activated_at"}
+             for row in csv.DictReader(io.StringIO(path.read_text()))]
     assert main(argv) == 0
-    again = [{k: v for k, v in row.items() if k != "activated_at"} for row in csv.DictReader(io.StringIO(path.read_text()))]
+    again = [{k: v for k, v in row.items() if k != "activated_at"}
+             for row in csv.DictReader(io.StringIO(path.read_text()))]
     assert again == first  # same seed, same fleet
 
 

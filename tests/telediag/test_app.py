@@ -104,7 +104,7 @@ class StopOrderTests(unittest.TestCase):
         log: list[str] = []
         root = TelediagService(Config(), pipeline=None)  # type: ignore[arg-type]
         children = [Recorder(log) for _ in range(3)]
-        for name, child in zip(("store", "listeners", "api"), children):
+        for name, child in zip(("store", "listeners", "api"), children, strict=True):
             child.setName(name)
             child.setServiceParent(root)
             child.startService()

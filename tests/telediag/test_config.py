@@ -65,8 +65,10 @@ def test_every_section_has_its_typed_schema_with_todays_defaults() -> None:
     config = parse_config({})
     assert config == Config()
     assert (config.store.backend, config.store.dsn, config.ingest.workers) == ("sqlite", "", 1)
-    assert (config.api.max_body_bytes, config.web.session_idle_s, config.tickets.auto_close_s) == (1048576, 1800.0, 86400.0)
-    assert (config.diagnostics.silence_min_s, config.sla.timezone, config.metrics.store_cache_s) == (1800.0, "Europe/Moscow", 5.0)
+    assert (config.api.max_body_bytes, config.web.session_idle_s, config.tickets.auto_close_s) == (
+        1048576, 1800.0, 86400.0)
+    assert (config.diagnostics.silence_min_s, config.sla.timezone, config.metrics.store_cache_s) == (
+        1800.0, "Europe/Moscow", 5.0)
     assert not (config.webhooks.enabled or config.mqtt.enabled or config.influxdb.enabled)
 
 

@@ -56,8 +56,8 @@ def test_import_jsonl_and_csv_once(tmp_path: Path) -> None:
 
 def test_a_bad_file_imports_nothing(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"iccid": "%s", "at": "2026-11-23T08:00:00Z", "type": "attach"}\n{not json\n'
-                   '{"iccid": "%s", "at": "2026-11-23T08:00:00Z", "type": "detach"}\n' % (ICCID, ICCID))
+    bad.write_text(f'{{"iccid": "{ICCID}", "at": "2026-11-23T08:00:00Z", "type": "attach"}}\n{{not json\n'
+                   f'{{"iccid": "{ICCID}", "at": "2026-11-23T08:00:00Z", "type": "detach"}}\n')
     with pytest.raises(EventsRejected) as caught:
         read_events_file(bad)
     assert caught.value.problems[0].startswith("line 2: not JSON")
@@ -66,7 +66,8 @@ def test_a_bad_file_imports_nothing(tmp_path: Path) -> None:
     result = run_cli(["connectivity", "import", str(bad), *data])
     assert result.returncode == 1 and "nothing was imported" in result.stderr
     good = tmp_path / "good.jsonl"
-    good.write_text('{"imei": "356307042441013", "at": "2026-11-23T08:00:00Z", "type": "pdp_create", "apn": "internet"}\n')
+    good.write_text('{"imei": "356307042441013", "at": "2026-11-23T08:00:00Z", "type": "pdp_create",'
+                    ' "apn": "internet"}\n')
     first = run_cli(["connectivity", "import", str(good), *data])
     assert first.returncode == 0 and "1 new" in first.stdout
     again = run_cli(["connectivity", "import", str(good), *data])

@@ -294,8 +294,8 @@ class IngestLimitTests(unittest.TestCase):
             device = yield self.connect("osmand")
             device.transport.write(f"GET /?id={imei}&{query} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
             yield device.wait_for(12)
+        sql = "SELECT valid, fix_time, lat, attributes FROM records WHERE imei = ?"
         for imei in list(queries)[:3]:
-            sql = "SELECT valid, fix_time, lat, attributes FROM records WHERE imei = ?"
             rows = yield self.eventually(lambda imei=imei: self.query(sql, imei))
             valid, _, lat, attributes = rows[0]
             self.assertEqual(valid, 0)

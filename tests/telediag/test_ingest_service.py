@@ -4,8 +4,8 @@ handled per connection, limits, registration policy, server commands, flush on s
 from __future__ import annotations
 
 import shutil
-import tempfile
 import struct
+import tempfile
 from pathlib import Path
 from typing import Any
 

@@ -66,7 +66,7 @@ class Track:
             self.odometer += metres
 
     def drive(self, seconds: float, speed_kmh: float, interval: float = 10.0, heading: float = 90.0,
-              **extra: object) -> "Track":
+              **extra: object) -> Track:
         """Drive in a straight line: a moving record every ``interval``, the first where it sets off."""
         for _ in range(int(round(seconds / interval))):
             self.emit(speed_kmh, True, **extra)
@@ -74,14 +74,14 @@ class Track:
             self.t += interval
         return self
 
-    def park(self, seconds: float, interval: float = 60.0, **extra: object) -> "Track":
+    def park(self, seconds: float, interval: float = 60.0, **extra: object) -> Track:
         """Stand still with the engine off: a standing record every ``interval``, the first on arrival."""
         for _ in range(max(1, int(round(seconds / interval)))):
             self.emit(0.0, False, **extra)
             self.t += interval
         return self
 
-    def silence(self, seconds: float) -> "Track":
+    def silence(self, seconds: float) -> Track:
         """No data at all for ``seconds`` (device off, out of coverage)."""
         self.t += seconds
         return self
@@ -129,7 +129,7 @@ def test_three_clear_trips(odometer):
     track, expected = three_trips(odometer=odometer)
     journeys = detect_journeys(track.frame(), THRESHOLDS)
     assert len(journeys) == 3
-    for journey, (metres, seconds) in zip(journeys, expected):
+    for journey, (metres, seconds) in zip(journeys, expected, strict=True):
         assert_close(journey.distance_m, metres)
         assert journey.duration_s == pytest.approx(seconds)
         assert journey.detected_by == "ignition"

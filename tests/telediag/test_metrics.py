@@ -50,7 +50,8 @@ class Scrape:
         self.samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
 
     def value(self, name: str, **labels: str) -> float:
-        found = [s.value for s in self.samples if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())]
+        found = [s.value for s in self.samples
+                 if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())]
         if len(found) != 1:
             raise AssertionError(f"{len(found)} samples {name}{labels} in:\n{self.text}")
         return found[0]
@@ -171,7 +172,8 @@ class MetricsEndpointTests(unittest.TestCase):
         port = reactor.listenUDP(0, client, interface="127.0.0.1")
         self.addCleanup(port.stopListening)
         for packet_id in (1, 2):
-            datagram = teltonika.encode_udp(IMEI, packet_id, packet_id, [record(packet_id * 10), record(packet_id * 10 + 1)])
+            records = [record(packet_id * 10), record(packet_id * 10 + 1)]
+            datagram = teltonika.encode_udp(IMEI, packet_id, packet_id, records)
             client.transport.write(datagram, ("127.0.0.1", self.port("udp")))
             yield client.answers.get().addTimeout(5, reactor)
         scrape = yield self.scrape()

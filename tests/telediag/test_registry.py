@@ -61,7 +61,9 @@ def test_import_merges_and_never_erases_known_values(tmp_path: Path) -> None:
     store.commit([Registration("356307042441013", "teltonika", 5.0, "auto")])
     db = connect(tmp_path / "db.sqlite3")
     first = tmp_path / "first.csv"
-    first.write_text(f"{HEADER},notes\n356307042441013,,Trans-Pol,WX 1234A,8948031234567890123,internet,false,domestic,PL,2026-11-20T08:00:00Z,30,fridge\n"
+    first.write_text(f"{HEADER},notes\n"
+                     "356307042441013,,Trans-Pol,WX 1234A,8948031234567890123,internet,false,domestic,PL,"
+                     "2026-11-20T08:00:00Z,30,fridge\n"
                      "862000000000001,gt06,Trans-Pol,,,,,,,,\n")
     result = repository.import_csv(db, first, 100.0)
     assert (result.rows, result.devices_added, result.devices_updated, result.accounts_added) == (2, 1, 1, 1)

@@ -35,7 +35,8 @@ class ReplyOrderTests(unittest.TestCase):
         self.addCleanup(service.stopService)
         yield service.ready
         device = RawDevice()
-        yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", service.getServiceNamed("listeners").port("osmand")), device)
+        port = service.getServiceNamed("listeners").port("osmand")
+        yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), device)
         self.addCleanup(lambda: device.transport.loseConnection())
         device.transport.write(
             request("id=phone-1&lat=52.1&lon=21.0&timestamp=1790000000")

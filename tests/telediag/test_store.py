@@ -47,7 +47,8 @@ def test_duplicates_are_dropped_but_changed_content_is_kept(tmp_path: Path) -> N
     record = sample(1_700_000_000.0)
     assert store.commit([RecordBatch("356307042441013", "teltonika", [record], 1.0)]) == 1
     assert store.commit([RecordBatch("356307042441013", "teltonika", [record], 2.0)]) == 0
-    assert store.commit([RecordBatch("356307042441013", "teltonika", [sample(1_700_000_000.0, speed_kmh=58.0)], 3.0)]) == 1
+    batch = RecordBatch("356307042441013", "teltonika", [sample(1_700_000_000.0, speed_kmh=58.0)], 3.0)
+    assert store.commit([batch]) == 1
     reader = Reader(tmp_path / "db.sqlite3")
     assert reader.count_records("356307042441013") == 2
 

@@ -13,8 +13,9 @@ change is a change to :data:`RULES`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, Mapping
+from typing import Literal
 
 Category = Literal["how_to", "feature_inquiry", "system_problem"]
 Topic = Literal[

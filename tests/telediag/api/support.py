@@ -7,10 +7,11 @@ import dataclasses
 import shutil
 import sqlite3
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import orjson
 from twisted.internet import defer, reactor

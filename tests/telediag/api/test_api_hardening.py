@@ -278,7 +278,7 @@ class AsciiDigitTests(TicketDeskCase):
     def test_imei_in_a_path_is_ascii_digits_only(self) -> None:
         call = Call(request=None, query=None, captures={"imei": IMEI_A[:-1] + "\u0663"})  # type: ignore[arg-type]
         with self.assertRaises(ApiError) as caught:
-            call.imei
+            _ = call.imei
         self.assertEqual(caught.exception.status, 404)
         good = Call(request=None, query=None, captures={"imei": IMEI_A})  # type: ignore[arg-type]
         self.assertEqual(good.imei, IMEI_A)

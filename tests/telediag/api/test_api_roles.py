@@ -9,8 +9,21 @@ from twisted.internet import defer
 
 from telediag.api.policy import ENDPOINT_ROLES
 from tests.telediag.api.support import (
-    ACME, BETA, ICCID_A, ICCID_B, IMEI_A, IMEI_A2, IMEI_AUTO, IMEI_B, LAT_A, LAT_B, LON_A, LON_B,
-    PERSONAL_VALUES, ApiTestCase, walk,
+    ACME,
+    BETA,
+    ICCID_A,
+    ICCID_B,
+    IMEI_A,
+    IMEI_A2,
+    IMEI_AUTO,
+    IMEI_B,
+    LAT_A,
+    LAT_B,
+    LON_A,
+    LON_B,
+    PERSONAL_VALUES,
+    ApiTestCase,
+    walk,
 )
 
 EVENT = {"imei": IMEI_A, "at": "2025-06-16T09:00:00Z", "type": "location_update", "mcc": 262, "mnc": 2}

@@ -25,7 +25,8 @@ class TicketApiTests(ApiTestCase):
         self.assertEqual(answer.status, 201, answer.data)
         ticket = answer.json
         self.assertEqual((ticket["origin"], ticket["state"], ticket["devices"]), ("customer", "new", [IMEI_A]))
-        self.assertEqual((ticket["category"], ticket["topic"], ticket["team"]), ("system_problem", "remote_diagnostics", "technical"))
+        self.assertEqual((ticket["category"], ticket["topic"], ticket["team"]),
+                         ("system_problem", "remote_diagnostics", "technical"))
         self.assertEqual([f["code"] for f in ticket["findings"]], ["GPS_POOR_QUALITY"])
         self.assertEqual([e["kind"] for e in ticket["timeline"]], ["created", "selfcheck"])
         self.assertTrue(ticket["sla"]["first_response_due"] and ticket["sla"]["resolution_due"])
@@ -48,7 +49,8 @@ class TicketApiTests(ApiTestCase):
         answer = yield self.call("PATCH", path, "technical", {"state": "open", "text": "looking at it"})
         self.assertEqual(answer.status, 200, answer.data)
         self.assertIsNotNone(answer.json["sla"]["first_response_at"])
-        answer = yield self.call("PATCH", path, "technical", {"state": "waiting_customer", "text": "is it parked indoors?"})
+        answer = yield self.call("PATCH", path, "technical",
+                                 {"state": "waiting_customer", "text": "is it parked indoors?"})
         self.assertTrue(answer.json["sla"]["paused"])
         answer = yield self.call("POST", f"{path}/comments", "customer", {"text": "No, it is outside."})
         self.assertEqual(answer.status, 201, answer.data)

@@ -68,9 +68,11 @@ def event(type_: str, age_s: float, cause: int | None = None, mcc: int = 260, ap
 
 
 def test_apn_rejects_until_a_session_succeeds() -> None:
-    rejects = [event("attach", 900), event("pdp_reject", 800, 27, apn="internet"), event("pdp_reject", 400, 27, apn="internet")]
+    rejects = [event("attach", 900), event("pdp_reject", 800, 27, apn="internet"),
+               event("pdp_reject", 400, 27, apn="internet")]
     found = checks.check_apn(snapshot(events=rejects), T)["APN_MISCONFIGURED"]
-    assert found["pdp_rejects"] == 2 and found["requested_apn"] == "internet" and found["expected_apn"] == "fleet.example"
+    assert found["pdp_rejects"] == 2
+    assert found["requested_apn"] == "internet" and found["expected_apn"] == "fleet.example"
     recovered = rejects + [event("pdp_create", 100, apn="fleet.example")]
     assert checks.check_apn(snapshot(events=recovered), T)["APN_MISCONFIGURED"] is None
     other_cause = [event("pdp_reject", 800, 26), event("pdp_reject", 400, 26)]

@@ -11,7 +11,7 @@ from telediag.config import Thresholds
 from telediag.diagnostics.engine import DiagnosticsEngine
 from telediag.plausibility import Bounds, checked
 from telediag.store.sqlite import RecordBatch, Store
-from tests.telediag.diagnostics.test_engine import IMEI, START, healthy, store  # noqa: F401 (fixture)
+from tests.telediag.diagnostics.test_engine import IMEI, START, healthy
 
 BOUNDS = Bounds()
 

@@ -28,7 +28,8 @@ class DeviceEvidenceTests(unittest.TestCase):
     def test_apn_reported_by_the_device_is_kept_and_compared(self) -> Any:
         data_dir = Path(tempfile.mkdtemp(prefix="telediag-evidence-"))
         self.addCleanup(shutil.rmtree, data_dir, True)
-        config = Config(store=StoreConfig(data_dir=data_dir), api=ApiConfig(listen="tcp:0:interface=127.0.0.1"), listen={"teltonika": ("tcp:0:interface=127.0.0.1",)})
+        config = Config(store=StoreConfig(data_dir=data_dir), api=ApiConfig(listen="tcp:0:interface=127.0.0.1"),
+                        listen={"teltonika": ("tcp:0:interface=127.0.0.1",)})
         db = connect(config.database_path)
         save(db, [parse_entry({"imei": IMEI, "protocol": "teltonika", "iccid": "8948000000000000001",
                                "apn": "fleet.example"})], 0.0, "import")

@@ -11,8 +11,6 @@ from protocols.record import Record, iso_utc
 from telediag.config import Thresholds
 from telediag.diagnostics.catalogue import CHECK_IDS
 from telediag.diagnostics.engine import DiagnosticsEngine, UnknownDevice, parse_param_answer
-from telediag.registry.entries import parse_entry
-from telediag.registry.repository import save
 from telediag.store.sqlite import RecordBatch, Store
 
 IMEI = "356307042441013"
@@ -27,18 +25,6 @@ def healthy(at: float, **values: Any) -> Record:
     )
     fields.update(values)
     return Record(**fields)
-
-
-@pytest.fixture()
-def store(tmp_path: Path) -> Store:
-    store = Store(tmp_path / "telediag.sqlite3")
-    save(store._db, [parse_entry({
-        "imei": IMEI, "protocol": "teltonika", "account": "Acme", "iccid": "8948000000000000001",
-        "apn": "fleet.example", "roaming": "true", "coverage": "domestic", "home_country": "PL",
-        "activated_at": "2026-01-01T00:00:00Z", "report_interval_s": "60",
-    })], START, "import")
-    yield store
-    store.close()
 
 
 def send(store: Store, start: float, count: int, **values: Any) -> None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from twisted.internet import defer, reactor
 from twisted.internet.task import Clock, deferLater
@@ -77,7 +78,7 @@ def expected_samples(rows: list[tuple[Any, ...]]) -> Expected:
         if account is not None:
             labels["account"] = account
         label_items = tuple(sorted(labels.items()))
-        for name, value in zip(FLOAT_FIELDS + BOOLEAN_FIELDS + ("event",), values):
+        for name, value in zip(FLOAT_FIELDS + BOOLEAN_FIELDS + ("event",), values, strict=True):
             if value is None:
                 continue
             number = 0.0 if name == "event" else float(value)  # VictoriaMetrics stores strings as 0

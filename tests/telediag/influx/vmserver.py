@@ -62,7 +62,7 @@ class VmServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 10.0) -> "VmServer":
+    def start(self, timeout: float = 10.0) -> VmServer:
         """Start and wait until ``/health`` answers."""
         assert self.process is None, "already running"
         command = [
@@ -127,7 +127,7 @@ class VmServer:
             labels = dict(entry["metric"])
             name = labels.pop("__name__")
             key = (name, tuple(sorted(labels.items())))
-            series[key].extend(zip(entry["timestamps"], entry["values"]))
+            series[key].extend(zip(entry["timestamps"], entry["values"], strict=True))
         return {key: sorted(values) for key, values in series.items()}
 
     def query(self, promql: str, at: float) -> list[dict[str, Any]]:

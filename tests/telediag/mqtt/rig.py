@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from paho.mqtt.client import Client, MQTTMessageInfo, MQTTv311
 from paho.mqtt.enums import CallbackAPIVersion

@@ -7,8 +7,9 @@ from __future__ import annotations
 import shutil
 import socket
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from twisted.internet import defer
 from twisted.trial import unittest

@@ -7,7 +7,12 @@ import pytest
 
 from protocols.record import Record
 from telediag.ingest.mqtt_schema import (
-    InvalidTelemetry, encode_telemetry, parse_telemetry, subscription, telemetry_topic, topic_imei,
+    InvalidTelemetry,
+    encode_telemetry,
+    parse_telemetry,
+    subscription,
+    telemetry_topic,
+    topic_imei,
 )
 
 IMEI = "356307042441013"

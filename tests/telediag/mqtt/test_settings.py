@@ -10,7 +10,8 @@ from telediag.config import ConfigError, MqttSettings, parse_section
 def test_defaults_disable_mqtt() -> None:
     settings = parse_section("mqtt", {})
     assert settings == MqttSettings()
-    assert (settings.port, settings.client_id, settings.topic_prefix, settings.qos) == (1883, "telediag", "telediag/v1", 1)
+    assert (settings.port, settings.client_id, settings.topic_prefix, settings.qos) == (
+        1883, "telediag", "telediag/v1", 1)
     assert (settings.keepalive_s, settings.reconnect_min_s, settings.reconnect_max_s) == (60, 1.0, 60.0)
     assert settings.subscribe and settings.publish and settings.max_payload_bytes == 256 * 1024
     assert not settings.enabled and not settings.ingest_enabled and not settings.publish_enabled

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -25,8 +26,8 @@ IMEI = "356307042441013"
 @pytest.fixture()
 def db(tmp_path: Path) -> Iterator[Any]:
     connection = connect(tmp_path / "telediag.sqlite3")
-    save(connection, [parse_entry({"imei": IMEI, "protocol": "teltonika", "account": "Acme", "vehicle_plate": "WX 1234"})],
-         MONDAY_10_MSK, "import")
+    save(connection, [parse_entry({"imei": IMEI, "protocol": "teltonika", "account": "Acme",
+                                   "vehicle_plate": "WX 1234"})], MONDAY_10_MSK, "import")
     yield connection
     connection.close()
 
@@ -106,7 +107,8 @@ def test_fifty_devices_silent_on_one_operator_make_one_p1_parent(tmp_path: Path,
     for i, imei in enumerate(imeis):
         db.execute("INSERT INTO findings (imei, code, first_seen, last_seen) VALUES (?, 'DEVICE_SILENT', ?, ?)",
                    (imei, now + i, now + i))
-    desk.on_findings(db, [transition("raised", "DEVICE_SILENT", now + i, imei) for i, imei in enumerate(imeis)], now + 60)
+    desk.on_findings(db, [transition("raised", "DEVICE_SILENT", now + i, imei) for i, imei in enumerate(imeis)],
+                     now + 60)
     parents = tickets(db, topic="critical_server_failure")
     assert len(parents) == 1
     parent = parents[0]
@@ -118,7 +120,8 @@ def test_fifty_devices_silent_on_one_operator_make_one_p1_parent(tmp_path: Path,
     desk.on_findings(db, [], now + 120)
     assert len(tickets(db)) == 51  # correlating again changes nothing
 
-    desk.comment(db, parent["id"], "it#1", "The operator confirms an outage; fix expected by 14:00.", now + 300, staff=True)
+    desk.comment(db, parent["id"], "it#1", "The operator confirms an outage; fix expected by 14:00.", now + 300,
+                 staff=True)
     assert repo.document(db, parent["children"][0])["timeline"][-1]["kind"] == "outage_update"
     desk.change_state(db, parent["id"], "resolved", "it#1", now + 600, "operator fixed it")
     assert {repo.document(db, child)["state"] for child in parent["children"]} == {"resolved"}
@@ -151,7 +154,8 @@ def test_lifecycle_rules_and_rating(db: Any, desk: TicketDesk) -> None:
     now = MONDAY_10_MSK
     ticket_id = desk.file(db, origin="customer", by="customer#3", account="Acme", devices=[IMEI],
                           description="The tracker does not work", now=now,
-                          selfcheck=lambda imei: {"imei": imei, "overall": "ok", "checks": []}, findings=lambda imeis: [])
+                          selfcheck=lambda imei: {"imei": imei, "overall": "ok", "checks": []},
+                          findings=lambda imeis: [])
     with pytest.raises(TicketError):
         desk.change_state(db, ticket_id, "new", "technical#1", now)
     desk.change_state(db, ticket_id, "open", "technical#1", now + 60)

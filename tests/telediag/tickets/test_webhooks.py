@@ -113,7 +113,7 @@ class Server:
 
 def row(db: sqlite3.Connection, id: int) -> dict[str, Any]:
     cursor = db.execute("SELECT * FROM webhook_outbox WHERE id = ?", (id,))
-    return dict(zip((d[0] for d in cursor.description), cursor.fetchone()))
+    return dict(zip((d[0] for d in cursor.description), cursor.fetchone(), strict=True))
 
 
 class DeliveryTests(unittest.TestCase):

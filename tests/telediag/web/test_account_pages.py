@@ -18,7 +18,14 @@ from telediag.tickets.desk import TicketDesk
 from telediag.web.accounts import activation, device_status, roaming
 from telediag.web.paging import page_number
 from tests.telediag.api.support import (
-    ACME, BETA, IMEI_A, IMEI_A2, IMEI_B, LAT_B, LON_B, FakeDiagnostics,
+    ACME,
+    BETA,
+    IMEI_A,
+    IMEI_A2,
+    IMEI_B,
+    LAT_B,
+    LON_B,
+    FakeDiagnostics,
 )
 from tests.telediag.web.support import RolePagesCase
 
@@ -64,7 +71,8 @@ class AccountPagesTests(RolePagesCase):
         desk = TicketDesk(SlaConfig(), TicketsConfig())
         self.ticket = desk.file(db, origin="customer", by="customer#1", account=ACME, devices=[IMEI_A],
                                 description="Our tracker in WX 1234A shows odd positions", now=self.now,
-                                selfcheck=self.diagnostics.selfcheck, findings=lambda imeis: self.diagnostics.findings(imeis, None, True))
+                                selfcheck=self.diagnostics.selfcheck,
+                                findings=lambda imeis: self.diagnostics.findings(imeis, None, True))
         self.positions = self.stored_positions(db)
 
     @staticmethod
@@ -90,7 +98,8 @@ class AccountPagesTests(RolePagesCase):
         self.assertEqual(answer.status, 200, answer.data)
         html = answer.data.decode()
         rows = dict(re.findall(r'<tr data-account="([^"]+)" (data-coverage="[^"]*" data-vip="[^"]*")', html))
-        self.assertEqual(rows, {ACME: 'data-coverage="eu" data-vip="no"', BETA: 'data-coverage="domestic" data-vip="yes"'})
+        self.assertEqual(rows, {ACME: 'data-coverage="eu" data-vip="no"',
+                                BETA: 'data-coverage="domestic" data-vip="yes"'})
         self.assertIn('href="/accounts/Acme%20Logistics"', html)
         for text in ("Jan Kowalski", "mailto:jan.kowalski@acme.example", "+48 600 100 200", "Home country only", "EU"):
             self.assertIn(text, html)  # the customer office works with contacts and plans
@@ -127,7 +136,8 @@ class AccountPagesTests(RolePagesCase):
 
         beta = yield self.page("customer_office", "/accounts/" + quote(BETA))
         html = beta.data.decode()
-        self.assertIn(f'<tr data-imei="{IMEI_B}" data-status="problem" data-activation="unknown" data-roaming="rejected">', html)
+        self.assertIn(f'<tr data-imei="{IMEI_B}" data-status="problem" data-activation="unknown"'
+                      ' data-roaming="rejected">', html)
         self.assertIn("The network in DE refuses the SIM card.", html)
         self.assertIn("cause 11", html)
         self.assertIn("The vehicle is outside the countries its plan covers", html)
@@ -161,7 +171,8 @@ class AccountPagesTests(RolePagesCase):
         empty = yield self.page("customer_office", "/accounts/" + quote(ACME) + "?page=2")
         self.assertEqual(empty.status, 200)
         self.assertIn(b'data-empty="devices"', empty.data)
-        posted = yield self.call("POST", "/accounts", headers={"Cookie": f"telediag_session={self.sessions['customer_office']}"})
+        cookie = f"telediag_session={self.sessions['customer_office']}"
+        posted = yield self.call("POST", "/accounts", headers={"Cookie": cookie})
         self.assertEqual(posted.status, 403)  # no CSRF token: refused before routing
 
 
@@ -183,10 +194,12 @@ def test_status_and_roaming_words_come_from_findings_and_the_sim_plan() -> None:
     assert roaming({"roaming": None}, [])["state"] == "unknown"
     assert roaming({"roaming": False}, [])["state"] == "not_included"
     assert roaming({"roaming": True}, [])["state"] == "included"
-    rejected = roaming({"roaming": None}, [{"code": "ROAMING_REJECTED",
-                                            "evidence": {"country": "DE", "causes": [13], "sim_roaming_allowed": False}}])
+    rejected = roaming({"roaming": None}, [{
+        "code": "ROAMING_REJECTED", "evidence": {"country": "DE", "causes": [13], "sim_roaming_allowed": False},
+    }])
     assert rejected == {"state": "rejected", "country": "DE", "causes": [13], "sim": False}
-    assert roaming({"roaming": True}, [{"code": "EU_COVERAGE_INACTIVE", "evidence": {"country": "CZ"}}])["state"] == "uncovered"
+    uncovered = roaming({"roaming": True}, [{"code": "EU_COVERAGE_INACTIVE", "evidence": {"country": "CZ"}}])
+    assert uncovered["state"] == "uncovered"
 
 
 def test_page_numbers() -> None:

@@ -12,14 +12,20 @@ from twisted.internet import defer
 from protocols.record import Record, iso_utc
 from telediag.store.sqlite import IngestError, RecordBatch, Store, connect
 from telediag.web import device_detail, tracker_pages
-from telediag.web.charts import render_chart
 from telediag.web.causes import explain
+from telediag.web.charts import render_chart
 from telediag.web.device_detail import MAX_POINTS, Window, hex_groups, telemetry
 from telediag.web.evidence import evidence_items
 from telediag.web.tracker_pages import ImageCache
 from telediag.web.users import create_user
 from tests.telediag.api.support import (
-    ACME, BETA, ICCID_A, IMEI_A, IMEI_B, ApiTestCase, FakeDiagnostics,
+    ACME,
+    BETA,
+    ICCID_A,
+    IMEI_A,
+    IMEI_B,
+    ApiTestCase,
+    FakeDiagnostics,
 )
 from tests.telediag.web.support import PASSWORD, form_sign_in, session_of
 

@@ -28,9 +28,9 @@ from telediag.diagnostics.engine import DiagnosticsEngine, EngineView
 from telediag.diagnostics.hints import hint
 from telediag.diagnostics.selfcheck import _detail, render_text, translate_selfcheck
 from telediag.diagnostics.wording import ENGLISH, N_, Nn_, said
+from telediag.languages import LANGUAGES, catalogue, negotiate
 from telediag.store.connectivity import save_events
 from telediag.store.sqlite import RecordBatch, Store, connect
-from telediag.languages import LANGUAGES, catalogue, negotiate
 from telediag.web.i18n import TRANSLATED_BY_VALUE
 from telediag.web.resources import WRONG_CREDENTIALS
 from telediag.web.users import create_user
@@ -319,7 +319,8 @@ class LanguageTests(ApiTestCase):
         english = yield self.call("GET", path, "customer")
         self.assertEqual((english.status, english.header("Content-Language")), (200, "en"))
         power = {c["id"]: c for c in english.json["checks"]}["power"]
-        self.assertEqual((power["status"], power["finding"], power["title"]), ("fail", "EXTERNAL_POWER_LOST", "Power supply"))
+        self.assertEqual((power["status"], power["finding"], power["title"]),
+                         ("fail", "EXTERNAL_POWER_LOST", "Power supply"))
         self.assertTrue(power["hint"].startswith("The tracker has lost the vehicle's power"))
         self.assertRegex(power["detail"], r" First noticed 20\d\d-\d\d-\d\d \d\d:\d\d UTC\.$")
         for how in ({"path": f"{path}?lang=pl"}, {"path": path, "headers": {"Accept-Language": "pl-PL,pl;q=0.9"}}):
@@ -391,4 +392,5 @@ def test_cli_selfcheck_speaks_polish(tmp_path: Path) -> None:
         assert cli.main(["selfcheck", IMEI_A2, "--data-dir", str(tmp_path), "--lang", "sv", "--json"]) == 0
     checks = {check["id"]: check for check in json.loads(out.getvalue())["checks"]}
     assert checks["power"]["title"] == "Strömförsörjning"
-    assert render_text({"imei": "1", "checked_at": "t", "overall": "ok", "checks": []}) == "Tracker 1: OK (checked t)\n\n"
+    text = render_text({"imei": "1", "checked_at": "t", "overall": "ok", "checks": []})
+    assert text == "Tracker 1: OK (checked t)\n\n"

@@ -37,8 +37,8 @@ class OutagePagesTests(RolePagesCase):
         super().setUp()
         self.now = time.time()
         store = Store(self.config.database_path)
-        save(store._db, [parse_entry({"imei": imei, "protocol": "teltonika", "account": ACME if i % 2 else "Gamma Cargo",
-                                      "vehicle_plate": f"GD {1000 + i}"})
+        save(store._db, [parse_entry({"imei": imei, "protocol": "teltonika",
+                                      "account": ACME if i % 2 else "Gamma Cargo", "vehicle_plate": f"GD {1000 + i}"})
                          for i, imei in enumerate(SILENT)], self.now, "import")
         for i, imei in enumerate(SILENT):  # far apart: only the operator is shared
             record = Record(imei=imei, protocol="teltonika", fix_time=self.now - 7200, valid=True,
@@ -71,8 +71,10 @@ class OutagePagesTests(RolePagesCase):
         answer = yield self.page("technical", "/outages")
         self.assertEqual(answer.status, 200, answer.data)
         html = answer.data.decode()
-        rows = re.findall(r'<tr data-outage="(\d+)" data-shared-kind="(\w*)" data-shared-value="([^"]*)" data-open="(\w+)">', html)
-        self.assertEqual(rows, [(str(self.parent), "operator", str(OPERATOR), "yes"), (str(self.old), "apn", "m2m.old", "no")])
+        rows = re.findall(r'<tr data-outage="(\d+)" data-shared-kind="(\w*)" data-shared-value="([^"]*)"'
+                          r' data-open="(\w+)">', html)
+        self.assertEqual(rows, [(str(self.parent), "operator", str(OPERATOR), "yes"),
+                                (str(self.old), "apn", "m2m.old", "no")])
         self.assertIn('data-open-outages="1"', html)
         first = html.split(f'<tr data-outage="{self.parent}"', 1)[1].split("</tr>", 1)[0]
         self.assertIn('data-count="devices">4<', first)
@@ -113,7 +115,8 @@ class OutagePagesTests(RolePagesCase):
             for path in ("/outages", f"/outages/{self.parent}"):
                 answer = yield self.page(role, path)
                 self.assertEqual(answer.status, 404, (role, path))
-        for path in (f"/outages/{self.other}", "/outages/999999", "/outages/abc", "/outages/0", f"/outages/{self.parent}/x"):
+        for path in (f"/outages/{self.other}", "/outages/999999", "/outages/abc", "/outages/0",
+                     f"/outages/{self.parent}/x"):
             answer = yield self.page("technical", path)
             self.assertEqual(answer.status, 404, path)
         bad = yield self.page("technical", "/outages?page=x")

@@ -11,14 +11,14 @@ from urllib.parse import urlencode
 
 from twisted.internet import defer, reactor
 
+from telediag.api.auth import Principal
 from telediag.store.sqlite import connect
 from telediag.web import desk
 from telediag.web.evidence import evidence_items
 from telediag.web.paging import page_of
 from telediag.web.ticket_pages import next_states
-from telediag.api.auth import Principal
 from telediag.web.users import create_user
-from tests.telediag.api.support import ACME, IMEI_A, IMEI_B, ApiTestCase, Answer
+from tests.telediag.api.support import ACME, IMEI_A, IMEI_B, Answer, ApiTestCase
 from tests.telediag.web.support import PASSWORD, form_sign_in, hidden_csrf, session_of, set_cookies
 
 USERS = {"anna": ("customer", ACME), "office": ("customer_office", None), "tech": ("technical", None),

@@ -122,7 +122,8 @@ def test_cli_create_disable_list(monkeypatch: pytest.MonkeyPatch, capsys: pytest
 def test_cli_password_replaces_the_password_and_ends_the_sessions(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], data_dir: Path) -> None:
     new = "a brand new passphrase"
-    assert run(monkeypatch, capsys, data_dir, "users", "create", "--role", "admin", "gina", stdin=PASSWORD + "\n")[0] == 0
+    created = run(monkeypatch, capsys, data_dir, "users", "create", "--role", "admin", "gina", stdin=PASSWORD + "\n")
+    assert created[0] == 0
     db = connect(data_dir / "telediag.sqlite3")
     user = check_credentials(db, "gina", PASSWORD)
     assert user is not None
