@@ -208,6 +208,11 @@ def connect(path: Path, synchronous: str = "NORMAL", readonly: bool = False) -> 
     return connection
 
 
+class StoreTooNew(Exception):
+    """The store was written by a newer telediag: this version does not know its schema and must not
+    write to it (an older writer could break what the newer one relies on)."""
+
+
 def migrate(connection: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> int:
     """Run the ``migrations`` this database has not run yet; returns its version afterwards.
 
@@ -219,6 +224,10 @@ def migrate(connection: sqlite3.Connection, migrations: Sequence[Migration] = MI
     """
     by_version = {migration.version: migration for migration in migrations}
     version = _user_version(connection)
+    known = max(by_version, default=0)
+    if version > known:
+        raise StoreTooNew(f"the store has schema version {version}, newer than this telediag knows ({known}); "
+                          "run the telediag version that wrote it, or a newer one")
     while version + 1 in by_version:
         connection.execute("BEGIN IMMEDIATE")
         try:

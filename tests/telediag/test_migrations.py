@@ -11,6 +11,7 @@ import pytest
 from telediag.store.sqlite import (
     MIGRATIONS,
     MIGRATIONS_FOLDER,
+    StoreTooNew,
     connect,
     load_migrations,
     migrate,
@@ -67,6 +68,19 @@ def test_a_fresh_store_reaches_the_latest_version(tmp_path: Path) -> None:
     again = connect(tmp_path / "telediag.sqlite3")  # at the latest version: nothing runs twice
     assert _version(again) == LATEST
     again.close()
+
+
+def test_a_store_written_by_a_newer_version_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "telediag.sqlite3"
+    connect(path).close()
+    raw = sqlite3.connect(path)
+    raw.execute(f"PRAGMA user_version = {LATEST + 1}")
+    raw.close()
+    with pytest.raises(StoreTooNew, match=f"schema version {LATEST + 1}, newer than this telediag knows"):
+        connect(path)
+    raw = sqlite3.connect(path)
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == LATEST + 1
+    raw.close()
 
 
 @pytest.mark.parametrize("older", range(1, LATEST))
