@@ -17,6 +17,7 @@ import orjson
 from protocols.record import iso_utc
 from telediag.diagnostics.catalogue import FINDINGS
 from telediag.diagnostics.checks import Verdicts
+from telediag.store.sqlite import transaction
 
 _COLUMNS = "id, imei, code, active, first_seen, last_seen, count, evidence, cleared_at"
 
@@ -68,8 +69,7 @@ def active_findings(db: sqlite3.Connection, imei: str) -> dict[str, Finding]:
 def apply_verdicts(db: sqlite3.Connection, imei: str, verdicts: Verdicts, now: float) -> list[Transition]:
     """Raise, update or clear findings of one device in one transaction."""
     transitions: list[Transition] = []
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(db):
         active = active_findings(db, imei)
         for code, evidence in verdicts.items():
             current = active.get(code)
@@ -95,10 +95,6 @@ def apply_verdicts(db: sqlite3.Connection, imei: str, verdicts: Verdicts, now: f
                 finding = Finding(current.id, imei, code, False, current.first_seen, current.last_seen,
                                   current.count, current.evidence, now)
                 transitions.append(Transition("cleared", finding))
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
     return transitions
 
 

@@ -17,6 +17,7 @@ from protocols.record import iso_utc
 from telediag.problems import FileRejected
 from telediag.redaction import PersonalData
 from telediag.registry.entries import IMPORT_COLUMNS, DeviceEntry, InvalidEntry, parse_entry
+from telediag.store.sqlite import transaction
 
 MAX_IMPORT_ROWS = 200_000
 """Rows one import may carry; a bigger file is refused before anything is written."""
@@ -72,8 +73,7 @@ def save(db: sqlite3.Connection, entries: Iterable[DeviceEntry], now: float, sou
     known_accounts = {row[0] for row in db.execute("SELECT name FROM accounts")}
     rows = added = updated = 0
     new_accounts: set[str] = set()
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(db):
         for entry in entries:
             rows += 1
             if entry.account is not None:
@@ -92,10 +92,6 @@ def save(db: sqlite3.Connection, entries: Iterable[DeviceEntry], now: float, sou
             else:
                 added += 1
                 known_devices.add(entry.imei)
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
     return ImportResult(rows, added, updated, len(new_accounts))
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from protocols.record import iso_utc
 from telediag.diagnostics.connectivity_events import FIELDS, ConnectivityEvent, InvalidEvent, parse_event
 from telediag.problems import FileRejected
+from telediag.store.sqlite import transaction
 
 MAX_EVENTS_PER_IMPORT = 1_000_000
 MAX_LINE_BYTES = 64 * 1024
@@ -77,15 +78,10 @@ def save_events(db: sqlite3.Connection, events: Iterable[ConnectivityEvent], rec
         (e.at, e.iccid, e.imei, e.type, e.cause, e.apn, e.mcc, e.mnc, e.rat, received_at, e.digest)
         for e in events
     ]
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(db):
         before = db.total_changes
         db.executemany(_INSERT, rows)
         stored = db.total_changes - before
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
     return stored
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -206,6 +207,20 @@ def connect(path: Path, synchronous: str = "NORMAL", readonly: bool = False) -> 
     connection.execute("PRAGMA busy_timeout = 5000")
     migrate(connection)
     return connection
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE") -> Iterator[sqlite3.Connection]:
+    """The store's one transaction: ``begin`` ... COMMIT, rolled back on any error (every connection is
+    in autocommit mode, so nothing else opens one). IMMEDIATE takes the write lock at once, so a
+    read-then-write never fails halfway on a lock another writer took meanwhile."""
+    db.execute(begin)
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 class StoreTooNew(Exception):

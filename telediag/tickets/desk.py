@@ -15,6 +15,7 @@ from typing import Any
 from telediag.config import SlaConfig, TicketsConfig
 from telediag.diagnostics.catalogue import FINDINGS
 from telediag.diagnostics.findings import Transition
+from telediag.store.sqlite import transaction
 from telediag.tickets import repository as repo
 from telediag.tickets.classify import classify
 from telediag.tickets.incidents import SYSTEM, Incidents
@@ -59,7 +60,7 @@ class TicketDesk:
         first_due, resolution_due = self.lifecycle.due_times(kind.topic, now)
         vip_row = db.execute("SELECT vip FROM accounts WHERE name = ?", (account,)).fetchone() if account else None
         vip = bool(vip_row and vip_row[0])
-        with repo.transaction(db):
+        with transaction(db):
             ticket_id = repo.insert_ticket(
                 db, title=title or _title(description), origin=origin, category=kind.category, topic=kind.topic,
                 team=team_for(codes, kind.category, kind.topic),
@@ -83,7 +84,7 @@ class TicketDesk:
 
     def comment(self, db: sqlite3.Connection, ticket_id: int, by: str, text: str, now: float, staff: bool) -> None:
         """Add a comment; on an outage parent it reaches every affected customer's ticket too."""
-        with repo.transaction(db):
+        with transaction(db):
             self.lifecycle.comment(db, ticket_id, by, text, now, staff)
             for child in repo.children_of(db, ticket_id):
                 repo.add_timeline(db, child, now, "outage_update", by, text.strip())
@@ -92,7 +93,7 @@ class TicketDesk:
     def change_state(self, db: sqlite3.Connection, ticket_id: int, state: str, by: str, now: float,
                      text: str | None = None, staff: bool = True) -> None:
         """Move a ticket; resolving an outage parent resolves its children with it."""
-        with repo.transaction(db):
+        with transaction(db):
             self.lifecycle.move(db, ticket_id, state, by, now, text, staff=staff)
             if state == "resolved":
                 self._resolve_children(db, ticket_id, now)
@@ -101,12 +102,12 @@ class TicketDesk:
         self, db: sqlite3.Connection, ticket_id: int, by: str, rating: str, reason: str | None, now: float,
     ) -> None:
         """The customer closes with a rating."""
-        with repo.transaction(db):
+        with transaction(db):
             self.lifecycle.close(db, ticket_id, by, rating, reason, now)
 
     def sweep(self, db: sqlite3.Connection, now: float) -> dict[str, int]:
         """SLA breaches, auto-close, outage correlation and outage recovery."""
-        with repo.transaction(db):
+        with transaction(db):
             summary = self.lifecycle.sweep(db, now)
         summary["outages"] = len(self.incidents.correlate(db, now))
         recovered = 0
@@ -118,7 +119,7 @@ class TicketDesk:
             children = repo.children_of(db, parent)
             states = {repo.row(db, child)["state"] for child in children}
             if children and not states & set(ACTIVE_STATES):
-                with repo.transaction(db):
+                with transaction(db):
                     self.lifecycle.move(db, parent, "resolved", SYSTEM, now,
                                         "every affected device recovered", staff=False, kind="auto_resolved")
                 recovered += 1

@@ -16,6 +16,7 @@ from telediag.config import TicketsConfig
 from telediag.diagnostics.catalogue import FINDINGS
 from telediag.diagnostics.findings import Transition
 from telediag.isolation import each_isolated
+from telediag.store.sqlite import transaction
 from telediag.tickets import repository as repo
 from telediag.tickets.classify import classify
 from telediag.tickets.lifecycle import Lifecycle
@@ -53,7 +54,7 @@ class Incidents:
         def apply(transition: Transition) -> int | None:
             if FINDINGS[transition.finding.code].informational:
                 return None  # ACTIVATION_PENDING and LOW_GSM_SIGNAL never open tickets
-            with repo.transaction(db):
+            with transaction(db):
                 return (self._cleared(db, transition, now) if transition.kind == "cleared"
                         else self._present(db, transition, now))
 
@@ -138,7 +139,7 @@ class Incidents:
             fresh = imeis - linked
             if len(imeis) < self.config.mass_outage_min_devices or not fresh:
                 continue
-            with repo.transaction(db):
+            with transaction(db):
                 parent = self._parent(db, key, len(imeis), now)
                 for imei in sorted(fresh):
                     self._link_child(db, parent, codes[imei], now)

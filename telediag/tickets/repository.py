@@ -7,26 +7,13 @@ entry and its notification commit together or not at all.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
 
 from protocols.record import iso_utc
 from telediag.tickets.model import TicketNotFound
-
-
-@contextmanager
-def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error (connections are in autocommit mode)."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield db
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
 
 
 def insert_ticket(db: sqlite3.Connection, **values: Any) -> int:

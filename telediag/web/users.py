@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 from protocols.record import iso_utc
 from telediag.api.tokens import ROLES, UnknownAccount
+from telediag.store.sqlite import transaction
 from telediag.web.passwords import WeakPassword, dummy_verify, hash_password, verify_password
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -111,17 +112,12 @@ def check_credentials(db: sqlite3.Connection, username: str, password: str) -> U
 
 def disable_user(db: sqlite3.Connection, username: str, now: float) -> bool:
     """Disable a live user and end every session of it; False if no such live user."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(db):
         cursor = db.execute(
             "UPDATE users SET disabled_at = ? WHERE username = ? AND disabled_at IS NULL", (now, username)
         )
         db.execute("DELETE FROM web_sessions WHERE user_id IN (SELECT id FROM users WHERE username = ?)",
                    (username,))
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
     return cursor.rowcount == 1
 
 
@@ -132,16 +128,11 @@ def set_password(db: sqlite3.Connection, username: str, password: str) -> bool:
         password_hash = hash_password(password)
     except WeakPassword as error:
         raise UserUsageError(str(error)) from None
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(db):
         cursor = db.execute("UPDATE users SET password_hash = ? WHERE username = ? AND disabled_at IS NULL",
                             (password_hash, username))
         db.execute("DELETE FROM web_sessions WHERE user_id IN (SELECT id FROM users WHERE username = ?)",
                    (username,))
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
     return cursor.rowcount == 1
 
 
