@@ -18,14 +18,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import yaml
 
 from protocols import registry
 from telediag.config import DEFAULT_LISTEN, ApiConfig, IngestConfig, StoreConfig, WebConfig, load_config, parse_config
+from tests.docker.conftest import DOCKER
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCKER = ROOT / "docker"
-COMPOSE = DOCKER / "compose.yaml"
 HAPROXY_CFG = DOCKER / "haproxy" / "haproxy.cfg"
 SCALE_CONFIG = DOCKER / "telediag-scale.toml"
 CONTAINER_CONFIG = "/etc/telediag/telediag.toml"
@@ -170,16 +168,6 @@ def bind_ports(frontend: Proxy) -> set[int]:
 
 
 # --- fixtures -------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def compose() -> dict[str, Any]:
-    return yaml.safe_load(COMPOSE.read_text())
-
-
-@pytest.fixture(scope="module")
-def services(compose: dict[str, Any]) -> dict[str, Any]:
-    return compose["services"]
-
 
 @pytest.fixture(scope="module")
 def haproxy() -> tuple[list[list[str]], dict[tuple[str, str], Proxy]]:

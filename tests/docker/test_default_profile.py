@@ -15,10 +15,9 @@ import pytest
 import yaml
 
 from telediag.config import load_config
+from tests.docker.conftest import DOCKER
 
-ROOT = Path(__file__).resolve().parents[1]
-DOCKER = ROOT / "docker"
-COMPOSE = DOCKER / "compose.yaml"
+ROOT = Path(__file__).resolve().parents[2]
 CONTAINER_CONFIG = "/etc/telediag/telediag.toml"
 REQUIRED_HOST_PORTS = {8080, 5027, 5023, 1883, 8086, 3000}
 TELEMETRY_FIELDS = {
@@ -26,16 +25,6 @@ TELEMETRY_FIELDS = {
     "battery_voltage_v", "gsm_signal_pct", "odometer_m", "valid", "ignition", "motion", "roaming", "event",
 }
 """The fields of the ``telemetry`` measurement the InfluxDB export writes (tags: imei, protocol, account)."""
-
-
-@pytest.fixture(scope="module")
-def compose() -> dict[str, Any]:
-    return yaml.safe_load(COMPOSE.read_text())
-
-
-@pytest.fixture(scope="module")
-def services(compose: dict[str, Any]) -> dict[str, Any]:
-    return compose["services"]
 
 
 @pytest.fixture(scope="module")
