@@ -312,8 +312,7 @@ class Store:
         db = self._db
         rows: list[tuple[Any, ...]] = []
         seen: dict[str, list[Any]] = {}
-        db.execute("BEGIN")
-        try:
+        with transaction(db, "BEGIN"):  # the only writer: no need to take the lock before the first write
             for change in changes:
                 if isinstance(change, RecordBatch):
                     rows.extend(record_row(change.imei, r, change.server_time) for r in change.records)
@@ -339,10 +338,6 @@ class Store:
             if flush_state and pending:
                 db.executemany(_UPSERT_SEEN, [(imei, *state) for imei, state in pending.items()])
                 pending = {}
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         self._seen = pending
         return inserted
 
