@@ -13,7 +13,8 @@ from telediag.config import Thresholds
 from telediag.diagnostics.engine import DiagnosticsEngine
 from telediag.registry.entries import parse_entry
 from telediag.registry.repository import save
-from telediag.store.sqlite import RecordBatch, Store
+from telediag.store.sqlite import SQLiteDatabase
+from telediag.store.writer import RecordBatch, Store
 
 START = 1_795_000_000.0
 
@@ -25,14 +26,14 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=60.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        store = Store(Path(folder) / "telediag.sqlite3")
+        store = Store(SQLiteDatabase(Path(folder) / "telediag.sqlite3"))
         fleet = simulate_fleet(args.devices, START, args.hours * 3600, args.interval, seed=1)
         save(store._db, [parse_entry(s.registry_row) for s in fleet], START, "import")
         store.commit([RecordBatch(s.imei, "teltonika", r, at) for s in fleet for at, r in s.batches], flush_state=True)
         records = store._db.execute("SELECT count(*) FROM records").fetchone()[0]
         store.close()
         now = START + args.hours * 3600
-        engine = DiagnosticsEngine(Path(folder) / "telediag.sqlite3", Thresholds())
+        engine = DiagnosticsEngine(SQLiteDatabase(Path(folder) / "telediag.sqlite3"), Thresholds())
         engine.sweep(now)  # warm-up: geography data, SQLite cache
         began = time.perf_counter()
         engine.sweep(now + 60)

@@ -38,7 +38,9 @@ from telediag.diagnostics.findings import apply_verdicts  # noqa: E402
 from telediag.registry.entries import parse_entry  # noqa: E402
 from telediag.registry.repository import save  # noqa: E402
 from telediag.store.connectivity import save_events  # noqa: E402
-from telediag.store.sqlite import Reader, RecordBatch, Store  # noqa: E402
+from telediag.store.reader import Reader  # noqa: E402
+from telediag.store.sqlite import SQLiteDatabase  # noqa: E402
+from telediag.store.writer import RecordBatch, Store  # noqa: E402
 from telediag.web.fleet import FleetQuery, fleet_choices, fleet_view  # noqa: E402
 from telediag.web.users import create_user  # noqa: E402
 
@@ -62,7 +64,7 @@ def build_store(data_dir: Path, devices: int, per_device: int, seed: int = 7) ->
     """The fleet in ``data_dir``'s store; returns what was stored."""
     rng = random.Random(seed)
     path = data_dir / "telediag.sqlite3"
-    store = Store(path)
+    store = Store(SQLiteDatabase(path))
     fleet = []
     for n in range(devices):
         imei = f"35{n:013d}"
@@ -124,8 +126,8 @@ def serve(data_dir: str) -> None:
 
     config = Config(store=StoreConfig(data_dir=Path(data_dir)), api=ApiConfig(listen="tcp:0:interface=127.0.0.1"),
                     listen={})
-    service = ApiService(config, reactor, EngineView(DiagnosticsEngine(config.database_path, config.diagnostics),
-                                                     reactor))
+    engine = DiagnosticsEngine(SQLiteDatabase(config.database_path), config.diagnostics)
+    service = ApiService(config, reactor, EngineView(engine, reactor))
 
     class Parent(Protocol):
         def connectionLost(self, reason: Any = None) -> None:
@@ -193,7 +195,7 @@ def main() -> None:
         counts = build_store(data_dir, args.devices, args.records)
         print(f"store: {', '.join(f'{v:,} {k}' for k, v in counts.items())} "
               f"(built in {time.perf_counter() - began:.0f} s)")
-        reader = Reader(data_dir / "telediag.sqlite3")
+        reader = Reader(SQLiteDatabase(data_dir / "telediag.sqlite3"))
         pseudonyms = Pseudonymiser(load_or_create_secret(data_dir))
         tech = Principal("technical")
         choices = fleet_choices()(reader)

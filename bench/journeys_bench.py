@@ -29,7 +29,9 @@ from telediag.diagnostics.installation import (  # noqa: E402
     journey_false_starts,
 )
 from telediag.diagnostics.journeys import detect_journeys  # noqa: E402
-from telediag.store.sqlite import Reader, RecordBatch, Store  # noqa: E402
+from telediag.store.reader import Reader  # noqa: E402
+from telediag.store.sqlite import SQLiteDatabase  # noqa: E402
+from telediag.store.writer import RecordBatch, Store  # noqa: E402
 
 T0 = 1_700_000_000.0
 THRESHOLDS = Thresholds()
@@ -39,7 +41,7 @@ def fill(path: Path, devices: int, hours: float, interval: float) -> list[str]:
     """Write ``devices`` simulated vehicles reporting every ``interval`` s for ``hours``; their IMEIs."""
     imeis = [f"35{index:013d}" for index in range(devices)]
     vehicles = [Vehicle(imei, "teltonika", index, T0) for index, imei in enumerate(imeis)]
-    store = Store(path)
+    store = Store(SQLiteDatabase(path))
     steps = int(hours * 3600 / interval)
     pending: list[RecordBatch] = []
     for step in range(steps):
@@ -79,7 +81,7 @@ def main() -> None:
         started = time.perf_counter()
         (imei,) = fill(one_path, 1, 48.0, 10.0)
         print(f"one device, 48 h at 10 s: generated and stored in {time.perf_counter() - started:.1f} s")
-        reader = Reader(one_path)
+        reader = Reader(SQLiteDatabase(one_path))
         load, analyse, records = best_of(args.repeat, lambda: check_device(reader, imei, T0 + 48 * 3600))
         reader.close()
         print(
@@ -94,7 +96,7 @@ def main() -> None:
             f"{args.devices} devices, 24 h at 60 s: generated and stored in "
             f"{time.perf_counter() - started:.1f} s"
         )
-        reader = Reader(fleet_path)
+        reader = Reader(SQLiteDatabase(fleet_path))
         totals = []
         for _ in range(args.repeat):
             results = [check_device(reader, imei, T0 + 24 * 3600) for imei in imeis]

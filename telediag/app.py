@@ -141,7 +141,7 @@ def makeService(config: Config, reactor: Any = None) -> TelediagService:
         config.ingest.command_timeout_s, store.is_registered, config.ingest.bounds,
     )
     root = TelediagService(config, pipeline)
-    database = config.database_path
+    database = store.database
 
     def add(name: str, child: Service) -> Any:
         child.setName(name)
@@ -150,7 +150,7 @@ def makeService(config: Config, reactor: Any = None) -> TelediagService:
 
     add("store", store)
     if config.store.retention_days:
-        add("retention", RetentionService(config.store, reactor, exporting=config.influxdb.enabled))
+        add("retention", RetentionService(config.store, database, reactor, exporting=config.influxdb.enabled))
     if config.influxdb.enabled:  # the records table is its outbox: it resumes from its cursor
         add("influxdb", InfluxExporter(reactor, database, config.influxdb))
     publisher = None

@@ -100,13 +100,13 @@ def command_connectivity(config: Config, args: argparse.Namespace, out: TextIO) 
     import time
 
     from telediag.store.connectivity import EventsRejected, read_events_file, save_events
-    from telediag.store.sqlite import connect
+    from telediag.store.database import open_database
 
     try:
         events = read_events_file(args.file)
     except EventsRejected as error:
         return _rejected(args.file, error)
-    db = connect(config.database_path, config.store.synchronous)
+    db = open_database(config.store).connect()
     try:
         stored = save_events(db, events, time.time())
     finally:
@@ -121,10 +121,11 @@ def command_devices(config: Config, args: argparse.Namespace, out: TextIO) -> in
 
     from telediag.registry import repository
     from telediag.registry.entries import InvalidEntry, parse_entry
-    from telediag.store.sqlite import Reader, connect
+    from telediag.store.database import open_database
+    from telediag.store.reader import Reader
 
     if args.action in ("list", "show"):
-        reader = Reader(config.database_path)
+        reader = Reader(open_database(config.store))
         try:
             db = reader.connection
             if args.action == "list":
@@ -148,7 +149,7 @@ def command_devices(config: Config, args: argparse.Namespace, out: TextIO) -> in
             return EXIT_OK
         finally:
             reader.close()
-    db = connect(config.database_path, config.store.synchronous)
+    db = open_database(config.store).connect()
     try:
         if args.action == "import":
             try:
@@ -182,11 +183,12 @@ def _parse_time(text: str | None, option: str) -> float | None:
 
 def command_records(config: Config, args: argparse.Namespace, out: TextIO) -> int:
     """Print one device's records as JSON lines or CSV."""
-    from telediag.store.sqlite import Reader
+    from telediag.store.database import open_database
+    from telediag.store.reader import Reader
 
     since = _parse_time(args.since, "--since")
     until = _parse_time(args.until, "--until")
-    reader = Reader(config.database_path)
+    reader = Reader(open_database(config.store))
     try:
         records = reader.records(args.imei, since, until)
         if args.format == "jsonl":
@@ -212,10 +214,12 @@ def command_selfcheck(config: Config, args: argparse.Namespace, out: TextIO) -> 
     from telediag.diagnostics.engine import DiagnosticsEngine, UnknownDevice
     from telediag.diagnostics.selfcheck import render_text, translate_selfcheck
     from telediag.languages import catalogue
+    from telediag.store.database import open_database
 
-    if not config.database_path.exists():
-        raise FileNotFoundError(f"no store at {config.database_path}; run `telediag serve` first or pass --data-dir")
-    engine = DiagnosticsEngine(config.database_path, config.diagnostics)
+    database = open_database(config.store)
+    if not database.exists():
+        raise FileNotFoundError(f"no store at {database.describe()}; run `telediag serve` first or pass --data-dir")
+    engine = DiagnosticsEngine(database, config.diagnostics)
     try:
         result = engine.selfcheck(args.imei, time.time())
     except UnknownDevice:

@@ -8,18 +8,19 @@ device and still propagate, so callers answer 503 or retry as before.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 from twisted.logger import Logger
+
+from telediag.store.database import UNAVAILABLE_ERRORS
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 log = Logger(namespace="telediag.isolation")
 
-SHARED_FAILURES: tuple[type[BaseException], ...] = (sqlite3.OperationalError, sqlite3.InterfaceError, MemoryError)
+SHARED_FAILURES: tuple[type[BaseException], ...] = (*UNAVAILABLE_ERRORS, MemoryError)
 """Failures that are about the store or the process, not about one device's data."""
 
 

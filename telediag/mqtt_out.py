@@ -28,11 +28,9 @@ calling paho (paho calls ``on_publish`` holding its own message lock).
 from __future__ import annotations
 
 import re
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -45,7 +43,7 @@ from twisted.logger import Logger
 from telediag.config import MqttSettings
 from telediag.diagnostics.findings import Transition
 from telediag.ingest.mqtt import new_client
-from telediag.store.sqlite import connect
+from telediag.store.database import Connection, Database
 
 UNASSIGNED = "_unassigned"
 """The slug of devices and tickets without an account."""
@@ -84,16 +82,16 @@ class RegistryAccounts:
     """``account_of(imei)`` reading the registry, with one read-only connection per calling thread
     (the reactor for findings, the tickets thread for ticket events)."""
 
-    def __init__(self, database: Path) -> None:
+    def __init__(self, database: Database) -> None:
         self.database = database
         self._local = threading.local()
-        self._opened: list[sqlite3.Connection] = []
+        self._opened: list[Connection] = []
         self._lock = threading.Lock()
 
     def __call__(self, imei: str) -> str | None:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        db: Connection | None = getattr(self._local, "db", None)
         if db is None:
-            db = self._local.db = connect(self.database, readonly=True)
+            db = self._local.db = self.database.connect(readonly=True)
             with self._lock:
                 self._opened.append(db)
         row = db.execute("SELECT account FROM devices WHERE imei = ?", (imei,)).fetchone()
@@ -108,7 +106,7 @@ class RegistryAccounts:
         self._local = threading.local()
 
 
-def registry_accounts(database: Path) -> RegistryAccounts:
+def registry_accounts(database: Database) -> RegistryAccounts:
     """The registry lookup for :class:`MqttPublisher` on the store at ``database``."""
     return RegistryAccounts(database)
 
@@ -207,7 +205,7 @@ class MqttPublisher(Service):
                 return False
         return bool(self._publish(tickets_topic(self.settings.topic_prefix, account), ticket_payload(event, document)))
 
-    def notify(self, db: sqlite3.Connection, event: str, document: dict[str, Any], now: float) -> None:
+    def notify(self, db: Connection, event: str, document: dict[str, Any], now: float) -> None:
         """The ticket lifecycle's ``Notify`` signature: publish the event."""
         self.publish_ticket(event, document)
 

@@ -21,7 +21,7 @@ from protocols.record import Record
 from telediag.plausibility import Bounds, checked_all
 from telediag.repeats import RepeatSummary
 from telediag.store.committer import BatchCommitter
-from telediag.store.sqlite import ConnectionChange, IngestError, RecordBatch, Registration
+from telediag.store.writer import ConnectionChange, IngestError, RecordBatch, Registration
 
 
 class CommandChannel(Protocol):

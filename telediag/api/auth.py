@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 from dataclasses import dataclass
 
 from twisted.web.server import Request
 
 from telediag.api.errors import bad_request, unauthorized
 from telediag.api.tokens import MAX_TOKEN_CHARS, find_token
+from telediag.store.database import Connection
 
 _BEARER = re.compile(r"Bearer +([A-Za-z0-9\-._~+/]+=*) *", re.IGNORECASE)
 """RFC 6750 ``b64token``; anything else is not a token we could have issued."""
@@ -43,7 +43,7 @@ def bearer_token(request: Request) -> str:
     return match.group(1)
 
 
-def authenticate(db: sqlite3.Connection, token: str) -> Principal:
+def authenticate(db: Connection, token: str) -> Principal:
     """The principal of a live token; 401 for an unknown or revoked one (same answer for both)."""
     stored = find_token(db, token)
     if stored is None or stored.revoked:

@@ -7,7 +7,6 @@ ingest writer (``busy_timeout`` makes either wait for the other instead of faili
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +20,8 @@ from telediag.api.pseudonyms import Pseudonymiser
 from telediag.api.views import DiagnosticsView
 from telediag.config import Config
 from telediag.metrics import Metrics
-from telediag.store.sqlite import Reader, connect
+from telediag.store.database import Connection, open_database
+from telediag.store.reader import Reader
 from telediag.tickets.desk import TicketDesk
 
 T = TypeVar("T")
@@ -43,6 +43,7 @@ class ApiBackend:
         read_threads: int = READ_THREADS, desk: TicketDesk | None = None, metrics: Metrics | None = None,
     ) -> None:
         self.config = config
+        self.database = open_database(config.store)
         self.reactor = reactor
         self.diagnostics = diagnostics
         self.pseudonyms = pseudonyms
@@ -56,11 +57,11 @@ class ApiBackend:
         self._local = threading.local()
         self._readers: list[Reader] = []
         self._readers_lock = threading.Lock()
-        self._writer: sqlite3.Connection | None = None
+        self._writer: Connection | None = None
 
     def start(self) -> None:
         """Open the write connection (creating or migrating the store), then start the threads."""
-        self._writer = connect(self.config.database_path, self.config.store.synchronous)
+        self._writer = self.database.connect()
         self._read_pool.start()
         self._write_pool.start()
 
@@ -83,7 +84,7 @@ class ApiBackend:
     def _reader(self) -> Reader:
         reader = getattr(self._local, "reader", None)
         if reader is None:
-            reader = Reader(self.config.database_path)
+            reader = Reader(self.database)
             self._local.reader = reader
             with self._readers_lock:
                 self._readers.append(reader)

@@ -21,7 +21,7 @@ from telediag.api.jsonio import read_json
 from telediag.api.params import IMEI, MAX_ITEMS_PER_POST, Query
 from telediag.diagnostics.selfcheck import translate_selfcheck
 from telediag.metrics import CONTENT_TYPE
-from telediag.store.sqlite import Reader
+from telediag.store.reader import Reader
 
 
 @dataclass
@@ -77,7 +77,7 @@ async def healthz(api: ApiBackend, call: Call) -> Reply:
     """``GET /healthz``: 200 when the store answers, 503 otherwise."""
     call.query.finish()
     try:
-        ok = await api.read(reads.store_readable, api.config.database_path)
+        ok = await api.read(reads.store_readable, api.database)
     except Exception:
         ok = False
     if ok:

@@ -7,9 +7,7 @@ Every function takes the caller's Principal where a device is involved, and goes
 from __future__ import annotations
 
 import itertools
-import sqlite3
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from protocols.record import iso_utc
@@ -19,7 +17,8 @@ from telediag.api.errors import bad_request, not_found
 from telediag.api.pseudonyms import Pseudonymiser
 from telediag.isolation import each_isolated
 from telediag.registry.repository import get_device, list_devices
-from telediag.store.sqlite import Reader
+from telediag.store.database import Connection, Database
+from telediag.store.reader import Reader
 
 _STATE_TIMES = ("first_seen", "last_seen", "last_connected_at", "last_disconnected_at", "last_fix_time",
                 "last_error_at")
@@ -28,15 +27,15 @@ _STATE_COLUMNS = ("imei", "connected", "remote", *_STATE_TIMES, "last_lat", "las
 _CHUNK = 500
 
 
-def store_readable(reader: Reader, path: Path) -> bool:
-    """Whether the SQLite file is there and answers a query."""
-    if not path.exists():
+def store_readable(reader: Reader, database: Database) -> bool:
+    """Whether the store is there and answers a query."""
+    if not database.exists():
         return False
-    reader.connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    database.readable(reader.connection)
     return True
 
 
-def account_names(db: sqlite3.Connection) -> list[str]:
+def account_names(db: Connection) -> list[str]:
     """Every account name in the registry."""
     return [row[0] for row in db.execute("SELECT name FROM accounts")]
 
@@ -57,7 +56,7 @@ def _state(row: dict[str, Any] | None) -> dict[str, Any]:
     return state
 
 
-def _states(db: sqlite3.Connection, imeis: list[str]) -> dict[str, dict[str, Any]]:
+def _states(db: Connection, imeis: list[str]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     columns = ", ".join(_STATE_COLUMNS)
     for start in range(0, len(imeis), _CHUNK):

@@ -9,7 +9,6 @@ reference to look up in the server log and never carries a traceback.
 from __future__ import annotations
 
 import secrets
-import sqlite3
 from typing import Any
 from urllib.parse import unquote
 
@@ -27,7 +26,8 @@ from telediag.api.handlers import HANDLERS, SELF_AUTHENTICATED, Call
 from telediag.api.jsonio import encode, response_headers
 from telediag.api.params import Query
 from telediag.api.ticket_handlers import TICKET_HANDLERS, TICKET_ROUTES
-from telediag.store.sqlite import Reader
+from telediag.store.database import UNAVAILABLE_ERRORS
+from telediag.store.reader import Reader
 
 ROUTES: tuple[tuple[tuple[str, ...], dict[str, str]], ...] = (
     (("healthz",), {"GET": "healthz"}),
@@ -122,7 +122,7 @@ class ApiResource(Resource):
             return reply.status, body, {}
         except ApiError as error:
             return error.status, encode(error.body()), error.headers
-        except sqlite3.OperationalError as error:
+        except UNAVAILABLE_ERRORS as error:
             self.log.warn("API {method} {path}: store unavailable: {error}",
                           method=request.method, path=request.path, error=error)
             unavailable = store_unavailable()

@@ -9,7 +9,6 @@ reads. Ticket rule violations become 409 ApiErrors with the rule's message.
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +18,7 @@ from telediag.api.backend import ApiBackend
 from telediag.api.errors import ApiError, not_found
 from telediag.api.ticket_bodies import Closing, NewTicket, StateChange
 from telediag.registry.repository import get_device, personal_data
+from telediag.store.database import Connection
 from telediag.tickets import repository as repo
 from telediag.tickets.model import TicketError, TicketNotFound
 
@@ -34,7 +34,7 @@ def by(principal: Principal) -> str:
     return f"{principal.role}#{principal.token_id}" if principal.token_id is not None else principal.role
 
 
-def visible(db: sqlite3.Connection, principal: Principal, ticket_id: int) -> dict[str, Any]:
+def visible(db: Connection, principal: Principal, ticket_id: int) -> dict[str, Any]:
     """The ticket row if this principal may know of it; 404 for unknown and for other accounts' tickets."""
     try:
         ticket = repo.row(db, ticket_id)
@@ -45,7 +45,7 @@ def visible(db: sqlite3.Connection, principal: Principal, ticket_id: int) -> dic
     return ticket
 
 
-def document(db: sqlite3.Connection, who: Principal, ticket_id: int) -> dict[str, Any]:
+def document(db: Connection, who: Principal, ticket_id: int) -> dict[str, Any]:
     """The ticket document as ``who`` may read it (free text masked by the policy where it must be)."""
     found = repo.document(db, ticket_id)
     return policy.ticket_view(
@@ -53,9 +53,9 @@ def document(db: sqlite3.Connection, who: Principal, ticket_id: int) -> dict[str
     )
 
 
-def _rules(function: Callable[[sqlite3.Connection], dict[str, Any]]) -> Work:
+def _rules(function: Callable[[Connection], dict[str, Any]]) -> Work:
     """Ticket rule violations become 409 with the rule's message."""
-    def wrapped(db: sqlite3.Connection) -> dict[str, Any]:
+    def wrapped(db: Connection) -> dict[str, Any]:
         try:
             return function(db)
         except TicketNotFound as error:
@@ -72,7 +72,7 @@ def file_ticket(api: ApiBackend, who: Principal, filed: NewTicket) -> Work:
         raise ApiError(503, "unavailable", "tickets are not enabled on this server")
     diagnostics = api.diagnostics
 
-    def run(db: sqlite3.Connection) -> dict[str, Any]:
+    def run(db: Connection) -> dict[str, Any]:
         accounts = set()
         for imei in filed.devices:
             device = policy.check_device_visible(who, imei, get_device(db, imei))
@@ -101,7 +101,7 @@ def change_ticket(api: ApiBackend, who: Principal, ticket_id: int, change: State
     """Move a ticket to another state; customers may only reopen (403 otherwise)."""
     policy.check_ticket_change(who, change.state)
 
-    def run(db: sqlite3.Connection) -> dict[str, Any]:
+    def run(db: Connection) -> dict[str, Any]:
         visible(db, who, ticket_id)
         api.desk.change_state(db, ticket_id, change.state, by(who), api.now(), change.text, staff=who.role in STAFF)
         return document(db, who, ticket_id)
@@ -111,7 +111,7 @@ def change_ticket(api: ApiBackend, who: Principal, ticket_id: int, change: State
 
 def comment_ticket(api: ApiBackend, who: Principal, ticket_id: int, text: str) -> Work:
     """Add a comment (a customer's reply takes a ticket out of waiting)."""
-    def run(db: sqlite3.Connection) -> dict[str, Any]:
+    def run(db: Connection) -> dict[str, Any]:
         visible(db, who, ticket_id)
         api.desk.comment(db, ticket_id, by(who), text or "", api.now(), staff=who.role in STAFF)
         return document(db, who, ticket_id)
@@ -121,7 +121,7 @@ def comment_ticket(api: ApiBackend, who: Principal, ticket_id: int, text: str) -
 
 def close_ticket(api: ApiBackend, who: Principal, ticket_id: int, closing: Closing) -> Work:
     """Close with a rating (a bad one needs a reason)."""
-    def run(db: sqlite3.Connection) -> dict[str, Any]:
+    def run(db: Connection) -> dict[str, Any]:
         visible(db, who, ticket_id)
         api.desk.close(db, ticket_id, by(who), closing.rating, closing.reason, api.now())
         return document(db, who, ticket_id)

@@ -15,7 +15,6 @@ import argparse
 import hashlib
 import hmac
 import secrets
-import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from protocols.record import iso_utc
+from telediag.store.database import Connection
 
 ROLES = ("customer", "customer_office", "technical", "it", "admin")
 """Who may call the API (DESIGN.md, Roles); ``telediag.api.policy`` says what each may do."""
@@ -57,7 +57,7 @@ def hash_token(token: str) -> bytes:
 
 
 def create_token(
-    db: sqlite3.Connection, role: str, account: str | None, label: str | None, now: float
+    db: Connection, role: str, account: str | None, label: str | None, now: float
 ) -> str:
     """Store a new token for ``role`` (and the customer's ``account``); return the plaintext once."""
     if role not in ROLES:
@@ -86,7 +86,7 @@ def create_token(
     return token
 
 
-def find_token(db: sqlite3.Connection, token: str) -> StoredToken | None:
+def find_token(db: Connection, token: str) -> StoredToken | None:
     """The stored token matching ``token``, or None (unknown, malformed or of an unknown role)."""
     if not token or len(token) > MAX_TOKEN_CHARS:
         return None
@@ -100,7 +100,7 @@ def find_token(db: sqlite3.Connection, token: str) -> StoredToken | None:
     return StoredToken(row[0], row[2], row[3], row[4], row[5] is not None)
 
 
-def revoke_token(db: sqlite3.Connection, token_id: int, now: float) -> bool:
+def revoke_token(db: Connection, token_id: int, now: float) -> bool:
     """Mark a token revoked (kept for the audit trail); False if no such live token."""
     cursor = db.execute(
         "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (now, token_id)
@@ -110,7 +110,7 @@ def revoke_token(db: sqlite3.Connection, token_id: int, now: float) -> bool:
     return cursor.rowcount == 1
 
 
-def list_tokens(db: sqlite3.Connection) -> list[dict[str, Any]]:
+def list_tokens(db: Connection) -> list[dict[str, Any]]:
     """Every token without its hash, oldest first."""
     cursor = db.execute("SELECT id, role, account, label, created_at, revoked_at FROM api_tokens ORDER BY id")
     return [
@@ -138,9 +138,9 @@ def add_tokens_parser(commands: Any, add_store_options: Callable[[argparse.Argum
 
 def command_tokens(config: Any, args: argparse.Namespace, out: TextIO) -> int:
     """Run a ``tokens`` action; one-line message on stderr and exit 2 (usage) or 1 (failure)."""
-    from telediag.store.sqlite import connect
+    from telediag.store.database import open_database
 
-    db = connect(config.database_path, config.store.synchronous)
+    db = open_database(config.store).connect()
     try:
         if args.action == "create":
             try:

@@ -6,7 +6,6 @@ batch without problems reaches the store, in one transaction.
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from telediag.api import policy
@@ -18,6 +17,7 @@ from telediag.diagnostics.connectivity_events import ConnectivityEvent, InvalidE
 from telediag.registry.entries import IMPORT_COLUMNS, DeviceEntry, InvalidEntry, parse_entry
 from telediag.registry.repository import save
 from telediag.store.connectivity import save_events
+from telediag.store.database import Connection
 
 DEVICE_FIELDS = (*IMPORT_COLUMNS, "install_profile")
 IDENTIFIERS = ("imei", "iccid")
@@ -52,7 +52,7 @@ def _cell(key: str, value: Any) -> tuple[str | None, str | None]:
 
 
 def create_devices(
-    db: sqlite3.Connection, items: list[Any], principal: Principal, pseudonyms: Pseudonymiser, now: float
+    db: Connection, items: list[Any], principal: Principal, pseudonyms: Pseudonymiser, now: float
 ) -> dict[str, int]:
     """``POST /devices``: register or complete device entries, merging as the CSV import does."""
     problems: list[str] = []
@@ -98,7 +98,7 @@ def create_devices(
             "devices_updated": result.devices_updated, "accounts_added": result.accounts_added}
 
 
-def store_events(db: sqlite3.Connection, items: list[Any], now: float) -> dict[str, int]:
+def store_events(db: Connection, items: list[Any], now: float) -> dict[str, int]:
     """``POST /connectivity/events``: check all, then store without duplicates."""
     events: list[ConnectivityEvent] = []
     problems: list[str] = []

@@ -8,9 +8,7 @@ Each calling thread gets its own SQLite connection.
 from __future__ import annotations
 
 import re
-import sqlite3
 import threading
-from pathlib import Path
 from typing import Any
 
 from telediag.config import Thresholds
@@ -20,7 +18,7 @@ from telediag.diagnostics.hints import hint
 from telediag.diagnostics.selfcheck import build_selfcheck
 from telediag.diagnostics.snapshot import DeviceSnapshot, known_devices, load_snapshot
 from telediag.isolation import each_isolated
-from telediag.store.sqlite import connect
+from telediag.store.database import Connection, Database
 
 APN_PARAMETER = "2001"
 """Teltonika FMB parameter holding the APN (2002/2003 are its user and password)."""
@@ -44,17 +42,17 @@ def parse_param_answer(text: str, parameter: str) -> str | None:
 class DiagnosticsEngine:
     """Evaluates devices against the thresholds and keeps their findings in the store."""
 
-    def __init__(self, path: Path, thresholds: Thresholds) -> None:
-        self.path = path
+    def __init__(self, database: Database, thresholds: Thresholds) -> None:
+        self.database = database
         self.thresholds = thresholds
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        self._connections: list[Connection] = []
         self._lock = threading.Lock()
 
-    def _db(self) -> sqlite3.Connection:
+    def _db(self) -> Connection:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = connect(self.path)
+            db = self.database.connect()
             self._local.db = db
             with self._lock:
                 self._connections.append(db)

@@ -7,7 +7,6 @@ so tickets and notifications can follow without re-reading the table.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -17,7 +16,7 @@ import orjson
 from protocols.record import iso_utc
 from telediag.diagnostics.catalogue import FINDINGS
 from telediag.diagnostics.checks import Verdicts
-from telediag.store.sqlite import transaction
+from telediag.store.database import Connection, transaction
 
 _COLUMNS = "id, imei, code, active, first_seen, last_seen, count, evidence, cleared_at"
 
@@ -60,13 +59,13 @@ def _finding(row: tuple[Any, ...]) -> Finding:
     return Finding(fid, imei, code, bool(active), first, last, count, orjson.loads(evidence), cleared)
 
 
-def active_findings(db: sqlite3.Connection, imei: str) -> dict[str, Finding]:
+def active_findings(db: Connection, imei: str) -> dict[str, Finding]:
     """The device's active findings by code."""
     cursor = db.execute(f"SELECT {_COLUMNS} FROM findings WHERE imei = ? AND active = 1", (imei,))
     return {finding.code: finding for finding in map(_finding, cursor)}
 
 
-def apply_verdicts(db: sqlite3.Connection, imei: str, verdicts: Verdicts, now: float) -> list[Transition]:
+def apply_verdicts(db: Connection, imei: str, verdicts: Verdicts, now: float) -> list[Transition]:
     """Raise, update or clear findings of one device in one transaction."""
     transitions: list[Transition] = []
     with transaction(db):
@@ -99,7 +98,7 @@ def apply_verdicts(db: sqlite3.Connection, imei: str, verdicts: Verdicts, now: f
 
 
 def list_findings(
-    db: sqlite3.Connection, imeis: Iterable[str] | None = None, code: str | None = None,
+    db: Connection, imeis: Iterable[str] | None = None, code: str | None = None,
     active: bool | None = True, limit: int = 10_000,
 ) -> list[Finding]:
     """Findings filtered by devices, code and state, newest first."""

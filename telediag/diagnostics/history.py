@@ -9,7 +9,6 @@ which is the order the store and ``telediag records`` use.
 from __future__ import annotations
 
 import math
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -17,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from protocols.record import Record, parse_iso_utc
+from telediag.store.database import Connection
 
 FLOAT_COLUMNS: tuple[str, ...] = (
     "fix_time", "server_time", "lat", "lon", "altitude_m", "speed_kmh", "course_deg", "satellites",
@@ -38,7 +38,7 @@ _SELECT = f"SELECT coalesce(fix_time, server_time), {', '.join(_SOURCE_COLUMNS)}
 
 
 def load_history(
-    db: sqlite3.Connection, imei: str, since: float | None = None, until: float | None = None
+    db: Connection, imei: str, since: float | None = None, until: float | None = None
 ) -> pd.DataFrame:
     """Records of ``imei`` with ``since <= time < until`` (either bound optional), oldest first."""
     query, params = history_query(imei, since, until)

@@ -17,7 +17,7 @@ from twisted.python.threadpool import ThreadPool
 from telediag.diagnostics.engine import DiagnosticsEngine, EngineView
 from telediag.diagnostics.findings import Transition
 from telediag.pipeline import Pipeline
-from telediag.store.sqlite import Change, IngestError, RecordBatch
+from telediag.store.writer import Change, IngestError, RecordBatch
 
 TransitionListener = Callable[[Sequence[Transition]], None]
 MAX_QUERIES_IN_FLIGHT = 50

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from telediag.config import Thresholds
+from telediag.store.database import Connection
 
 _DEVICE = """
 SELECT d.imei, d.protocol, d.account, d.vehicle_plate, d.iccid, d.activated_at, d.report_interval_s,
@@ -91,7 +92,7 @@ def _row_dict(cursor: sqlite3.Cursor, row: tuple[Any, ...] | None) -> dict[str, 
 
 
 def load_snapshot(
-    db: sqlite3.Connection, imei: str, now: float, thresholds: Thresholds, with_history: bool = True
+    db: Connection, imei: str, now: float, thresholds: Thresholds, with_history: bool = True
 ) -> DeviceSnapshot:
     """Read one device's snapshot; ``with_history`` adds the installation history (the costly part)."""
     cursor = db.execute(_DEVICE, (imei,))
@@ -133,7 +134,7 @@ def load_snapshot(
     )
 
 
-def known_devices(db: sqlite3.Connection) -> list[str]:
+def known_devices(db: Connection) -> list[str]:
     """Every device the sweep looks at: registered ones and any that ever connected."""
     return [
         row[0] for row in db.execute("SELECT imei FROM devices UNION SELECT imei FROM device_state ORDER BY 1")

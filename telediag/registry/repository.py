@@ -7,7 +7,6 @@ CSV can enrich devices that auto-registered when they first connected.
 from __future__ import annotations
 
 import csv
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ from protocols.record import iso_utc
 from telediag.problems import FileRejected
 from telediag.redaction import PersonalData
 from telediag.registry.entries import IMPORT_COLUMNS, DeviceEntry, InvalidEntry, parse_entry
-from telediag.store.sqlite import transaction
+from telediag.store.database import Connection, transaction
 
 MAX_IMPORT_ROWS = 200_000
 """Rows one import may carry; a bigger file is refused before anything is written."""
@@ -67,7 +66,7 @@ class ImportRejected(FileRejected):
     """The device file has problems; nothing was written. ``problems`` name each line and field."""
 
 
-def save(db: sqlite3.Connection, entries: Iterable[DeviceEntry], now: float, source: str) -> ImportResult:
+def save(db: Connection, entries: Iterable[DeviceEntry], now: float, source: str) -> ImportResult:
     """Merge ``entries`` into the registry in one transaction."""
     known_devices = {row[0] for row in db.execute("SELECT imei FROM devices")}
     known_accounts = {row[0] for row in db.execute("SELECT name FROM accounts")}
@@ -126,21 +125,21 @@ def read_import_file(handle: TextIO) -> list[DeviceEntry]:
     return entries
 
 
-def import_csv(db: sqlite3.Connection, path: Path, now: float) -> ImportResult:
+def import_csv(db: Connection, path: Path, now: float) -> ImportResult:
     """``telediag devices import FILE.csv``: all rows or none."""
     with open(path, newline="", encoding="utf-8-sig") as handle:
         entries = read_import_file(handle)
     return save(db, entries, now, "import")
 
 
-def list_devices(db: sqlite3.Connection, account: str | None = None) -> list[dict[str, Any]]:
+def list_devices(db: Connection, account: str | None = None) -> list[dict[str, Any]]:
     """Registered devices with their account and SIM, ordered by IMEI."""
     query = _DEVICE_VIEW + (" WHERE d.account = ?" if account else "") + " ORDER BY d.imei"
     cursor = db.execute(query, (account,) if account else ())
     return [_device_dict(cursor.description, row) for row in cursor]
 
 
-def get_device(db: sqlite3.Connection, imei: str) -> dict[str, Any] | None:
+def get_device(db: Connection, imei: str) -> dict[str, Any] | None:
     """One registered device, or None."""
     cursor = db.execute(_DEVICE_VIEW + " WHERE d.imei = ?", (imei,))
     row = cursor.fetchone()
@@ -155,7 +154,7 @@ def _device_dict(description: Any, row: tuple[Any, ...]) -> dict[str, Any]:
     return device
 
 
-def personal_data(db: sqlite3.Connection, account: str | None, imeis: Iterable[str]) -> PersonalData:
+def personal_data(db: Connection, account: str | None, imeis: Iterable[str]) -> PersonalData:
     """The personal data free text about ``account`` or these devices may mention (for masking)."""
     imeis = sorted(set(imeis))
     marks = ", ".join("?" * len(imeis)) or "NULL"

@@ -17,7 +17,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
-from telediag.store.sqlite import Change, RecordBatch, Store
+from telediag.store.writer import Change, RecordBatch, Store
 
 CommitListener = Callable[[Sequence[Change], int], None]
 

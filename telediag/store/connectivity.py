@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 from protocols.record import iso_utc
 from telediag.diagnostics.connectivity_events import FIELDS, ConnectivityEvent, InvalidEvent, parse_event
 from telediag.problems import FileRejected
-from telediag.store.sqlite import transaction
+from telediag.store.database import Connection, transaction
 
 MAX_EVENTS_PER_IMPORT = 1_000_000
 MAX_LINE_BYTES = 64 * 1024
@@ -72,7 +71,7 @@ def read_events_file(path: Path) -> list[ConnectivityEvent]:
     return events
 
 
-def save_events(db: sqlite3.Connection, events: Iterable[ConnectivityEvent], received_at: float) -> int:
+def save_events(db: Connection, events: Iterable[ConnectivityEvent], received_at: float) -> int:
     """Store events in one transaction; returns how many were new (repeats are dropped)."""
     rows = [
         (e.at, e.iccid, e.imei, e.type, e.cause, e.apn, e.mcc, e.mnc, e.rat, received_at, e.digest)
@@ -86,7 +85,7 @@ def save_events(db: sqlite3.Connection, events: Iterable[ConnectivityEvent], rec
 
 
 def events_for(
-    db: sqlite3.Connection, *, iccid: str | None = None, imei: str | None = None,
+    db: Connection, *, iccid: str | None = None, imei: str | None = None,
     since: float | None = None,
 ) -> list[dict[str, Any]]:
     """Events of one SIM or device (either matches), oldest first, in the documented schema."""

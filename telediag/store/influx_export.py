@@ -46,10 +46,8 @@ from __future__ import annotations
 import math
 import queue
 import random
-import sqlite3
 from collections import deque
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from twisted.application.service import Service
@@ -60,8 +58,8 @@ from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 
 from telediag.config import InfluxSettings
+from telediag.store.database import Connection, Database
 from telediag.store.influx_points import ROW_COLUMNS, row_line
-from telediag.store.sqlite import connect
 
 CURSOR_NAME = "influxdb"
 """The row of ``export_cursors`` this exporter keeps."""
@@ -75,13 +73,13 @@ _SELECT = (
 )
 _REFUSED_MARKERS = ("partial write", "unable to parse", "failed to parse", "cannot parse", "type conflict")
 
-def read_cursor(db: sqlite3.Connection, name: str = CURSOR_NAME) -> int:
+def read_cursor(db: Connection, name: str = CURSOR_NAME) -> int:
     """The last exported ``records.id`` (0 when nothing was exported yet)."""
     row = db.execute("SELECT last_id FROM export_cursors WHERE name = ?", (name,)).fetchone()
     return 0 if row is None else int(row[0])
 
 
-def write_cursor(db: sqlite3.Connection, last_id: int, now: float, name: str = CURSOR_NAME) -> None:
+def write_cursor(db: Connection, last_id: int, now: float, name: str = CURSOR_NAME) -> None:
     """Persist the cursor (also how an operator re-exports: set it back, e.g. to 0, while stopped)."""
     db.execute(
         "INSERT INTO export_cursors (name, last_id, updated_at) VALUES (?, ?, ?) "
@@ -201,13 +199,13 @@ class InfluxExporter(Service):
     log = Logger()
 
     def __init__(
-        self, reactor: Any, database_path: Path, settings: InfluxSettings, clock: Any = None,
+        self, reactor: Any, database: Database, settings: InfluxSettings, clock: Any = None,
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.reactor = reactor
         self.clock = clock or reactor
         """Time and timers (tests pass a ``task.Clock``); the thread still reports through ``reactor``."""
-        self.database_path = Path(database_path)
+        self.database = database
         self.settings = settings
         self.pool = ThreadPool(minthreads=1, maxthreads=1, name="telediag-influx")
         self.points_written = 0
@@ -233,7 +231,7 @@ class InfluxExporter(Service):
         self._stopping = False
         self._closed: defer.Deferred[None] | None = None
         # exporter-thread state
-        self._db: sqlite3.Connection | None = None
+        self._db: Connection | None = None
         self._client: Any = None
         self._write_api: Any = None
         self._scheduler: Any = None
@@ -345,7 +343,7 @@ class InfluxExporter(Service):
     def _open(self) -> Ledger:
         """The connection, the cursor and the client, whichever is not open yet."""
         if self._db is None:
-            self._db = connect(self.database_path)
+            self._db = self.database.connect()
         if self._ledger is None:
             self.cursor = self._saved_cursor = read_cursor(self._db)
             self._ledger = Ledger(self.cursor)

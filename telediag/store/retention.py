@@ -11,9 +11,7 @@ the InfluxDB export has not sent yet (ids past its cursor) are kept until it has
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from twisted.application.internet import TimerService
@@ -21,7 +19,7 @@ from twisted.internet import threads
 from twisted.logger import Logger
 
 from telediag.config import StoreConfig
-from telediag.store.sqlite import connect
+from telediag.store.database import Connection, Database
 
 DAY_S = 86400.0
 BATCH_ROWS = 5000
@@ -44,7 +42,7 @@ class Dropped:
         return self.records + self.ingest_errors
 
 
-def drop_batch(db: sqlite3.Connection, table: str, column: str, cutoff: float, batch: int,
+def drop_batch(db: Connection, table: str, column: str, cutoff: float, batch: int,
                max_id: int | None = None) -> tuple[int, bool]:
     """Delete the rows older than ``cutoff`` among the ``batch`` lowest ids (up to ``max_id``); return how
     many went and whether there may be more (some went: the next lowest ids may be old too)."""
@@ -60,7 +58,7 @@ def drop_batch(db: sqlite3.Connection, table: str, column: str, cutoff: float, b
     return deleted, deleted > 0
 
 
-def drop_expired(db: sqlite3.Connection, now: float, retention_days: int, keep_after_id: int | None = None,
+def drop_expired(db: Connection, now: float, retention_days: int, keep_after_id: int | None = None,
                  batch: int = BATCH_ROWS, max_batches: int = MAX_BATCHES_PER_RUN) -> Dropped:
     """Delete what is older than ``retention_days`` at ``now``; records past ``keep_after_id`` (not yet
     exported) stay. ``retention_days`` 0 keeps everything."""
@@ -79,7 +77,7 @@ def drop_expired(db: sqlite3.Connection, now: float, retention_days: int, keep_a
     return Dropped(**counts)
 
 
-def export_cursor(db: sqlite3.Connection, exporting: bool) -> int | None:
+def export_cursor(db: Connection, exporting: bool) -> int | None:
     """The last record id the InfluxDB export sent, when it runs (records after it must stay)."""
     if not exporting:
         return None
@@ -93,9 +91,10 @@ class RetentionService(TimerService):
 
     log = Logger()
 
-    def __init__(self, config: StoreConfig, reactor: Any, exporting: bool) -> None:
+    def __init__(self, config: StoreConfig, database: Database, reactor: Any, exporting: bool) -> None:
         super().__init__(config.retention_check_s, self.run)
         self.config = config
+        self.database = database
         self.reactor = reactor
         self.exporting = exporting
         self.clock = reactor
@@ -109,10 +108,9 @@ class RetentionService(TimerService):
         return running
 
     def _run(self, now: float) -> Dropped:
-        path: Path = self.config.database_path
-        if not path.exists():
+        if not self.database.exists():
             return Dropped()
-        db = connect(path, self.config.synchronous)
+        db = self.database.connect()
         try:
             dropped = drop_expired(db, now, self.config.retention_days, export_cursor(db, self.exporting))
         finally:

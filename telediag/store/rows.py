@@ -1,16 +1,13 @@
 """Records to table rows and back, with the content digest that makes duplicates detectable.
 
 A device that got no ACK sends the same records again; the natural key (device, fix time, digest of
-the content) lets the store drop the copies with ``INSERT OR IGNORE``.
+the content) lets the store drop the copies (``telediag.store.database.Database.insert_records``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
-from itertools import chain
 from operator import attrgetter
 from typing import Any
 
@@ -71,43 +68,6 @@ def record_row(imei: str, record: Record, server_time: float) -> list[Any]:
         value = row[at]
         row[at] = _AS_INT.get(value, value)
     return row
-
-
-INSERT_CHUNKS = (512, 64, 8, 1)
-"""Rows per ``INSERT`` statement, largest first (512 rows x 23 columns stays under SQLite's default
-limit of 32,766 parameters; sizes over the connection's own limit are skipped); a few fixed sizes
-keep the prepared statements in the connection's cache."""
-
-
-@lru_cache(maxsize=len(INSERT_CHUNKS))
-def _insert_sql(rows: int) -> str:
-    values = f"({', '.join('?' * len(ROW_COLUMNS))})"
-    return f"INSERT OR IGNORE INTO records ({', '.join(ROW_COLUMNS)}) VALUES {', '.join([values] * rows)}"
-
-
-def insert_records(db: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> None:
-    """``INSERT OR IGNORE`` of :func:`record_row` rows, many rows per statement.
-
-    ``executemany`` runs one ``sqlite3_step`` per row and gives the GIL up around each: with the
-    reactor thread busy, every row then waits for the GIL again (commits of 132 rows beside a busy
-    thread: 27 µs of wall time a row, 19 µs this way). One statement per 512/64/8 rows gives the GIL
-    up once per chunk.
-    A duplicate is ignored row by row as before; ``total_changes`` counts the rows inserted.
-    """
-    at, total = 0, len(rows)
-    most = db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(ROW_COLUMNS)  # an older SQLite: 999
-    for size in INSERT_CHUNKS:
-        count = (total - at) // size
-        if not count or size > most:
-            continue
-        if size == 1:
-            db.executemany(_insert_sql(1), rows[at:])
-        else:
-            db.executemany(_insert_sql(size), [
-                list(chain.from_iterable(rows[start : start + size]))
-                for start in range(at, at + count * size, size)
-            ])
-        at += count * size
 
 
 def row_to_normalised(row: Sequence[Any], columns: Sequence[str]) -> dict[str, Any]:

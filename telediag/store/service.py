@@ -7,7 +7,6 @@ tree before it forks into the background, and a SQLite connection must never cro
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from twisted.application.service import Service
@@ -16,8 +15,10 @@ from twisted.logger import Logger
 
 from telediag.config import StoreConfig
 from telediag.store.committer import BatchCommitter
+from telediag.store.database import Database, open_database
 from telediag.store.permissions import private_directory
-from telediag.store.sqlite import Reader, Store
+from telediag.store.reader import Reader
+from telediag.store.writer import Store
 
 
 class StoreService(Service):
@@ -27,6 +28,7 @@ class StoreService(Service):
 
     def __init__(self, config: StoreConfig, reactor: Any) -> None:
         self.config = config
+        self.database: Database = open_database(config)
         self.reactor = reactor
         self.committer = BatchCommitter(
             reactor,
@@ -38,17 +40,13 @@ class StoreService(Service):
         """IMEIs registered when the store opened; the pipeline adds the ones it registers later."""
         self._reader: Reader | None = None
 
-    @property
-    def database_path(self) -> Path:
-        """The SQLite file."""
-        return self.config.database_path
-
     def startService(self) -> None:
-        private_directory(self.config.data_dir)
-        store = Store(self.database_path, self.config.synchronous)
+        if self.database.backend == "sqlite":
+            private_directory(self.config.data_dir)
+        store = Store(self.database)
         store.mark_all_disconnected(self.reactor.seconds())
         self.registered.update(store.registered_imeis())
-        self._reader = Reader(self.database_path)
+        self._reader = Reader(self.database)
         self.committer.start(store)
         super().startService()
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from telediag.store.sqlite import connect
+from telediag.store.database import open_database
 from telediag.tickets import repository as repo
 from telediag.tickets.model import PRIORITIES, RATINGS, STATES, TEAMS, TicketError
 
@@ -55,9 +55,10 @@ def command_tickets(config: Any, args: argparse.Namespace, out: TextIO, err: Tex
     """Run one ``tickets`` action; 0 on success, 1 when the ticket or the move is refused."""
     from telediag.app import build_desk
 
-    if not config.database_path.exists():
-        raise FileNotFoundError(f"no store at {config.database_path}; run `telediag serve` first or pass --data-dir")
-    db = connect(config.database_path)
+    database = open_database(config.store)
+    if not database.exists():
+        raise FileNotFoundError(f"no store at {database.describe()}; run `telediag serve` first or pass --data-dir")
+    db = database.connect()
     try:
         if args.action == "list":
             ids = repo.list_ids(db, state=args.state, team=args.team, priority=args.priority,

@@ -8,14 +8,13 @@ suggested reply and left waiting for the customer.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from telediag.config import SlaConfig, TicketsConfig
 from telediag.diagnostics.catalogue import FINDINGS
 from telediag.diagnostics.findings import Transition
-from telediag.store.sqlite import transaction
+from telediag.store.database import Connection, transaction
 from telediag.tickets import repository as repo
 from telediag.tickets.classify import classify
 from telediag.tickets.incidents import SYSTEM, Incidents
@@ -37,12 +36,12 @@ class TicketDesk:
         self.lifecycle = Lifecycle(sla, sla.calendar(), notify, config.auto_close_s)
         self.incidents = Incidents(self.lifecycle, config)
 
-    def on_findings(self, db: sqlite3.Connection, transitions: Sequence[Transition], now: float) -> set[int]:
+    def on_findings(self, db: Connection, transitions: Sequence[Transition], now: float) -> set[int]:
         """Open, enrich, resolve or reopen automatic tickets; correlate outages."""
         return self.incidents.on_transitions(db, transitions, now)
 
     def file(
-        self, db: sqlite3.Connection, *, origin: str, by: str, account: str | None, devices: Sequence[str],
+        self, db: Connection, *, origin: str, by: str, account: str | None, devices: Sequence[str],
         description: str, now: float, selfcheck: SelfCheck, findings: Findings, title: str | None = None,
     ) -> int:
         """A ticket from a customer or staff, enriched with self-checks and findings of its devices."""
@@ -82,7 +81,7 @@ class TicketDesk:
                                     "answered with the diagnosis; waiting for the customer to confirm")
         return ticket_id
 
-    def comment(self, db: sqlite3.Connection, ticket_id: int, by: str, text: str, now: float, staff: bool) -> None:
+    def comment(self, db: Connection, ticket_id: int, by: str, text: str, now: float, staff: bool) -> None:
         """Add a comment; on an outage parent it reaches every affected customer's ticket too."""
         with transaction(db):
             self.lifecycle.comment(db, ticket_id, by, text, now, staff)
@@ -90,7 +89,7 @@ class TicketDesk:
                 repo.add_timeline(db, child, now, "outage_update", by, text.strip())
                 self.lifecycle.notify(db, child, "ticket.outage_update", now)
 
-    def change_state(self, db: sqlite3.Connection, ticket_id: int, state: str, by: str, now: float,
+    def change_state(self, db: Connection, ticket_id: int, state: str, by: str, now: float,
                      text: str | None = None, staff: bool = True) -> None:
         """Move a ticket; resolving an outage parent resolves its children with it."""
         with transaction(db):
@@ -99,13 +98,13 @@ class TicketDesk:
                 self._resolve_children(db, ticket_id, now)
 
     def close(
-        self, db: sqlite3.Connection, ticket_id: int, by: str, rating: str, reason: str | None, now: float,
+        self, db: Connection, ticket_id: int, by: str, rating: str, reason: str | None, now: float,
     ) -> None:
         """The customer closes with a rating."""
         with transaction(db):
             self.lifecycle.close(db, ticket_id, by, rating, reason, now)
 
-    def sweep(self, db: sqlite3.Connection, now: float) -> dict[str, int]:
+    def sweep(self, db: Connection, now: float) -> dict[str, int]:
         """SLA breaches, auto-close, outage correlation and outage recovery."""
         with transaction(db):
             summary = self.lifecycle.sweep(db, now)
@@ -126,7 +125,7 @@ class TicketDesk:
         summary["outages_recovered"] = recovered
         return summary
 
-    def _resolve_children(self, db: sqlite3.Connection, parent: int, now: float) -> None:
+    def _resolve_children(self, db: Connection, parent: int, now: float) -> None:
         for child in repo.children_of(db, parent):
             if repo.row(db, child)["state"] in ACTIVE_STATES:
                 self.lifecycle.move(db, child, "resolved", SYSTEM, now, f"resolved with mass outage ticket {parent}",

@@ -4,7 +4,6 @@ when it clears, reopened when it recurs; many devices failing together become on
 
 from __future__ import annotations
 
-import sqlite3
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -16,7 +15,7 @@ from telediag.config import TicketsConfig
 from telediag.diagnostics.catalogue import FINDINGS
 from telediag.diagnostics.findings import Transition
 from telediag.isolation import each_isolated
-from telediag.store.sqlite import transaction
+from telediag.store.database import Connection, transaction
 from telediag.tickets import repository as repo
 from telediag.tickets.classify import classify
 from telediag.tickets.lifecycle import Lifecycle
@@ -26,7 +25,7 @@ from telediag.tickets.routing import priority
 SYSTEM = "system"
 
 
-def _device(db: sqlite3.Connection, imei: str) -> dict[str, Any]:
+def _device(db: Connection, imei: str) -> dict[str, Any]:
     cursor = db.execute(
         "SELECT d.account, d.vehicle_plate, coalesce(a.vip, 0) FROM devices d "
         "LEFT JOIN accounts a ON a.name = d.account WHERE d.imei = ?", (imei,))
@@ -49,7 +48,7 @@ class Incidents:
         self.lifecycle = lifecycle
         self.config = config
 
-    def on_transitions(self, db: sqlite3.Connection, transitions: Sequence[Transition], now: float) -> set[int]:
+    def on_transitions(self, db: Connection, transitions: Sequence[Transition], now: float) -> set[int]:
         """Apply findings that were raised, renewed or cleared; returns the tickets touched."""
         def apply(transition: Transition) -> int | None:
             if FINDINGS[transition.finding.code].informational:
@@ -64,7 +63,7 @@ class Incidents:
         touched |= self.correlate(db, now)
         return touched
 
-    def _present(self, db: sqlite3.Connection, transition: Transition, now: float) -> int:
+    def _present(self, db: Connection, transition: Transition, now: float) -> int:
         f = transition.finding
         finding = _finding_dict(transition)
         open_ticket = repo.find_for_problem(db, f.imei, f.code, ACTIVE_STATES)
@@ -84,7 +83,7 @@ class Incidents:
             return earlier["id"]
         return self._open(db, finding, now)
 
-    def _open(self, db: sqlite3.Connection, finding: dict[str, Any], now: float, parent_id: int | None = None) -> int:
+    def _open(self, db: Connection, finding: dict[str, Any], now: float, parent_id: int | None = None) -> int:
         spec = FINDINGS[finding["code"]]
         device = _device(db, finding["imei"])
         kind = classify("", [finding["code"]])
@@ -103,7 +102,7 @@ class Incidents:
         self.lifecycle.notify(db, ticket_id, "ticket.created", now)
         return ticket_id
 
-    def _cleared(self, db: sqlite3.Connection, transition: Transition, now: float) -> int | None:
+    def _cleared(self, db: Connection, transition: Transition, now: float) -> int | None:
         f = transition.finding
         ticket = repo.find_for_problem(db, f.imei, f.code, ACTIVE_STATES)
         if ticket is None:
@@ -114,7 +113,7 @@ class Incidents:
                             kind="auto_resolved")
         return ticket["id"]
 
-    def correlate(self, db: sqlite3.Connection, now: float) -> set[int]:
+    def correlate(self, db: Connection, now: float) -> set[int]:
         """Group devices that failed together by operator, APN and area; one parent per large group."""
         since = now - self.config.mass_outage_window_s
         rows = db.execute(
@@ -151,7 +150,7 @@ class Incidents:
             touched.add(parent)
         return touched
 
-    def _keys(self, db: sqlite3.Connection, imei: str) -> list[tuple[str, str]]:
+    def _keys(self, db: Connection, imei: str) -> list[tuple[str, str]]:
         """What a device shares with others: its operator, its SIM's APN, its area."""
         keys: list[tuple[str, str]] = []
         operator = db.execute(
@@ -169,7 +168,7 @@ class Incidents:
             keys.append(("area", f"{position[0] // grid * grid:.2f},{position[1] // grid * grid:.2f}"))
         return keys
 
-    def _parent(self, db: sqlite3.Connection, key: tuple[str, str], devices: int, now: float) -> int:
+    def _parent(self, db: Connection, key: tuple[str, str], devices: int, now: float) -> int:
         correlation = f"{key[0]}={key[1]}"
         found = db.execute(
             f"SELECT id FROM tickets WHERE problem = 'MASS_OUTAGE' AND correlation_key = ? "
@@ -192,7 +191,7 @@ class Incidents:
         self.lifecycle.notify(db, parent, "ticket.created", now)
         return parent
 
-    def _link_child(self, db: sqlite3.Connection, parent: int, row: tuple[Any, ...], now: float) -> None:
+    def _link_child(self, db: Connection, parent: int, row: tuple[Any, ...], now: float) -> None:
         imei, code, first_seen, last_seen, count, evidence = row
         finding = {"imei": imei, "code": code, "first_seen": first_seen, "last_seen": last_seen, "count": count,
                    "evidence": orjson.loads(evidence)}

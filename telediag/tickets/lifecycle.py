@@ -7,7 +7,6 @@ staff is the first response. Every change is a timeline entry and a notification
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from typing import Any
 
@@ -15,12 +14,13 @@ import orjson
 
 from protocols.record import iso_utc
 from telediag.config import SlaConfig
+from telediag.store.database import Connection
 from telediag.tickets import repository as repo
 from telediag.tickets.calendar import BusinessCalendar
 from telediag.tickets.model import ACTIVE_STATES, MOVES, RATINGS, TicketError
 from telediag.tickets.sla import breaches, due_times, pause_business_seconds
 
-Notify = Callable[[sqlite3.Connection, str, dict[str, Any], float], None]
+Notify = Callable[[Connection, str, dict[str, Any], float], None]
 """``notify(db, event, ticket_document, now)``: called inside the change's transaction."""
 
 
@@ -33,7 +33,7 @@ class Lifecycle:
         self._notify = notify
         self.auto_close_s = auto_close_s
 
-    def notify(self, db: sqlite3.Connection, ticket_id: int, event: str, now: float) -> None:
+    def notify(self, db: Connection, ticket_id: int, event: str, now: float) -> None:
         """Tell subscribers about a change (the ticket as it is now)."""
         if self._notify is not None:
             self._notify(db, event, repo.document(db, ticket_id), now)
@@ -42,12 +42,12 @@ class Lifecycle:
         """First response and resolution due for a topic."""
         return due_times(self.sla, self.calendar, topic, created_at, paused_business_s)
 
-    def responded(self, db: sqlite3.Connection, ticket: dict[str, Any], now: float) -> None:
+    def responded(self, db: Connection, ticket: dict[str, Any], now: float) -> None:
         """Mark the first response if this is it."""
         if ticket["first_response_at"] is None:
             repo.update_ticket(db, ticket["id"], first_response_at=now)
 
-    def move(self, db: sqlite3.Connection, ticket_id: int, state: str, by: str, now: float,
+    def move(self, db: Connection, ticket_id: int, state: str, by: str, now: float,
              text: str | None = None, staff: bool = True, kind: str = "state") -> None:
         """Change a ticket's state if the move is legal; TicketError otherwise."""
         ticket = repo.row(db, ticket_id)
@@ -76,7 +76,7 @@ class Lifecycle:
         repo.add_timeline(db, ticket_id, now, kind, by, text or f"{current} -> {state}")
         self.notify(db, ticket_id, f"ticket.{state}" if kind != "reopened" else "ticket.reopened", now)
 
-    def comment(self, db: sqlite3.Connection, ticket_id: int, by: str, text: str, now: float, staff: bool) -> None:
+    def comment(self, db: Connection, ticket_id: int, by: str, text: str, now: float, staff: bool) -> None:
         """A comment; staff comments count as the first response, a customer's answer resumes the work."""
         ticket = repo.row(db, ticket_id)
         if not text.strip():
@@ -91,7 +91,7 @@ class Lifecycle:
         self.notify(db, ticket_id, "ticket.commented", now)
 
     def close(
-        self, db: sqlite3.Connection, ticket_id: int, by: str, rating: str, reason: str | None, now: float,
+        self, db: Connection, ticket_id: int, by: str, rating: str, reason: str | None, now: float,
     ) -> None:
         """Close with the customer's rating; a bad one flags the ticket for quality follow-up."""
         if rating not in RATINGS:
@@ -109,7 +109,7 @@ class Lifecycle:
             repo.add_timeline(db, ticket_id, now, "quality_follow_up", "system",
                               "rated bad by the customer: flagged for quality follow-up")
 
-    def sweep(self, db: sqlite3.Connection, now: float) -> dict[str, int]:
+    def sweep(self, db: Connection, now: float) -> dict[str, int]:
         """Record new SLA breaches and close resolved tickets nobody disputed in time."""
         breached = closed = 0
         placeholders = ", ".join("?" * len(ACTIVE_STATES))

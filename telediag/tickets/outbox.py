@@ -12,12 +12,13 @@ which takes it out of every due range, and a ``last_error`` that starts with ``g
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+
+from telediag.store.database import Connection
 
 GAVE_UP = float("inf")
 """``next_attempt_at`` of a row that is never retried."""
@@ -53,7 +54,7 @@ class Delivery:
 
 
 def enqueue(
-    db: sqlite3.Connection, event: str, payload: dict[str, Any], now: float, urls: Sequence[str]
+    db: Connection, event: str, payload: dict[str, Any], now: float, urls: Sequence[str]
 ) -> int:
     """Queue ``event`` for every URL; returns how many rows were added (0 when no URL is configured).
 
@@ -71,7 +72,7 @@ def enqueue(
     return len(rows)
 
 
-def due(db: sqlite3.Connection, now: float, limit: int) -> list[Delivery]:
+def due(db: Connection, now: float, limit: int) -> list[Delivery]:
     """Up to ``limit`` rows to attempt now, oldest first (see ``_DUE`` for the per-URL order)."""
     deliveries = []
     for row_id, event, payload, created_at, attempts in db.execute(
@@ -82,7 +83,7 @@ def due(db: sqlite3.Connection, now: float, limit: int) -> list[Delivery]:
     return deliveries
 
 
-def mark_delivered(db: sqlite3.Connection, id: int, now: float) -> None:
+def mark_delivered(db: Connection, id: int, now: float) -> None:
     """The receiver answered 2xx; the row stays (for inspection) until ``prune`` removes it."""
     db.execute(
         "UPDATE webhook_outbox SET delivered_at = ?, attempts = attempts + 1 "
@@ -91,7 +92,7 @@ def mark_delivered(db: sqlite3.Connection, id: int, now: float) -> None:
     )
 
 
-def mark_failed(db: sqlite3.Connection, id: int, now: float, error: str, next_attempt_at: float) -> None:
+def mark_failed(db: Connection, id: int, now: float, error: str, next_attempt_at: float) -> None:
     """One more failed attempt: due again at ``next_attempt_at`` (not before ``now``; ``GAVE_UP``: never)."""
     db.execute(
         "UPDATE webhook_outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? "
@@ -100,12 +101,12 @@ def mark_failed(db: sqlite3.Connection, id: int, now: float, error: str, next_at
     )
 
 
-def give_up(db: sqlite3.Connection, id: int, now: float, error: str) -> None:
+def give_up(db: Connection, id: int, now: float, error: str) -> None:
     """The last allowed attempt failed: keep the row, never retry it (``requeue_given_up`` undoes it)."""
     mark_failed(db, id, now, f"gave up: {error}", GAVE_UP)
 
 
-def requeue_given_up(db: sqlite3.Connection, now: float) -> int:
+def requeue_given_up(db: Connection, now: float) -> int:
     """Make every given-up row due again (an operator's fix once a receiver is back); returns the count."""
     cursor = db.execute(
         "UPDATE webhook_outbox SET next_attempt_at = ?, attempts = 0 "
@@ -115,7 +116,7 @@ def requeue_given_up(db: sqlite3.Connection, now: float) -> int:
     return cursor.rowcount
 
 
-def prune(db: sqlite3.Connection, now: float, keep_s: float) -> int:
+def prune(db: Connection, now: float, keep_s: float) -> int:
     """Delete rows delivered more than ``keep_s`` ago; undelivered and given-up rows are never pruned."""
     cursor = db.execute(
         "DELETE FROM webhook_outbox WHERE delivered_at IS NOT NULL AND delivered_at < ?", (now - keep_s,)
@@ -123,14 +124,14 @@ def prune(db: sqlite3.Connection, now: float, keep_s: float) -> int:
     return cursor.rowcount
 
 
-def pending_count(db: sqlite3.Connection) -> int:
+def pending_count(db: Connection) -> int:
     """Rows still to be delivered (due now or waiting for their backoff), given-up rows excluded."""
     return db.execute(
         "SELECT count(*) FROM webhook_outbox WHERE delivered_at IS NULL AND next_attempt_at < ?", (GAVE_UP,)
     ).fetchone()[0]
 
 
-def given_up_count(db: sqlite3.Connection) -> int:
+def given_up_count(db: Connection) -> int:
     """Rows that reached ``max_attempts`` and wait for an operator."""
     return db.execute(
         "SELECT count(*) FROM webhook_outbox WHERE delivered_at IS NULL AND next_attempt_at = ?", (GAVE_UP,)

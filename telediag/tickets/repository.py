@@ -6,17 +6,17 @@ entry and its notification commit together or not at all.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
 import orjson
 
 from protocols.record import iso_utc
+from telediag.store.database import Connection
 from telediag.tickets.model import TicketNotFound
 
 
-def insert_ticket(db: sqlite3.Connection, **values: Any) -> int:
+def insert_ticket(db: Connection, **values: Any) -> int:
     """A new ticket row; returns its id."""
     names = ", ".join(values)
     placeholders = ", ".join("?" * len(values))
@@ -25,13 +25,13 @@ def insert_ticket(db: sqlite3.Connection, **values: Any) -> int:
     return cursor.lastrowid
 
 
-def update_ticket(db: sqlite3.Connection, ticket_id: int, **values: Any) -> None:
+def update_ticket(db: Connection, ticket_id: int, **values: Any) -> None:
     """Set columns of one ticket."""
     assignments = ", ".join(f"{name} = ?" for name in values)
     db.execute(f"UPDATE tickets SET {assignments} WHERE id = ?", (*values.values(), ticket_id))
 
 
-def row(db: sqlite3.Connection, ticket_id: int) -> dict[str, Any]:
+def row(db: Connection, ticket_id: int) -> dict[str, Any]:
     """The raw row of one ticket; TicketNotFound if there is none."""
     cursor = db.execute("SELECT * FROM tickets WHERE id = ?", (ticket_id,))
     found = cursor.fetchone()
@@ -40,7 +40,7 @@ def row(db: sqlite3.Connection, ticket_id: int) -> dict[str, Any]:
     return dict(zip((d[0] for d in cursor.description), found, strict=True))
 
 
-def add_timeline(db: sqlite3.Connection, ticket_id: int, at: float, kind: str, by: str, text: str) -> None:
+def add_timeline(db: Connection, ticket_id: int, at: float, kind: str, by: str, text: str) -> None:
     """Append to a ticket's history (every change is one entry)."""
     db.execute(
         "INSERT INTO ticket_timeline (ticket_id, at, kind, by, text) VALUES (?, ?, ?, ?, ?)",
@@ -48,13 +48,13 @@ def add_timeline(db: sqlite3.Connection, ticket_id: int, at: float, kind: str, b
     )
 
 
-def link_devices(db: sqlite3.Connection, ticket_id: int, imeis: Iterable[str]) -> None:
+def link_devices(db: Connection, ticket_id: int, imeis: Iterable[str]) -> None:
     """Attach devices to a ticket (repeats are ignored)."""
     db.executemany("INSERT OR IGNORE INTO ticket_devices (ticket_id, imei) VALUES (?, ?)",
                    [(ticket_id, imei) for imei in imeis])
 
 
-def record_finding(db: sqlite3.Connection, ticket_id: int, finding: dict[str, Any]) -> None:
+def record_finding(db: Connection, ticket_id: int, finding: dict[str, Any]) -> None:
     """Attach or refresh a finding on a ticket: counts and the latest evidence."""
     db.execute(
         "INSERT INTO ticket_findings (ticket_id, imei, code, first_seen, last_seen, count, evidence) "
@@ -65,17 +65,17 @@ def record_finding(db: sqlite3.Connection, ticket_id: int, finding: dict[str, An
     )
 
 
-def devices_of(db: sqlite3.Connection, ticket_id: int) -> list[str]:
+def devices_of(db: Connection, ticket_id: int) -> list[str]:
     """IMEIs on a ticket."""
     return [r[0] for r in db.execute("SELECT imei FROM ticket_devices WHERE ticket_id = ? ORDER BY imei", (ticket_id,))]
 
 
-def children_of(db: sqlite3.Connection, ticket_id: int) -> list[int]:
+def children_of(db: Connection, ticket_id: int) -> list[int]:
     """Ids of the tickets linked under a parent."""
     return [r[0] for r in db.execute("SELECT id FROM tickets WHERE parent_id = ? ORDER BY id", (ticket_id,))]
 
 
-def find_for_problem(db: sqlite3.Connection, imei: str, code: str, states: Iterable[str]) -> dict[str, Any] | None:
+def find_for_problem(db: Connection, imei: str, code: str, states: Iterable[str]) -> dict[str, Any] | None:
     """The newest automatic ticket of (device, problem) in one of ``states``."""
     wanted = tuple(states)
     cursor = db.execute(
@@ -88,7 +88,7 @@ def find_for_problem(db: sqlite3.Connection, imei: str, code: str, states: Itera
     return None if found is None else dict(zip((d[0] for d in cursor.description), found, strict=True))
 
 
-def document(db: sqlite3.Connection, ticket_id: int) -> dict[str, Any]:
+def document(db: Connection, ticket_id: int) -> dict[str, Any]:
     """The ticket as DESIGN.md shapes it (plus account, problem and description for staff)."""
     t = row(db, ticket_id)
     findings = [
@@ -121,7 +121,7 @@ def document(db: sqlite3.Connection, ticket_id: int) -> dict[str, Any]:
 
 
 def list_ids(
-    db: sqlite3.Connection, *, account: str | None = None, accounts_only: bool = False,
+    db: Connection, *, account: str | None = None, accounts_only: bool = False,
     state: str | None = None, team: str | None = None, priority: str | None = None,
     origin: str | None = None, imei: str | None = None, topic: str | None = None,
     parent_id: int | None = None, limit: int = 1000,

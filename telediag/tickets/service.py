@@ -6,7 +6,6 @@ SQLite connection, in submission order, never on the reactor.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, TypeVar
 
 from twisted.application.service import Service
@@ -17,7 +16,7 @@ from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 
 from telediag.diagnostics.findings import Transition
-from telediag.store.sqlite import connect
+from telediag.store.database import Database
 from telediag.tickets.desk import TicketDesk
 
 T = TypeVar("T")
@@ -28,7 +27,7 @@ class TicketService(Service):
 
     log = Logger()
 
-    def __init__(self, reactor: Any, database: Path, desk: TicketDesk, clock: Any = None) -> None:
+    def __init__(self, reactor: Any, database: Database, desk: TicketDesk, clock: Any = None) -> None:
         self.reactor = reactor
         self.clock = clock or reactor
         self.database = database
@@ -67,7 +66,7 @@ class TicketService(Service):
         """``work(connection)`` on the tickets thread."""
         def call() -> T:
             if self._db is None:
-                self._db = connect(self.database)
+                self._db = self.database.connect()
             return work(self._db)
 
         done = deferToThreadPool(self.reactor, self.pool, call)

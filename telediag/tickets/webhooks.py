@@ -23,9 +23,7 @@ import hashlib
 import hmac
 import math
 import random
-import sqlite3
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,7 +44,7 @@ from zope.interface import implementer
 
 from protocols.record import iso_utc
 from telediag.config import WebhookConfig
-from telediag.store.sqlite import connect
+from telediag.store.database import Connection, Database
 from telediag.tickets import outbox
 from telediag.tickets.outbox import Delivery
 
@@ -117,7 +115,7 @@ def backoff_delay(attempts: int, config: WebhookConfig, rand: Callable[[], float
     return base * (0.9 + 0.2 * rand())
 
 
-Notify = Callable[[sqlite3.Connection, str, dict[str, Any], float], None]
+Notify = Callable[[Connection, str, dict[str, Any], float], None]
 
 
 def outbox_notifier(config: WebhookConfig) -> Notify | None:
@@ -127,7 +125,7 @@ def outbox_notifier(config: WebhookConfig) -> Notify | None:
         return None
     urls = config.urls
 
-    def notify(db: sqlite3.Connection, event: str, payload: dict[str, Any], now: float) -> None:
+    def notify(db: Connection, event: str, payload: dict[str, Any], now: float) -> None:
         outbox.enqueue(db, event, payload, now, urls)
 
     return notify
@@ -224,11 +222,11 @@ class WebhookDeliverer(Service):
 
     log = Logger()
 
-    def __init__(self, reactor: Any, db_path: Path, config: WebhookConfig, clock: Any = None) -> None:
+    def __init__(self, reactor: Any, database: Database, config: WebhookConfig, clock: Any = None) -> None:
         self.reactor = reactor
         self.clock = clock or reactor
         """Timers, backoff and request timeouts (tests pass a ``task.Clock``); sockets use ``reactor``."""
-        self.db_path = Path(db_path)
+        self.database = database
         self.config = config
         self.stop_timeout_s = min(config.timeout_s, 5.0)
         """How long ``stopService`` lets requests in flight finish before cancelling them."""
@@ -236,7 +234,7 @@ class WebhookDeliverer(Service):
         self.delivered = 0
         self.failed = 0
         self.pool = ThreadPool(minthreads=1, maxthreads=1, name="telediag-webhooks")
-        self._db: sqlite3.Connection | None = None  # opened and used on the worker thread only
+        self._db: Connection | None = None  # opened and used on the worker thread only
         self._last_prune = -math.inf
         self._http = HTTPConnectionPool(reactor, persistent=True)
         self._http._factory = _QuietClientFactory
@@ -412,9 +410,9 @@ class WebhookDeliverer(Service):
 
     # Worker thread only below this line.
 
-    def _connection(self) -> sqlite3.Connection:
+    def _connection(self) -> Connection:
         if self._db is None:
-            self._db = connect(self.db_path)
+            self._db = self.database.connect()
         return self._db
 
     def _read_due(self, now: float) -> list[tuple[Delivery, bytes]]:

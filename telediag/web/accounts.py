@@ -13,7 +13,6 @@ The reader-thread work returns unfiltered bodies; the pure functions below shape
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote
@@ -26,7 +25,8 @@ from telediag.api.backend import ApiBackend
 from telediag.api.errors import not_found
 from telediag.diagnostics.catalogue import FINDINGS
 from telediag.isolation import each_isolated
-from telediag.store.sqlite import Reader
+from telediag.store.database import Connection
+from telediag.store.reader import Reader
 from telediag.tickets import repository as repo
 
 OFFICE_ROLES = frozenset({"customer_office", "admin"})
@@ -55,7 +55,7 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _in_chunks(db: sqlite3.Connection, query: str, values: list[str]) -> Iterable[tuple[Any, ...]]:
+def _in_chunks(db: Connection, query: str, values: list[str]) -> Iterable[tuple[Any, ...]]:
     """Rows of ``query`` (with one ``{marks}`` for an IN list) for every chunk of ``values``."""
     for start in range(0, len(values), _CHUNK):
         chunk = values[start:start + _CHUNK]

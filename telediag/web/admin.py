@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +25,9 @@ from urllib.parse import urlsplit
 
 from protocols.record import iso_utc
 from telediag.config import Config, InfluxSettings, MetricsSettings, MqttSettings
+from telediag.store.database import Connection, Database
 from telediag.store.influx_export import CURSOR_NAME, read_cursor
-from telediag.store.sqlite import Reader
+from telediag.store.reader import Reader
 from telediag.tickets import outbox
 from telediag.tickets.model import ACTIVE_STATES
 
@@ -38,7 +38,7 @@ INFLUX_STALL_S = 300.0
 Gettext = Callable[[str], str]
 
 
-def _paged(db: sqlite3.Connection, table: str, page: int) -> tuple[int, int, int]:
+def _paged(db: Connection, table: str, page: int) -> tuple[int, int, int]:
     total = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     return total, max(1, -(-total // PAGE_SIZE)), (page - 1) * PAGE_SIZE
 
@@ -85,7 +85,7 @@ def tokens_page(page: int) -> Callable[[Reader], dict[str, Any]]:
 class Snapshot:
     """What the store and the data directory said at one moment."""
 
-    database_bytes: int
+    database_bytes: int | None
     schema_version: int
     newest_record_id: int
     devices: int
@@ -99,9 +99,11 @@ class Snapshot:
     webhooks_oldest_pending_at: float | None
     listening: list[dict[str, Any]] | None
     """The listeners this process bound (``listening.json``), None when it did not write one."""
+    store_name: str = "SQLite"
+    store_location: str = ""
 
 
-def snapshot(config: Config) -> Callable[[Reader], Snapshot]:
+def snapshot(config: Config, database: Database) -> Callable[[Reader], Snapshot]:
     """Reader-thread work: sizes, counts and cursors for the integration status."""
 
     def run(reader: Reader) -> Snapshot:
@@ -113,8 +115,8 @@ def snapshot(config: Config) -> Callable[[Reader], Snapshot]:
         marks = ", ".join("?" * len(ACTIVE_STATES))
         moved = db.execute("SELECT updated_at FROM export_cursors WHERE name = ?", (CURSOR_NAME,)).fetchone()
         return Snapshot(
-            database_bytes=_database_bytes(config.database_path),
-            schema_version=one("PRAGMA user_version"),
+            database_bytes=database.size_bytes(),
+            schema_version=database.schema_version(db),
             newest_record_id=one("SELECT coalesce(max(id), 0) FROM records"),
             devices=one("SELECT count(*) FROM devices"),
             open_tickets=one(f"SELECT count(*) FROM tickets WHERE state IN ({marks})", *ACTIVE_STATES),
@@ -128,20 +130,11 @@ def snapshot(config: Config) -> Callable[[Reader], Snapshot]:
                 "SELECT min(created_at) FROM webhook_outbox WHERE delivered_at IS NULL AND next_attempt_at < ?",
                 outbox.GAVE_UP),
             listening=_listening(config.store.listening_path),
+            store_name=database.dialect.title,
+            store_location=database.describe(),
         )
 
     return run
-
-
-def _database_bytes(path: Path) -> int:
-    """The SQLite file with its write-ahead log and shared-memory index."""
-    total = 0
-    for suffix in ("", "-wal", "-shm"):
-        try:
-            total += os.stat(f"{path}{suffix}").st_size
-        except OSError:
-            continue
-    return total
 
 
 def _listening(path: Path) -> list[dict[str, Any]] | None:
@@ -191,8 +184,8 @@ def integrations(config: Config, seen: Snapshot, now: float, *, metrics: Any, de
     """The status of each integration from the configuration and a snapshot (pure)."""
     _ = gettext
     found = [
-        Integration("store", _("Store"), "ok", _("SQLite, answering"), [
-            (_("File"), str(config.database_path)),
+        Integration("store", _("Store"), "ok", _("{backend}, answering").format(backend=seen.store_name), [
+            (_("Location"), seen.store_location),
             (_("Size with its log"), size_text(seen.database_bytes)),
             (_("Schema version"), str(seen.schema_version)),
             (_("Newest record id"), str(seen.newest_record_id)),

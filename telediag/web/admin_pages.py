@@ -82,7 +82,7 @@ class AdminPages:
             back="/admin/tokens"))
 
     async def _overview(self, request: PageRequest) -> Page:
-        seen = await self.api.read(snapshot(self.api.config))
+        seen = await self.api.read(snapshot(self.api.config, self.api.database))
         statuses = self._statuses(request, seen)
         return Page(200, request.render("admin.html", seen=seen,
                                         attention=[each for each in statuses if each.state == "attention"]))
@@ -92,7 +92,7 @@ class AdminPages:
                             desk=self.api.desk, gettext=request.gettext)
 
     async def _integrations(self, request: PageRequest) -> Page:
-        seen = await self.api.read(snapshot(self.api.config))
+        seen = await self.api.read(snapshot(self.api.config, self.api.database))
         return Page(200, request.render("admin_integrations.html", integrations=self._statuses(request, seen)))
 
     async def _users(self, request: PageRequest, message: str = "", status: int = 200,

@@ -16,7 +16,7 @@ from typing import Any
 from telediag.api import ticket_actions as actions
 from telediag.api.auth import Principal
 from telediag.isolation import each_isolated
-from telediag.store.sqlite import Reader
+from telediag.store.reader import Reader
 from telediag.tickets.model import ACTIVE_STATES, TEAMS
 from telediag.tickets.sla import FIRST_RESPONSE, RESOLUTION
 

@@ -27,7 +27,7 @@ from telediag.api.auth import Principal
 from telediag.api.backend import ApiBackend
 from telediag.diagnostics.selfcheck import translate_selfcheck
 from telediag.diagnostics.wording import ENGLISH, Catalogue, said
-from telediag.store.sqlite import Reader
+from telediag.store.reader import Reader
 
 WINDOW_S = 86_400.0
 """The page shows the last 24 h."""

@@ -29,7 +29,7 @@ from telediag.api.auth import Principal
 from telediag.api.pseudonyms import Pseudonymiser
 from telediag.api.reads import account_names
 from telediag.diagnostics.catalogue import DEVICE_CODES, FINDINGS
-from telediag.store.sqlite import Reader
+from telediag.store.reader import Reader
 
 FLEET_ROLES = frozenset({"technical", "it", "admin"})
 """Who may see the fleet page (the customer and the customer office get the 404 page)."""

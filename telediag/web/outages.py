@@ -13,7 +13,6 @@ own MASS_OUTAGE finding, written by ``telediag.tickets.incidents`` when it opene
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +22,8 @@ from telediag.api.backend import ApiBackend
 from telediag.api.errors import not_found
 from telediag.diagnostics.geography import country_of_operator
 from telediag.isolation import each_isolated
-from telediag.store.sqlite import Reader
+from telediag.store.database import Connection
+from telediag.store.reader import Reader
 from telediag.tickets.model import ACTIVE_STATES
 from telediag.web.trackers import visible_part
 
@@ -80,7 +80,7 @@ def summary(document: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _outage_ids(db: sqlite3.Connection, limit: int, offset: int) -> list[int]:
+def _outage_ids(db: Connection, limit: int, offset: int) -> list[int]:
     """MASS_OUTAGE parents: the ones still being worked on first, then the newest."""
     marks = ", ".join("?" * len(ACTIVE_STATES))
     return [row[0] for row in db.execute(

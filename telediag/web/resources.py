@@ -9,7 +9,6 @@ never on the reactor, and the clock is the service's reactor.
 from __future__ import annotations
 
 import secrets
-import sqlite3
 from typing import Any
 
 from twisted.internet import defer
@@ -20,7 +19,8 @@ from twisted.web.server import NOT_DONE_YET, Request
 
 from telediag.api.backend import ApiBackend
 from telediag.api.resources import path_segments
-from telediag.store.sqlite import Reader
+from telediag.store.database import UNAVAILABLE_ERRORS, Connection
+from telediag.store.reader import Reader
 from telediag.web.account_pages import AccountPages
 from telediag.web.admin_pages import AdminPages
 from telediag.web.answers import Page, not_found, redirect
@@ -63,7 +63,7 @@ STATIC_TYPES = {"css": "text/css; charset=utf-8", "js": "text/javascript; charse
                 "png": "image/png", "woff2": "font/woff2"}
 
 
-def _begin(db: sqlite3.Connection, user_id: int, now: float, idle_s: float, max_s: float) -> str:
+def _begin(db: Connection, user_id: int, now: float, idle_s: float, max_s: float) -> str:
     """Start a session; expired ones (left by people who never came back) are purged first."""
     purge_expired(db, now, idle_s, max_s)
     return start_session(db, user_id, now)
@@ -124,7 +124,7 @@ class WebResource(Resource):
     async def _answer(self, request: Request, pages: Pages) -> Page:
         try:
             return await self._route(request, pages)
-        except sqlite3.OperationalError as error:
+        except UNAVAILABLE_ERRORS as error:
             self.log.warn("web {method} {path}: store unavailable: {error}",
                           method=request.method, path=request.path, error=error)
             return Page(503, pages.message(pages.gettext("Busy"),

@@ -14,11 +14,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import sqlite3
 from dataclasses import dataclass
 
 from telediag.api.auth import Principal
 from telediag.api.tokens import ROLES
+from telediag.store.database import Connection
 
 MAX_SESSION_TOKEN_CHARS = 128
 
@@ -48,7 +48,7 @@ def _hash(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
 
 
-def start_session(db: sqlite3.Connection, user_id: int, now: float) -> str:
+def start_session(db: Connection, user_id: int, now: float) -> str:
     """Store a new session for ``user_id``; return the token for the cookie (never stored)."""
     token = secrets.token_urlsafe(32)
     db.execute(
@@ -60,7 +60,7 @@ def start_session(db: sqlite3.Connection, user_id: int, now: float) -> str:
     return token
 
 
-def resume_session(db: sqlite3.Connection, token: str, now: float, idle_s: float, max_s: float) -> Session | None:
+def resume_session(db: Connection, token: str, now: float, idle_s: float, max_s: float) -> Session | None:
     """The live session of ``token``, marked used at ``now``; None (and the row deleted) once it expired.
 
     Runs on the write connection: resuming a session is a write (``last_seen_at``).
@@ -86,14 +86,14 @@ def resume_session(db: sqlite3.Connection, token: str, now: float, idle_s: float
     return Session(session_id, user_id, username, role, account, csrf)
 
 
-def end_session(db: sqlite3.Connection, session_id: int) -> None:
+def end_session(db: Connection, session_id: int) -> None:
     """Sign-out: the row goes, so the cookie is worthless from now on."""
     db.execute("DELETE FROM web_sessions WHERE id = ?", (session_id,))
     if db.in_transaction:
         db.commit()
 
 
-def purge_expired(db: sqlite3.Connection, now: float, idle_s: float, max_s: float) -> int:
+def purge_expired(db: Connection, now: float, idle_s: float, max_s: float) -> int:
     """Delete every expired session (ones never used again would otherwise stay forever)."""
     cursor = db.execute(
         "DELETE FROM web_sessions WHERE last_seen_at <= ? OR created_at <= ?", (now - idle_s, now - max_s)

@@ -21,7 +21,7 @@ from telediag.api.auth import Principal
 from telediag.api.backend import ApiBackend
 from telediag.api.errors import ApiError
 from telediag.isolation import each_isolated
-from telediag.store.sqlite import Reader
+from telediag.store.reader import Reader
 from telediag.tickets import repository as repo
 from telediag.tickets.model import MOVES, STATES
 from telediag.web.answers import Page, not_found, redirect

@@ -16,7 +16,7 @@ from telediag.api import policy, reads
 from telediag.api.auth import Principal
 from telediag.api.backend import ApiBackend
 from telediag.diagnostics.catalogue import FINDINGS
-from telediag.store.sqlite import Reader
+from telediag.store.reader import Reader
 
 MAX_LISTED = 500
 """Trackers one page lists; the page says when there are more (paging comes with the fleet views)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import re
-import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from typing import Any, TextIO
 
 from protocols.record import iso_utc
 from telediag.api.tokens import ROLES, UnknownAccount
-from telediag.store.sqlite import transaction
+from telediag.store.database import INTEGRITY_ERRORS, Connection, transaction
 from telediag.web.passwords import WeakPassword, dummy_verify, hash_password, verify_password
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -58,7 +57,7 @@ def _check_request(username: str, role: str, account: str | None) -> None:
 
 
 def create_user(
-    db: sqlite3.Connection, username: str, role: str, account: str | None, password: str, now: float
+    db: Connection, username: str, role: str, account: str | None, password: str, now: float
 ) -> int:
     """Store a new user; the account of a customer must be in the registry (as for tokens)."""
     _check_request(username, role, account)
@@ -76,7 +75,7 @@ def create_user(
             "INSERT INTO users (username, role, account, password_hash, created_at) VALUES (?, ?, ?, ?, ?)",
             (username, role, account, password_hash, now),
         )
-    except sqlite3.IntegrityError:
+    except INTEGRITY_ERRORS:
         raise UserExists(f"user {username!r} already exists; see `telediag users list`") from None
     if db.in_transaction:
         db.commit()
@@ -87,7 +86,7 @@ def _user(row: tuple[Any, ...]) -> User:
     return User(row[0], row[1], row[2], row[3], row[4] is not None)
 
 
-def find_user(db: sqlite3.Connection, username: str) -> User | None:
+def find_user(db: Connection, username: str) -> User | None:
     """The user named ``username`` (without case), disabled or not."""
     row = db.execute(
         "SELECT id, username, role, account, disabled_at FROM users WHERE username = ?", (username,)
@@ -95,7 +94,7 @@ def find_user(db: sqlite3.Connection, username: str) -> User | None:
     return None if row is None else _user(row)
 
 
-def check_credentials(db: sqlite3.Connection, username: str, password: str) -> User | None:
+def check_credentials(db: Connection, username: str, password: str) -> User | None:
     """The live user these credentials belong to, or None; unknown names cost a full verification too."""
     row = db.execute(
         "SELECT id, username, role, account, disabled_at, password_hash FROM users WHERE username = ?",
@@ -110,7 +109,7 @@ def check_credentials(db: sqlite3.Connection, username: str, password: str) -> U
     return None if user.disabled or user.role not in ROLES else user
 
 
-def disable_user(db: sqlite3.Connection, username: str, now: float) -> bool:
+def disable_user(db: Connection, username: str, now: float) -> bool:
     """Disable a live user and end every session of it; False if no such live user."""
     with transaction(db):
         cursor = db.execute(
@@ -121,7 +120,7 @@ def disable_user(db: sqlite3.Connection, username: str, now: float) -> bool:
     return cursor.rowcount == 1
 
 
-def set_password(db: sqlite3.Connection, username: str, password: str) -> bool:
+def set_password(db: Connection, username: str, password: str) -> bool:
     """Give a live user a new password and end every session of it (whoever knew the old one is out);
     False if no such live user. Raises UserUsageError for a password the rules refuse."""
     try:
@@ -136,7 +135,7 @@ def set_password(db: sqlite3.Connection, username: str, password: str) -> bool:
     return cursor.rowcount == 1
 
 
-def list_users(db: sqlite3.Connection) -> list[dict[str, Any]]:
+def list_users(db: Connection) -> list[dict[str, Any]]:
     """Every user without the password hash, oldest first."""
     cursor = db.execute("SELECT username, role, account, created_at, disabled_at FROM users ORDER BY id")
     return [{"username": u, "role": role, "account": account, "created_at": iso_utc(created),
@@ -173,10 +172,10 @@ def add_users_parser(commands: Any, add_store_options: Callable[[argparse.Argume
 
 def command_users(config: Any, args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
     """Run a ``users`` action; one-line message on stderr and exit 2 (usage) or 1 (failure)."""
-    from telediag.store.sqlite import connect
+    from telediag.store.database import open_database
 
     password = read_password(stdin) if args.action in ("create", "password") else ""
-    db = connect(config.database_path, config.store.synchronous)
+    db = open_database(config.store).connect()
     try:
         if args.action == "create":
             try:

@@ -16,7 +16,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from protocols.record import Record, iso_utc
 from protocols.teltonika.device import encode_imei
-from telediag.store.sqlite import RecordBatch, Store, connect
+from telediag.store.sqlite import SQLiteDatabase, connect
+from telediag.store.writer import RecordBatch, Store
 from tests.browser.console import PASSWORD, add_users, fixes, import_devices, import_events, serving
 from tests.browser.driver import checked, click_and_wait_for_next_page, screenshot, severe_violations, sign_in
 from tests.hostile.payloads import NOW, fix, teltonika_tcp
@@ -66,7 +67,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Ser
         {"iccid": ICCID, "at": iso_utc(NOW - 6900), "type": "pdp_create", "apn": "internet.fleet", "mcc": 260,
          "mnc": 1, "rat": "LTE-M"},
     ))
-    store = Store(server.database)  # the history as if received as it happened (no backlog)
+    store = Store(SQLiteDatabase(server.database))  # the history as if received as it happened (no backlog)
     for record in history():
         store.commit([RecordBatch(POWER_CUT, "teltonika", [record], record.fix_time + 2)])
     store.close()

@@ -9,7 +9,8 @@ import pytest
 
 from telediag.diagnostics.connectivity_events import InvalidEvent, parse_event
 from telediag.store.connectivity import EventsRejected, events_for, read_events_file, save_events
-from telediag.store.sqlite import Store, connect
+from telediag.store.sqlite import SQLiteDatabase, connect
+from telediag.store.writer import Store
 from tests.integration.harness import run_cli
 
 ICCID = "8948031234567890123"
@@ -33,7 +34,7 @@ def test_every_problem_is_reported() -> None:
 
 
 def test_import_jsonl_and_csv_once(tmp_path: Path) -> None:
-    Store(tmp_path / "db.sqlite3").close()
+    Store(SQLiteDatabase(tmp_path / "db.sqlite3")).close()
     db = connect(tmp_path / "db.sqlite3")
     jsonl = tmp_path / "feed.jsonl"
     jsonl.write_text(

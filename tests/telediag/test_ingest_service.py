@@ -23,7 +23,8 @@ from telediag.config import ApiConfig, Config, IngestConfig, StoreConfig
 from telediag.pipeline import DeviceNotConnected
 from telediag.registry import repository
 from telediag.registry.entries import parse_entry
-from telediag.store.sqlite import Reader, connect
+from telediag.store.reader import Reader
+from telediag.store.sqlite import SQLiteDatabase, connect
 
 IMEI = "356307042441013"
 
@@ -106,14 +107,14 @@ class IngestServiceTests(unittest.TestCase):
         return device
 
     def stored(self, imei: str = IMEI) -> list[dict]:
-        reader = Reader(self.config.database_path)
+        reader = Reader(SQLiteDatabase(self.config.database_path))
         try:
             return list(reader.records(imei))
         finally:
             reader.close()
 
     def state(self, imei: str = IMEI) -> dict | None:
-        reader = Reader(self.config.database_path)
+        reader = Reader(SQLiteDatabase(self.config.database_path))
         try:
             return reader.device_state(imei)
         finally:

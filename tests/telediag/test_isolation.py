@@ -14,7 +14,9 @@ from telediag.app import build_desk
 from telediag.config import Thresholds, parse_config
 from telediag.diagnostics.engine import DiagnosticsEngine
 from telediag.diagnostics.findings import Finding, Transition
-from telediag.store.sqlite import Reader, RecordBatch, Store, connect
+from telediag.store.reader import Reader
+from telediag.store.sqlite import SQLiteDatabase, connect
+from telediag.store.writer import RecordBatch, Store
 from tests.telediag.diagnostics.test_engine import START, healthy
 
 GOOD, BAD = "356307042441013", "356307042441021"
@@ -33,7 +35,7 @@ def _messages(events: list[dict[str, Any]]) -> str:
 
 
 def _store_with_two_powerless_devices(path: Path) -> None:
-    store = Store(path)
+    store = Store(SQLiteDatabase(path))
     for imei in (GOOD, BAD):
         store.commit([RecordBatch(imei, "teltonika", [healthy(START, imei=imei, ext_voltage_v=0.0)], START + 2)])
     store.close()
@@ -46,7 +48,7 @@ def test_a_device_with_unreadable_findings_does_not_stop_the_sweep(tmp_path: Pat
     db.execute("INSERT INTO findings (imei, code, first_seen, last_seen, evidence) "
                "VALUES (?, 'EXTERNAL_POWER_LOST', ?, ?, 'not json')", (BAD, START, START))
     db.close()
-    engine = DiagnosticsEngine(path, Thresholds())
+    engine = DiagnosticsEngine(SQLiteDatabase(path), Thresholds())
     transitions = engine.sweep(START + 60)
     engine.close()
     assert {(t.finding.imei, t.finding.code) for t in transitions if t.kind == "raised"} >= {
@@ -60,11 +62,11 @@ def test_an_unreadable_record_is_skipped_in_listings(tmp_path: Path, logged: lis
     _store_with_two_powerless_devices(path)
     db = connect(path)
     db.execute("UPDATE records SET attributes = '{broken' WHERE imei = ?", (BAD,))
-    store = Store(path)
+    store = Store(SQLiteDatabase(path))
     store.commit([RecordBatch(BAD, "teltonika", [healthy(START + 60, imei=BAD)], START + 62)])
     store.close()
     db.close()
-    reader = Reader(path)
+    reader = Reader(SQLiteDatabase(path))
     try:
         rows = list(reader.records(BAD))
     finally:

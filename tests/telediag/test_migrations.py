@@ -8,15 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from telediag.store.sqlite import (
-    MIGRATIONS,
-    MIGRATIONS_FOLDER,
-    StoreTooNew,
-    connect,
-    load_migrations,
-    migrate,
-    script_statements,
-)
+from telediag.store.schema import MIGRATIONS_ROOT, StoreTooNew, load_migrations, script_statements
+from telediag.store.sqlite import MIGRATIONS, connect, migrate
 
 LATEST = MIGRATIONS[-1].version
 
@@ -41,7 +34,7 @@ def _memory() -> sqlite3.Connection:
 
 
 def test_the_shipped_scripts_are_numbered_from_one_without_gaps_or_duplicates() -> None:
-    names = sorted(entry.name for entry in MIGRATIONS_FOLDER.iterdir() if entry.name.endswith(".sql"))
+    names = sorted(entry.name for entry in (MIGRATIONS_ROOT / "sqlite").iterdir() if entry.name.endswith(".sql"))
     assert [int(name[:4]) for name in names] == list(range(1, len(names) + 1))
     assert all(re.fullmatch(r"\d{4}_[a-z0-9_]+\.sql", name) for name in names)
     assert [m.version for m in MIGRATIONS] == list(range(1, LATEST + 1)) and LATEST == len(names) == 9

@@ -12,8 +12,9 @@ import pytest
 from protocols.record import Record, iso_utc
 from telediag.config import ConfigError, parse_config
 from telediag.plausibility import Bounds, checked, checked_all, raw_fix_seconds
+from telediag.store.reader import Reader
 from telediag.store.rows import ROW_COLUMNS, record_row
-from telediag.store.sqlite import MIGRATIONS, Reader, connect
+from telediag.store.sqlite import MIGRATIONS, SQLiteDatabase, connect
 
 NOW = 1_780_000_000.0  # 2026-05-28
 BOUNDS = Bounds.from_settings(500.0, 2000, 86_400.0)
@@ -121,7 +122,7 @@ def test_the_upgrade_moves_absurd_stored_values_out_of_their_columns(tmp_path: P
     path = tmp_path / "telediag.sqlite3"
     _poisoned_old_store(path)
     connect(path).close()
-    reader = Reader(path)
+    reader = Reader(SQLiteDatabase(path))
     try:
         rows = list(reader.records("356307042441013"))
         assert len(rows) == 3

@@ -11,7 +11,7 @@ import pytest
 from telediag.app import makeService
 from telediag.config import Config, ConfigError, parse_config
 from telediag.store.retention import DAY_S, Dropped, RetentionService, drop_batch, drop_expired
-from telediag.store.sqlite import connect
+from telediag.store.sqlite import SQLiteDatabase, connect
 
 NOW = 1_780_000_000.0
 
@@ -93,7 +93,7 @@ def test_the_service_runs_against_the_store_file(tmp_path: Path) -> None:
         def seconds() -> float:
             return NOW
 
-    service = RetentionService(config.store, Clock(), exporting=False)
+    service = RetentionService(config.store, SQLiteDatabase(config.database_path), Clock(), exporting=False)
     assert service._run(NOW) == Dropped(records=1)
     assert service.step == config.store.retention_check_s
 

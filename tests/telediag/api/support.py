@@ -29,7 +29,8 @@ from telediag.app import build_desk
 from telediag.config import ApiConfig, Config, StoreConfig
 from telediag.registry import repository
 from telediag.registry.entries import parse_entry
-from telediag.store.sqlite import ConnectionChange, RecordBatch, Store, connect
+from telediag.store.sqlite import SQLiteDatabase, connect
+from telediag.store.writer import ConnectionChange, RecordBatch, Store
 from telediag.tickets.desk import TicketDesk
 
 ACME, BETA = "Acme Logistics", "Beta Transport"
@@ -53,7 +54,7 @@ def record(imei: str, second: int, lat: float, lon: float) -> Record:
 
 def populate(path: Path) -> dict[str, str]:
     """A store with two accounts (contacts, SIMs), four devices, records, state and events; tokens."""
-    store = Store(path)
+    store = Store(SQLiteDatabase(path))
     store.commit([RecordBatch(IMEI_A, "teltonika", [record(IMEI_A, i, LAT_A + i / 1e4, LON_A) for i in range(5)],
                               T0 + 10),
                   RecordBatch(IMEI_B, "teltonika", [record(IMEI_B, i, LAT_B, LON_B) for i in range(3)], T0 + 10),

@@ -17,7 +17,8 @@ from telediag.diagnostics.findings import list_findings
 from telediag.registry.entries import parse_entry
 from telediag.registry.repository import save
 from telediag.store.connectivity import save_events
-from telediag.store.sqlite import IngestError, RecordBatch, Store
+from telediag.store.sqlite import SQLiteDatabase
+from telediag.store.writer import IngestError, RecordBatch, Store
 
 START = 1_795_000_000.0  # a Tuesday in November 2026
 HOUR = 3600.0
@@ -76,7 +77,7 @@ def active_codes(engine: DiagnosticsEngine, imei: str) -> set[str]:
 
 @pytest.fixture()
 def store(tmp_path: Path) -> Store:
-    store = Store(tmp_path / "telediag.sqlite3")
+    store = Store(SQLiteDatabase(tmp_path / "telediag.sqlite3"))
     yield store
     store.close()
 
@@ -92,7 +93,7 @@ def test_fault_gives_its_finding_and_selfcheck_then_clears(fault: str, store: St
     fault_until = checked_at
     scenario = simulate_device(IMEI, fault, START, checked_at - START + 14 * HOUR, seed=3, fault_until=fault_until)
     feed = Feed(store, [scenario])
-    engine = DiagnosticsEngine(store.path, Thresholds())
+    engine = DiagnosticsEngine(store.database, Thresholds())
     try:
         feed.until(checked_at)
         engine.check_device(IMEI, checked_at)
@@ -123,7 +124,7 @@ def test_fault_gives_its_finding_and_selfcheck_then_clears(fault: str, store: St
 def test_healthy_fleet_over_a_simulated_day_raises_nothing(store: Store) -> None:
     fleet = simulate_fleet(200, START, 24 * HOUR, interval_s=60.0, seed=11)
     feed = Feed(store, fleet)
-    engine = DiagnosticsEngine(store.path, Thresholds())
+    engine = DiagnosticsEngine(store.database, Thresholds())
     try:
         for hours in (1, 5, 9, 13, 17, 21, 24):
             now = START + hours * HOUR

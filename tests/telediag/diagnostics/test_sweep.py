@@ -16,7 +16,8 @@ from telediag.config import Thresholds
 from telediag.diagnostics.engine import DiagnosticsEngine
 from telediag.diagnostics.findings import Transition
 from telediag.diagnostics.service import DiagnosticsService
-from telediag.store.sqlite import IngestError, RecordBatch, Store
+from telediag.store.sqlite import SQLiteDatabase
+from telediag.store.writer import IngestError, RecordBatch, Store
 
 IMEI = "356307042441013"
 START = 1_790_000_000.0
@@ -33,11 +34,11 @@ class SweepTests(unittest.TestCase):
     def setUp(self) -> None:
         data_dir = Path(tempfile.mkdtemp(prefix="telediag-sweep-"))
         self.addCleanup(shutil.rmtree, data_dir, True)
-        self.store = Store(data_dir / "telediag.sqlite3")
+        self.store = Store(SQLiteDatabase(data_dir / "telediag.sqlite3"))
         self.addCleanup(self.store.close)
         self.clock = Clock()
         self.clock.advance(START)
-        self.engine = DiagnosticsEngine(self.store.path, Thresholds(sweep_interval_s=60.0))
+        self.engine = DiagnosticsEngine(self.store.database, Thresholds(sweep_interval_s=60.0))
         self.service = DiagnosticsService(reactor, self.engine, clock=self.clock)
         self.changes: list[Transition] = []
         self.service.add_listener(self.changes.extend)

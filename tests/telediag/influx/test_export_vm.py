@@ -21,7 +21,8 @@ from protocols.record import Record
 from telediag.config import InfluxSettings
 from telediag.store.influx_export import InfluxExporter, read_cursor, write_cursor
 from telediag.store.influx_points import BOOLEAN_FIELDS, FLOAT_FIELDS
-from telediag.store.sqlite import RecordBatch, Store, connect
+from telediag.store.sqlite import SQLiteDatabase
+from telediag.store.writer import RecordBatch, Store
 from tests.telediag.influx import vmserver
 from tests.telediag.influx.vmserver import SeriesKey, VmServer
 
@@ -94,9 +95,9 @@ class ExportTests(unittest.TestCase):
             raise unittest.SkipTest(f"no victoria-metrics at {vmserver.BINARY}; run `make servers`")
         self.tmp = Path(tempfile.mkdtemp(prefix="telediag-influx-"))
         self.addCleanup(shutil.rmtree, self.tmp, True)
-        self.store = Store(self.tmp / "telediag.sqlite3")
+        self.store = Store(SQLiteDatabase(self.tmp / "telediag.sqlite3"))
         self.addCleanup(self.store.close)
-        db = connect(self.store.path)
+        db = self.store.database.connect()
         for _, _, account in DEVICES:
             if account is not None:
                 db.execute("INSERT OR IGNORE INTO accounts (name) VALUES (?)", (account,))
@@ -128,14 +129,14 @@ class ExportTests(unittest.TestCase):
         )
         values.update(overrides)
         settings = InfluxSettings(**values)
-        exporter = InfluxExporter(reactor, self.store.path, settings, clock=clock, rand=rand)
+        exporter = InfluxExporter(reactor, self.store.database, settings, clock=clock, rand=rand)
         exporter.startService()
         self.addCleanup(exporter.stopService)
         return exporter
 
     def stored_rows(self) -> list[tuple[Any, ...]]:
         columns = ", ".join(f"r.{name}" for name in FLOAT_FIELDS + BOOLEAN_FIELDS + ("event",))
-        db = connect(self.store.path)
+        db = self.store.database.connect()
         try:
             return db.execute(
                 f"SELECT r.imei, r.protocol, d.account, r.fix_time, r.server_time, {columns} "
@@ -145,14 +146,14 @@ class ExportTests(unittest.TestCase):
             db.close()
 
     def newest_id(self) -> int:
-        db = connect(self.store.path)
+        db = self.store.database.connect()
         try:
             return int(db.execute("SELECT max(id) FROM records").fetchone()[0] or 0)
         finally:
             db.close()
 
     def saved_cursor(self) -> int:
-        db = connect(self.store.path)
+        db = self.store.database.connect()
         try:
             return read_cursor(db)
         finally:
@@ -269,7 +270,7 @@ class ExportTests(unittest.TestCase):
         yield second.stopService()
 
         # a crash after the server took rows but before the cursor was saved: they are sent again
-        db = connect(self.store.path)
+        db = self.store.database.connect()
         write_cursor(db, stopped_at, time.time())
         db.close()
         third = self.exporter(batch_size=250)
@@ -305,7 +306,7 @@ class ExportTests(unittest.TestCase):
         self.commit(make_records(3, 50))
         clock = Clock()
         clock.advance(START)
-        exporter = InfluxExporter(reactor, self.store.path, InfluxSettings(
+        exporter = InfluxExporter(reactor, self.store.database, InfluxSettings(
             url=self.vm.url, org="fleet", bucket="telemetry", flush_interval_ms=50, poll_interval_s=1.0,
             retry_initial_s=1.0, timeout_ms=1000,
         ), clock=clock, rand=lambda: 0.5)

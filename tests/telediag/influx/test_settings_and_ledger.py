@@ -9,6 +9,7 @@ from twisted.internet.task import Clock
 
 from telediag.config import ConfigError, InfluxSettings, parse_section
 from telediag.store.influx_export import InfluxExporter, Ledger, _retry_after, classify, describe
+from telediag.store.sqlite import SQLiteDatabase
 
 
 def test_defaults_mean_off() -> None:
@@ -124,7 +125,7 @@ def test_errors_the_server_will_never_take_are_rejected_others_retried() -> None
 
 def test_backoff_doubles_up_to_the_maximum_and_honours_retry_after(tmp_path: Path) -> None:
     settings = InfluxSettings(url="http://127.0.0.1:1", org="o", bucket="b", retry_initial_s=1, retry_max_s=10)
-    exporter = InfluxExporter(Clock(), tmp_path / "telediag.sqlite3", settings, rand=lambda: 0.5)
+    exporter = InfluxExporter(Clock(), SQLiteDatabase(tmp_path / "telediag.sqlite3"), settings, rand=lambda: 0.5)
     delays = []
     for failures in range(1, 7):
         exporter._failures = failures

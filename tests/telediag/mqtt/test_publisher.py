@@ -17,7 +17,7 @@ from telediag.diagnostics.findings import Finding, Transition
 from telediag.mqtt_out import MqttPublisher, account_slug, findings_topic, registry_accounts, tickets_topic
 from telediag.registry import repository
 from telediag.registry.entries import parse_entry
-from telediag.store.sqlite import connect
+from telediag.store.sqlite import SQLiteDatabase, connect
 from tests.telediag.mqtt.broker import Mosquitto
 
 ACME, OTHER, LOOSE = "356307042441013", "356307042441014", "356307042441015"
@@ -157,7 +157,7 @@ def test_registry_accounts_reads_the_device_registry(tmp_path: Path) -> None:
     repository.save(db, [parse_entry({"imei": ACME, "protocol": "teltonika", "account": "ACME Ltd."}),
                          parse_entry({"imei": OTHER, "protocol": "teltonika"})], 0.0, "manual")
     db.close()
-    account_of = registry_accounts(database)
+    account_of = registry_accounts(SQLiteDatabase(database))
     assert (account_of(ACME), account_of(OTHER), account_of(LOOSE)) == ("ACME Ltd.", None, None)
     account_of.close()
     assert account_of(ACME) == "ACME Ltd.", "a lookup after close opens a new connection"

@@ -17,7 +17,7 @@ from twisted.trial import unittest
 from protocols.record import parse_iso_utc
 from telediag.config import Config, TicketsConfig, parse_section
 from telediag.diagnostics.findings import Finding, Transition
-from telediag.store.sqlite import connect
+from telediag.store.sqlite import SQLiteDatabase, connect
 from telediag.tickets.desk import TicketDesk
 from telediag.tickets.service import TicketService
 from telediag.tickets.webhooks import WebhookDeliverer, outbox_notifier, verify_signature
@@ -48,8 +48,8 @@ class TicketServiceTests(unittest.TestCase):
         clock = Clock()
         clock.advance(START)
         desk = TicketDesk(Config().sla, TicketsConfig(sweep_interval_s=600.0), outbox_notifier(hooks))
-        tickets = TicketService(reactor, database, desk, clock=clock)
-        deliverer = WebhookDeliverer(reactor, database, hooks, clock=clock)
+        tickets = TicketService(reactor, SQLiteDatabase(database), desk, clock=clock)
+        deliverer = WebhookDeliverer(reactor, SQLiteDatabase(database), hooks, clock=clock)
         tickets.startService()
         self.addCleanup(tickets.stopService)
 

@@ -26,7 +26,7 @@ from twisted.web.server import NOT_DONE_YET, Request, Site
 
 from protocols.record import iso_utc
 from telediag.config import ConfigError, WebhookConfig, parse_section
-from telediag.store.sqlite import connect
+from telediag.store.sqlite import SQLiteDatabase, connect
 from telediag.tickets import outbox
 from telediag.tickets.webhooks import WebhookDeliverer, backoff_delay, outbox_notifier, sign, verify_signature
 
@@ -137,7 +137,7 @@ class DeliveryTests(unittest.TestCase):
         return replace(WebhookConfig(urls=urls, secret=SECRET), **values)
 
     def deliverer(self, config: WebhookConfig) -> WebhookDeliverer:
-        deliverer = WebhookDeliverer(reactor, self.path, config, clock=self.clock)
+        deliverer = WebhookDeliverer(reactor, SQLiteDatabase(self.path), config, clock=self.clock)
         deliverer.random = random.Random(4)
         deliverer.startService()
         self.addCleanup(lambda: deliverer.stopService() if deliverer.running else None)

@@ -10,7 +10,8 @@ from typing import Any
 from twisted.internet import defer
 
 from protocols.record import Record, iso_utc
-from telediag.store.sqlite import IngestError, RecordBatch, Store, connect
+from telediag.store.sqlite import SQLiteDatabase, connect
+from telediag.store.writer import IngestError, RecordBatch, Store
 from telediag.web import device_detail, tracker_pages
 from telediag.web.causes import explain
 from telediag.web.charts import render_chart
@@ -70,7 +71,7 @@ class DevicePageTests(ApiTestCase):
         super().setUp()
         self.now = time.time()
         self.diagnostics = Diagnostics(self.now)
-        store = Store(self.config.database_path)
+        store = Store(SQLiteDatabase(self.config.database_path))
         store.commit([
             RecordBatch(IMEI_A, "teltonika", [recent(IMEI_A, self.now - 3600 + 240 * i, 13.8 if i < 10 else 0.0, i)
                                               for i in range(15)], self.now - 10),
@@ -230,7 +231,7 @@ class DevicePageTests(ApiTestCase):
         self.assertNotIn(b"<html", before.data)
         self.assertIn(b"15 readings", before.data)
         self.assertNotIn(b"DEVICE_SILENT", before.data)
-        store = Store(self.config.database_path)
+        store = Store(SQLiteDatabase(self.config.database_path))
         store.commit([RecordBatch(IMEI_A, "teltonika", [recent(IMEI_A, self.now - 30, 11.9, 20)], self.now)])
         store.close()
         self.diagnostics.extra.append(
@@ -266,7 +267,7 @@ class DevicePageTests(ApiTestCase):
         again = yield self.get("tech", path)  # another viewer allowed to see it: the same drawing
         self.assertEqual(first.data, again.data)
         self.assertEqual(drawn, ["GSM signal"])
-        store = Store(self.config.database_path)
+        store = Store(SQLiteDatabase(self.config.database_path))
         store.commit([RecordBatch(IMEI_A, "teltonika", [recent(IMEI_A, self.now - 20, 12.0, 30)], self.now)])
         store.close()
         yield self.get("anna", path)
@@ -299,7 +300,7 @@ class DevicePageTests(ApiTestCase):
 
 def test_charts_read_a_bounded_number_of_records_and_return_at_most_max_points(tmp_path: Any) -> None:
     now = 1_765_000_000.0
-    store = Store(tmp_path / "t.sqlite")
+    store = Store(SQLiteDatabase(tmp_path / "t.sqlite"))
     every = [recent(IMEI_A, now - 86_000 + 20 * i, 12.0 + (i % 7) / 10, i % 50) for i in range(4000)]
     store.commit([RecordBatch(IMEI_A, "teltonika", every, now)])
     untimed = Record(imei=IMEI_A, protocol="teltonika", fix_time=None, valid=False, ext_voltage_v=11.0)

@@ -23,7 +23,9 @@ from telediag.diagnostics.findings import apply_verdicts
 from telediag.registry.entries import parse_entry
 from telediag.registry.repository import save
 from telediag.store.connectivity import save_events
-from telediag.store.sqlite import Reader, RecordBatch, Store, connect
+from telediag.store.reader import Reader
+from telediag.store.sqlite import SQLiteDatabase, connect
+from telediag.store.writer import RecordBatch, Store
 from telediag.web.fleet import MAX_PAGE, MAX_PAGE_SIZE, BadFilter, FleetQuery, fleet_choices, fleet_view, parse_query
 from telediag.web.fleet_pages import CHOICES_TTL_S, LIVE_INTERVAL_S, FleetPages, live_interval
 from tests.telediag.api.support import ACME, IMEI_A, IMEI_A2, IMEI_B, PERSONAL_VALUES
@@ -51,7 +53,7 @@ WORST_FIRST = ["350000000000002", "350000000000001", "350000000000006", "3500000
 
 def build_fleet(path: Path) -> None:
     """The fleet above: registry, records (device state), SIM events, active and cleared findings."""
-    store = Store(path)
+    store = Store(SQLiteDatabase(path))
     batches = []
     for imei, (protocol, _, _, operator, seen, _) in FLEET.items():
         if seen is None:
@@ -86,7 +88,7 @@ def build_fleet(path: Path) -> None:
 def reader(tmp_path: Path) -> Any:
     path = tmp_path / "telediag.sqlite3"
     build_fleet(path)
-    opened = Reader(path)
+    opened = Reader(SQLiteDatabase(path))
     yield opened
     opened.close()
 
