@@ -28,8 +28,8 @@ servers:  ## Mosquitto, VictoriaMetrics and Chromium with ChromeDriver (Debian p
 lint: $(STAMP)  ## ruff over the whole tree (settings in pyproject.toml)
 	$(VENV)/bin/ruff check .
 
-test: $(STAMP) lint servers  ## ruff, then the whole test suite
-	$(PY) -m pytest
+test: $(STAMP) lint servers  ## ruff, then the whole test suite (in 4 processes: most tests wait on sockets)
+	$(PY) -m pytest -n 4
 
 bench: $(STAMP)  ## ingest benchmark against the bare Twisted ceiling, and idle-connection memory
 	$(PY) bench/ingest_bench.py
