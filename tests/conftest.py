@@ -14,9 +14,18 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 VECTORS_DIR = Path(os.environ.get("TELEDIAG_VECTORS", PROJECT_ROOT.parent / "shared" / "vectors"))
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under ``CI=true`` the conformance vectors are required: a CI run without them would report
+    green while skipping every conformance test."""
+    if os.environ.get("CI", "").lower() == "true" and not VECTORS_DIR.is_dir():
+        raise pytest.UsageError(f"CI=true and the conformance vectors are missing at {VECTORS_DIR} "
+                                "(expected ../shared/vectors beside the checkout, or set TELEDIAG_VECTORS)")
+
+
 @pytest.fixture(scope="session")
 def vectors_dir() -> Path:
-    """``../shared/vectors`` beside the checkout (or $TELEDIAG_VECTORS)."""
+    """``../shared/vectors`` beside the checkout (or $TELEDIAG_VECTORS); outside CI, tests that need
+    them are skipped when they are absent."""
     if not VECTORS_DIR.is_dir():
         pytest.skip(f"conformance vectors not found at {VECTORS_DIR} (expected ../shared/vectors)")
     return VECTORS_DIR
