@@ -24,7 +24,7 @@ from protocols import teltonika
 from protocols.teltonika.device import encode_udp
 from telediag.app import makeService
 from telediag.config import ApiConfig, Config, IngestConfig, StoreConfig
-from tests.telediag.test_ingest_service import IMEI, RawDevice, record
+from tests.telediag.ingest.test_service import IMEI, RawDevice, record
 
 FRAME_TIMEOUT_S = 1.0
 GRACE_S = 1.5

@@ -16,7 +16,7 @@ from telediag.diagnostics.geodesy import EARTH_RADIUS_M
 from telediag.diagnostics.history import frame_from_records
 from telediag.diagnostics.installation import ignition_always_on, ignition_not_detected, journey_false_starts
 from telediag.diagnostics.journeys import detect_journeys
-from tests.telediag.test_journeys import T0, Track
+from tests.telediag.diagnostics.test_journeys import T0, Track
 
 THRESHOLDS = Thresholds()
 CHECKS = (ignition_always_on, ignition_not_detected, journey_false_starts)

@@ -15,7 +15,7 @@ from twisted.trial import unittest
 
 from telediag.app import makeService
 from telediag.config import ApiConfig, Config, StoreConfig
-from tests.telediag.test_ingest_service import RawDevice
+from tests.telediag.ingest.test_service import RawDevice
 
 
 def request(query: str) -> bytes:
