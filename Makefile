@@ -25,10 +25,11 @@ servers:  ## Mosquitto, VictoriaMetrics and Chromium with ChromeDriver (Debian p
 	bash scripts/install-servers.sh
 	bash scripts/install-browser.sh
 
-lint: $(STAMP)  ## ruff over the whole tree (settings in pyproject.toml)
+lint: $(STAMP)  ## ruff over the whole tree, then mypy --strict over protocols/ and telediag/ (settings in pyproject.toml)
 	$(VENV)/bin/ruff check .
+	$(PY) -m mypy
 
-test: $(STAMP) lint servers  ## ruff, then the whole test suite (in 4 processes: most tests wait on sockets)
+test: $(STAMP) lint servers  ## ruff and mypy, then the whole test suite (in 4 processes: most tests wait on sockets)
 	$(PY) -m pytest -n 4
 
 bench: $(STAMP)  ## ingest benchmark against the bare Twisted ceiling, and idle-connection memory

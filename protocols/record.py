@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self, cast
 
 from protocols.dates import ImpossibleDate, utc_seconds
 
@@ -86,35 +86,58 @@ class Record:
                 _set(self, name, value)
             return
         _set(self, "__class__", _Building)
-        self.imei = imei
-        self.protocol = protocol
-        self.fix_time = fix_time
-        self.valid = valid
-        self.lat = lat
-        self.lon = lon
-        self.altitude_m = altitude_m
-        self.speed_kmh = speed_kmh
-        self.course_deg = course_deg
-        self.satellites = satellites
-        self.hdop = hdop
-        self.ignition = ignition
-        self.motion = motion
-        self.ext_voltage_v = ext_voltage_v
-        self.battery_voltage_v = battery_voltage_v
-        self.gsm_signal_pct = gsm_signal_pct
-        self.operator = operator
-        self.roaming = roaming
-        self.odometer_m = odometer_m
-        self.event = event
-        self.attributes = {} if attributes is _NO_ATTRIBUTES else attributes
+        building = cast(_Building, self)
+        building.imei = imei
+        building.protocol = protocol
+        building.fix_time = fix_time
+        building.valid = valid
+        building.lat = lat
+        building.lon = lon
+        building.altitude_m = altitude_m
+        building.speed_kmh = speed_kmh
+        building.course_deg = course_deg
+        building.satellites = satellites
+        building.hdop = hdop
+        building.ignition = ignition
+        building.motion = motion
+        building.ext_voltage_v = ext_voltage_v
+        building.battery_voltage_v = battery_voltage_v
+        building.gsm_signal_pct = gsm_signal_pct
+        building.operator = operator
+        building.roaming = roaming
+        building.odometer_m = odometer_m
+        building.event = event
+        building.attributes = {} if attributes is _NO_ATTRIBUTES else attributes
         self.__class__ = Record
 
 
 class _Building(Record):
     """A Record while ``Record.__init__`` fills it: the same slots, assignable (both slots of the
-    frozen class, ``__setattr__`` and ``__delattr__``, are plain again, so assignment is direct)."""
+    frozen class, ``__setattr__`` and ``__delattr__``, are plain again, so assignment is direct).
+    The fields are declared again, without values, so that a type checker knows them assignable."""
 
     __slots__ = ()
+    imei: str | None
+    protocol: str
+    fix_time: float | None
+    valid: bool | None
+    lat: float | None
+    lon: float | None
+    altitude_m: float | None
+    speed_kmh: float | None
+    course_deg: float | None
+    satellites: int | None
+    hdop: float | None
+    ignition: bool | None
+    motion: bool | None
+    ext_voltage_v: float | None
+    battery_voltage_v: float | None
+    gsm_signal_pct: int | None
+    operator: int | None
+    roaming: bool | None
+    odometer_m: float | None
+    event: str | None
+    attributes: dict[str, Any]
     __setattr__ = object.__setattr__
     __delattr__ = object.__delattr__
 
@@ -240,7 +263,7 @@ class RecordFields:
         previous = self.a.get(INVALID_REASON)
         self.a[INVALID_REASON] = f"{previous}; {reason}" if previous else reason
 
-    def keep_raw(self, message_type: str, raw: bytes | str) -> RecordFields:
+    def keep_raw(self, message_type: str, raw: bytes | str) -> Self:
         """A message this codec has no layout for: its type and content kept, with no fix.
 
         Stored rather than dropped or counted as an error: the device spoke its protocol (a

@@ -78,7 +78,8 @@ class _Reader:
         return self.take(1)[0]
 
     def u16(self) -> int:
-        return _U16.unpack(self.take(2))[0]
+        value: int = _U16.unpack(self.take(2))[0]
+        return value
 
 
 def _position_size(mask: int) -> int:

@@ -101,7 +101,8 @@ def _next_start(buf: Buffer, offset: int) -> int:
 
 def _crc_ok(raw: bytes, end: int) -> bool:
     """CRC over length..serial of a frame whose ``0D0A`` ends at ``end``."""
-    return crc16_x25(raw[2 : end - 4]) == _U16.unpack_from(raw, end - 4)[0]
+    sent: int = _U16.unpack_from(raw, end - 4)[0]
+    return crc16_x25(raw[2 : end - 4]) == sent
 
 
 def _skip_to_start(buf: Buffer, offset: int) -> int:
@@ -137,8 +138,8 @@ def next_frame(buf: Buffer, max_frame: int) -> Scan:
     """
     have = len(buf)
     if have < 2:
-        head = buf.peek(have) or b""
-        if head in (b"", b"\x78", b"\x79"):
+        partial = buf.peek(have) or b""
+        if partial in (b"", b"\x78", b"\x79"):
             return None
         return _resync(buf, "data does not start with 7878 or 7979")
     head = buf.peek(2)

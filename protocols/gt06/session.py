@@ -45,7 +45,7 @@ def login_tz_offset(content: bytes) -> int | None:
     """Seconds east of UTC from the login's time-zone word (bits 15-4 = hhmm, bit 3 = west)."""
     if len(content) < 12:
         return None
-    word = U16.unpack_from(content, 10)[0]
+    word: int = U16.unpack_from(content, 10)[0]
     hhmm = word >> 4
     offset = ((hhmm // 100) * 60 + hhmm % 100) * 60
     return -offset if word & 0x08 else offset

@@ -101,8 +101,7 @@ class ServerSession(BufferedSession[Frame]):
         if frame.kind == "binary":
             long_id = not is_time(frame.raw, 6) and is_time(frame.raw, 9)
             ident = self._identify(binary.device_id(frame.raw, long_id), frame.raw, out)
-            fields = binary.decode(frame.raw, long_id)
-            out.append(Report("binary", (fields.build(ident),), self._r12(ident)))
+            out.append(Report("binary", (binary.decode(frame.raw, long_id).build(ident),), self._r12(ident)))
             return
         sentence = text.split(frame.raw)
         kind = sentence.type
@@ -114,8 +113,8 @@ class ServerSession(BufferedSession[Frame]):
         reply: bytes | None = None
         if kind in ECHOED:  # a heartbeat: answered, with a record only when it carries a battery level
             reply = (sentence.head + "#").encode("latin-1")
-            fields = text.decode_htbt(sentence.text)
-            out.append(Report(kind.lower(), (fields.build(ident),) if fields is not None else (), reply))
+            heartbeat = text.decode_htbt(sentence.text)
+            out.append(Report(kind.lower(), (heartbeat.build(ident),) if heartbeat is not None else (), reply))
             return
         decoder = LAYOUTS.get(kind)
         if decoder is not None:

@@ -232,8 +232,8 @@ def next_frame(buf: Buffer, max_frame: int) -> tuple[Scanned | ProtocolError | N
             return Corrupt(ProtocolError("text frame is not ASCII", close=False, excerpt=raw)), len(raw)
         return TextFrame(text, raw), len(raw)
     flag = buf.find(_FLAG_BYTE)
-    text = buf.find(_TEXT_OPEN)
-    starts = [i for i in (flag, text) if i >= 0]
+    opening = buf.find(_TEXT_OPEN)
+    starts = [i for i in (flag, opening) if i >= 0]
     skip = min(starts) if starts else have
     return Corrupt(ProtocolError(
         "data does not start with 7E", close=False, excerpt=_excerpt(buf, skip)

@@ -311,10 +311,10 @@ def _transparent_f0(r: Reader, ctx: Ctx) -> Outcome:
         return Outcome("obd", (rec,), answer=True)
     elif subtype == 0x15:
         event = r.s32()
-        name = {51: "hard_acceleration", 52: "hard_braking", 53: "hard_cornering", 54: "lane_change",
-                56: "accident"}.get(event)
-        if name:
-            rec.alarm(name)
+        alarm = {51: "hard_acceleration", 52: "hard_braking", 53: "hard_cornering", 54: "lane_change",
+                 56: "accident"}.get(event)
+        if alarm:
+            rec.alarm(alarm)
         else:
             a["event_code"] = event
         a["device_time"] = when

@@ -40,20 +40,24 @@ class Reader:
         return value - 256 if value > 127 else value
 
     def u16(self) -> int:
-        return _U16.unpack_from(self.data, self._need(2))[0]
+        value: int = _U16.unpack_from(self.data, self._need(2))[0]
+        return value
 
     def s16(self) -> int:
-        return _S16.unpack_from(self.data, self._need(2))[0]
+        value: int = _S16.unpack_from(self.data, self._need(2))[0]
+        return value
 
     def u24(self) -> int:
         start = self._need(3)
         return int.from_bytes(self.data[start : start + 3], "big")
 
     def u32(self) -> int:
-        return _U32.unpack_from(self.data, self._need(4))[0]
+        value: int = _U32.unpack_from(self.data, self._need(4))[0]
+        return value
 
     def s32(self) -> int:
-        return _S32.unpack_from(self.data, self._need(4))[0]
+        value: int = _S32.unpack_from(self.data, self._need(4))[0]
+        return value
 
     def take(self, n: int) -> bytes:
         start = self._need(n)
@@ -68,4 +72,5 @@ class Reader:
     def peek_u16(self) -> int:
         if self.pos + 2 > self.end:
             raise IndexError("need 2 bytes to peek")
-        return _U16.unpack_from(self.data, self.pos)[0]
+        value: int = _U16.unpack_from(self.data, self.pos)[0]
+        return value

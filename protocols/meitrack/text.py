@@ -115,7 +115,10 @@ def _analog(rec: Fields, values: list[str], model: str | None) -> None:
 def _optional(rec: Fields, rest: list[str]) -> None:
     """Event data, reserved, protocol version, fuel, temperatures, data count, data."""
     a = rec.a
-    get = lambda i: rest[i] if i < len(rest) else ""  # noqa: E731
+
+    def get(i: int) -> str:
+        return rest[i] if i < len(rest) else ""
+
     if get(0):
         if a["event_code"] == DRIVER_ID_EVENT:
             a["driver_id"] = get(0)

@@ -24,6 +24,8 @@ pools connections, that is a limit to know).
 
 from __future__ import annotations
 
+from typing import Literal
+
 import h11
 import orjson
 
@@ -35,6 +37,8 @@ MAX_HEAD = 16 * 1024
 """Request line plus headers; Traccar Client sends a few hundred bytes."""
 MAX_HEADERS = 64
 """Header fields per request."""
+_DECODE_ERRORS: tuple[type[Exception], ...] = (*CONTENT_ERRORS, TypeError, RecursionError)
+"""What reading a request's values may raise (``BadRequest`` is a ``ValueError``)."""
 
 _CLOSE = b"Connection: close\r\n"
 _REASONS = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
@@ -131,7 +135,7 @@ class ServerSession(FeedLoop[Request, Message]):
                 return request
         return None
 
-    def _step(self) -> Request | None | bool:
+    def _step(self) -> Request | None | Literal[False]:
         """Handle one h11 event: a whole request, None to wait, False to read on."""
         conn = self._conn
         try:
@@ -196,7 +200,7 @@ class ServerSession(FeedLoop[Request, Message]):
         try:
             ident, fields = decode_json(body) if is_json else decode_query(request.target, body)
             records = tuple(f.build(ident) for f in fields)
-        except (*CONTENT_ERRORS, TypeError, RecursionError) as exc:  # BadRequest and any value error
+        except _DECODE_ERRORS as exc:
             message = str(exc) if isinstance(exc, BadRequest) else f"a value cannot be read: {exc}"
             reply = self._respond(400, error_document(400, message[:300]))
             excerpt = request.target if not body or b"?" in request.target else body

@@ -198,7 +198,8 @@ def _shape(codec: int, counts: tuple[int, ...]) -> _Shape:
     layout = _LAYOUTS[codec]
     fmt = [layout.header.format]
     at = len(layout.header.unpack(bytes(layout.header.size)))
-    count_at, id_at = [], []
+    count_at: list[int] = []
+    id_at: list[int] = []
     for value_fmt, n in zip(_VALUE_FMTS, counts, strict=True):
         fmt.append(layout.count.format[1:] + (layout.id_fmt + value_fmt) * n)
         count_at.append(at)

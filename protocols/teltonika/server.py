@@ -264,7 +264,7 @@ class ServerSession(BufferedSession[bytes]):
         (length,) = _U16.unpack_from(head)
         if length == 0:
             raise ProtocolError(
-                "AVL data before the IMEI handshake", close=True, excerpt=buffer.peek(len(buffer))
+                "AVL data before the IMEI handshake", close=True, excerpt=buffer.peek(len(buffer)) or b""
             )
         if length not in IMEI_LENGTHS:
             raise ProtocolError(

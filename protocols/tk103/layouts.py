@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import struct
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from protocols.record import operator_code
 from protocols.tk103.fields import BATTERY_LEVELS, Fields, apply_command
@@ -297,7 +297,7 @@ def bms(text: str, command: str) -> Fields | None:
     return rec
 
 
-def _bms_binary(b: bytes, a: dict) -> None:
+def _bms_binary(b: bytes, a: dict[str, Any]) -> None:
     off = 3
     count = b[off]
     off += 1
@@ -328,7 +328,7 @@ def _bms_binary(b: bytes, a: dict) -> None:
     a["discharge_capacity"] = struct.unpack_from("<I", b, off + 2)[0]
 
 
-def _bms_pair(key: int, b: bytes, a: dict) -> None:
+def _bms_pair(key: int, b: bytes, a: dict[str, Any]) -> None:
     if key == 0x90:
         a["bms_cumulative_voltage_v"] = round(_U16.unpack_from(b, 0)[0] * 0.1, 1)
         a["bms_gather_voltage_v"] = round(_U16.unpack_from(b, 2)[0] * 0.1, 1)

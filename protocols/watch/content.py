@@ -82,8 +82,8 @@ def decode_position(text: str) -> Fields | None:
     f, a = rec.f, rec.a
     _set_time(rec, m["date"], m["time"])
     f["valid"] = m["valid"] == "A"
-    lat = _signed(m["lat"], m["ns"], "S")
-    lon = _signed(m["lon"], m["ew"], "W")
+    lat: float | None = _signed(m["lat"], m["ns"], "S")
+    lon: float | None = _signed(m["lon"], m["ew"], "W")
     if lat == 0 and lon == 0:
         lat = lon = None  # no fix ever: 0,0 is "unknown"
     f["lat"], f["lon"] = lat, lon

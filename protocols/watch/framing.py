@@ -190,8 +190,8 @@ class Framer:
                 return self._garbage(buf, 1, walked)
             walked = False
         if isinstance(walked, tuple):
-            end, content = walked
-            raw = self._consume(buf, end + 1)
+            last, content = walked
+            raw = self._consume(buf, last + 1)
             return Frame(h.maker, h.ident, h.index, h.length, content, raw, h.start)
         if binary is not False:
             if walked is False:
