@@ -22,12 +22,17 @@ from telediag.store.writer import Store
 
 
 class StoreService(Service):
-    """``StoreService(config, reactor)``: the committer exists from the start, the store from ``startService``."""
+    """``StoreService(config, reactor)``: the committer exists from the start, the store from ``startService``.
+
+    ``fresh_start`` (the default) marks every device disconnected at start; an ingest worker started
+    beside others (``[ingest] workers``) passes False, as devices are still connected to the others.
+    """
 
     log = Logger()
 
-    def __init__(self, config: StoreConfig, reactor: Any) -> None:
+    def __init__(self, config: StoreConfig, reactor: Any, fresh_start: bool = True) -> None:
         self.config = config
+        self.fresh_start = fresh_start
         self.database: Database = open_database(config)
         self.reactor = reactor
         self.committer = BatchCommitter(
@@ -44,7 +49,8 @@ class StoreService(Service):
         if self.database.backend == "sqlite":
             private_directory(self.config.data_dir)
         store = Store(self.database)
-        store.mark_all_disconnected(self.reactor.seconds())
+        if self.fresh_start:
+            store.mark_all_disconnected(self.reactor.seconds())
         self.registered.update(store.registered_imeis())
         self._reader = Reader(self.database)
         self.committer.start(store)
