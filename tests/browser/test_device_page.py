@@ -16,13 +16,13 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from protocols.record import Record, iso_utc
 from protocols.teltonika.device import encode_imei
-from telediag.store.sqlite import SQLiteDatabase, connect
 from telediag.store.writer import RecordBatch, Store
 from tests.browser.console import PASSWORD, add_users, fixes, import_devices, import_events, serving
 from tests.browser.driver import checked, click_and_wait_for_next_page, screenshot, severe_violations, sign_in
 from tests.hostile.payloads import NOW, fix, teltonika_tcp
 from tests.hostile.wire import send_stream
 from tests.integration.harness import ServerProcess
+from tests.stores import database_at
 
 pytestmark = pytest.mark.slow
 POWER_CUT = "356307042441013"
@@ -67,11 +67,11 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Ser
         {"iccid": ICCID, "at": iso_utc(NOW - 6900), "type": "pdp_create", "apn": "internet.fleet", "mcc": 260,
          "mnc": 1, "rat": "LTE-M"},
     ))
-    store = Store(SQLiteDatabase(server.database))  # the history as if received as it happened (no backlog)
+    store = Store(database_at(server.database))  # the history as if received as it happened (no backlog)
     for record in history():
         store.commit([RecordBatch(POWER_CUT, "teltonika", [record], record.fix_time + 2)])
     store.close()
-    db = connect(server.database)  # what the tracker answered to the server's Codec 12 questions earlier
+    db = database_at(server.database).connect()  # what the tracker answered to the server's Codec 12 questions earlier
     db.executemany("INSERT INTO device_evidence (imei, name, value, at) VALUES (?, ?, ?, ?)", [
         (POWER_CUT, "apn", "internet.fleet", NOW - 5000),
         (POWER_CUT, "apn_answer", "Param ID:2001 Value:internet.fleet", NOW - 5000)])

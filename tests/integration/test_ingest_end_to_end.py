@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from telediag.store.reader import Reader
-from telediag.store.sqlite import SQLiteDatabase
 from tests.integration.harness import ServerProcess, run_cli, start_simulator
+from tests.stores import database_at
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +31,7 @@ def simulator_args(server: ServerProcess, acked_log: Path, *extra: str) -> list[
 
 def stored_by_key(database: Path) -> dict[tuple[str, str], list[dict]]:
     """Every stored record in the normalised form, grouped by (imei, fix_time)."""
-    reader = Reader(SQLiteDatabase(database))
+    reader = Reader(database_at(database))
     imeis = [row[0] for row in sqlite3.connect(database).execute("SELECT DISTINCT imei FROM records")]
     grouped: dict[tuple[str, str], list[dict]] = {}
     for imei in imeis:
@@ -86,7 +86,7 @@ def test_hundred_devices_over_both_protocols_and_transports(tmp_path: Path) -> N
     protocols = {json.loads(line)["protocol"] for line in acked_log.read_text().splitlines()}
     assert protocols == {"teltonika", "gt06"}
     assert_nothing_stored_twice(server.database)
-    reader = Reader(SQLiteDatabase(server.database))
+    reader = Reader(database_at(server.database))
     first = json.loads(acked_log.read_text().splitlines()[0])
     state = reader.device_state(first["imei"])
     assert state is not None and state["last_fix_time"] is not None and state["connected"] == 0

@@ -15,8 +15,8 @@ import pytest
 from protocols.record import Record
 from telediag.ingest.mqtt_schema import encode_telemetry, telemetry_topic
 from telediag.store.reader import Reader
-from telediag.store.sqlite import SQLiteDatabase
 from tests.integration.harness import ServerProcess, run_cli
+from tests.stores import database_at
 from tests.telediag.influx.vmserver import VmServer
 from tests.telediag.mqtt.broker import Mosquitto
 
@@ -62,7 +62,7 @@ def test_mqtt_in_influx_out_findings_out_and_metrics(tmp_path: Path) -> None:
             sent.wait_for_publish(5)
 
         def stored() -> int:
-            reader = Reader(SQLiteDatabase(server.database))
+            reader = Reader(database_at(server.database))
             try:
                 return reader.count_records(IMEI)
             finally:

@@ -15,8 +15,8 @@ from telediag.config import Thresholds, parse_config
 from telediag.diagnostics.engine import DiagnosticsEngine
 from telediag.diagnostics.findings import Finding, Transition
 from telediag.store.reader import Reader
-from telediag.store.sqlite import SQLiteDatabase, connect
 from telediag.store.writer import RecordBatch, Store
+from tests.stores import database_at
 from tests.telediag.diagnostics.test_engine import START, healthy
 
 GOOD, BAD = "356307042441013", "356307042441021"
@@ -35,7 +35,7 @@ def _messages(events: list[dict[str, Any]]) -> str:
 
 
 def _store_with_two_powerless_devices(path: Path) -> None:
-    store = Store(SQLiteDatabase(path))
+    store = Store(database_at(path))
     for imei in (GOOD, BAD):
         store.commit([RecordBatch(imei, "teltonika", [healthy(START, imei=imei, ext_voltage_v=0.0)], START + 2)])
     store.close()
@@ -44,11 +44,11 @@ def _store_with_two_powerless_devices(path: Path) -> None:
 def test_a_device_with_unreadable_findings_does_not_stop_the_sweep(tmp_path: Path, logged: list) -> None:
     path = tmp_path / "telediag.sqlite3"
     _store_with_two_powerless_devices(path)
-    db = connect(path)
+    db = database_at(path).connect()
     db.execute("INSERT INTO findings (imei, code, first_seen, last_seen, evidence) "
                "VALUES (?, 'EXTERNAL_POWER_LOST', ?, ?, 'not json')", (BAD, START, START))
     db.close()
-    engine = DiagnosticsEngine(SQLiteDatabase(path), Thresholds())
+    engine = DiagnosticsEngine(database_at(path), Thresholds())
     transitions = engine.sweep(START + 60)
     engine.close()
     assert {(t.finding.imei, t.finding.code) for t in transitions if t.kind == "raised"} >= {
@@ -60,13 +60,13 @@ def test_a_device_with_unreadable_findings_does_not_stop_the_sweep(tmp_path: Pat
 def test_an_unreadable_record_is_skipped_in_listings(tmp_path: Path, logged: list) -> None:
     path = tmp_path / "telediag.sqlite3"
     _store_with_two_powerless_devices(path)
-    db = connect(path)
+    db = database_at(path).connect()
     db.execute("UPDATE records SET attributes = '{broken' WHERE imei = ?", (BAD,))
-    store = Store(SQLiteDatabase(path))
+    store = Store(database_at(path))
     store.commit([RecordBatch(BAD, "teltonika", [healthy(START + 60, imei=BAD)], START + 62)])
     store.close()
     db.close()
-    reader = Reader(SQLiteDatabase(path))
+    reader = Reader(database_at(path))
     try:
         rows = list(reader.records(BAD))
     finally:
@@ -77,11 +77,11 @@ def test_an_unreadable_record_is_skipped_in_listings(tmp_path: Path, logged: lis
 
 def test_a_finding_the_desk_cannot_file_does_not_stop_the_others(tmp_path: Path, logged: list) -> None:
     path = tmp_path / "telediag.sqlite3"
-    connect(path).close()
+    database_at(path).connect().close()
     desk = build_desk(parse_config({}))
     broken = Transition("raised", Finding(1, BAD, "NOT_A_CODE", True, START, START, 1, {}, None))
     fine = Transition("raised", Finding(2, GOOD, "EXTERNAL_POWER_LOST", True, START, START, 1, {}, None))
-    db = connect(path)
+    db = database_at(path).connect()
     try:
         touched = desk.on_findings(db, [broken, fine], START)
         assert len(touched) == 1

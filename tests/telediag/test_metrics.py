@@ -25,7 +25,7 @@ from telediag.app import makeService
 from telediag.config import ApiConfig, Config, ConfigError, IngestConfig, MetricsSettings, StoreConfig, parse_section
 from telediag.metrics import Metrics, StoreCollector, StoreCounts
 from telediag.pipeline import LatencyHistogram
-from telediag.store.sqlite import connect
+from tests.stores import database_at
 from tests.telediag.api.support import BodyCollector
 
 IMEI = "356307042441013"
@@ -197,7 +197,7 @@ class MetricsEndpointTests(unittest.TestCase):
         scrape = yield self.scrape()
         self.assertEqual(scrape.value("telediag_findings_active", code="GPS_NO_FIX"), 0)
         self.assertEqual(scrape.value("telediag_tickets_open", state="new", priority="P2"), 0)
-        db = connect(self.config.database_path)
+        db = database_at(self.config.database_path).connect()
         self.addCleanup(db.close)
         with db:
             db.execute("INSERT INTO findings (imei, code, active, first_seen, last_seen) "

@@ -14,7 +14,8 @@ from telediag.config import ConfigError, parse_config
 from telediag.plausibility import Bounds, checked, checked_all, raw_fix_seconds
 from telediag.store.reader import Reader
 from telediag.store.rows import ROW_COLUMNS, record_row
-from telediag.store.sqlite import MIGRATIONS, SQLiteDatabase, connect
+from telediag.store.sqlite import MIGRATIONS
+from tests.stores import database_at
 
 NOW = 1_780_000_000.0  # 2026-05-28
 BOUNDS = Bounds.from_settings(500.0, 2000, 86_400.0)
@@ -121,8 +122,8 @@ def _poisoned_old_store(path: Path) -> None:
 def test_the_upgrade_moves_absurd_stored_values_out_of_their_columns(tmp_path: Path) -> None:
     path = tmp_path / "telediag.sqlite3"
     _poisoned_old_store(path)
-    connect(path).close()
-    reader = Reader(SQLiteDatabase(path))
+    database_at(path).connect().close()
+    reader = Reader(database_at(path))
     try:
         rows = list(reader.records("356307042441013"))
         assert len(rows) == 3

@@ -29,9 +29,9 @@ from telediag.app import build_desk
 from telediag.config import ApiConfig, Config, StoreConfig
 from telediag.registry import repository
 from telediag.registry.entries import parse_entry
-from telediag.store.sqlite import SQLiteDatabase, connect
 from telediag.store.writer import ConnectionChange, RecordBatch, Store
 from telediag.tickets.desk import TicketDesk
+from tests.stores import database_at
 
 ACME, BETA = "Acme Logistics", "Beta Transport"
 IMEI_A, IMEI_A2, IMEI_B, IMEI_AUTO = "356307042441013", "356307042441021", "356307042441039", "356307042441047"
@@ -54,13 +54,13 @@ def record(imei: str, second: int, lat: float, lon: float) -> Record:
 
 def populate(path: Path) -> dict[str, str]:
     """A store with two accounts (contacts, SIMs), four devices, records, state and events; tokens."""
-    store = Store(SQLiteDatabase(path))
+    store = Store(database_at(path))
     store.commit([RecordBatch(IMEI_A, "teltonika", [record(IMEI_A, i, LAT_A + i / 1e4, LON_A) for i in range(5)],
                               T0 + 10),
                   RecordBatch(IMEI_B, "teltonika", [record(IMEI_B, i, LAT_B, LON_B) for i in range(3)], T0 + 10),
                   ConnectionChange(IMEI_A, "teltonika", True, "10.0.0.1:5000", T0 + 1)])
     store.close()
-    db = connect(path)
+    db = database_at(path).connect()
     rows = [
         {"imei": IMEI_A, "protocol": "teltonika", "account": ACME, "vehicle_plate": "WX 1234A",
          "iccid": ICCID_A, "apn": "internet", "roaming": "true", "coverage": "eu", "home_country": "PL",

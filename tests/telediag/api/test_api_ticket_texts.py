@@ -9,7 +9,7 @@ from typing import Any
 from twisted.internet import defer
 
 from telediag.diagnostics.findings import Finding, Transition
-from telediag.store.sqlite import connect
+from tests.stores import database_at
 from tests.telediag.api.support import IMEI_A, PERSONAL_VALUES, T0, ApiTestCase, walk
 
 PLATE_A = "WX 1234A"
@@ -22,7 +22,7 @@ class TicketTextTests(ApiTestCase):
 
     def automatic_ticket(self) -> int:
         """An automatic ticket, as diagnostics opens one: titled with the vehicle's plate."""
-        db = connect(self.config.database_path)
+        db = database_at(self.config.database_path).connect()
         try:
             finding = Finding(1, IMEI_A, "PROTOCOL_ERRORS", True, T0, T0, 5,
                               {"errors_last_hour": 5, "message": "bad CRC", "excerpt": "000000000000004a8e01"}, None)

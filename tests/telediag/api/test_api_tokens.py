@@ -18,19 +18,19 @@ from telediag.api.tokens import (
 )
 from telediag.registry import repository
 from telediag.registry.entries import parse_entry
-from telediag.store.sqlite import connect
+from tests.stores import database_at
 
 
 @pytest.fixture()
 def data_dir(tmp_path: Path) -> Path:
-    db = connect(tmp_path / "telediag.sqlite3")
+    db = database_at(tmp_path / "telediag.sqlite3").connect()
     repository.save(db, [parse_entry({"imei": "356307042441013", "account": "Acme"})], 0.0, "manual")
     db.close()
     return tmp_path
 
 
 def test_token_is_stored_as_its_hash_and_found_again(data_dir: Path) -> None:
-    db = connect(data_dir / "telediag.sqlite3")
+    db = database_at(data_dir / "telediag.sqlite3").connect()
     token = create_token(db, "customer", "Acme", "portal", 10.0)
     rows = db.execute("SELECT token_hash, role, account, label, created_at, revoked_at FROM api_tokens").fetchall()
     assert rows == [(hashlib.sha256(token.encode()).digest(), "customer", "Acme", "portal", 10.0, None)]
@@ -45,7 +45,7 @@ def test_token_is_stored_as_its_hash_and_found_again(data_dir: Path) -> None:
 
 
 def test_create_token_checks_role_and_account(data_dir: Path) -> None:
-    db = connect(data_dir / "telediag.sqlite3")
+    db = database_at(data_dir / "telediag.sqlite3").connect()
     with pytest.raises(TokenUsageError):
         create_token(db, "superuser", None, None, 0.0)
     with pytest.raises(TokenUsageError):
@@ -95,7 +95,7 @@ def test_cli_list_and_revoke(data_dir: Path, capsys: pytest.CaptureFixture[str])
     assert cli.main(["tokens", "revoke", "1", "--data-dir", str(data_dir)]) == 0
     capsys.readouterr()
     assert cli.main(["tokens", "revoke", "1", "--data-dir", str(data_dir)]) == 1
-    db = connect(data_dir / "telediag.sqlite3")
+    db = database_at(data_dir / "telediag.sqlite3").connect()
     assert find_token(db, token).revoked
     db.close()
 
@@ -103,9 +103,9 @@ def test_cli_list_and_revoke(data_dir: Path, capsys: pytest.CaptureFixture[str])
 def test_tokens_never_start_with_a_dash(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """A leading dash would be read as an option by command lines (``--token -abc``)."""
     from telediag.api.tokens import create_token
-    from telediag.store.sqlite import connect
 
-    db = connect(tmp_path / "telediag.sqlite3")
+
+    db = database_at(tmp_path / "telediag.sqlite3").connect()
     try:
         tokens = [create_token(db, "technical", None, None, 0.0) for _ in range(300)]
     finally:

@@ -9,14 +9,14 @@ import pytest
 
 from telediag.registry.entries import parse_entry
 from telediag.registry.repository import save
-from telediag.store.sqlite import SQLiteDatabase
 from telediag.store.writer import Store
+from tests.stores import database_at
 from tests.telediag.diagnostics.test_engine import IMEI, START
 
 
 @pytest.fixture()
 def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(SQLiteDatabase(tmp_path / "telediag.sqlite3"))
+    store = Store(database_at(tmp_path / "telediag.sqlite3"))
     save(store._db, [parse_entry({
         "imei": IMEI, "protocol": "teltonika", "account": "Acme", "iccid": "8948000000000000001",
         "apn": "fleet.example", "roaming": "true", "coverage": "domestic", "home_country": "PL",

@@ -10,8 +10,8 @@ import pytest
 from telediag.config import Thresholds
 from telediag.diagnostics.engine import DiagnosticsEngine
 from telediag.plausibility import Bounds, checked
-from telediag.store.sqlite import SQLiteDatabase
 from telediag.store.writer import RecordBatch, Store
+from tests.stores import database_at
 from tests.telediag.diagnostics.test_engine import IMEI, START, healthy
 
 BOUNDS = Bounds()
@@ -34,7 +34,7 @@ def send_checked(store: Store, start: float, count: int, fix_offset_s: float | N
 ])
 def test_a_device_sending_impossible_times_gets_clock_invalid(store: Store, tmp_path: Path, fix_time: float) -> None:
     send_checked(store, START, 10, fix_time=fix_time)
-    engine = DiagnosticsEngine(SQLiteDatabase(tmp_path / "telediag.sqlite3"), Thresholds())
+    engine = DiagnosticsEngine(database_at(tmp_path / "telediag.sqlite3"), Thresholds())
     now = START + 60 * 10
     raised = {t.finding.code: t.finding for t in engine.check_device(IMEI, now) if t.kind == "raised"}
     assert "CLOCK_INVALID" in raised
@@ -48,7 +48,7 @@ def test_a_device_sending_impossible_times_gets_clock_invalid(store: Store, tmp_
 
 def test_clock_invalid_clears_once_the_device_sends_real_times_again(store: Store, tmp_path: Path) -> None:
     send_checked(store, START, 10, fix_time=0.0)
-    engine = DiagnosticsEngine(SQLiteDatabase(tmp_path / "telediag.sqlite3"), Thresholds())
+    engine = DiagnosticsEngine(database_at(tmp_path / "telediag.sqlite3"), Thresholds())
     assert any(t.finding.code == "CLOCK_INVALID" for t in engine.check_device(IMEI, START + 600))
     later = START + 2 * 3600  # the hour of absurd times is over; good records since
     send_checked(store, later, 10)
@@ -61,6 +61,6 @@ def test_one_absurd_record_among_good_ones_is_not_a_clock_fault(store: Store, tm
     send_checked(store, START, 10)
     send_checked(store, START + 600, 1, fix_time=1e30)
     send_checked(store, START + 660, 5)
-    engine = DiagnosticsEngine(SQLiteDatabase(tmp_path / "telediag.sqlite3"), Thresholds())
+    engine = DiagnosticsEngine(database_at(tmp_path / "telediag.sqlite3"), Thresholds())
     assert not [t for t in engine.check_device(IMEI, START + 1000) if t.finding.code == "CLOCK_INVALID"]
     engine.close()

@@ -18,7 +18,7 @@ from telediag.app import makeService
 from telediag.config import ApiConfig, Config, StoreConfig
 from telediag.registry.entries import parse_entry
 from telediag.registry.repository import save
-from telediag.store.sqlite import connect
+from tests.stores import database_at
 
 IMEI = "356307042441013"
 
@@ -30,7 +30,7 @@ class DeviceEvidenceTests(unittest.TestCase):
         self.addCleanup(shutil.rmtree, data_dir, True)
         config = Config(store=StoreConfig(data_dir=data_dir), api=ApiConfig(listen="tcp:0:interface=127.0.0.1"),
                         listen={"teltonika": ("tcp:0:interface=127.0.0.1",)})
-        db = connect(config.database_path)
+        db = database_at(config.database_path).connect()
         save(db, [parse_entry({"imei": IMEI, "protocol": "teltonika", "iccid": "8948000000000000001",
                                "apn": "fleet.example"})], 0.0, "import")
         db.close()
@@ -49,7 +49,7 @@ class DeviceEvidenceTests(unittest.TestCase):
             yield deferLater(reactor, 0.02, lambda: None)
 
         yield service.getServiceNamed("diagnostics").sweep()
-        reader = connect(config.database_path, readonly=True)
+        reader = database_at(config.database_path).connect(readonly=True)
         self.addCleanup(reader.close)
         finding = None
         for _ in range(250):

@@ -11,8 +11,8 @@ from protocols.record import Record, iso_utc
 from telediag.config import Thresholds
 from telediag.diagnostics.catalogue import CHECK_IDS
 from telediag.diagnostics.engine import DiagnosticsEngine, UnknownDevice, parse_param_answer
-from telediag.store.sqlite import SQLiteDatabase
 from telediag.store.writer import RecordBatch, Store
+from tests.stores import database_at
 
 IMEI = "356307042441013"
 START = 1_790_000_000.0
@@ -37,14 +37,14 @@ def send(store: Store, start: float, count: int, **values: Any) -> None:
 def test_finding_is_raised_updated_cleared_and_survives_a_restart(store: Store, tmp_path: Path) -> None:
     path = tmp_path / "telediag.sqlite3"
     send(store, START, 5, ext_voltage_v=0.0)
-    engine = DiagnosticsEngine(SQLiteDatabase(path), Thresholds())
+    engine = DiagnosticsEngine(database_at(path), Thresholds())
     raised = engine.check_device(IMEI, START + 300)
     assert [(t.kind, t.finding.code) for t in raised] == [("raised", "EXTERNAL_POWER_LOST")]
     updated = engine.check_device(IMEI, START + 360)
     assert [(t.kind, t.finding.count) for t in updated] == [("updated", 2)]
     engine.close()
 
-    restarted = DiagnosticsEngine(SQLiteDatabase(path), Thresholds())
+    restarted = DiagnosticsEngine(database_at(path), Thresholds())
     [active] = restarted.findings()
     assert active["code"] == "EXTERNAL_POWER_LOST" and active["team"] == "technical" and active["count"] == 2
     assert active["first_seen"] == iso_utc(START + 300) and "fuse" in active["hint"]
@@ -60,7 +60,7 @@ def test_finding_is_raised_updated_cleared_and_survives_a_restart(store: Store, 
 def test_sweep_notices_silence_without_new_data(store: Store, tmp_path: Path) -> None:
     send(store, START, 3)
     store.commit((), flush_state=True)
-    engine = DiagnosticsEngine(SQLiteDatabase(tmp_path / "telediag.sqlite3"), Thresholds())
+    engine = DiagnosticsEngine(database_at(tmp_path / "telediag.sqlite3"), Thresholds())
     assert engine.sweep(START + 600) == []
     silent = engine.sweep(START + 3 * 3600)
     assert [t.finding.code for t in silent] == ["DEVICE_SILENT"]
@@ -71,7 +71,7 @@ def test_sweep_notices_silence_without_new_data(store: Store, tmp_path: Path) ->
 def test_selfcheck_has_every_check_in_order_and_a_fix(store: Store, tmp_path: Path) -> None:
     send(store, START, 12, valid=False, lat=None, lon=None, satellites=0)
     store.commit((), flush_state=True)
-    engine = DiagnosticsEngine(SQLiteDatabase(tmp_path / "telediag.sqlite3"), Thresholds())
+    engine = DiagnosticsEngine(database_at(tmp_path / "telediag.sqlite3"), Thresholds())
     result = engine.selfcheck(IMEI, START + 800)
     assert [check["id"] for check in result["checks"]] == list(CHECK_IDS)
     assert result["overall"] == "problem"
@@ -86,7 +86,7 @@ def test_selfcheck_has_every_check_in_order_and_a_fix(store: Store, tmp_path: Pa
 
 def test_device_reported_apn_is_kept_as_evidence_and_compared(store: Store, tmp_path: Path) -> None:
     send(store, START, 3)
-    engine = DiagnosticsEngine(SQLiteDatabase(tmp_path / "telediag.sqlite3"), Thresholds())
+    engine = DiagnosticsEngine(database_at(tmp_path / "telediag.sqlite3"), Thresholds())
     assert engine.wanted_queries([IMEI], START + 200) == [(IMEI, "getparam 2001")]
     engine.store_answer(IMEI, "getparam 2001", "Param ID:2001 Value:internet", START + 200)
     assert engine.wanted_queries([IMEI], START + 300) == []

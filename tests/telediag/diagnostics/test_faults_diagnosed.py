@@ -17,8 +17,8 @@ from telediag.diagnostics.findings import list_findings
 from telediag.registry.entries import parse_entry
 from telediag.registry.repository import save
 from telediag.store.connectivity import save_events
-from telediag.store.sqlite import SQLiteDatabase
 from telediag.store.writer import IngestError, RecordBatch, Store
+from tests.stores import database_at
 
 START = 1_795_000_000.0  # a Tuesday in November 2026
 HOUR = 3600.0
@@ -77,7 +77,7 @@ def active_codes(engine: DiagnosticsEngine, imei: str) -> set[str]:
 
 @pytest.fixture()
 def store(tmp_path: Path) -> Store:
-    store = Store(SQLiteDatabase(tmp_path / "telediag.sqlite3"))
+    store = Store(database_at(tmp_path / "telediag.sqlite3"))
     yield store
     store.close()
 

@@ -17,8 +17,8 @@ from telediag.diagnostics.geodesy import EARTH_RADIUS_M, haversine_m
 from telediag.diagnostics.history import FRAME_COLUMNS, frame_from_records, history_query, load_history
 from telediag.diagnostics.journeys import Journey, detect_journeys, movement_candidates
 from telediag.store.reader import Reader
-from telediag.store.sqlite import SQLiteDatabase
 from telediag.store.writer import RecordBatch, Store
+from tests.stores import database_at
 
 T0 = 1_700_000_000.0
 """2023-11-14T22:13:20Z."""
@@ -341,7 +341,7 @@ def store_records() -> tuple[list[Record], list[Record]]:
 def test_load_history_round_trips_a_real_store(tmp_path: Path):
     mine, other = store_records()
     server_time = T0 + 40_000.0
-    store = Store(SQLiteDatabase(tmp_path / "telediag.sqlite3"))
+    store = Store(database_at(tmp_path / "telediag.sqlite3"))
     store.commit([
         RecordBatch(IMEI, "teltonika", mine, server_time),
         RecordBatch(other[0].imei, "gt06", other, server_time),
@@ -351,7 +351,7 @@ def test_load_history_round_trips_a_real_store(tmp_path: Path):
     store.commit([RecordBatch(IMEI, "teltonika", [late], server_time + 10)])
     store.close()
 
-    reader = Reader(SQLiteDatabase(tmp_path / "telediag.sqlite3"))
+    reader = Reader(database_at(tmp_path / "telediag.sqlite3"))
     try:
         frame = load_history(reader.connection, IMEI, None, None)
         expected = frame_from_records(
@@ -379,8 +379,8 @@ def test_load_history_round_trips_a_real_store(tmp_path: Path):
 
 
 def test_load_history_searches_the_index_for_a_window(tmp_path: Path):
-    Store(SQLiteDatabase(tmp_path / "s.sqlite3")).close()
-    reader = Reader(SQLiteDatabase(tmp_path / "s.sqlite3"))
+    Store(database_at(tmp_path / "s.sqlite3")).close()
+    reader = Reader(database_at(tmp_path / "s.sqlite3"))
     try:
         query, params = history_query(IMEI, T0, T0 + 3600)
         plan = [str(row[-1]) for row in reader.connection.execute("EXPLAIN QUERY PLAN " + query, params)]

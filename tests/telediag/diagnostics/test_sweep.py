@@ -16,8 +16,8 @@ from telediag.config import Thresholds
 from telediag.diagnostics.engine import DiagnosticsEngine
 from telediag.diagnostics.findings import Transition
 from telediag.diagnostics.service import DiagnosticsService
-from telediag.store.sqlite import SQLiteDatabase
 from telediag.store.writer import IngestError, RecordBatch, Store
+from tests.stores import database_at
 
 IMEI = "356307042441013"
 START = 1_790_000_000.0
@@ -34,7 +34,7 @@ class SweepTests(unittest.TestCase):
     def setUp(self) -> None:
         data_dir = Path(tempfile.mkdtemp(prefix="telediag-sweep-"))
         self.addCleanup(shutil.rmtree, data_dir, True)
-        self.store = Store(SQLiteDatabase(data_dir / "telediag.sqlite3"))
+        self.store = Store(database_at(data_dir / "telediag.sqlite3"))
         self.addCleanup(self.store.close)
         self.clock = Clock()
         self.clock.advance(START)

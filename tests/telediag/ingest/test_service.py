@@ -24,7 +24,7 @@ from telediag.pipeline import DeviceNotConnected
 from telediag.registry import repository
 from telediag.registry.entries import parse_entry
 from telediag.store.reader import Reader
-from telediag.store.sqlite import SQLiteDatabase, connect
+from tests.stores import database_at
 
 IMEI = "356307042441013"
 
@@ -107,14 +107,14 @@ class IngestServiceTests(unittest.TestCase):
         return device
 
     def stored(self, imei: str = IMEI) -> list[dict]:
-        reader = Reader(SQLiteDatabase(self.config.database_path))
+        reader = Reader(database_at(self.config.database_path))
         try:
             return list(reader.records(imei))
         finally:
             reader.close()
 
     def state(self, imei: str = IMEI) -> dict | None:
-        reader = Reader(SQLiteDatabase(self.config.database_path))
+        reader = Reader(database_at(self.config.database_path))
         try:
             return reader.device_state(imei)
         finally:
@@ -273,7 +273,7 @@ class IngestServiceTests(unittest.TestCase):
     @defer.inlineCallbacks
     def test_device_registered_while_running_is_accepted_without_auto_register(self) -> Any:
         yield self.start(auto_register=False)
-        db = connect(self.config.database_path)
+        db = database_at(self.config.database_path).connect()
         repository.save(db, [parse_entry({"imei": IMEI, "protocol": "teltonika"})], 0.0, "manual")
         db.close()
         device = yield self.connect()

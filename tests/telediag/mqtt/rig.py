@@ -20,8 +20,8 @@ from telediag.ingest.mqtt_schema import encode_telemetry, telemetry_topic
 from telediag.pipeline import Pipeline
 from telediag.store.committer import BatchCommitter
 from telediag.store.reader import Reader
-from telediag.store.sqlite import SQLiteDatabase
 from telediag.store.writer import Store
+from tests.stores import database_at
 
 PREFIX = "telediag/v1"
 
@@ -54,7 +54,7 @@ class IngestRig:
                          keepalive_s=5, stop_timeout_s=2.0, client_id="telediag-test"),
             **settings,
         )
-        self.store = Store(SQLiteDatabase(self.database))
+        self.store = Store(database_at(self.database))
         self.committer = BatchCommitter(reactor, max_delay_s=0.002)
         self.committer.start(self.store)
         self.pipeline = pipeline_factory(reactor, self.committer, set(registered), auto_register)
@@ -77,21 +77,21 @@ class IngestRig:
         yield self.committer.stop()
 
     def records(self, imei: str) -> list[dict[str, Any]]:
-        reader = Reader(SQLiteDatabase(self.database))
+        reader = Reader(database_at(self.database))
         try:
             return list(reader.records(imei))
         finally:
             reader.close()
 
     def count(self) -> int:
-        reader = Reader(SQLiteDatabase(self.database))
+        reader = Reader(database_at(self.database))
         try:
             return int(reader.connection.execute("SELECT count(*) FROM records").fetchone()[0])
         finally:
             reader.close()
 
     def ingest_errors(self) -> list[tuple[Any, ...]]:
-        reader = Reader(SQLiteDatabase(self.database))
+        reader = Reader(database_at(self.database))
         try:
             return reader.connection.execute(
                 "SELECT imei, protocol, remote, message, excerpt FROM ingest_errors ORDER BY id").fetchall()

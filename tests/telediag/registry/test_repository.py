@@ -10,9 +10,9 @@ import pytest
 
 from telediag.registry import repository
 from telediag.registry.entries import InvalidEntry, parse_entry
-from telediag.store.sqlite import SQLiteDatabase, connect
 from telediag.store.writer import Store
 from tests.integration.harness import run_cli
+from tests.stores import database_at
 
 HEADER = "imei,protocol,account,vehicle_plate,iccid,apn,roaming,coverage,home_country,activated_at,report_interval_s"
 
@@ -41,8 +41,8 @@ def test_entry_lists_every_problem() -> None:
 
 
 def test_import_is_all_or_nothing_with_line_numbers(tmp_path: Path) -> None:
-    Store(SQLiteDatabase(tmp_path / "db.sqlite3")).close()
-    db = connect(tmp_path / "db.sqlite3")
+    Store(database_at(tmp_path / "db.sqlite3")).close()
+    db = database_at(tmp_path / "db.sqlite3").connect()
     bad = tmp_path / "bad.csv"
     bad.write_text(f"{HEADER}\n356307042441013,teltonika,A,,,,,,,,\n1,gt06,B,,,,,,,,\n356307042441013,gt06,B,,,,,,,,\n")
     with pytest.raises(repository.ImportRejected) as caught:
@@ -57,10 +57,10 @@ def test_import_is_all_or_nothing_with_line_numbers(tmp_path: Path) -> None:
 
 
 def test_import_merges_and_never_erases_known_values(tmp_path: Path) -> None:
-    store = Store(SQLiteDatabase(tmp_path / "db.sqlite3"))
+    store = Store(database_at(tmp_path / "db.sqlite3"))
     from telediag.store.writer import Registration
     store.commit([Registration("356307042441013", "teltonika", 5.0, "auto")])
-    db = connect(tmp_path / "db.sqlite3")
+    db = database_at(tmp_path / "db.sqlite3").connect()
     first = tmp_path / "first.csv"
     first.write_text(f"{HEADER},notes\n"
                      "356307042441013,,Trans-Pol,WX 1234A,8948031234567890123,internet,false,domestic,PL,"
@@ -141,8 +141,8 @@ def test_entry_bounds_refuse_just_past_and_accept_at_the_limit() -> None:
 
 
 def test_import_refuses_a_huge_account_name_with_its_line(tmp_path: Path) -> None:
-    Store(SQLiteDatabase(tmp_path / "db.sqlite3")).close()
-    db = connect(tmp_path / "db.sqlite3")
+    Store(database_at(tmp_path / "db.sqlite3")).close()
+    db = database_at(tmp_path / "db.sqlite3").connect()
     bad = tmp_path / "bad.csv"
     bad.write_text(f"{HEADER}\n356307042441013,teltonika,{'A' * 10_000},,,,,,,,nan\n")
     with pytest.raises(repository.ImportRejected) as caught:

@@ -9,9 +9,9 @@ import pytest
 
 from telediag.diagnostics.connectivity_events import InvalidEvent, parse_event
 from telediag.store.connectivity import EventsRejected, events_for, read_events_file, save_events
-from telediag.store.sqlite import SQLiteDatabase, connect
 from telediag.store.writer import Store
 from tests.integration.harness import run_cli
+from tests.stores import database_at
 
 ICCID = "8948031234567890123"
 
@@ -34,8 +34,8 @@ def test_every_problem_is_reported() -> None:
 
 
 def test_import_jsonl_and_csv_once(tmp_path: Path) -> None:
-    Store(SQLiteDatabase(tmp_path / "db.sqlite3")).close()
-    db = connect(tmp_path / "db.sqlite3")
+    Store(database_at(tmp_path / "db.sqlite3")).close()
+    db = database_at(tmp_path / "db.sqlite3").connect()
     jsonl = tmp_path / "feed.jsonl"
     jsonl.write_text(
         json.dumps({"iccid": ICCID, "at": "2026-11-23T08:00:00Z", "type": "attach", "mcc": 262, "mnc": 1}) + "\n\n"

@@ -11,14 +11,14 @@ import pytest
 from telediag.app import makeService
 from telediag.config import Config, ConfigError, parse_config
 from telediag.store.retention import DAY_S, Dropped, RetentionService, drop_batch, drop_expired
-from telediag.store.sqlite import SQLiteDatabase, connect
+from tests.stores import database_at
 
 NOW = 1_780_000_000.0
 
 
 @pytest.fixture()
 def db(tmp_path: Path) -> sqlite3.Connection:
-    connection = connect(tmp_path / "telediag.sqlite3")
+    connection = database_at(tmp_path / "telediag.sqlite3").connect()
     yield connection
     connection.close()
 
@@ -84,7 +84,7 @@ def test_a_batch_looks_only_at_the_lowest_ids(db: sqlite3.Connection) -> None:
 
 def test_the_service_runs_against_the_store_file(tmp_path: Path) -> None:
     config = parse_config({"store": {"data_dir": str(tmp_path), "retention_days": 7}})
-    db = connect(config.database_path)
+    db = database_at(config.database_path).connect()
     add_records(db, [8, 6])
     db.close()
 
@@ -93,7 +93,7 @@ def test_the_service_runs_against_the_store_file(tmp_path: Path) -> None:
         def seconds() -> float:
             return NOW
 
-    service = RetentionService(config.store, SQLiteDatabase(config.database_path), Clock(), exporting=False)
+    service = RetentionService(config.store, database_at(config.database_path), Clock(), exporting=False)
     assert service._run(NOW) == Dropped(records=1)
     assert service.step == config.store.retention_check_s
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 from protocols.record import Record
 from telediag.store.reader import Reader
-from telediag.store.sqlite import SQLiteDatabase, connect
 from telediag.store.writer import ConnectionChange, IngestError, RecordBatch, Registration, Store
+from tests.stores import database_at
 
 
 def sample(fix_time: float, **overrides) -> Record:
@@ -20,11 +20,11 @@ def sample(fix_time: float, **overrides) -> Record:
 
 
 def test_records_round_trip_in_the_normalised_form(tmp_path: Path) -> None:
-    store = Store(SQLiteDatabase(tmp_path / "db.sqlite3"))
+    store = Store(database_at(tmp_path / "db.sqlite3"))
     first, second = sample(1_700_000_000.5), sample(1_700_000_010.0, ignition=None, attributes={})
     assert store.commit([RecordBatch("356307042441013", "teltonika", [second, first], 1_700_000_020.0)]) == 2
     store.close()
-    reader = Reader(SQLiteDatabase(tmp_path / "db.sqlite3"))
+    reader = Reader(database_at(tmp_path / "db.sqlite3"))
     rows = list(reader.records("356307042441013"))
     assert [r["fix_time"] for r in rows] == ["2023-11-14T22:13:20.500Z", "2023-11-14T22:13:30.000Z"]
     assert rows[0]["server_time"] == "2023-11-14T22:13:40.000Z"
@@ -37,18 +37,18 @@ def test_records_round_trip_in_the_normalised_form(tmp_path: Path) -> None:
 
 
 def test_duplicates_are_dropped_but_changed_content_is_kept(tmp_path: Path) -> None:
-    store = Store(SQLiteDatabase(tmp_path / "db.sqlite3"))
+    store = Store(database_at(tmp_path / "db.sqlite3"))
     record = sample(1_700_000_000.0)
     assert store.commit([RecordBatch("356307042441013", "teltonika", [record], 1.0)]) == 1
     assert store.commit([RecordBatch("356307042441013", "teltonika", [record], 2.0)]) == 0
     batch = RecordBatch("356307042441013", "teltonika", [sample(1_700_000_000.0, speed_kmh=58.0)], 3.0)
     assert store.commit([batch]) == 1
-    reader = Reader(SQLiteDatabase(tmp_path / "db.sqlite3"))
+    reader = Reader(database_at(tmp_path / "db.sqlite3"))
     assert reader.count_records("356307042441013") == 2
 
 
 def test_device_state_connection_last_fix_and_errors(tmp_path: Path) -> None:
-    store = Store(SQLiteDatabase(tmp_path / "db.sqlite3"))
+    store = Store(database_at(tmp_path / "db.sqlite3"))
     imei = "356307042441013"
     store.commit([
         Registration(imei, "teltonika", 5.0, "auto"),
@@ -57,7 +57,7 @@ def test_device_state_connection_last_fix_and_errors(tmp_path: Path) -> None:
         RecordBatch(imei, "teltonika", [sample(95.0, lat=3.0), sample(120.0, valid=False, lat=9.0)], 12.0),
         IngestError(imei, "teltonika", "127.0.0.1:4000", 13.0, "CRC mismatch", "00ff"),
     ])
-    reader = Reader(SQLiteDatabase(tmp_path / "db.sqlite3"))
+    reader = Reader(database_at(tmp_path / "db.sqlite3"))
     state = reader.device_state(imei)
     assert state is not None
     assert state["connected"] == 1 and state["remote"] == "127.0.0.1:4000"
@@ -75,11 +75,11 @@ def test_device_state_connection_last_fix_and_errors(tmp_path: Path) -> None:
 
 
 def test_store_is_wal_and_reader_needs_an_existing_file(tmp_path: Path) -> None:
-    Store(SQLiteDatabase(tmp_path / "db.sqlite3")).close()
-    db = connect(tmp_path / "db.sqlite3")
+    Store(database_at(tmp_path / "db.sqlite3")).close()
+    db = database_at(tmp_path / "db.sqlite3").connect()
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     try:
-        Reader(SQLiteDatabase(tmp_path / "missing.sqlite3"))
+        Reader(database_at(tmp_path / "missing.sqlite3"))
     except FileNotFoundError as error:
         assert "telediag serve" in str(error)
     else:
@@ -104,8 +104,8 @@ def test_stored_form_and_natural_key_are_those_of_earlier_versions(tmp_path: Pat
     expected = hashlib.blake2b(orjson.dumps(("teltonika", 1_700_000_000.0, values)) + attributes,
                                digest_size=12).digest()
     path = tmp_path / "db.sqlite3"
-    store = Store(SQLiteDatabase(path))
-    db = connect(path)
+    store = Store(database_at(path))
+    db = database_at(path).connect()
     db.execute(  # a row as an earlier version bound it: booleans and the digest as Python bool/bytes
         "INSERT INTO records (imei, protocol, fix_time, server_time, digest, valid, ignition, motion, roaming, "
         "attributes) VALUES (?, 'teltonika', ?, 1.0, ?, ?, ?, ?, ?, ?)",
@@ -126,7 +126,7 @@ def test_many_rows_per_statement_insert_each_once(tmp_path: Path) -> None:
     from telediag.store.rows import record_row
     from telediag.store.sqlite import INSERT_CHUNKS, insert_records
 
-    db = connect(tmp_path / "db.sqlite3")
+    db = database_at(tmp_path / "db.sqlite3").connect()
     imei = "356307042441013"
     fix_time = 1_700_000_000.0
     counts = (0, 1, 7, 8, 9, 63, 64, 73, 512 + 64 + 8 + 3)
@@ -150,7 +150,7 @@ def test_chunks_respect_the_connections_parameter_limit(tmp_path: Path) -> None:
     from telediag.store.rows import record_row
     from telediag.store.sqlite import insert_records
 
-    db = connect(tmp_path / "db.sqlite3")
+    db = database_at(tmp_path / "db.sqlite3").connect()
     db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
     rows = [record_row("356307042441013", sample(1_700_000_000.0 + i), 1.0) for i in range(80)]
     db.execute("BEGIN")

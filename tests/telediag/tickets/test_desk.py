@@ -13,11 +13,11 @@ from telediag.config import SlaConfig, TicketsConfig
 from telediag.diagnostics.findings import Finding, Transition
 from telediag.registry.entries import parse_entry
 from telediag.registry.repository import save
-from telediag.store.sqlite import SQLiteDatabase, connect
 from telediag.store.writer import RecordBatch, Store
 from telediag.tickets import repository as repo
 from telediag.tickets.desk import TicketDesk
 from telediag.tickets.model import TicketError
+from tests.stores import database_at
 
 MONDAY_10_MSK = parse_iso_utc("2026-11-16T07:00:00Z")  # Monday 10:00 in Moscow, a working day
 HOUR = 3600.0
@@ -26,7 +26,7 @@ IMEI = "356307042441013"
 
 @pytest.fixture()
 def db(tmp_path: Path) -> Iterator[Any]:
-    connection = connect(tmp_path / "telediag.sqlite3")
+    connection = database_at(tmp_path / "telediag.sqlite3").connect()
     save(connection, [parse_entry({"imei": IMEI, "protocol": "teltonika", "account": "Acme",
                                    "vehicle_plate": "WX 1234"})], MONDAY_10_MSK, "import")
     yield connection
@@ -95,7 +95,7 @@ def test_resolved_ticket_closes_by_itself_after_24_hours(db: Any, desk: TicketDe
 
 
 def test_fifty_devices_silent_on_one_operator_make_one_p1_parent(tmp_path: Path, desk: TicketDesk) -> None:
-    store = Store(SQLiteDatabase(tmp_path / "fleet.sqlite3"))
+    store = Store(database_at(tmp_path / "fleet.sqlite3"))
     now = MONDAY_10_MSK
     imeis = [f"35000000000{i:04d}" for i in range(50)]
     save(store._db, [parse_entry({"imei": imei, "protocol": "teltonika", "account": f"Fleet {i % 5}"})

@@ -12,9 +12,9 @@ from telediag.app import build_desk
 from telediag.config import Config, Thresholds
 from telediag.diagnostics.catalogue import FINDINGS
 from telediag.diagnostics.engine import DiagnosticsEngine
-from telediag.store.sqlite import SQLiteDatabase
 from telediag.store.writer import Store
 from telediag.tickets import repository as repo
+from tests.stores import database_at
 from tests.telediag.diagnostics.test_faults_diagnosed import EXPECTED, Feed
 
 START = parse_iso_utc("2026-11-17T06:00:00Z")  # Tuesday 09:00 in Moscow
@@ -32,7 +32,7 @@ def test_fleet_with_faults_gives_one_ticket_per_problem_and_one_outage_parent(tm
     assert len(outage) == 10
     for scenario in outage:  # their operator's data network fails at noon: nothing arrives any more
         scenario.batches[:] = [(at, records) for at, records in scenario.batches if at < OUTAGE_AT]
-    store = Store(SQLiteDatabase(tmp_path / "telediag.sqlite3"))
+    store = Store(database_at(tmp_path / "telediag.sqlite3"))
     feed = Feed(store, scenarios + healthy)
     engine = DiagnosticsEngine(store.database, Thresholds())
     desk = build_desk(Config())

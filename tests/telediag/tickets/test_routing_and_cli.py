@@ -13,8 +13,8 @@ from telediag.app import build_desk
 from telediag.cli import main
 from telediag.config import ConfigError, parse_config, parse_section
 from telediag.diagnostics.findings import Finding, Transition
-from telediag.store.sqlite import connect
 from telediag.tickets.routing import priority, team_for
+from tests.stores import database_at
 
 
 @pytest.mark.parametrize(("severity", "devices", "vip", "expected"), [
@@ -55,7 +55,7 @@ def run(*argv: str) -> tuple[int, str]:
 
 
 def test_tickets_cli_list_show_comment_state_close(tmp_path: Path) -> None:
-    db = connect(tmp_path / "telediag.sqlite3")
+    db = database_at(tmp_path / "telediag.sqlite3").connect()
     now = parse_iso_utc("2026-11-16T07:00:00Z")
     finding = Finding(1, "356307042441013", "GPS_NO_FIX", True, now, now, 1, {"without_fix_share": 1.0}, None)
     build_desk(parse_config({})).on_findings(db, [Transition("raised", finding)], now)

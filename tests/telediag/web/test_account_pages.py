@@ -13,10 +13,10 @@ from twisted.internet import defer
 
 from protocols.record import iso_utc
 from telediag.config import SlaConfig, TicketsConfig
-from telediag.store.sqlite import connect
 from telediag.tickets.desk import TicketDesk
 from telediag.web.accounts import activation, device_status, roaming
 from telediag.web.paging import page_number
+from tests.stores import database_at
 from tests.telediag.api.support import (
     ACME,
     BETA,
@@ -63,7 +63,7 @@ class AccountPagesTests(RolePagesCase):
         super().setUp()
         self.diagnostics = OfficeDiagnostics()
         self.now = time.time()
-        db = connect(self.config.database_path)
+        db = database_at(self.config.database_path).connect()
         self.addCleanup(db.close)
         db.execute("UPDATE devices SET activated_at = ? WHERE imei = ?", (self.now - 6 * HOUR, IMEI_A2))
         db.execute("UPDATE accounts SET vip = 1 WHERE name = ?", (BETA,))

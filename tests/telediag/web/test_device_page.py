@@ -10,7 +10,6 @@ from typing import Any
 from twisted.internet import defer
 
 from protocols.record import Record, iso_utc
-from telediag.store.sqlite import SQLiteDatabase, connect
 from telediag.store.writer import IngestError, RecordBatch, Store
 from telediag.web import device_detail, tracker_pages
 from telediag.web.causes import explain
@@ -19,6 +18,7 @@ from telediag.web.device_detail import MAX_POINTS, Window, hex_groups, telemetry
 from telediag.web.evidence import evidence_items
 from telediag.web.tracker_pages import ImageCache
 from telediag.web.users import create_user
+from tests.stores import database_at
 from tests.telediag.api.support import (
     ACME,
     BETA,
@@ -71,7 +71,7 @@ class DevicePageTests(ApiTestCase):
         super().setUp()
         self.now = time.time()
         self.diagnostics = Diagnostics(self.now)
-        store = Store(SQLiteDatabase(self.config.database_path))
+        store = Store(database_at(self.config.database_path))
         store.commit([
             RecordBatch(IMEI_A, "teltonika", [recent(IMEI_A, self.now - 3600 + 240 * i, 13.8 if i < 10 else 0.0, i)
                                               for i in range(15)], self.now - 10),
@@ -80,7 +80,7 @@ class DevicePageTests(ApiTestCase):
                         "000000000000000f08010000016b40d8ea30"),
         ])
         store.close()
-        db = connect(self.config.database_path)
+        db = database_at(self.config.database_path).connect()
         for username, (role, account) in USERS.items():
             create_user(db, username, role, account, PASSWORD, 0.0)
         db.executemany("INSERT INTO device_evidence (imei, name, value, at) VALUES (?, ?, ?, ?)", [
@@ -231,7 +231,7 @@ class DevicePageTests(ApiTestCase):
         self.assertNotIn(b"<html", before.data)
         self.assertIn(b"15 readings", before.data)
         self.assertNotIn(b"DEVICE_SILENT", before.data)
-        store = Store(SQLiteDatabase(self.config.database_path))
+        store = Store(database_at(self.config.database_path))
         store.commit([RecordBatch(IMEI_A, "teltonika", [recent(IMEI_A, self.now - 30, 11.9, 20)], self.now)])
         store.close()
         self.diagnostics.extra.append(
@@ -267,7 +267,7 @@ class DevicePageTests(ApiTestCase):
         again = yield self.get("tech", path)  # another viewer allowed to see it: the same drawing
         self.assertEqual(first.data, again.data)
         self.assertEqual(drawn, ["GSM signal"])
-        store = Store(SQLiteDatabase(self.config.database_path))
+        store = Store(database_at(self.config.database_path))
         store.commit([RecordBatch(IMEI_A, "teltonika", [recent(IMEI_A, self.now - 20, 12.0, 30)], self.now)])
         store.close()
         yield self.get("anna", path)
@@ -284,7 +284,7 @@ class DevicePageTests(ApiTestCase):
     @defer.inlineCallbacks
     def test_a_tracker_without_recent_data_says_so_plainly(self) -> Any:
         yield self.start()
-        db = connect(self.config.database_path)
+        db = database_at(self.config.database_path).connect()
         db.execute("DELETE FROM records WHERE imei = ?", (IMEI_A,))
         db.commit()
         db.close()
@@ -300,13 +300,13 @@ class DevicePageTests(ApiTestCase):
 
 def test_charts_read_a_bounded_number_of_records_and_return_at_most_max_points(tmp_path: Any) -> None:
     now = 1_765_000_000.0
-    store = Store(SQLiteDatabase(tmp_path / "t.sqlite"))
+    store = Store(database_at(tmp_path / "t.sqlite"))
     every = [recent(IMEI_A, now - 86_000 + 20 * i, 12.0 + (i % 7) / 10, i % 50) for i in range(4000)]
     store.commit([RecordBatch(IMEI_A, "teltonika", every, now)])
     untimed = Record(imei=IMEI_A, protocol="teltonika", fix_time=None, valid=False, ext_voltage_v=11.0)
     store.commit([RecordBatch(IMEI_A, "teltonika", [untimed], now - 50)])  # a time the device could not give
     store.close()
-    db = connect(tmp_path / "t.sqlite")
+    db = database_at(tmp_path / "t.sqlite").connect()
     data = telemetry(db, IMEI_A, Window.ending(now))
     volts = data["charts"]["ext_voltage_v"]
     assert 0 < len(volts["times"]) <= MAX_POINTS

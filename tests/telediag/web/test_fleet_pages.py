@@ -24,10 +24,10 @@ from telediag.registry.entries import parse_entry
 from telediag.registry.repository import save
 from telediag.store.connectivity import save_events
 from telediag.store.reader import Reader
-from telediag.store.sqlite import SQLiteDatabase, connect
 from telediag.store.writer import RecordBatch, Store
 from telediag.web.fleet import MAX_PAGE, MAX_PAGE_SIZE, BadFilter, FleetQuery, fleet_choices, fleet_view, parse_query
 from telediag.web.fleet_pages import CHOICES_TTL_S, LIVE_INTERVAL_S, FleetPages, live_interval
+from tests.stores import database_at
 from tests.telediag.api.support import ACME, IMEI_A, IMEI_A2, IMEI_B, PERSONAL_VALUES
 from tests.telediag.web.support import RolePagesCase
 
@@ -53,7 +53,7 @@ WORST_FIRST = ["350000000000002", "350000000000001", "350000000000006", "3500000
 
 def build_fleet(path: Path) -> None:
     """The fleet above: registry, records (device state), SIM events, active and cleared findings."""
-    store = Store(SQLiteDatabase(path))
+    store = Store(database_at(path))
     batches = []
     for imei, (protocol, _, _, operator, seen, _) in FLEET.items():
         if seen is None:
@@ -65,7 +65,7 @@ def build_fleet(path: Path) -> None:
         batches.append(RecordBatch(imei, protocol, records, T0 + seen))
     store.commit(batches, flush_state=True)
     store.close()
-    db = connect(path)
+    db = database_at(path).connect()
     save(db, [parse_entry({"imei": imei, "protocol": protocol, "account": account, "iccid": iccid,
                            "vehicle_plate": f"PL {imei[-3:]}"})
               for imei, (protocol, account, iccid, *_) in FLEET.items()], T0, "import")
@@ -88,7 +88,7 @@ def build_fleet(path: Path) -> None:
 def reader(tmp_path: Path) -> Any:
     path = tmp_path / "telediag.sqlite3"
     build_fleet(path)
-    opened = Reader(SQLiteDatabase(path))
+    opened = Reader(database_at(path))
     yield opened
     opened.close()
 
@@ -218,7 +218,7 @@ class FleetPageTests(RolePagesCase):
     def setUp(self) -> None:
         super().setUp()
         now = time.time()
-        db = connect(self.config.database_path)
+        db = database_at(self.config.database_path).connect()
         self.addCleanup(db.close)
         apply_verdicts(db, IMEI_A, {"EXTERNAL_POWER_LOST": {"ext_voltage_v": 0.0}}, now - 600)
         apply_verdicts(db, IMEI_B, {"GPS_POOR_QUALITY": {"hdop": 7.5}}, now - 300)

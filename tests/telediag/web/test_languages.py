@@ -30,11 +30,11 @@ from telediag.diagnostics.selfcheck import _detail, render_text, translate_selfc
 from telediag.diagnostics.wording import ENGLISH, N_, Nn_, said
 from telediag.languages import LANGUAGES, catalogue, negotiate
 from telediag.store.connectivity import save_events
-from telediag.store.sqlite import SQLiteDatabase, connect
 from telediag.store.writer import RecordBatch, Store
 from telediag.web.i18n import TRANSLATED_BY_VALUE
 from telediag.web.resources import WRONG_CREDENTIALS
 from telediag.web.users import create_user
+from tests.stores import database_at
 from tests.telediag.api.support import ACME, ICCID_A, IMEI_A, IMEI_A2, LAT_A, LON_A, T0, ApiTestCase, record
 from tests.telediag.web.support import PASSWORD, cookie_value, form_sign_in, hidden_csrf, session_of, set_cookies
 
@@ -238,18 +238,18 @@ class LanguageTests(ApiTestCase):
     def setUp(self) -> None:
         super().setUp()
         path = self.config.database_path
-        store = Store(SQLiteDatabase(path))
+        store = Store(database_at(path))
         for i in range(6):
             cut = dataclasses.replace(record(IMEI_A2, 60 * i, LAT_A, LON_A), ext_voltage_v=0.0)
             store.commit([RecordBatch(IMEI_A2, "teltonika", [cut], T0 + 60 * i + 2)])
         store.close()
-        db = connect(path)
+        db = database_at(path).connect()
         create_user(db, "alice", "customer", ACME, PASSWORD, 0.0)
         save_events(db, [parse_event({"iccid": ICCID_A, "at": iso_utc(T0 + 100 + i), "type": "pdp_reject",
                                       "cause": 33, "apn": "wrong.apn"}) for i in range(3)], T0 + 200)
         db.commit()
         db.close()
-        engine = DiagnosticsEngine(SQLiteDatabase(path), Thresholds())
+        engine = DiagnosticsEngine(database_at(path), Thresholds())
         self.addCleanup(engine.close)
         engine.check_device(IMEI_A2, NOW)  # stored: the self-check says when it was first noticed
         clock = task.Clock()
@@ -375,7 +375,7 @@ def test_cli_selfcheck_speaks_polish(tmp_path: Path) -> None:
     from tests.telediag.api.support import populate
 
     populate(path)
-    store = Store(SQLiteDatabase(path))
+    store = Store(database_at(path))
     cut = dataclasses.replace(record(IMEI_A2, 0, LAT_A, LON_A), ext_voltage_v=0.0)
     store.commit([RecordBatch(IMEI_A2, "teltonika", [cut], T0 + 2)])
     store.close()

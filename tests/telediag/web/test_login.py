@@ -10,8 +10,8 @@ from urllib.parse import urlencode
 from twisted.internet import defer
 
 from telediag.config import WebConfig
-from telediag.store.sqlite import connect
 from telediag.web.users import create_user, disable_user
+from tests.stores import database_at
 from tests.telediag.api.support import ACME, ApiTestCase
 from tests.telediag.web.support import PASSWORD, cookie_value, hidden_csrf, set_cookies
 
@@ -21,7 +21,7 @@ class LoginTests(ApiTestCase):
 
     def setUp(self) -> None:
         super().setUp()
-        db = connect(self.config.database_path)
+        db = database_at(self.config.database_path).connect()
         create_user(db, "alice", "customer", ACME, PASSWORD, 0.0)
         create_user(db, "root", "admin", None, PASSWORD, 0.0)
         db.close()
@@ -191,7 +191,7 @@ class LoginTests(ApiTestCase):
         yield self.start()
         answer = yield self.sign_in()
         session = cookie_value(set_cookies(answer)["telediag_session"])
-        db = connect(self.config.database_path)
+        db = database_at(self.config.database_path).connect()
         self.addCleanup(db.close)
         # as `telediag users disable` from another process does (the sessions go with the user)
         disable_user(db, "alice", 1.0)

@@ -14,11 +14,11 @@ from telediag.config import SlaConfig, TicketsConfig
 from telediag.diagnostics.findings import Finding, Transition
 from telediag.registry.entries import parse_entry
 from telediag.registry.repository import save
-from telediag.store.sqlite import SQLiteDatabase
 from telediag.store.writer import RecordBatch, Store
 from telediag.tickets import repository as repo
 from telediag.tickets.desk import TicketDesk
 from telediag.web.outages import due_now, shared
+from tests.stores import database_at
 from tests.telediag.api.support import ACME
 from tests.telediag.web.support import RolePagesCase
 
@@ -37,7 +37,7 @@ class OutagePagesTests(RolePagesCase):
     def setUp(self) -> None:
         super().setUp()
         self.now = time.time()
-        store = Store(SQLiteDatabase(self.config.database_path))
+        store = Store(database_at(self.config.database_path))
         save(store._db, [parse_entry({"imei": imei, "protocol": "teltonika",
                                       "account": ACME if i % 2 else "Gamma Cargo", "vehicle_plate": f"GD {1000 + i}"})
                          for i, imei in enumerate(SILENT)], self.now, "import")

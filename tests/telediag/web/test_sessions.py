@@ -11,17 +11,17 @@ from twisted.internet.task import Clock
 from twisted.web.test.requesthelper import DummyRequest
 
 from telediag.api.auth import Principal
-from telediag.store.sqlite import connect
 from telediag.web.auth import principal_of, remember
 from telediag.web.sessions import end_session, purge_expired, resume_session, start_session
 from telediag.web.users import create_user
+from tests.stores import database_at
 
 IDLE, MAX = 1800.0, 43200.0
 
 
 @pytest.fixture()
 def db(tmp_path: Path) -> sqlite3.Connection:
-    connection = connect(tmp_path / "telediag.sqlite3")
+    connection = database_at(tmp_path / "telediag.sqlite3").connect()
     create_user(connection, "tech", "technical", None, "a long enough password", 0.0)
     yield connection
     connection.close()

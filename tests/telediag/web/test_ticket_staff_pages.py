@@ -12,12 +12,12 @@ from urllib.parse import urlencode
 from twisted.internet import defer, reactor
 
 from telediag.api.auth import Principal
-from telediag.store.sqlite import connect
 from telediag.web import desk
 from telediag.web.evidence import evidence_items
 from telediag.web.paging import page_of
 from telediag.web.ticket_pages import next_states
 from telediag.web.users import create_user
+from tests.stores import database_at
 from tests.telediag.api.support import ACME, IMEI_A, IMEI_B, Answer, ApiTestCase
 from tests.telediag.web.support import PASSWORD, form_sign_in, hidden_csrf, session_of, set_cookies
 
@@ -33,7 +33,7 @@ class ConsoleTestCase(ApiTestCase):
 
     def setUp(self) -> None:
         super().setUp()
-        db = connect(self.config.database_path)
+        db = database_at(self.config.database_path).connect()
         for username, (role, account) in USERS.items():
             create_user(db, username, role, account, PASSWORD, 0.0)
         db.close()

@@ -12,17 +12,17 @@ from telediag import cli
 from telediag.api.tokens import UnknownAccount
 from telediag.registry import repository
 from telediag.registry.entries import parse_entry
-from telediag.store.sqlite import connect
 from telediag.web import passwords
 from telediag.web.sessions import resume_session, start_session
 from telediag.web.users import UserExists, UserUsageError, check_credentials, create_user, disable_user, list_users
+from tests.stores import database_at
 
 PASSWORD = "correct horse battery"
 
 
 @pytest.fixture()
 def data_dir(tmp_path: Path) -> Path:
-    db = connect(tmp_path / "telediag.sqlite3")
+    db = database_at(tmp_path / "telediag.sqlite3").connect()
     repository.save(db, [parse_entry({"imei": "356307042441013", "account": "Acme"})], 0.0, "manual")
     db.close()
     return tmp_path
@@ -30,7 +30,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture()
 def db(data_dir: Path) -> sqlite3.Connection:
-    connection = connect(data_dir / "telediag.sqlite3")
+    connection = database_at(data_dir / "telediag.sqlite3").connect()
     yield connection
     connection.close()
 
@@ -108,7 +108,7 @@ def test_cli_create_disable_list(monkeypatch: pytest.MonkeyPatch, capsys: pytest
     assert code == 0
     line = [row for row in out.splitlines() if row.startswith("dave")][0]
     assert line.split() == ["dave", "customer", "Acme", "-"]
-    db = connect(data_dir / "telediag.sqlite3")
+    db = database_at(data_dir / "telediag.sqlite3").connect()
     assert check_credentials(db, "dave", PASSWORD) is not None  # the line end is not part of the password
     db.close()
     code, out, err = run(monkeypatch, capsys, data_dir, "users", "disable", "dave")
@@ -124,7 +124,7 @@ def test_cli_password_replaces_the_password_and_ends_the_sessions(
     new = "a brand new passphrase"
     created = run(monkeypatch, capsys, data_dir, "users", "create", "--role", "admin", "gina", stdin=PASSWORD + "\n")
     assert created[0] == 0
-    db = connect(data_dir / "telediag.sqlite3")
+    db = database_at(data_dir / "telediag.sqlite3").connect()
     user = check_credentials(db, "gina", PASSWORD)
     assert user is not None
     token = start_session(db, user.id, 1000.0)
@@ -145,7 +145,7 @@ def test_cli_refuses_empty_or_short_password(monkeypatch: pytest.MonkeyPatch, ca
                                              data_dir: Path, stdin: str) -> None:
     code, out, err = run(monkeypatch, capsys, data_dir, "users", "create", "--role", "admin", "erin", stdin=stdin)
     assert code == 2 and out == "" and err.count("\n") == 1 and "at least 10 characters" in err
-    db = connect(data_dir / "telediag.sqlite3")
+    db = database_at(data_dir / "telediag.sqlite3").connect()
     assert db.execute("SELECT count(*) FROM users").fetchone()[0] == 0
     db.close()
 

@@ -1,0 +1,50 @@
+"""The store a test runs against: SQLite files by default, PostgreSQL databases with
+``TELEDIAG_TEST_BACKEND=postgresql``.
+
+Tests name their store by a path under their temporary folder, as a SQLite store is named; in the
+PostgreSQL run each distinct path becomes a fresh, empty PostgreSQL database of the test server
+(``tests.postgres_server``), and :func:`store_config` lines point a ``telediag serve`` started by a
+test at it. So the same test checks the same behaviour on both backends.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from telediag.config.core import DATABASE_FILE
+from telediag.store.database import Database
+from telediag.store.sqlite import SQLiteDatabase
+
+BACKEND = os.environ.get("TELEDIAG_TEST_BACKEND", "sqlite")
+if BACKEND not in ("sqlite", "postgresql"):
+    raise RuntimeError(f"TELEDIAG_TEST_BACKEND must be sqlite or postgresql, not {BACKEND!r}")
+
+_POSTGRES_BY_PATH: dict[Path, str] = {}
+
+
+def postgres_dsn_for(path: Path) -> str:
+    """The PostgreSQL database standing for the SQLite file ``path`` (created on first use)."""
+    from tests.postgres_server import fresh_database
+
+    key = Path(path).resolve()
+    if key not in _POSTGRES_BY_PATH:
+        _POSTGRES_BY_PATH[key] = fresh_database()
+    return _POSTGRES_BY_PATH[key]
+
+
+def database_at(path: Path) -> Database:
+    """The test's store named by ``path``, on the backend of this run."""
+    if BACKEND == "sqlite":
+        return SQLiteDatabase(Path(path))
+    from telediag.store.postgresql import PostgresDatabase
+
+    return PostgresDatabase(postgres_dsn_for(path))
+
+
+def store_config(data_dir: Path) -> str:
+    """``[store]`` TOML lines for a service whose data directory is ``data_dir`` (empty with SQLite)."""
+    if BACKEND == "sqlite":
+        return ""
+    dsn = postgres_dsn_for(Path(data_dir) / DATABASE_FILE)
+    return f'[store]\nbackend = "postgresql"\ndsn = "{dsn}"\n'
