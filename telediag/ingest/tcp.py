@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Callable
-from typing import Any
+from typing import cast
 
 from twisted.internet.defer import Deferred, TimeoutError
+from twisted.internet.interfaces import IAddress, IDelayedCall, IPushProducer, IReactorTime, ITCPTransport
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
@@ -54,6 +55,9 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
     """One tracker's TCP connection."""
 
     log = Logger()
+    factory: DeviceStreamFactory
+    transport: ITCPTransport
+    callLater: Callable[..., IDelayedCall]
 
     def __init__(self, factory: DeviceStreamFactory) -> None:
         self.factory = factory
@@ -65,25 +69,31 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
         """The peer's address, counted against ``max_connections_per_address``."""
         self._replies: deque[_PendingReply] = deque()
         self._closing = False
-        self._commands: deque[tuple[Deferred[str], Any]] = deque()
-        self._frame_timer: Any = None
-        """The deadline of the incomplete frame the session holds (an ``IDelayedCall``), or None."""
-        self._abort_timer: Any = None
+        self._commands: deque[tuple[Deferred[str], IDelayedCall]] = deque()
+        self._frame_timer: IDelayedCall | None = None
+        """The deadline of the incomplete frame the session holds, or None."""
+        self._abort_timer: IDelayedCall | None = None
 
     @property
     def protocol_name(self) -> str:
         """The codec this connection speaks."""
         return self.factory.spec.name
 
+    @property
+    def _producer(self) -> IPushProducer:
+        """The connection as the producer the committer pauses (a TCP transport is one; its
+        interface does not say so)."""
+        return cast(IPushProducer, self.transport)
+
     def connectionMade(self) -> None:
         peer = self.transport.getPeer()
         self.remote = f"{getattr(peer, 'host', '?')}:{getattr(peer, 'port', '?')}"
-        self.setTimeout(self.factory.idle_timeout_s)
+        self.setTimeout(self.factory.idle_timeout_s)  # type: ignore[no-untyped-call]  # TimeoutMixin is unannotated
 
     def dataReceived(self, data: bytes) -> None:
         if self._closing:  # an error answer waits behind pending ACKs; nothing more is read
             return
-        self.resetTimeout()
+        self.resetTimeout()  # type: ignore[no-untyped-call]  # TimeoutMixin is unannotated
         session = self.session
         progress = False
         for _ in range(MAX_ERRORS_PER_CHUNK):
@@ -177,9 +187,9 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
             waiter.callback(message.text)
         if message.records:
             committed = pipeline.submit(self.imei, self.protocol_name, message.records)
-            committed.addCallbacks(self._committed, self._commit_failed, (reply,), None, (reply,))
+            committed.addCallbacks(self._committed, self._commit_failed, callbackArgs=(reply,), errbackArgs=(reply,))
             if pipeline.committer.saturated:
-                pipeline.committer.throttle(self.transport)
+                pipeline.committer.throttle(self._producer)
         else:
             self._committed(None, reply)
         return True
@@ -267,13 +277,13 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
         waiter.errback(TimeoutError(f"device {self.imei} did not answer the command"))
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
-        self.setTimeout(None)
+        self.setTimeout(None)  # type: ignore[no-untyped-call]  # TimeoutMixin is unannotated
         self._stop_frame_timer()
         if self._abort_timer is not None and self._abort_timer.active():
             self._abort_timer.cancel()
         self._abort_timer = None
         self.factory.connection_closed(self)
-        self.factory.pipeline.committer.release(self.transport)
+        self.factory.pipeline.committer.release(self._producer)
         while self._commands:
             waiter, timer = self._commands.popleft()
             timer.cancel()
@@ -285,7 +295,7 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
             )
 
 
-class DeviceStreamFactory(Factory):
+class DeviceStreamFactory(Factory[DeviceStreamProtocol]):
     """Builds a :class:`DeviceStreamProtocol` per accepted connection of one protocol.
 
     It counts open connections per source address; past ``max_connections_per_address`` a new one
@@ -297,7 +307,7 @@ class DeviceStreamFactory(Factory):
 
     def __init__(
         self,
-        reactor: Any,
+        reactor: IReactorTime,
         spec: CodecSpec,
         pipeline: Pipeline,
         idle_timeout_s: float,
@@ -322,7 +332,7 @@ class DeviceStreamFactory(Factory):
     def protocol_name(self) -> str:
         return self.spec.name
 
-    def buildProtocol(self, addr: Any) -> DeviceStreamProtocol | None:
+    def buildProtocol(self, addr: IAddress | None) -> DeviceStreamProtocol | None:
         host = str(getattr(addr, "host", "?"))
         if self.open_per_address[host] >= self.max_connections_per_address:
             self.refused["per_address_cap"] += 1

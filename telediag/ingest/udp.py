@@ -12,8 +12,8 @@ import os
 import socket
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
+from twisted.internet.interfaces import IUDPTransport
 from twisted.internet.protocol import DatagramProtocol
 from twisted.python.failure import Failure
 
@@ -68,6 +68,7 @@ class DeviceDatagramProtocol(DatagramProtocol):
     """Every device of one protocol on one UDP port."""
 
     noisy = False
+    transport: IUDPTransport
 
     def __init__(self, protocol: str, decode: DatagramDecoder, pipeline: Pipeline, max_frame: int) -> None:
         self.protocol_name = protocol
@@ -75,7 +76,7 @@ class DeviceDatagramProtocol(DatagramProtocol):
         self.pipeline = pipeline
         self.max_frame = max_frame
 
-    def datagramReceived(self, data: bytes, addr: Any) -> None:
+    def datagramReceived(self, data: bytes, addr: tuple[str, int]) -> None:
         remote = f"{addr[0]}:{addr[1]}"
         try:
             if len(data) > self.max_frame:
@@ -102,7 +103,7 @@ class DeviceDatagramProtocol(DatagramProtocol):
             committed = self.pipeline.submit(imei, self.protocol_name, message.records)
             committed.addCallbacks(self._send_ack, self._no_ack, (message.ack, addr, decoded_at))
 
-    def _send_ack(self, _: object, ack: bytes | None, addr: Any, decoded_at: float) -> None:
+    def _send_ack(self, _: object, ack: bytes | None, addr: tuple[str, int], decoded_at: float) -> None:
         if self.transport is not None:
             if ack:
                 self.transport.write(ack, addr)
