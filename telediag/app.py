@@ -38,7 +38,7 @@ from telediag.diagnostics.service import DiagnosticsService
 from telediag.ingest.listeners import ListenerService
 from telediag.ingest.mqtt import MqttIngest
 from telediag.metrics import Metrics
-from telediag.mqtt_out import MqttPublisher, registry_accounts
+from telediag.mqtt_out import MqttPublisher
 from telediag.pipeline import Pipeline
 from telediag.store.influx_export import InfluxExporter
 from telediag.store.retention import RetentionService
@@ -155,7 +155,7 @@ def makeService(config: Config, reactor: Any = None) -> TelediagService:
         add("influxdb", InfluxExporter(reactor, database, config.influxdb))
     publisher = None
     if config.mqtt.publish_enabled:
-        publisher = add("mqtt-out", MqttPublisher(config.mqtt, registry_accounts(database), reactor))
+        publisher = add("mqtt-out", MqttPublisher(config.mqtt, database, reactor))
     if config.webhooks.enabled:
         add("webhooks", WebhookDeliverer(reactor, database, config.webhooks))
     desk = build_desk(config, publisher.notify if publisher is not None else None)

@@ -137,7 +137,7 @@ class WorkCollector(Collector):
         if tickets is not None:
             yield GaugeMetricFamily("telediag_ticket_jobs_in_flight",
                                     "Ticket automation runs submitted to the tickets thread, not finished.",
-                                    value=len(getattr(tickets, "_in_flight", ())))
+                                    value=tickets.in_flight)
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,11 @@ Delivery: QoS 1 with paho's in-memory retry across reconnects; while the broker 
 queued when telediag stops are lost (the webhook outbox is the durable channel). Ticket events are
 published when the ticket lifecycle calls ``notify``, inside its transaction.
 
-Thread safety: ``Client.publish`` takes paho's message lock and queues the packet for the network
-thread, so :meth:`MqttPublisher.publish_findings` (reactor thread) and :meth:`MqttPublisher.notify`
-(tickets thread) may run at once. The counters are guarded by a lock that is never held while
-calling paho (paho calls ``on_publish`` holding its own message lock).
+The accounts of the devices in finding transitions are read on the publisher's own database worker,
+never on the reactor. Thread safety: ``Client.publish`` takes paho's message lock and queues the
+packet for the network thread, so :meth:`MqttPublisher.publish_findings` (reactor thread) and
+:meth:`MqttPublisher.notify` (tickets thread) may run at once. The counters are guarded by a lock
+that is never held while calling paho (paho calls ``on_publish`` holding its own message lock).
 """
 
 from __future__ import annotations
@@ -30,26 +31,27 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
 from paho.mqtt.client import MQTT_ERR_NO_CONN, MQTT_ERR_SUCCESS, Client
 from twisted.application.service import Service
 from twisted.internet import defer
+from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from telediag.config import MqttSettings
 from telediag.diagnostics.findings import Transition
 from telediag.ingest.mqtt import new_client
 from telediag.store.database import Connection, Database
+from telediag.store.worker import database_worker
 
 UNASSIGNED = "_unassigned"
 """The slug of devices and tickets without an account."""
 _NOT_SLUG = re.compile(r"[\W_]+")
-
-AccountOf = Callable[[str], "str | None"]
 
 
 def account_slug(account: str | None) -> str:
@@ -78,37 +80,15 @@ def ticket_payload(event: str, document: dict[str, Any]) -> bytes:
     return orjson.dumps({"event": event, "ticket": document}, default=str)
 
 
-class RegistryAccounts:
-    """``account_of(imei)`` reading the registry, with one read-only connection per calling thread
-    (the reactor for findings, the tickets thread for ticket events)."""
-
-    def __init__(self, database: Database) -> None:
-        self.database = database
-        self._local = threading.local()
-        self._opened: list[Connection] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, imei: str) -> str | None:
-        db: Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = self._local.db = self.database.connect(readonly=True)
-            with self._lock:
-                self._opened.append(db)
-        row = db.execute("SELECT account FROM devices WHERE imei = ?", (imei,)).fetchone()
-        return row[0] if row else None
-
-    def close(self) -> None:
-        """Close every connection opened so far (call once nothing publishes any more)."""
-        with self._lock:
-            opened, self._opened = self._opened, []
-        for db in opened:
-            db.close()
-        self._local = threading.local()
+def device_account(db: Connection, imei: str) -> str | None:
+    """The registry's account of ``imei`` (None when the device has none or is unknown)."""
+    row = db.execute("SELECT account FROM devices WHERE imei = ?", (imei,)).fetchone()
+    return row[0] if row else None
 
 
-def registry_accounts(database: Database) -> RegistryAccounts:
-    """The registry lookup for :class:`MqttPublisher` on the store at ``database``."""
-    return RegistryAccounts(database)
+def device_accounts(db: Connection, imeis: Iterable[str]) -> dict[str, str | None]:
+    """:func:`device_account` of each IMEI."""
+    return {imei: device_account(db, imei) for imei in imeis}
 
 
 class MqttPublisher(Service):
@@ -116,16 +96,17 @@ class MqttPublisher(Service):
 
     log = Logger()
 
-    def __init__(self, settings: MqttSettings, account_of: AccountOf, reactor: Any = None) -> None:
+    def __init__(self, settings: MqttSettings, database: Database, reactor: Any) -> None:
         self.settings = settings
-        self.account_of = account_of
         self.reactor = reactor
+        self.worker = database_worker(reactor, database, "telediag-mqtt-out", readonly=True)
         self.published = 0
         """Messages handed to paho (queued or sent)."""
         self.delivered = 0
         """Messages the broker acknowledged."""
         self.dropped = 0
-        """Messages not published: queue full, or the device's account could not be looked up."""
+        """Messages not published: queue full, not connected yet, or the device's account could not be
+        looked up."""
         self._lock = threading.Lock()
         self._unacknowledged: set[int] = set()
         self._early: set[int] = set()
@@ -154,50 +135,50 @@ class MqttPublisher(Service):
             time.sleep(0.01)
         client.disconnect()
         client.loop_stop()
-        close = getattr(self.account_of, "close", None)
-        if close is not None:
-            close()
 
     def startService(self) -> None:
         super().startService()
         self.start()
 
-    def stopService(self) -> defer.Deferred[None]:
-        """:meth:`stop` on a thread of the reactor, so the reactor never blocks on the network."""
+    @defer.inlineCallbacks
+    def stopService(self) -> Any:
+        """:meth:`stop` on a thread of the reactor, so the reactor never blocks on the network; then
+        the lookups' connection is closed."""
         super().stopService()
-        if self.reactor is None:
-            self.stop()
-            return defer.succeed(None)
-        return deferToThreadPool(self.reactor, self.reactor.getThreadPool(), self.stop)
+        yield deferToThreadPool(self.reactor, self.reactor.getThreadPool(), self.stop)
+        yield self.worker.stop()
 
     # -- publishing (any thread) -------------------------------------------------------------------
 
-    def publish_findings(self, transitions: Sequence[Transition]) -> int:
-        """Publish each transition to its device's account; returns how many were queued.
+    def publish_findings(self, transitions: Sequence[Transition]) -> Deferred[int]:
+        """Publish each transition to its device's account, once the worker has read the accounts;
+        fires with how many were queued. Fits ``DiagnosticsService.add_listener``."""
+        imeis = sorted({transition.finding.imei for transition in transitions})
+        looked_up = self.worker.run(device_accounts, imeis)
+        return looked_up.addCallbacks(
+            self._publish_findings, self._no_accounts, (transitions,), None, (len(transitions),)
+        )
 
-        Fits ``DiagnosticsService.add_listener``.
-        """
-        queued = 0
-        accounts: dict[str, str | None] = {}
-        for transition in transitions:
-            imei = transition.finding.imei
-            if imei not in accounts:
-                try:
-                    accounts[imei] = self.account_of(imei)
-                except Exception as error:  # never guess: a wrong topic would show it to another account
-                    self.log.warn("no account for {imei} ({error}); finding not published", imei=imei, error=error)
-                    self._count_dropped()
-                    continue
-            topic = findings_topic(self.settings.topic_prefix, accounts[imei])
-            queued += self._publish(topic, finding_payload(transition))
-        return queued
+    def _publish_findings(self, accounts: dict[str, str | None], transitions: Sequence[Transition]) -> int:
+        prefix = self.settings.topic_prefix
+        return sum(
+            self._publish(findings_topic(prefix, accounts[t.finding.imei]), finding_payload(t)) for t in transitions
+        )
 
-    def publish_ticket(self, event: str, document: dict[str, Any]) -> bool:
-        """Publish a ticket event to the ticket's account (or its first device's account)."""
+    def _no_accounts(self, failure: Failure, count: int) -> int:
+        """Never guess an account: a wrong topic would show the findings to another account."""
+        self.log.warn("device accounts could not be read ({error}); {n} findings not published",
+                      error=failure.getErrorMessage(), n=count)
+        with self._lock:
+            self.dropped += count
+        return 0
+
+    def publish_ticket(self, db: Connection, event: str, document: dict[str, Any]) -> bool:
+        """Publish a ticket event to the ticket's account (or its first device's account, read on ``db``)."""
         account = document.get("account")
         if account is None and document.get("devices"):
             try:
-                account = self.account_of(document["devices"][0])
+                account = device_account(db, document["devices"][0])
             except Exception as error:
                 self.log.warn("no account for ticket {id} ({error}); event not published",
                               id=document.get("id"), error=error)
@@ -207,7 +188,7 @@ class MqttPublisher(Service):
 
     def notify(self, db: Connection, event: str, document: dict[str, Any], now: float) -> None:
         """The ticket lifecycle's ``Notify`` signature: publish the event."""
-        self.publish_ticket(event, document)
+        self.publish_ticket(db, event, document)
 
     def _publish(self, topic: str, payload: bytes) -> int:
         client = self._client

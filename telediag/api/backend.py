@@ -1,8 +1,9 @@
 """Where API work runs: a small pool of reader threads and one writer thread, never the reactor.
 
 Each reader thread keeps its own read-only connection (SQLite connections must not be used by two
-threads at once); the writer thread owns one write connection, which WAL lets commit beside the
-ingest writer (``busy_timeout`` makes either wait for the other instead of failing).
+threads at once); the writer is a :class:`DatabaseWorker` with one write connection, which WAL lets
+commit beside the ingest writer (``busy_timeout`` makes either wait for the other instead of failing).
+Stopping joins the threads from a thread of the reactor's pool, then closes every connection.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from telediag.config import Config
 from telediag.metrics import Metrics
 from telediag.store.database import Connection, open_database
 from telediag.store.reader import Reader
+from telediag.store.worker import DatabaseWorker
 from telediag.tickets.desk import TicketDesk
 
 T = TypeVar("T")
@@ -53,28 +55,28 @@ class ApiBackend:
         self.metrics = metrics if metrics is not None else Metrics(config.metrics, reactor)
         """What ``/metrics`` reports; without ingest in the process, the store gauges alone."""
         self._read_pool = ThreadPool(read_threads, read_threads, name="telediag-api-read")
-        self._write_pool = ThreadPool(1, 1, name="telediag-api-write")
         self._local = threading.local()
         self._readers: list[Reader] = []
         self._readers_lock = threading.Lock()
-        self._writer: Connection | None = None
+        self._writer: DatabaseWorker[Connection] | None = None
 
     def start(self) -> None:
-        """Open the write connection (creating or migrating the store), then start the threads."""
-        self._writer = self.database.connect()
+        """Open the write connection (creating or migrating the store before the API listens, so
+        the readers find it), then start the reader threads."""
+        self._writer = DatabaseWorker.holding(self.reactor, self.database.connect(), "telediag-api-write")
         self._read_pool.start()
-        self._write_pool.start()
 
-    def stop(self) -> None:
-        """Wait for running work, then close every connection."""
-        self._read_pool.stop()
-        self._write_pool.stop()
+    @defer.inlineCallbacks
+    def stop(self) -> Any:
+        """Wait for running work, then close every connection; the reactor never waits on a thread."""
+        if self._read_pool.started:
+            yield deferToThreadPool(self.reactor, self.reactor.getThreadPool(), self._read_pool.stop)
         with self._readers_lock:
             readers, self._readers = self._readers, []
-        for reader in readers:
+        for reader in readers:  # their threads are gone: nothing uses them any more
             reader.close()
         if self._writer is not None:
-            self._writer.close()
+            yield self._writer.stop()
             self._writer = None
 
     def now(self) -> float:
@@ -100,8 +102,5 @@ class ApiBackend:
 
     def write(self, function: Callable[..., T], *args: Any) -> defer.Deferred[T]:
         """``function(write_connection, *args)`` on the single writer thread."""
-        def run() -> T:
-            assert self._writer is not None, "the API service is not running"
-            return function(self._writer, *args)
-
-        return deferToThreadPool(self.reactor, self._write_pool, run)
+        assert self._writer is not None, "the API service is not running"
+        return self._writer.run(function, *args)

@@ -105,5 +105,5 @@ class ApiService(Service):
         if self._tracker is not None:
             yield self._tracker.close_all(self.reactor, CLOSE_GRACE_S)
         if self.backend is not None:
-            self.backend.stop()
+            yield self.backend.stop()
             self.backend = None

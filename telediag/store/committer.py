@@ -12,11 +12,10 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IPushProducer, IReactorThreads, IReactorTime
-from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.python.threadpool import ThreadPool
 
+from telediag.store.worker import DatabaseWorker
 from telediag.store.writer import Change, RecordBatch, Store
 
 CommitListener = Callable[[Sequence[Change], int], None]
@@ -40,11 +39,10 @@ class BatchCommitter:
         state_flush_s: float = 1.0,
     ) -> None:
         self._reactor: IReactorTime & IReactorThreads = reactor
-        self._store: Store | None = None
+        self._worker: DatabaseWorker[Store] | None = None
         self._max_records = max_records
         self._max_delay = max_delay_s
         self.queue_limit = queue_limit
-        self._pool = ThreadPool(minthreads=1, maxthreads=1, name="telediag-writer")
         self._changes: list[Change] = []
         self._waiters: list[Deferred[None]] = []
         self._queued_records = 0
@@ -75,8 +73,7 @@ class BatchCommitter:
 
     def start(self, store: Store) -> None:
         """Start the writer thread on ``store``, which it owns from now on (and closes at stop)."""
-        self._store = store
-        self._pool.start()
+        self._worker = DatabaseWorker.holding(self._reactor, store, "telediag-writer")
 
     def add_listener(self, listener: CommitListener) -> None:
         """Call ``listener(changes, inserted)`` on the reactor after every successful commit."""
@@ -142,8 +139,8 @@ class BatchCommitter:
             self._state_flushed_at = now
         elif self._state_timer is None:
             self._state_timer = self._reactor.callLater(self._state_flush_s, self._flush_state)
-        assert self._store is not None, "the committer was not started"
-        done = deferToThreadPool(self._reactor, self._pool, self._store.commit, changes, flush_state)
+        assert self._worker is not None, "the committer was not started"
+        done = self._worker.run(Store.commit, changes, flush_state)
         done.addBoth(self._committed, changes, waiters)
 
     def _flush_state(self) -> None:
@@ -199,14 +196,9 @@ class BatchCommitter:
         if self._state_timer is not None and self._state_timer.active():
             self._state_timer.cancel()
         self._state_timer = None
-        if self._store is None:  # never started: nothing to commit or close
+        if self._worker is None:  # never started: nothing to commit or close
             stopping.callback(None)
             return
-        closed = deferToThreadPool(self._reactor, self._pool, self._store.close)
-
-        def shut_pool(result: object) -> object:
-            self._pool.stop()
-            return result
-
-        closed.addBoth(shut_pool)
+        closed = self._worker.stop()  # the store writes its pending device state as it closes
+        closed.addErrback(lambda failure: self.log.failure("closing the store failed", failure))
         closed.addBoth(lambda _: stopping.callback(None) if not stopping.called else None)

@@ -53,13 +53,12 @@ from typing import Any, NamedTuple
 from twisted.application.service import Service
 from twisted.internet import defer
 from twisted.internet.task import LoopingCall
-from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
-from twisted.python.threadpool import ThreadPool
 
 from telediag.config import InfluxSettings
 from telediag.store.database import Connection, Database
 from telediag.store.influx_points import ROW_COLUMNS, row_line
+from telediag.store.worker import database_worker
 
 CURSOR_NAME = "influxdb"
 """The row of ``export_cursors`` this exporter keeps."""
@@ -207,7 +206,7 @@ class InfluxExporter(Service):
         """Time and timers (tests pass a ``task.Clock``); the thread still reports through ``reactor``."""
         self.database = database
         self.settings = settings
-        self.pool = ThreadPool(minthreads=1, maxthreads=1, name="telediag-influx")
+        self.worker = database_worker(reactor, database, "telediag-influx")
         self.points_written = 0
         self.points_rejected = 0
         self.points_skipped = 0
@@ -228,10 +227,10 @@ class InfluxExporter(Service):
         self._again = False
         self._resume_wanted = False
         self._retry_timer: Any = None
+        self._started = False
         self._stopping = False
         self._closed: defer.Deferred[None] | None = None
         # exporter-thread state
-        self._db: Connection | None = None
         self._client: Any = None
         self._write_api: Any = None
         self._scheduler: Any = None
@@ -259,13 +258,13 @@ class InfluxExporter(Service):
             self.log.info("InfluxDB export is off ([influxdb] url is empty)")
             return
         self._stopping = False
-        self.pool.start()
+        self._started = True
         self._poll.start(self.settings.poll_interval_s, now=True)
 
     def stopService(self) -> defer.Deferred[None]:
         """Stop reading, let the client write what it holds (at most ``timeout_ms``), save the cursor."""
         super().stopService()
-        if not self.pool.started or self._stopping:
+        if not self._started or self._stopping:
             return self._closed or defer.succeed(None)
         self._stopping = True
         if self._poll.running:
@@ -274,9 +273,9 @@ class InfluxExporter(Service):
             self._retry_timer.cancel()
         self._retry_timer = None
         # the one exporter thread runs jobs in order: this starts once a running pump is done
-        closing = deferToThreadPool(self.reactor, self.pool, self._close, self.clock.seconds())
+        closing = self.worker.run(self._close, self.clock.seconds())
         closing.addErrback(lambda failure: self.log.failure("closing the InfluxDB export failed", failure))
-        closing.addBoth(lambda _: self.pool.stop())
+        closing.addBoth(lambda _: self.worker.stop())
         self._closed = closing
         return closing
 
@@ -290,7 +289,7 @@ class InfluxExporter(Service):
             return
         self._busy = True
         resume, self._resume_wanted = self._resume_wanted, False
-        pumping = deferToThreadPool(self.reactor, self.pool, self._pump, self.clock.seconds(), resume)
+        pumping = self.worker.run(self._pump, self.clock.seconds(), resume)
         pumping.addCallbacks(self._pumped, self._pump_failed)
 
     def _pumped(self, result: _Pumped) -> None:
@@ -340,12 +339,10 @@ class InfluxExporter(Service):
 
     # -- exporter thread -----------------------------------------------------------------------------
 
-    def _open(self) -> Ledger:
-        """The connection, the cursor and the client, whichever is not open yet."""
-        if self._db is None:
-            self._db = self.database.connect()
+    def _open(self, db: Connection) -> Ledger:
+        """The cursor and the client, whichever is not open yet."""
         if self._ledger is None:
-            self.cursor = self._saved_cursor = read_cursor(self._db)
+            self.cursor = self._saved_cursor = read_cursor(db)
             self._ledger = Ledger(self.cursor)
             self.log.info(
                 "InfluxDB export to {url} bucket {bucket}, from records.id > {cursor}",
@@ -390,9 +387,9 @@ class InfluxExporter(Service):
             if scheduler is not None:
                 scheduler.executor.shutdown(wait=False)
 
-    def _pump(self, now: float, resume: bool) -> _Pumped:
+    def _pump(self, db: Connection, now: float, resume: bool) -> _Pumped:
         """Settle what the client reported, hand over more rows if allowed, save the cursor."""
-        ledger = self._open()
+        ledger = self._open(db)
         self._settle_reports(ledger, now)
         if self._failing and resume:
             ledger.rewind()
@@ -405,18 +402,16 @@ class InfluxExporter(Service):
                 ledger.in_flight = 0
                 self._close_client()
         if not self._failing:
-            self._hand_over(ledger, now)
-        self._save_cursor(ledger, now)
-        assert self._db is not None
-        newest = self._db.execute("SELECT max(id) FROM records").fetchone()[0] or 0
+            self._hand_over(db, ledger, now)
+        self._save_cursor(db, ledger, now)
+        newest = db.execute("SELECT max(id) FROM records").fetchone()[0] or 0
         self.lag = max(0, newest - ledger.cursor)
         return _Pumped(self._failing, ledger.in_flight == 0)
 
-    def _hand_over(self, ledger: Ledger, now: float) -> None:
-        assert self._db is not None
+    def _hand_over(self, db: Connection, ledger: Ledger, now: float) -> None:
         s = self.settings
         while ledger.in_flight < self._max_in_flight:
-            rows = self._db.execute(_SELECT, (ledger.read_upto, s.batch_size)).fetchall()
+            rows = db.execute(_SELECT, (ledger.read_upto, s.batch_size)).fetchall()
             if not rows:
                 return
             lines: list[bytes] = []
@@ -473,20 +468,18 @@ class InfluxExporter(Service):
             self._failing = True
             self._failures += 1
 
-    def _save_cursor(self, ledger: Ledger, now: float) -> None:
+    def _save_cursor(self, db: Connection, ledger: Ledger, now: float) -> None:
         self.cursor = ledger.cursor
-        if self._db is not None and ledger.cursor != self._saved_cursor:
-            write_cursor(self._db, ledger.cursor, now)
+        if ledger.cursor != self._saved_cursor:
+            write_cursor(db, ledger.cursor, now)
             self._saved_cursor = ledger.cursor
 
-    def _close(self, now: float) -> None:
-        """Exporter thread, at stop: flush the client within ``timeout_ms``, settle, save, close."""
+    def _close(self, db: Connection, now: float) -> None:
+        """Exporter thread, at stop: flush the client within ``timeout_ms``, settle, save."""
         try:
             self._close_client()
             if self._ledger is not None:
                 self._settle_reports(self._ledger, now)
-                self._save_cursor(self._ledger, now)
+                self._save_cursor(db, self._ledger, now)
         finally:
-            if self._db is not None:
-                self._db.close()
-            self._db = self._ledger = None
+            self._ledger = None

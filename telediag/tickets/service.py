@@ -1,6 +1,6 @@
 """When ticket automation runs: on every change of findings, and in a sweep on the injected clock
 (SLA breaches, auto-close, outage correlation). The work runs on one tickets thread with its own
-SQLite connection, in submission order, never on the reactor.
+connection (a :class:`DatabaseWorker`), in submission order, never on the reactor.
 """
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ from typing import Any, TypeVar
 from twisted.application.service import Service
 from twisted.internet import defer
 from twisted.internet.task import LoopingCall
-from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
-from twisted.python.threadpool import ThreadPool
 
 from telediag.diagnostics.findings import Transition
-from telediag.store.database import Database
+from telediag.store.database import Connection, Database
+from telediag.store.worker import database_worker
 from telediag.tickets.desk import TicketDesk
 
 T = TypeVar("T")
@@ -32,51 +31,31 @@ class TicketService(Service):
         self.clock = clock or reactor
         self.database = database
         self.desk = desk
-        self.pool = ThreadPool(minthreads=1, maxthreads=1, name="telediag-tickets")
-        self._db: Any = None
+        self.worker = database_worker(reactor, database, "telediag-tickets")
         self._sweep = LoopingCall(self.sweep)
         self._sweep.clock = self.clock
-        self._in_flight: set[defer.Deferred[Any]] = set()
         self.sweeps = 0
+
+    @property
+    def in_flight(self) -> int:
+        """Ticket jobs submitted to the tickets thread and not finished."""
+        return self.worker.in_flight
 
     def startService(self) -> None:
         super().startService()
-        self.pool.start()
         self._sweep.start(self.desk.config.sweep_interval_s, now=False)
 
     def stopService(self) -> defer.Deferred[None]:
+        """Stop sweeping, let the jobs in flight finish, close the connection."""
         super().stopService()
         if self._sweep.running:
             self._sweep.stop()
-        done: defer.Deferred[None] = defer.Deferred()
+        return self.worker.stop()
 
-        def close() -> None:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
-
-        def finish(_: object) -> None:
-            closing = deferToThreadPool(self.reactor, self.pool, close)
-            closing.addBoth(lambda _: (self.pool.stop(), done.callback(None)))
-
-        defer.DeferredList(list(self._in_flight)).addBoth(finish)
-        return done
-
-    def run(self, work: Callable[[Any], T]) -> defer.Deferred[T]:
-        """``work(connection)`` on the tickets thread."""
-        def call() -> T:
-            if self._db is None:
-                self._db = self.database.connect()
-            return work(self._db)
-
-        done = deferToThreadPool(self.reactor, self.pool, call)
-        self._in_flight.add(done)
-
-        def forget(result: object) -> object:
-            self._in_flight.discard(done)
-            return result
-
-        done.addBoth(forget)
+    def run(self, work: Callable[[Connection], T]) -> defer.Deferred[T]:
+        """``work(connection)`` on the tickets thread; a failure is logged and fires the Deferred with None
+        (a failed sweep must not stop the sweeps to come)."""
+        done = self.worker.run(work)
         done.addErrback(self._failed)
         return done
 

@@ -33,10 +33,8 @@ from twisted.internet import defer
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.internet.task import LoopingCall
-from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.python.threadpool import ThreadPool
 from twisted.web.client import Agent, HTTPConnectionPool, _HTTP11ClientFactory
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IBodyProducer, IResponse
@@ -45,6 +43,7 @@ from zope.interface import implementer
 from protocols.record import iso_utc
 from telediag.config import WebhookConfig
 from telediag.store.database import Connection, Database
+from telediag.store.worker import database_worker
 from telediag.tickets import outbox
 from telediag.tickets.outbox import Delivery
 
@@ -214,7 +213,7 @@ class _QuietClientFactory(_HTTP11ClientFactory):
 
 
 class WebhookDeliverer(Service):
-    """Polls the outbox on the injected clock and POSTs due rows; SQLite only on its worker thread.
+    """Polls the outbox on the injected clock and POSTs due rows; the store only on its worker thread.
 
     At most one poll runs at a time; within a poll each URL gets its rows one after the other in
     creation order and stops at its first failure, while different URLs are served side by side.
@@ -233,9 +232,8 @@ class WebhookDeliverer(Service):
         self.random = random.Random()
         self.delivered = 0
         self.failed = 0
-        self.pool = ThreadPool(minthreads=1, maxthreads=1, name="telediag-webhooks")
-        self._db: Connection | None = None  # opened and used on the worker thread only
-        self._last_prune = -math.inf
+        self.worker = database_worker(reactor, database, "telediag-webhooks")
+        self._last_prune = -math.inf  # worker thread only
         self._http = HTTPConnectionPool(reactor, persistent=True)
         self._http._factory = _QuietClientFactory
         self._agent = Agent(reactor, connectTimeout=config.timeout_s, pool=self._http)
@@ -255,7 +253,6 @@ class WebhookDeliverer(Service):
             return
         self._started = True
         self._stopping = False
-        self.pool.start()
         self._loop.start(self.config.poll_interval_s, now=True)
 
     def stopService(self) -> Deferred[None]:
@@ -278,8 +275,7 @@ class WebhookDeliverer(Service):
         yield self.idle()
         if bound.active():
             bound.cancel()
-        yield deferToThreadPool(self.reactor, self.pool, self._close_db)
-        self.pool.stop()
+        yield self.worker.stop()
         yield self._http.closeCachedConnections()
 
     def _cancel_requests(self) -> None:
@@ -341,7 +337,7 @@ class WebhookDeliverer(Service):
         total = 0
         while not self._stopping:
             now = self.clock.seconds()
-            rows = yield deferToThreadPool(self.reactor, self.pool, self._read_due, now)
+            rows = yield self.worker.run(self._read_due, now)
             if not rows:
                 break
             by_url: dict[str, list[tuple[Delivery, bytes]]] = {}
@@ -406,26 +402,11 @@ class WebhookDeliverer(Service):
 
     def _mark(self, mark: Callable[..., None], *args: Any) -> Deferred[None]:
         """Run an outbox mark on the worker thread (each is its own autocommitted statement)."""
-        return deferToThreadPool(self.reactor, self.pool, self._write, mark, *args)
+        return self.worker.run(mark, *args)
 
-    # Worker thread only below this line.
-
-    def _connection(self) -> Connection:
-        if self._db is None:
-            self._db = self.database.connect()
-        return self._db
-
-    def _read_due(self, now: float) -> list[tuple[Delivery, bytes]]:
-        db = self._connection()
+    def _read_due(self, db: Connection, now: float) -> list[tuple[Delivery, bytes]]:
+        """Worker thread: prune now and then, read the due rows and encode their bodies."""
         if now - self._last_prune >= PRUNE_EVERY_S:
             self._last_prune = now
             outbox.prune(db, now, self.config.keep_delivered_s)
         return [(delivery, encode_body(delivery)) for delivery in outbox.due(db, now, self.config.batch)]
-
-    def _write(self, mark: Callable[..., None], *args: Any) -> None:
-        mark(self._connection(), *args)
-
-    def _close_db(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None

@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import queue
-import time
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 from paho.mqtt.client import Client, MQTTv311
 from paho.mqtt.enums import CallbackAPIVersion
+from twisted.internet import defer, reactor
+from twisted.trial import unittest
 
 from telediag.config import MqttSettings
 from telediag.diagnostics.findings import Finding, Transition
-from telediag.mqtt_out import MqttPublisher, account_slug, findings_topic, registry_accounts, tickets_topic
+from telediag.mqtt_out import MqttPublisher, account_slug, device_accounts, findings_topic, tickets_topic
 from telediag.registry import repository
 from telediag.registry.entries import parse_entry
-from telediag.store.sqlite import SQLiteDatabase, connect
+from telediag.store.sqlite import SQLiteDatabase
+from tests.stores import database_at
 from tests.telediag.mqtt.broker import Mosquitto
+from tests.telediag.mqtt.rig import wait_until
 
 ACME, OTHER, LOOSE = "356307042441013", "356307042441014", "356307042441015"
-ACCOUNTS = {ACME: "ACME Ltd.", OTHER: "ООО Ромашка"}
 
 
 def finding(imei: str, code: str, active: bool = True) -> Finding:
@@ -44,25 +47,111 @@ class Subscriber:
         self.client.loop_start()
         self.ready.get(timeout=5)
 
-    def take(self, n: int, timeout: float = 5.0) -> list[tuple[str, Any]]:
-        return [self.messages.get(timeout=timeout) for _ in range(n)]
+    @defer.inlineCallbacks
+    def take(self, n: int) -> Any:
+        yield wait_until(lambda: self.messages.qsize() >= n, f"{n} messages", timeout=5)
+        return [self.messages.get_nowait() for _ in range(n)]
 
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
 
 
-@pytest.fixture
-def publisher(mosquitto: Mosquitto) -> Any:
-    settings = MqttSettings(host="127.0.0.1", port=mosquitto.port, reconnect_min_s=0.1, reconnect_max_s=0.5)
-    out = MqttPublisher(settings, ACCOUNTS.get)
-    out.start()
-    deadline = time.monotonic() + 5
-    while not out._client.is_connected():
-        assert time.monotonic() < deadline, "publisher did not connect"
-        time.sleep(0.01)
-    yield out
-    out.stop()
+class PublisherTests(unittest.TestCase):
+    timeout = 20
+
+    def setUp(self) -> None:
+        folder = Path(tempfile.mkdtemp(prefix="telediag-mqtt-out-"))
+        self.addCleanup(shutil.rmtree, folder, True)
+        self.database = database_at(folder / "telediag.sqlite3")
+        db = self.database.connect()
+        repository.save(db, [parse_entry({"imei": ACME, "protocol": "teltonika", "account": "ACME Ltd."}),
+                             parse_entry({"imei": OTHER, "protocol": "teltonika", "account": "ООО Ромашка"})],
+                        0.0, "manual")
+        db.close()
+        self.broker = Mosquitto(folder / "broker")
+        self.addCleanup(self.broker.cleanup)
+
+    def publisher(self, database: Any = None, **settings: Any) -> MqttPublisher:
+        values: dict[str, Any] = dict(host="127.0.0.1", port=self.broker.port, reconnect_min_s=0.1,
+                                      reconnect_max_s=0.5)
+        values.update(settings)
+        out = MqttPublisher(MqttSettings(**values), database or self.database, reactor)
+        out.startService()
+        self.addCleanup(lambda: out.stopService() if out.running else None)
+        return out
+
+    @defer.inlineCallbacks
+    def connected(self, out: MqttPublisher) -> Any:
+        yield wait_until(lambda: out._client is not None and out._client.is_connected(), "a connection")
+
+    @defer.inlineCallbacks
+    def test_findings_go_to_each_devices_account(self) -> Any:
+        self.broker.start()
+        out = self.publisher()
+        yield self.connected(out)
+        viewer = Subscriber(self.broker.port)
+        self.addCleanup(viewer.close)
+        queued = yield out.publish_findings([
+            Transition("raised", finding(ACME, "GPS_NO_FIX")),
+            Transition("cleared", finding(OTHER, "EXTERNAL_POWER_LOST", active=False)),
+            Transition("updated", finding(LOOSE, "DEVICE_SILENT")),
+        ])
+        self.assertEqual(queued, 3)
+        got = dict((yield viewer.take(3)))
+        acme = got["telediag/v1/accounts/acme-ltd/findings"]
+        self.assertEqual(acme["kind"], "raised")
+        self.assertEqual(acme["finding"], finding(ACME, "GPS_NO_FIX").as_dict())
+        self.assertEqual(acme["finding"]["evidence"], {"lat": 52.2297, "lon": 21.0122})
+        other = got["telediag/v1/accounts/ооо-ромашка/findings"]
+        self.assertEqual((other["kind"], other["finding"]["code"], other["finding"]["cleared_at"]),
+                         ("cleared", "EXTERNAL_POWER_LOST", "2025-06-15T15:21:40.000Z"))
+        self.assertEqual(got["telediag/v1/accounts/_unassigned/findings"]["finding"]["imei"], LOOSE)
+        yield wait_until(lambda: out.delivered == 3, "three PUBACKs")
+        self.assertEqual((out.published, out.delivered, out.dropped), (3, 3, 0))
+
+    @defer.inlineCallbacks
+    def test_ticket_events_go_to_the_tickets_account(self) -> Any:
+        self.broker.start()
+        out = self.publisher()
+        yield self.connected(out)
+        viewer = Subscriber(self.broker.port)
+        self.addCleanup(viewer.close)
+        with_account = {"id": 1, "title": "No GPS fix", "account": "ACME Ltd.", "devices": [ACME], "state": "new"}
+        by_device = {"id": 2, "title": "Power lost", "account": None, "devices": [OTHER], "state": "open"}
+        nobody = {"id": 3, "title": "Outage", "account": None, "devices": [], "state": "new"}
+        db = self.database.connect()
+        self.addCleanup(db.close)
+        out.notify(db, "ticket.created", with_account, 0.0)
+        self.assertTrue(out.publish_ticket(db, "ticket.open", by_device))
+        self.assertTrue(out.publish_ticket(db, "ticket.created", nobody))
+        got = yield viewer.take(3)
+        self.assertEqual(sorted(got, key=lambda m: m[1]["ticket"]["id"]), [
+            ("telediag/v1/accounts/acme-ltd/tickets", {"event": "ticket.created", "ticket": with_account}),
+            ("telediag/v1/accounts/ооо-ромашка/tickets", {"event": "ticket.open", "ticket": by_device}),
+            ("telediag/v1/accounts/_unassigned/tickets", {"event": "ticket.created", "ticket": nobody}),
+        ])
+
+    @defer.inlineCallbacks
+    def test_a_failed_account_lookup_publishes_nothing(self) -> Any:
+        self.broker.start()
+        missing = SQLiteDatabase(Path(tempfile.mkdtemp(prefix="telediag-missing-")) / "absent" / "telediag.sqlite3")
+        out = self.publisher(database=missing)  # the read-only connection cannot open: no store there
+        yield self.connected(out)
+        queued = yield out.publish_findings([Transition("raised", finding(ACME, "GPS_NO_FIX"))])
+        self.assertEqual(queued, 0)
+        closed = self.database.connect()
+        closed.close()
+        self.assertFalse(out.publish_ticket(closed, "ticket.created", {"id": 1, "account": None, "devices": [ACME]}))
+        self.assertEqual((out.published, out.dropped), (0, 2))
+
+    @defer.inlineCallbacks
+    def test_notifications_wait_for_a_broker_that_is_late(self) -> Any:
+        out = self.publisher(reconnect_max_s=0.2)
+        queued = yield out.publish_findings([Transition("raised", finding(ACME, "GPS_NO_FIX"))])
+        self.assertEqual(queued, 1)
+        self.broker.start()
+        yield wait_until(lambda: out.delivered == 1, "the queued finding delivered after the broker came up")
 
 
 def test_slugs_and_topics() -> None:
@@ -74,91 +163,12 @@ def test_slugs_and_topics() -> None:
     assert tickets_topic("telediag/v1", None) == "telediag/v1/accounts/_unassigned/tickets"
 
 
-def test_findings_go_to_each_devices_account(mosquitto: Mosquitto, publisher: MqttPublisher) -> None:
-    viewer = Subscriber(mosquitto.port)
+def test_device_accounts_reads_the_registry(tmp_path: Path) -> None:
+    database = database_at(tmp_path / "telediag.sqlite3")
+    db = database.connect()
     try:
-        queued = publisher.publish_findings([
-            Transition("raised", finding(ACME, "GPS_NO_FIX")),
-            Transition("cleared", finding(OTHER, "EXTERNAL_POWER_LOST", active=False)),
-            Transition("updated", finding(LOOSE, "DEVICE_SILENT")),
-        ])
-        assert queued == 3
-        got = dict(viewer.take(3))
+        repository.save(db, [parse_entry({"imei": ACME, "protocol": "teltonika", "account": "ACME Ltd."}),
+                             parse_entry({"imei": OTHER, "protocol": "teltonika"})], 0.0, "manual")
+        assert device_accounts(db, [ACME, OTHER, LOOSE]) == {ACME: "ACME Ltd.", OTHER: None, LOOSE: None}
     finally:
-        viewer.close()
-    acme = got["telediag/v1/accounts/acme-ltd/findings"]
-    assert acme["kind"] == "raised"
-    assert acme["finding"] == finding(ACME, "GPS_NO_FIX").as_dict()
-    assert acme["finding"]["evidence"] == {"lat": 52.2297, "lon": 21.0122}
-    other = got["telediag/v1/accounts/ооо-ромашка/findings"]
-    assert (other["kind"], other["finding"]["code"], other["finding"]["cleared_at"]) == (
-        "cleared", "EXTERNAL_POWER_LOST", "2025-06-15T15:21:40.000Z")
-    assert got["telediag/v1/accounts/_unassigned/findings"]["finding"]["imei"] == LOOSE
-    deadline = time.monotonic() + 5
-    while publisher.delivered < 3 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert (publisher.published, publisher.delivered, publisher.dropped) == (3, 3, 0)
-
-
-def test_ticket_events_go_to_the_tickets_account(mosquitto: Mosquitto, publisher: MqttPublisher) -> None:
-    viewer = Subscriber(mosquitto.port)
-    try:
-        with_account = {"id": 1, "title": "No GPS fix", "account": "ACME Ltd.", "devices": [ACME], "state": "new"}
-        by_device = {"id": 2, "title": "Power lost", "account": None, "devices": [OTHER], "state": "open"}
-        nobody = {"id": 3, "title": "Outage", "account": None, "devices": [], "state": "new"}
-        publisher.notify(None, "ticket.created", with_account, 0.0)  # type: ignore[arg-type]
-        assert publisher.publish_ticket("ticket.open", by_device)
-        assert publisher.publish_ticket("ticket.created", nobody)
-        got = viewer.take(3)
-    finally:
-        viewer.close()
-    assert sorted(got, key=lambda m: m[1]["ticket"]["id"]) == [
-        ("telediag/v1/accounts/acme-ltd/tickets", {"event": "ticket.created", "ticket": with_account}),
-        ("telediag/v1/accounts/ооо-ромашка/tickets", {"event": "ticket.open", "ticket": by_device}),
-        ("telediag/v1/accounts/_unassigned/tickets", {"event": "ticket.created", "ticket": nobody}),
-    ]
-
-
-def test_a_failed_account_lookup_publishes_nothing(mosquitto: Mosquitto) -> None:
-    def broken(imei: str) -> str | None:
-        raise RuntimeError("database is locked")
-
-    settings = MqttSettings(host="127.0.0.1", port=mosquitto.port)
-    out = MqttPublisher(settings, broken)
-    out.start()
-    try:
-        assert out.publish_findings([Transition("raised", finding(ACME, "GPS_NO_FIX"))]) == 0
-        assert not out.publish_ticket("ticket.created", {"id": 1, "account": None, "devices": [ACME]})
-        assert (out.published, out.dropped) == (0, 2)
-    finally:
-        out.stop()
-
-
-def test_notifications_wait_for_a_broker_that_is_late(tmp_path: Path) -> None:
-    broker = Mosquitto(tmp_path / "broker")
-    settings = MqttSettings(host="127.0.0.1", port=broker.port, reconnect_min_s=0.1, reconnect_max_s=0.2)
-    out = MqttPublisher(settings, ACCOUNTS.get)
-    out.start()
-    try:
-        assert out.publish_findings([Transition("raised", finding(ACME, "GPS_NO_FIX"))]) == 1
-        broker.start()
-        deadline = time.monotonic() + 5
-        while out.delivered < 1:
-            assert time.monotonic() < deadline, "queued finding not delivered after the broker came up"
-            time.sleep(0.01)
-    finally:
-        out.stop(timeout_s=1)
-        broker.cleanup()
-
-
-def test_registry_accounts_reads_the_device_registry(tmp_path: Path) -> None:
-    database = tmp_path / "telediag.sqlite3"
-    db = connect(database)
-    repository.save(db, [parse_entry({"imei": ACME, "protocol": "teltonika", "account": "ACME Ltd."}),
-                         parse_entry({"imei": OTHER, "protocol": "teltonika"})], 0.0, "manual")
-    db.close()
-    account_of = registry_accounts(SQLiteDatabase(database))
-    assert (account_of(ACME), account_of(OTHER), account_of(LOOSE)) == ("ACME Ltd.", None, None)
-    account_of.close()
-    assert account_of(ACME) == "ACME Ltd.", "a lookup after close opens a new connection"
-    account_of.close()
+        db.close()

@@ -60,7 +60,7 @@ class TicketServiceTests(unittest.TestCase):
         while clock.seconds() < resolved_at + 25 * 3600:  # the sweep runs every 10 minutes
             clock.advance(600)
             for _ in range(500):  # let the tickets thread finish the sweep the clock started
-                if not tickets._in_flight:
+                if not tickets.in_flight:
                     break
                 yield deferLater(reactor, 0.002, lambda: None)
         self.assertEqual(tickets.sweeps, 151)  # one for the hour skipped at once, then 150 in 25 h
