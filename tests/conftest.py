@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from tests.stores import BACKEND, database_at
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 VECTORS_DIR = Path(os.environ.get("TELEDIAG_VECTORS", PROJECT_ROOT.parent / "shared" / "vectors"))
 
@@ -20,6 +22,18 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if os.environ.get("CI", "").lower() == "true" and not VECTORS_DIR.is_dir():
         raise pytest.UsageError(f"CI=true and the conformance vectors are missing at {VECTORS_DIR} "
                                 "(expected ../shared/vectors beside the checkout, or set TELEDIAG_VECTORS)")
+
+
+@pytest.fixture(autouse=True)
+def _stores_on_this_runs_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the PostgreSQL run (``TELEDIAG_TEST_BACKEND=postgresql``), a store the code opens from a
+    config naming its SQLite file is the PostgreSQL database that stands for that file
+    (``tests.stores``): services built in the test process run on PostgreSQL unchanged."""
+    if BACKEND == "postgresql":
+        import telediag.store.sqlite as sqlite_store
+
+        monkeypatch.setattr(sqlite_store, "SQLiteDatabase",
+                            lambda path, synchronous="NORMAL": database_at(path))
 
 
 @pytest.fixture(scope="session")

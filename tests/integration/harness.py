@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tests.stores import BACKEND, store_config
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -56,6 +58,7 @@ class ServerProcess:
             self.ports[protocol] = free_port()
         self.config_path = data_dir.parent / f"{data_dir.name}.toml"
         t, g = self.ports["teltonika"], self.ports["gt06"]
+        extra_toml = with_store_section(data_dir, extra_toml)
         others = "".join(f'{name} = ["tcp:{self.ports[name]}:interface=127.0.0.1"]\n' for name in also_listen)
         self.config_path.write_text(
             "[listen]\n"
@@ -120,10 +123,33 @@ class ServerProcess:
         return self.data_dir / "telediag.sqlite3"
 
 
+def with_store_section(data_dir: Path, toml: str) -> str:
+    """``toml`` with the ``[store]`` lines of this run's backend (``tests.stores``) merged in."""
+    store = store_config(data_dir)
+    if not store:
+        return toml
+    if "[store]\n" in toml:
+        return toml.replace("[store]\n", store, 1)
+    return toml + "\n" + store
+
+
+def _with_store_config(args: Sequence[str]) -> list[str]:
+    """On the PostgreSQL run, a CLI call naming only ``--data-dir`` also gets a config naming the
+    store's database (a call with its own ``--config`` names it there)."""
+    args = list(args)
+    if BACKEND == "sqlite" or "--config" in args or "--data-dir" not in args:
+        return args
+    data_dir = Path(args[args.index("--data-dir") + 1])
+    config = data_dir.parent / f"{data_dir.name}.store.toml"
+    config.write_text(store_config(data_dir))
+    return [*args, "--config", str(config)]
+
+
 def run_cli(args: Sequence[str], timeout: float = 60.0, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     """Run ``python -m telediag ARGS`` and capture its output."""
     return subprocess.run(
-        [sys.executable, "-m", "telediag", *args], capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-m", "telediag", *_with_store_config(args)], capture_output=True, text=True,
+        timeout=timeout,
         env=python_env(), cwd=PROJECT_ROOT, **kwargs,
     )
 
