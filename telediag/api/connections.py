@@ -13,15 +13,26 @@ written after the answers to the requests before it, so a client reads every ans
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import cast
 
 from twisted.internet import defer
-from twisted.internet.interfaces import IDelayedCall
-from twisted.internet.protocol import Protocol
+from twisted.internet.interfaces import (
+    IAddress,
+    IDelayedCall,
+    IProtocol,
+    IPushProducer,
+    IReactorTime,
+    ITCPTransport,
+    ITransport,
+)
+from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
-from twisted.web.http import HTTPChannel
+from twisted.python.failure import Failure
+from twisted.web.http import HTTPChannel, Request
+from twisted.web.server import Site
 
 from telediag.api.errors import ApiError, request_timeout, too_many_connections
 from telediag.api.http_guard import BodyData, Framer, FramingLimits, HeadPassed, Refused
@@ -52,8 +63,8 @@ class ApiChannel(HTTPChannel):
 
     guard: GuardedConnection | None = None
 
-    def requestDone(self, request: Any) -> None:
-        super().requestDone(request)
+    def requestDone(self, request: Request) -> None:
+        HTTPChannel.requestDone(self, request)
         if self.guard is not None:
             self.guard.answered_one()
 
@@ -62,8 +73,9 @@ class GuardedConnection(ProtocolWrapper):
     """One API connection: checked framing, deadlines, and JSON refusals that keep answers in order."""
 
     log = Logger()
+    transport: ITCPTransport
 
-    def __init__(self, factory: GuardedFactory, wrapped: Any, refusal: ApiError | None = None) -> None:
+    def __init__(self, factory: GuardedFactory, wrapped: IProtocol, refusal: ApiError | None = None) -> None:
         super().__init__(factory, wrapped)
         self.settings = factory.settings
         self.clock = factory.clock
@@ -87,8 +99,8 @@ class GuardedConnection(ProtocolWrapper):
 
     # --- from the network ---------------------------------------------------------------------
 
-    def makeConnection(self, transport: Any) -> None:
-        super().makeConnection(transport)
+    def makeConnection(self, transport: ITransport) -> None:
+        ProtocolWrapper.makeConnection(self, transport)
         if self._refusal is not None:
             self._answer_and_close(self._refusal)
 
@@ -111,27 +123,27 @@ class GuardedConnection(ProtocolWrapper):
         if not self._closing:
             self._watch()
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._closing = True
         self._cancel()
         if self._abort is not None and self._abort.active():
             self._abort.cancel()
         self._abort = None
-        super().connectionLost(reason)
+        ProtocolWrapper.connectionLost(self, reason)
 
     # --- from the channel (it uses this wrapper as its transport) ------------------------------
 
     def write(self, data: bytes) -> None:
         if not self._refused:
-            super().write(data)
+            ProtocolWrapper.write(self, data)
 
-    def writeSequence(self, data: Any) -> None:
+    def writeSequence(self, data: Iterable[bytes]) -> None:
         if not self._refused:
-            super().writeSequence(data)
+            ProtocolWrapper.writeSequence(self, data)
 
     def loseConnection(self) -> None:
         self._stop_reading()
-        super().loseConnection()
+        ProtocolWrapper.loseConnection(self)
 
     def loseWriteConnection(self) -> None:
         self._stop_reading()
@@ -144,11 +156,11 @@ class GuardedConnection(ProtocolWrapper):
     def pauseProducing(self) -> None:
         self._paused = True
         self._cancel()
-        self.transport.pauseProducing()
+        cast(IPushProducer, self.transport).pauseProducing()
 
     def resumeProducing(self) -> None:
         self._paused = False
-        self.transport.resumeProducing()
+        cast(IPushProducer, self.transport).resumeProducing()
         if not self._closing and self._waiting is None:
             self._watch()
 
@@ -225,20 +237,22 @@ class GuardedConnection(ProtocolWrapper):
         self._cancel()
 
 
-class GuardedFactory(WrappingFactory):
+class GuardedFactory(WrappingFactory[GuardedConnection]):
     """Wraps every API connection in a guard, caps connections per address, closes them all on stop."""
 
     protocol = GuardedConnection
     log = Logger()
 
-    def __init__(self, site: Any, settings: GuardSettings, clock: Any) -> None:
-        super().__init__(site)
+    def __init__(self, site: Site, settings: GuardSettings, clock: IReactorTime) -> None:
+        super().__init__(site)  # type: ignore[no-untyped-call]  # WrappingFactory is unannotated
         self.settings = settings
         self.clock = clock
         self.open_per_address: dict[str, int] = {}
         self._idle: list[defer.Deferred[None]] = []
 
-    def buildProtocol(self, addr: Any) -> Any:
+    def buildProtocol(  # type: ignore[override]  # None refuses the connection, as Factory allows
+        self, addr: IAddress | None
+    ) -> GuardedConnection | None:
         host = getattr(addr, "host", None)
         limit = self.settings.max_connections_per_address
         if host is not None and self.open_per_address.get(host, 0) >= limit:
@@ -260,8 +274,8 @@ class GuardedFactory(WrappingFactory):
             self.open_per_address[host] = self.open_per_address.get(host, 0) + 1
         return connection
 
-    def unregisterProtocol(self, protocol: Any) -> None:
-        super().unregisterProtocol(protocol)
+    def unregisterProtocol(self, protocol: GuardedConnection) -> None:
+        super().unregisterProtocol(protocol)  # type: ignore[no-untyped-call]  # WrappingFactory is unannotated
         host = getattr(protocol, "host", None)
         if host is not None:
             left = self.open_per_address.get(host, 0) - 1
@@ -274,7 +288,7 @@ class GuardedFactory(WrappingFactory):
             for waiter in waiting:
                 waiter.callback(None)
 
-    def close_all(self, clock: Any, grace_s: float) -> defer.Deferred[None]:
+    def close_all(self, clock: IReactorTime, grace_s: float) -> defer.Deferred[None]:
         """Ask every connection to close; abort the ones still open after ``grace_s``."""
         if not self.protocols:
             return defer.succeed(None)
@@ -287,6 +301,11 @@ class GuardedFactory(WrappingFactory):
             for protocol in list(self.protocols):
                 protocol.transport.abortConnection()
 
+        def stop_timer(result: Failure | None) -> Failure | None:
+            if timer.active():
+                timer.cancel()
+            return result
+
         timer = clock.callLater(grace_s, abort)
-        done.addBoth(lambda result: (timer.cancel() if timer.active() else None, result)[1])
+        done.addBoth(stop_timer)
         return done

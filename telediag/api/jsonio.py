@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import orjson
+from twisted.internet.interfaces import IDelayedCall, IReactorTime, ITCPTransport
+from twisted.python.failure import Failure
 from twisted.web import http, server
 
 from telediag.api.errors import (
@@ -80,9 +82,9 @@ class BodyLimitedRequest(server.Request):
     """A request that refuses an over-long or length-less body before reading it."""
 
     max_body_bytes = 1024 * 1024
-    clock: Any = None
+    clock: IReactorTime | None = None
     refused: ApiError | None = None
-    _linger: Any = None
+    _linger: IDelayedCall | None = None
 
     def gotLength(self, length: int | None) -> None:
         if length is None:
@@ -90,7 +92,7 @@ class BodyLimitedRequest(server.Request):
         elif length > self.max_body_bytes:
             self._refuse(too_large(self.max_body_bytes))
         else:
-            super().gotLength(length)
+            server.Request.gotLength(self, length)
 
     def _refuse(self, error: ApiError) -> None:
         """Answer now, stop keeping body bytes, close after the client had time to read."""
@@ -99,7 +101,7 @@ class BodyLimitedRequest(server.Request):
         self.requestHeaders.removeHeader(b"expect")  # no "100 Continue" after the refusal
         channel = self.channel
         channel.persistent = False
-        transport = channel.transport
+        transport = cast(ITCPTransport, channel.transport)  # the API's guarded TCP connection
         transport.write(raw_error_response(error))
         half_close(transport)
         if self.clock is not None:
@@ -107,19 +109,19 @@ class BodyLimitedRequest(server.Request):
 
     def handleContentChunk(self, data: bytes) -> None:
         if self.refused is None:
-            super().handleContentChunk(data)
+            server.Request.handleContentChunk(self, data)
 
     def process(self) -> None:
         if self.refused is None:
-            super().process()
+            server.Request.process(self)
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure) -> None:
         if self._linger is not None and self._linger.active():
             self._linger.cancel()
-        super().connectionLost(reason)
+        server.Request.connectionLost(self, reason)
 
 
-def limited_request_factory(max_body_bytes: int, clock: Any) -> type[BodyLimitedRequest]:
+def limited_request_factory(max_body_bytes: int, clock: IReactorTime) -> type[BodyLimitedRequest]:
     """A request class bound to one service's limit and clock."""
     return type("LimitedRequest", (BodyLimitedRequest,), {"max_body_bytes": max_body_bytes, "clock": clock})
 
@@ -140,8 +142,10 @@ def read_json(request: server.Request, max_body_bytes: int) -> Any:
         raise too_large(max_body_bytes)
     if length == 0:
         raise bad_request("the body is empty; send a JSON object or list", code="invalid_json")
-    request.content.seek(0)
-    data = request.content.read(max_body_bytes + 1)
+    content = request.content
+    assert content is not None  # twisted.web sets it once the request's length is known
+    content.seek(0)
+    data = content.read(max_body_bytes + 1)
     if len(data) > max_body_bytes:
         raise too_large(max_body_bytes)
     try:
