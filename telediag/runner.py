@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import signal
 import sys
-from typing import Any
+from typing import Any, cast
 
 from twisted.internet.error import ReactorNotRunning
 from twisted.logger import (
     FilteringLogObserver,
+    ILogObserver,
+    LogEvent,
     LogLevel,
     LogLevelFilterPredicate,
     globalLogBeginner,
@@ -18,10 +20,24 @@ from twisted.logger import (
 from telediag.config import Config
 
 
-def start_logging(level: str) -> None:
-    """Log lines to stderr at ``level`` and above."""
+def start_logging(level: str, system: str | None = None) -> None:
+    """Log lines to stderr at ``level`` and above; ``system`` names the process at the start of each
+    line's brackets (``[worker 1 telediag.store.service.StoreService#info]``)."""
     predicate = LogLevelFilterPredicate(defaultLogLevel=LogLevel.levelWithName(level))
-    observer = FilteringLogObserver(textFileLogObserver(sys.stderr), [predicate])
+    text = textFileLogObserver(sys.stderr)
+    if system is None:
+        observer = FilteringLogObserver(text, [predicate])
+    else:
+        def named(event: LogEvent) -> None:
+            own = event.get("log_system")
+            if own is None:
+                level = event.get("log_level")
+                own = f"{system} {event.get('log_namespace', '-')}#{level.name if level else '-'}"
+            elif own == "-":
+                own = system
+            text({**event, "log_system": own})
+
+        observer = FilteringLogObserver(cast(ILogObserver, named), [predicate])
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
 
 
@@ -33,8 +49,9 @@ def stop_reactor(reactor: Any) -> None:
         pass
 
 
-def stop_on_signals(reactor: Any) -> None:
-    """SIGINT and SIGTERM stop the reactor once; a second signal while it stops is not an error.
+def stop_on_signals(reactor: Any, signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> None:
+    """SIGINT and SIGTERM (or ``signals``) stop the reactor once; a second signal while it stops is not
+    an error.
 
     Ctrl-C in a terminal signals the whole process group, and a wrapper script then often sends
     SIGTERM as well: Twisted's own handlers would call ``reactor.stop()`` twice and print a
@@ -44,12 +61,13 @@ def stop_on_signals(reactor: Any) -> None:
     def handler(number: int, frame: Any) -> None:
         reactor.callFromThread(stop_reactor, reactor)
 
-    for number in (signal.SIGINT, signal.SIGTERM):
+    for number in signals:
         signal.signal(number, handler)
 
 
 def run_service(config: Config, log_level: str = "info") -> int:
-    """Start the service tree and run the reactor; SIGTERM stops it after a final commit.
+    """Start the service tree and run the reactor; SIGTERM stops it after a final commit. Exit status 1
+    when it could not start or stopped itself (a worker that keeps dying, a lost election lock).
 
     ConfigError (before anything starts) when the config asks for what this version cannot run.
     """
@@ -57,7 +75,7 @@ def run_service(config: Config, log_level: str = "info") -> int:
 
     from telediag.app import makeService
 
-    service = makeService(config, reactor)
+    service = makeService(config, reactor, log_level)
     start_logging(log_level)
     status = {"code": 0}
 
@@ -71,4 +89,4 @@ def run_service(config: Config, log_level: str = "info") -> int:
     reactor.callWhenRunning(service.startService)
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
     reactor.run()
-    return status["code"]
+    return 1 if service.failure is not None else status["code"]

@@ -9,6 +9,7 @@ silently runs the service on defaults. Feature modules receive their typed secti
 
 from __future__ import annotations
 
+import socket
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -30,6 +31,7 @@ from telediag.config.diagnostics import Thresholds
 from telediag.config.outbound import InfluxSettings, MetricsSettings, MqttSettings, WebhookConfig
 from telediag.config.schema import ConfigError, decode_path, describe, unknown_key
 from telediag.config.tickets import DEFAULT_TOPICS, SlaConfig, TicketsConfig
+from telediag.ingest.sockets import UnsharableEndpoint, shared_address
 
 __all__ = [
     "DEFAULT_LISTEN", "DEFAULT_TOPICS", "ApiConfig", "Config", "ConfigError", "IngestConfig", "InfluxSettings",
@@ -104,7 +106,13 @@ def check_available(config: Config) -> None:
             f'[store] backend = "{config.store.backend}" is not available in this version; use "sqlite" '
             "(the default)"
         )
-    if config.ingest.workers != 1:
-        raise ConfigError(
-            f"[ingest] workers = {config.ingest.workers} is not available in this version; use 1 (the default)"
-        )
+    if config.ingest.workers > 1:
+        if not hasattr(socket, "SO_REUSEPORT"):
+            raise ConfigError(f"[ingest] workers = {config.ingest.workers} needs SO_REUSEPORT, which this system "
+                              "lacks; use 1 (the default)")
+        for protocol, endpoints in config.listen.items():
+            for endpoint in endpoints:
+                try:
+                    shared_address(protocol, endpoint)
+                except UnsharableEndpoint as error:
+                    raise ConfigError(f"[ingest] workers = {config.ingest.workers}: [listen] {error}") from None

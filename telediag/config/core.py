@@ -76,7 +76,14 @@ class IngestConfig(Section):
     max_future_s: Positive = 86400.0
     """Fix times further ahead of the server clock are implausible (raw value kept, clock evidence)."""
     workers: PositiveInt = 1
-    """Ingest processes sharing each listening port; only 1 is available in this version."""
+    """Ingest processes sharing each listening port (SO_REUSEPORT; ``tcp:`` and ``udp:`` endpoints).
+
+    With more than 1 the parent runs the API (and diagnostics, tickets and outbound when elected) and
+    starts this many worker processes, each decoding and storing what its share of the connections
+    sends. With SQLite every worker writes to the one file and the commits take turns (one writer at a
+    time under SQLite's lock): decoding and the network scale with the workers, commits do not; with
+    PostgreSQL the workers write at once. Per-address connection limits count per worker.
+    """
 
     def check(self) -> None:
         if not 1970 <= self.min_fix_year <= 2100:

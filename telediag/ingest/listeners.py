@@ -1,5 +1,9 @@
 """The device listeners as one Twisted service: one port per configured endpoint string, all fed into
-the pipeline; stopping stops listening (open connections finish what they have sent)."""
+the pipeline; stopping stops listening (open connections finish what they have sent).
+
+In an ingest worker (``[ingest] workers`` > 1) the sockets come made and bound from the parent
+(``telediag.ingest.sockets``): the service adopts each instead of binding the endpoint itself.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from twisted.logger import Logger
 
 from protocols import registry
 from telediag.config import IngestConfig, UdpEndpoint
+from telediag.ingest.sockets import Inherited
 from telediag.ingest.tcp import DeviceStreamFactory
 from telediag.ingest.udp import DeviceDatagramProtocol, set_receive_buffer
 from telediag.metrics import Metrics
@@ -21,26 +26,33 @@ from telediag.pipeline import Pipeline
 
 
 class ListenerService(Service):
-    """``ListenerService(listen, ingest, pipeline, reactor, metrics)``; ``ready`` fires once every
-    endpoint is bound, with ``ports`` as (protocol, transport, port)."""
+    """``ListenerService(listen, ingest, pipeline, reactor, metrics, inherited)``; ``ready`` fires once
+    every endpoint is bound, with ``ports`` as (protocol, transport, port).
+
+    ``inherited`` maps (protocol, endpoint string) to a bound socket's descriptor to adopt instead.
+    """
 
     log = Logger()
 
     def __init__(
         self, listen: Mapping[str, tuple[str, ...]], ingest: IngestConfig, pipeline: Pipeline, reactor: Any,
-        metrics: Metrics | None = None,
+        metrics: Metrics | None = None, inherited: Mapping[tuple[str, str], Inherited] | None = None,
     ) -> None:
         self.listen = listen
         self.ingest = ingest
         self.pipeline = pipeline
         self.reactor = reactor
         self.metrics = metrics
+        self.inherited = dict(inherited or {})
         self.ports: list[tuple[str, str, IListeningPort]] = []
+        self.factories: list[DeviceStreamFactory] = []
+        """The TCP listeners' factories (their open and refused connection counts)."""
         self.ready: defer.Deferred[list[tuple[str, str, IListeningPort]]] = defer.Deferred()
 
     def startService(self) -> None:
         super().startService()
-        binding = [self._listen(name, endpoint) for name, endpoints in self.listen.items() for endpoint in endpoints]
+        binding = [defer.maybeDeferred(self._listen, name, endpoint)
+                   for name, endpoints in self.listen.items() for endpoint in endpoints]
         bound = defer.gatherResults(binding, consumeErrors=True)
         bound.addCallbacks(lambda _: self.ready.callback(self.ports), self._failed)
 
@@ -54,11 +66,15 @@ class ListenerService(Service):
     def _listen(self, protocol: str, endpoint: str) -> defer.Deferred[None]:
         spec = registry.get(protocol)
         ingest = self.ingest
+        inherited = self.inherited.get((protocol, endpoint))
         if endpoint.startswith("udp:"):
             udp = UdpEndpoint.parse(endpoint)
             assert spec.datagram_decoder is not None
             handler = DeviceDatagramProtocol(protocol, spec.datagram_decoder, self.pipeline, ingest.max_frame_bytes)
-            port = self.reactor.listenUDP(udp.port, handler, interface=udp.interface)
+            if inherited is None:
+                port = self.reactor.listenUDP(udp.port, handler, interface=udp.interface)
+            else:
+                port = inherited.adopt(lambda fd, family: self.reactor.adoptDatagramPort(fd, family, handler))
             sock = port.getHandle()
             effective = set_receive_buffer(sock, ingest.udp_receive_buffer_bytes)
             self.log.info(
@@ -74,8 +90,13 @@ class ListenerService(Service):
             self.reactor, spec, self.pipeline, ingest.idle_timeout_s, ingest.max_frame_bytes,
             frame_timeout_s=ingest.frame_timeout_s, max_connections_per_address=ingest.max_connections_per_address,
         )
+        self.factories.append(factory)
         if self.metrics is not None:
             self.metrics.watch_tcp(factory)
+        if inherited is not None:
+            port = inherited.adopt(lambda fd, family: self.reactor.adoptStreamPort(fd, family, factory))
+            self.ports.append((protocol, "tcp", port))
+            return defer.succeed(None)
         listening = serverFromString(self.reactor, endpoint).listen(factory)
         listening.addCallback(lambda port: self.ports.append((protocol, "tcp", port)))
         return listening
@@ -87,6 +108,10 @@ class ListenerService(Service):
         ports, self.ports = self.ports, []
         for _, _, port in ports:
             yield port.stopListening()
+
+    def bound(self) -> list[tuple[str, str, int]]:
+        """(protocol, transport, port number) of every listener."""
+        return [(name, kind, int(port.getHost().port)) for name, kind, port in self.ports]
 
     def port(self, protocol: str, transport: str = "tcp") -> int:
         """The bound port number of the first ``protocol`` listener on ``transport``."""

@@ -39,14 +39,16 @@ class TreeTests(unittest.TestCase):
 
     def test_children_are_named_in_dependency_order(self) -> None:
         plain = makeService(config_in(self.data_dir), reactor)
-        self.assertEqual([child.name for child in plain], ["store", "tickets", "diagnostics", "listeners", "api"])
+        self.assertEqual([child.name for child in plain], ["store", "elected", "listeners", "api"])
+        self.assertEqual([child.name for child in plain.getServiceNamed("elected")], ["tickets", "diagnostics"])
         everything = makeService(config_in(
             self.data_dir, mqtt=MqttSettings(host="127.0.0.1"),
             influxdb=InfluxSettings(url="http://127.0.0.1:8086", org="fleet", bucket="records"),
             webhooks=WebhookConfig(urls=("http://127.0.0.1:9/hooks",), secret="s"),
         ), reactor)
-        self.assertEqual([child.name for child in everything], [
-            "store", "influxdb", "mqtt-out", "webhooks", "tickets", "diagnostics", "mqtt-in", "listeners", "api"])
+        self.assertEqual([child.name for child in everything], ["store", "elected", "mqtt-in", "listeners", "api"])
+        self.assertEqual([child.name for child in everything.getServiceNamed("elected")], [
+            "influxdb", "mqtt-out", "webhooks", "tickets", "diagnostics"])
         self.assertFalse(self.data_dir.joinpath("telediag.sqlite3").exists(), "nothing is opened before start")
 
     def test_one_engine_one_desk_and_one_metrics_for_ingest_and_the_api(self) -> None:
@@ -61,8 +63,9 @@ class TreeTests(unittest.TestCase):
         postgresql = StoreConfig(data_dir=self.data_dir, backend="postgresql", dsn="postgresql://telediag@db/telediag")
         with self.assertRaisesRegex(ConfigError, "not available in this version"):
             makeService(Config(store=postgresql), reactor)
-        with self.assertRaisesRegex(ConfigError, r"^\[ingest\] workers = 2 is not available"):
-            makeService(config_in(self.data_dir, ingest=IngestConfig(workers=2)), reactor)
+        with self.assertRaisesRegex(ConfigError, r"^\[ingest\] workers = 2: \[listen\] teltonika: 'ssl:5027' cannot"):
+            makeService(Config(store=StoreConfig(data_dir=self.data_dir), listen={"teltonika": ("ssl:5027",)},
+                               ingest=IngestConfig(workers=2)), reactor)
 
     @defer.inlineCallbacks
     def test_a_store_that_cannot_open_fails_ready_and_binds_nothing(self) -> Any:

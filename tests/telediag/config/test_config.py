@@ -98,8 +98,9 @@ def test_postgresql_and_several_workers_parse_but_are_not_available_yet() -> Non
     assert (config.store.backend, config.ingest.workers) == ("postgresql", 4)
     with pytest.raises(ConfigError, match=r'^\[store\] backend = "postgresql" is not available in this version'):
         check_available(config)
-    with pytest.raises(ConfigError, match=r"^\[ingest\] workers = 4 is not available in this version"):
-        check_available(parse_config({"ingest": {"workers": 4}}))
+    check_available(parse_config({"ingest": {"workers": 4}}))
+    with pytest.raises(ConfigError, match=r"^\[ingest\] workers = 4: \[listen\] gt06: 'unix:/tmp/gt06' cannot be"):
+        check_available(parse_config({"ingest": {"workers": 4}, "listen": {"gt06": ["unix:/tmp/gt06"]}}))
     check_available(parse_config({}))
 
 

@@ -1,0 +1,115 @@
+"""``[ingest] workers = 2`` on SQLite over real sockets on 127.0.0.1: the two worker processes share the
+listening ports, every record a device got an ACK for is stored exactly once, SIGTERM stops the
+parent and its workers cleanly, a killed worker is started again, and no worker outlives its parent.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.integration.harness import ServerProcess, start_simulator
+from tests.integration.test_ingest_end_to_end import (
+    assert_acked_records_stored_exactly,
+    assert_nothing_stored_twice,
+    simulator_args,
+)
+
+pytestmark = pytest.mark.slow
+
+WORKERS = '[ingest]\nworkers = 2\n'
+STORE_CLOSED = re.compile(r"\[worker (\d) telediag\.store\.service\.StoreService#info\] store closed: (\d+) records")
+
+
+def workers_of(server: ServerProcess) -> list[psutil.Process]:
+    assert server.process is not None
+    return psutil.Process(server.process.pid).children()
+
+
+def wait_for(condition: object, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"not within {timeout} s: {condition}")
+
+
+def metric(server: ServerProcess, name: str, worker: int) -> float:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{server.api_port}/metrics", timeout=10).read().decode()
+    match = re.search(rf'^{name}{{worker="{worker}"}} (\S+)$', text, re.M)
+    assert match, f"no {name} for worker {worker} in /metrics"
+    return float(match.group(1))
+
+
+def run_devices(server: ServerProcess, tmp_path: Path, name: str, devices: str, duration: str) -> Path:
+    acked_log = tmp_path / f"{name}.jsonl"
+    simulator = start_simulator(
+        simulator_args(server, acked_log, "--mix", devices, "--interval", "1", "--duration", duration,
+                       "--records-per-packet", "2", "--drain-timeout", "20"),
+        tmp_path / f"{name}.log",
+    )
+    try:
+        assert simulator.wait(90) == 0, (tmp_path / f"{name}.log").read_text()
+    finally:
+        if simulator.poll() is None:
+            simulator.kill()
+    summary = (tmp_path / f"{name}.log").read_text().splitlines()[-1]
+    assert "unacknowledged=0" in summary, summary
+    return acked_log
+
+
+def test_two_workers_share_the_ports_and_store_every_acknowledged_record_once(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "data", extra_toml=WORKERS).start()
+    try:
+        workers = workers_of(server)
+        assert len(workers) == 2, server.log()
+        acked_log = run_devices(server, tmp_path, "fleet", "teltonika-tcp=50,teltonika-udp=20,gt06=30", "6")
+        wait_for(lambda: all(metric(server, "telediag_ingest_worker_records", w) > 0 for w in (0, 1)))
+    finally:
+        assert server.stop() == 0, server.log()
+    assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE], "a worker outlived"
+    count = assert_acked_records_stored_exactly(acked_log, server.database)
+    assert count >= 100 * 5
+    assert_nothing_stored_twice(server.database)
+    log = server.log()
+    stored = {int(index): int(n) for index, n in STORE_CLOSED.findall(log)}
+    assert set(stored) == {0, 1} and all(stored.values()), f"each worker commits its own share: {stored}\n{log}"
+    assert "Traceback" not in log, log[-3000:]
+    assert "commits take turns under SQLite's write lock" in log
+
+
+def test_a_killed_worker_is_started_again_and_ingests(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "data", extra_toml=WORKERS).start()
+    try:
+        first = {w.pid for w in workers_of(server)}
+        victim = min(first)
+        psutil.Process(victim).send_signal(signal.SIGKILL)
+        wait_for(lambda: len(workers_of(server)) == 2 and victim not in {w.pid for w in workers_of(server)})
+        wait_for(lambda: "listening on the shared sockets" in server.log().split("restarting it")[-1])
+        restarted = {w.pid for w in workers_of(server)} - first
+        assert len(restarted) == 1
+        acked_log = run_devices(server, tmp_path, "after", "teltonika-tcp=30,gt06=20", "4")
+        assert sum(metric(server, "telediag_ingest_worker_restarts_total", w) for w in (0, 1)) == 1
+    finally:
+        assert server.stop() == 0, server.log()
+    assert_acked_records_stored_exactly(acked_log, server.database)
+    assert_nothing_stored_twice(server.database)
+    assert re.search(r"ingest worker \d \(pid \d+\) ended .*; restarting it in", server.log()), server.log()
+
+
+def test_no_worker_outlives_its_parent(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "data", extra_toml=WORKERS).start()
+    workers = workers_of(server)
+    assert len(workers) == 2
+    server.kill()
+    gone, alive = psutil.wait_procs(workers, timeout=20)
+    for worker in alive:
+        worker.kill()
+    assert not alive, "workers still running after their parent was killed"
