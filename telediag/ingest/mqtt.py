@@ -33,8 +33,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from paho.mqtt.client import Client, MQTTv311
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.client import Client
 from twisted.application.service import Service
 from twisted.internet import defer
 from twisted.internet.threads import deferToThreadPool
@@ -44,19 +43,8 @@ from twisted.python.failure import Failure
 from protocols.core import ProtocolError
 from telediag.config import MqttSettings
 from telediag.ingest.mqtt_schema import PROTOCOL, InvalidTelemetry, parse_telemetry, subscription, topic_imei
+from telediag.mqtt_client import new_client
 from telediag.pipeline import Pipeline
-
-
-def new_client(settings: MqttSettings, client_id: str, manual_ack: bool) -> Client:
-    """A paho client with a persistent session and the configured credentials and backoff."""
-    client = Client(
-        CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False, protocol=MQTTv311,
-        manual_ack=manual_ack,
-    )
-    if settings.username:
-        client.username_pw_set(settings.username, settings.password or None)
-    client.reconnect_delay_set(settings.reconnect_min_s, settings.reconnect_max_s)  # type: ignore[arg-type]
-    return client
 
 
 @dataclass

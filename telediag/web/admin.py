@@ -25,8 +25,8 @@ from urllib.parse import urlsplit
 
 from protocols.record import iso_utc
 from telediag.config import Config, InfluxSettings, MetricsSettings, MqttSettings
+from telediag.outbound.influx import CURSOR_NAME, read_cursor
 from telediag.store.database import Connection, Database
-from telediag.store.influx_export import CURSOR_NAME, read_cursor
 from telediag.store.reader import Reader
 from telediag.tickets import outbox
 from telediag.tickets.model import ACTIVE_STATES

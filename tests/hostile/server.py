@@ -16,7 +16,7 @@ from typing import Any
 
 from protocols import registry
 from tests.integration.harness import ServerProcess, run_cli
-from tests.telediag.influx.vmserver import VmServer
+from tests.telediag.outbound.vmserver import VmServer
 
 ACME, BETA = "Acme Logistics", "Beta Transport"
 CONTACTS = {

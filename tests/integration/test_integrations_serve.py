@@ -17,8 +17,8 @@ from telediag.ingest.mqtt_schema import encode_telemetry, telemetry_topic
 from telediag.store.reader import Reader
 from tests.integration.harness import ServerProcess, run_cli
 from tests.stores import database_at
-from tests.telediag.influx.vmserver import VmServer
 from tests.telediag.mqtt.broker import Mosquitto
+from tests.telediag.outbound.vmserver import VmServer
 
 pytestmark = pytest.mark.slow
 IMEI = "356307042441013"

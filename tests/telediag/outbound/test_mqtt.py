@@ -16,7 +16,7 @@ from twisted.trial import unittest
 
 from telediag.config import MqttSettings
 from telediag.diagnostics.findings import Finding, Transition
-from telediag.mqtt_out import MqttPublisher, account_slug, device_accounts, findings_topic, tickets_topic
+from telediag.outbound.mqtt import MqttPublisher, account_slug, device_accounts, findings_topic, tickets_topic
 from telediag.registry import repository
 from telediag.registry.entries import parse_entry
 from telediag.store.sqlite import SQLiteDatabase

@@ -2,7 +2,7 @@
 
 Records are committed to SQLite first (devices get their ACK only then); this exporter copies them to
 an InfluxDB v2 write API (InfluxDB 2, or VictoriaMetrics at ``/api/v2/write``) as points of the
-measurement ``telemetry`` (schema: :mod:`telediag.store.influx_points`). Nothing waits anywhere but
+measurement ``telemetry`` (schema: :mod:`telediag.outbound.influx_points`). Nothing waits anywhere but
 in SQLite (beyond the few batches on their way to the server):
 
 * ``export_cursors`` holds, under the name ``influxdb``, the highest ``records.id`` the server has
@@ -56,8 +56,8 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from telediag.config import InfluxSettings
+from telediag.outbound.influx_points import ROW_COLUMNS, row_line
 from telediag.store.database import Connection, Database
-from telediag.store.influx_points import ROW_COLUMNS, row_line
 from telediag.store.worker import database_worker
 
 CURSOR_NAME = "influxdb"

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from telediag.store.influx_points import (
+from telediag.outbound.influx_points import (
     FIELD_KEYS,
     MEASUREMENT,
     ROW_COLUMNS,

@@ -17,11 +17,11 @@ from twisted.trial import unittest
 from protocols.record import parse_iso_utc
 from telediag.config import Config, TicketsConfig, parse_section
 from telediag.diagnostics.findings import Finding, Transition
+from telediag.outbound.webhooks import WebhookDeliverer, outbox_notifier, verify_signature
 from telediag.store.sqlite import SQLiteDatabase, connect
 from telediag.tickets.desk import TicketDesk
 from telediag.tickets.service import TicketService
-from telediag.tickets.webhooks import WebhookDeliverer, outbox_notifier, verify_signature
-from tests.telediag.tickets.test_webhooks import Receiver, Server
+from tests.telediag.outbound.test_webhooks import Receiver, Server
 
 START = parse_iso_utc("2026-11-16T07:00:00Z")
 IMEI = "356307042441013"

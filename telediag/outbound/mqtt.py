@@ -45,7 +45,7 @@ from twisted.python.failure import Failure
 
 from telediag.config import MqttSettings
 from telediag.diagnostics.findings import Transition
-from telediag.ingest.mqtt import new_client
+from telediag.mqtt_client import new_client
 from telediag.store.database import Connection, Database
 from telediag.store.worker import database_worker
 

@@ -26,9 +26,9 @@ from twisted.web.server import NOT_DONE_YET, Request, Site
 
 from protocols.record import iso_utc
 from telediag.config import ConfigError, WebhookConfig, parse_section
+from telediag.outbound.webhooks import WebhookDeliverer, backoff_delay, outbox_notifier, sign, verify_signature
 from telediag.store.sqlite import SQLiteDatabase, connect
 from telediag.tickets import outbox
-from telediag.tickets.webhooks import WebhookDeliverer, backoff_delay, outbox_notifier, sign, verify_signature
 
 START = 1_790_000_000.0
 SECRET = "s3cret"

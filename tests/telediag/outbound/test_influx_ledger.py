@@ -8,7 +8,7 @@ import pytest
 from twisted.internet.task import Clock
 
 from telediag.config import ConfigError, InfluxSettings, parse_section
-from telediag.store.influx_export import InfluxExporter, Ledger, _retry_after, classify, describe
+from telediag.outbound.influx import InfluxExporter, Ledger, _retry_after, classify, describe
 from telediag.store.sqlite import SQLiteDatabase
 
 

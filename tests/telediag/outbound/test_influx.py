@@ -19,12 +19,12 @@ from twisted.trial import unittest
 
 from protocols.record import Record
 from telediag.config import InfluxSettings
-from telediag.store.influx_export import InfluxExporter, read_cursor, write_cursor
-from telediag.store.influx_points import BOOLEAN_FIELDS, FLOAT_FIELDS
+from telediag.outbound.influx import InfluxExporter, read_cursor, write_cursor
+from telediag.outbound.influx_points import BOOLEAN_FIELDS, FLOAT_FIELDS
 from telediag.store.sqlite import SQLiteDatabase
 from telediag.store.writer import RecordBatch, Store
-from tests.telediag.influx import vmserver
-from tests.telediag.influx.vmserver import SeriesKey, VmServer
+from tests.telediag.outbound import vmserver
+from tests.telediag.outbound.vmserver import SeriesKey, VmServer
 
 START = float((int(time.time()) // 3600 - 24 * 10) * 3600)
 """Ten days ago: inside what VictoriaMetrics accepts (1970 .. now + 2 days)."""
