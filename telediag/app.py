@@ -3,13 +3,16 @@
 Its children, by name, in the order they start (each uses only children before it):
 
     store        the SQLite store, opened at start, and the batch committer
-    influxdb     the export of committed records          (when ``[influxdb] url`` is set)
-    mqtt-out     findings and ticket events to the broker (when ``[mqtt] host`` is set)
-    webhooks     delivery of the ticket events' outbox    (when ``[webhooks] urls`` are set)
-    tickets      ticket automation on its own thread, with the one ticket desk
-    diagnostics  the one diagnostics engine on its own thread: after commits and in a sweep
+    elected      what runs once per deployment, on the node holding the election lock
+                 (``telediag.election``); its children start once the lock is taken:
+      influxdb     the export of committed records          (when ``[influxdb] url`` is set)
+      mqtt-out     findings and ticket events to the broker (when ``[mqtt] host`` is set)
+      webhooks     delivery of the ticket events' outbox    (when ``[webhooks] urls`` are set)
+      tickets      ticket automation on its own thread, with the one ticket desk
+      diagnostics  the one diagnostics engine on its own thread: after commits and in a sweep
     mqtt-in      telemetry from the broker                (when ``[mqtt] host`` is set)
-    listeners    the device endpoints of ``[listen]``
+    listeners    the device endpoints of ``[listen]``; with ``[ingest] workers`` > 1 the worker
+                 processes sharing them (``telediag.ingest.workers``), MQTT ingest in worker 0
     api          the HTTP API and the web console (the same desk, and a view of the same engine)
 
 :class:`TelediagService` stops them in the reverse order, each only after the one started after it
@@ -27,7 +30,7 @@ import json
 import os
 from typing import Any
 
-from twisted.application.service import MultiService, Service
+from twisted.application.service import IService, Service
 from twisted.internet import defer
 from twisted.logger import Logger
 
@@ -35,13 +38,18 @@ from telediag.api.service import ApiService
 from telediag.config import Config, check_available
 from telediag.diagnostics.engine import DiagnosticsEngine
 from telediag.diagnostics.service import DiagnosticsService
+from telediag.election import ElectedService, election_lock
 from telediag.ingest.listeners import ListenerService
 from telediag.ingest.mqtt import MqttIngest
+from telediag.ingest.worker import ingest_pipeline
+from telediag.ingest.workers import WorkerPool
 from telediag.metrics import Metrics
+from telediag.ordered import OrderedService
 from telediag.outbound.influx import InfluxExporter
 from telediag.outbound.mqtt import MqttPublisher
 from telediag.outbound.webhooks import WebhookDeliverer, outbox_notifier
 from telediag.pipeline import Pipeline
+from telediag.runner import stop_reactor
 from telediag.store.retention import RetentionService
 from telediag.store.service import StoreService
 from telediag.tickets.desk import TicketDesk
@@ -61,19 +69,17 @@ def build_desk(config: Config, extra_notify: Notify | None = None) -> TicketDesk
     return TicketDesk(config.sla, config.tickets, notify if notifiers else None)
 
 
-class TelediagService(MultiService):
-    """The root: children stop one at a time, last started first; ``ready`` says when it listens.
-
-    Twisted's ``MultiService.stopService`` calls every child's ``stopService`` at once, which would
-    let the store close while a listener still hands it records; here each child's stop finishes
-    before the next one begins.
-    """
+class TelediagService(OrderedService):
+    """The root: children stop one at a time, last started first; ``ready`` says when it listens."""
 
     log = Logger()
 
-    def __init__(self, config: Config, pipeline: Pipeline) -> None:
+    def __init__(self, config: Config, pipeline: Pipeline, reactor: Any = None) -> None:
         super().__init__()
         self.config = config
+        self.reactor = reactor
+        self.failure: str | None = None
+        """Why the node stopped itself (:meth:`fail`), or None."""
         self.pipeline = pipeline
         """What every device listener (and MQTT ingest) hands decoded messages to."""
         self.ready: defer.Deferred[None] = defer.Deferred()
@@ -86,15 +92,15 @@ class TelediagService(MultiService):
         except Exception as error:  # an unusable data directory, a corrupt store: ready says why
             self.ready.errback(error)
             return
-        listeners: ListenerService = self.getServiceNamed("listeners")  # type: ignore[assignment]
+        listeners: ListenerService | WorkerPool = self.getServiceNamed("listeners")  # type: ignore[assignment]
         api: ApiService = self.getServiceNamed("api")  # type: ignore[assignment]
         bound = defer.gatherResults([listeners.ready, api.ready], consumeErrors=True)
         bound.addCallback(lambda _: self._listening(listeners, api))
         bound.addErrback(self._failed)
 
-    def _listening(self, listeners: ListenerService, api: ApiService) -> None:
-        entries = [{"protocol": name, "transport": transport, "port": port.getHost().port}
-                   for name, transport, port in listeners.ports]
+    def _listening(self, listeners: ListenerService | WorkerPool, api: ApiService) -> None:
+        entries = [{"protocol": name, "transport": transport, "port": port}
+                   for name, transport, port in listeners.bound()]
         entries.append({"protocol": "http-api", "transport": "tcp", "port": api.port})
         path = self.config.store.listening_path
         temporary = path.with_suffix(".tmp")
@@ -114,41 +120,42 @@ class TelediagService(MultiService):
             error = error.subFailure.value
         self.ready.errback(error)
 
-    @defer.inlineCallbacks
-    def stopService(self) -> Any:
-        """Stop the running children one at a time, the last started first."""
-        Service.stopService(self)
-        for child in reversed(list(self)):
-            if not child.running:
-                continue
-            try:
-                yield child.stopService()
-            except Exception:
-                self.log.failure("stopping {name} failed; stopping the rest", name=child.name)
+    def getServiceNamed(self, name: str) -> IService:
+        """A child by name; the children of the elected group (diagnostics, tickets, outbound) too."""
+        if name not in self.namedServices and "elected" in self.namedServices:
+            return self.namedServices["elected"].getServiceNamed(name)
+        return super().getServiceNamed(name)
+
+    def fail(self, reason: str) -> None:
+        """Stop the node because a part of it cannot go on; ``failure`` keeps why (exit status 1)."""
+        self.failure = reason
+        self.log.critical("stopping: {reason}", reason=reason)
+        if self.reactor is not None:
+            stop_reactor(self.reactor)
 
 
-def makeService(config: Config, reactor: Any = None) -> TelediagService:
+def makeService(config: Config, reactor: Any = None, log_level: str = "info") -> TelediagService:
     """The service tree for ``config``; nothing is opened or bound until it starts.
 
-    ConfigError when the config asks for something this version cannot run.
+    ConfigError when the config asks for something this version cannot run. ``log_level`` is the
+    ingest workers' (``[ingest] workers`` > 1).
     """
     check_available(config)
     if reactor is None:
         from twisted.internet import reactor
     store = StoreService(config.store, reactor)
-    pipeline = Pipeline(
-        reactor, store.committer, store.registered, config.ingest.auto_register,
-        config.ingest.command_timeout_s, store.is_registered, config.ingest.bounds,
-    )
-    root = TelediagService(config, pipeline)
+    pipeline = ingest_pipeline(config, store, reactor)
+    root = TelediagService(config, pipeline, reactor)
     database = store.database
+    parent: IService = root
 
     def add(name: str, child: Service) -> Any:
         child.setName(name)
-        child.setServiceParent(root)
+        child.setServiceParent(parent)
         return child
 
     add("store", store)
+    parent = add("elected", ElectedService(election_lock(config.store, database), reactor, on_lost=root.fail))
     if config.store.retention_days:
         add("retention", RetentionService(config.store, database, reactor, exporting=config.influxdb.enabled))
     if config.influxdb.enabled:  # the records table is its outbox: it resumes from its cursor
@@ -163,14 +170,22 @@ def makeService(config: Config, reactor: Any = None) -> TelediagService:
     diagnostics = add("diagnostics", DiagnosticsService(
         reactor, DiagnosticsEngine(database, config.diagnostics), pipeline,
     ))
-    store.committer.add_listener(diagnostics.on_commit)
+    parent = root
+    workers = WorkerPool(config, reactor, log_level, on_fatal=root.fail) if config.ingest.workers > 1 else None
+    (workers or store.committer).add_listener(diagnostics.on_commit)
     if publisher is not None:
         diagnostics.add_listener(publisher.publish_findings)
     diagnostics.add_listener(tickets.on_transitions)
-    metrics = Metrics(config.metrics, reactor, pipeline, store.committer, diagnostics, tickets, config.listen)
-    if config.mqtt.ingest_enabled:  # the broker is optional: the listeners do not wait for it
-        add("mqtt-in", MqttIngest(reactor, config.mqtt, pipeline))
-    add("listeners", ListenerService(config.listen, config.ingest, pipeline, reactor, metrics))
+    if workers is None:
+        metrics = Metrics(config.metrics, reactor, pipeline, store.committer, diagnostics, tickets, config.listen)
+        if config.mqtt.ingest_enabled:  # the broker is optional: the listeners do not wait for it
+            add("mqtt-in", MqttIngest(reactor, config.mqtt, pipeline))
+        add("listeners", ListenerService(config.listen, config.ingest, pipeline, reactor, metrics))
+    else:  # the workers ingest (MQTT in worker 0); their counters come summed through the pool
+        metrics = Metrics(config.metrics, reactor, workers.totals, workers.totals.committer, diagnostics, tickets,
+                          config.listen)
+        workers.watch(metrics)
+        add("listeners", workers)
     add("api", ApiService(config, reactor, diagnostics.view(), desk=desk, metrics=metrics))
     return root
 
