@@ -44,12 +44,12 @@ class SharedAddress:
 
 
 def shared_address(protocol: str, endpoint: str) -> SharedAddress:
-    """Parse ``tcp:PORT[:interface=ADDR][:backlog=N]`` or ``udp:PORT[:interface=ADDR]``.
+    """Parse ``tcp:PORT[:interface=ADDR][:backlog=N]`` or ``udp:PORT[:interface=ADDR]`` (Twisted's
+    syntax: ``port=PORT`` also works, and colons of an IPv6 address are escaped, ``interface=\\:\\:1``).
 
     UnsharableEndpoint for any other endpoint type or option (TLS, UNIX sockets, ...).
     """
-    kind, _, rest = endpoint.partition(":")
-    parts = rest.split(":") if rest else []
+    kind, *parts = _fields(endpoint)
     allowed = {"tcp": {"port", "interface", "backlog"}, "udp": {"port", "interface"}}.get(kind)
     if allowed is None or not parts:
         raise UnsharableEndpoint(f"{protocol}: {endpoint!r} cannot be shared by workers; use tcp:PORT or udp:PORT")
@@ -72,6 +72,22 @@ def shared_address(protocol: str, endpoint: str) -> SharedAddress:
         raise UnsharableEndpoint(f"{protocol}: bad port or backlog in {endpoint!r}")
     transport: Literal["tcp", "udp"] = "tcp" if kind == "tcp" else "udp"
     return SharedAddress(protocol, endpoint, transport, options.get("interface", ""), port, backlog)
+
+
+def _fields(endpoint: str) -> list[str]:
+    """The colon-separated fields of an endpoint string; ``\\:`` is a colon inside one (IPv6)."""
+    fields, current, escaped = [], "", False
+    for char in endpoint:
+        if escaped:
+            current, escaped = current + char, False
+        elif char == "\\":
+            escaped = True
+        elif char == ":":
+            fields.append(current)
+            current = ""
+        else:
+            current += char
+    return [*fields, current] if fields or current else []
 
 
 def reuseport_sockets(address: SharedAddress, count: int) -> list[socket.socket]:
