@@ -9,9 +9,11 @@ from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet import defer
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from telediag.diagnostics.engine import DiagnosticsEngine, EngineView
@@ -30,10 +32,14 @@ class DiagnosticsService(Service):
     log = Logger()
 
     def __init__(
-        self, reactor: Any, engine: DiagnosticsEngine, pipeline: Pipeline | None = None, clock: Any = None
+        self,
+        reactor: Any,
+        engine: DiagnosticsEngine,
+        pipeline: Pipeline | None = None,
+        clock: IReactorTime | None = None,
     ) -> None:
         self.reactor = reactor
-        self.clock = clock or reactor
+        self.clock: IReactorTime = clock or reactor
         """Time and timers (tests pass a ``task.Clock``); threads still run through ``reactor``."""
         self.engine = engine
         self.pipeline = pipeline
@@ -42,7 +48,7 @@ class DiagnosticsService(Service):
         self._sweep = LoopingCall(self.sweep)
         self._sweep.clock = self.clock
         self._pending: set[str] = set()
-        self._timer: Any = None
+        self._timer: IDelayedCall | None = None
         self._in_flight: set[defer.Deferred[Any]] = set()
         self._queries: set[str] = set()
         self._listeners: list[TransitionListener] = []
@@ -62,12 +68,12 @@ class DiagnosticsService(Service):
         self._listeners.append(listener)
 
     def startService(self) -> None:
-        super().startService()
+        Service.startService(self)
         self.pool.start()
         self._sweep.start(self.thresholds.sweep_interval_s, now=True)
 
     def stopService(self) -> defer.Deferred[None]:
-        super().stopService()
+        Service.stopService(self)
         if self._sweep.running:
             self._sweep.stop()
         if self._timer is not None and self._timer.active():
@@ -77,7 +83,11 @@ class DiagnosticsService(Service):
 
         def finish(_: object) -> None:
             closing = deferToThreadPool(self.reactor, self.pool, self.engine.close)
-            closing.addBoth(lambda _: (self.pool.stop(), done.callback(None)))
+            closing.addBoth(stopped)
+
+        def stopped(_: object) -> None:
+            self.pool.stop()
+            done.callback(None)
 
         busy.addBoth(finish)
         return done
@@ -85,8 +95,10 @@ class DiagnosticsService(Service):
     def on_commit(self, changes: Iterable[Change], inserted: int) -> None:
         """Committer listener: re-check devices that sent records or bad frames, at most every so often."""
         for change in changes:
-            if isinstance(change, RecordBatch) or (isinstance(change, IngestError) and change.imei):
-                self._pending.add(change.imei)  # type: ignore[arg-type]
+            if isinstance(change, RecordBatch):
+                self._pending.add(change.imei)
+            elif isinstance(change, IngestError) and change.imei:
+                self._pending.add(change.imei)
         if self._pending and self._timer is None and self.running:
             self._timer = self.clock.callLater(self.thresholds.batch_check_min_interval_s, self._check_pending)
 
@@ -123,7 +135,12 @@ class DiagnosticsService(Service):
         now = self.clock.seconds()
         self.sweeps += 1
         done = self._run(lambda: self.engine.sweep(now))
-        done.addCallback(lambda transitions: (self._ask_devices(now), transitions)[1])
+
+        def then_ask(transitions: list[Transition]) -> list[Transition]:
+            self._ask_devices(now)
+            return transitions
+
+        done.addCallback(then_ask)
         return done
 
     def _publish(self, transitions: list[Transition]) -> list[Transition]:
@@ -135,7 +152,7 @@ class DiagnosticsService(Service):
                     self.log.failure("finding listener failed")
         return transitions
 
-    def _failed(self, failure: Any) -> list[Transition]:
+    def _failed(self, failure: Failure) -> list[Transition]:
         self.log.failure("diagnostics run failed", failure)
         return []
 
@@ -160,13 +177,16 @@ class DiagnosticsService(Service):
             self._queries.add(key)
             answer = self.pipeline.send_command(imei, command)
             answer.addCallback(self._answered, imei, command)
-            answer.addErrback(
-                lambda failure, imei=imei, command=command: self.log.info(
-                    "no answer from {imei} to {command}: {why}", imei=imei, command=command,
-                    why=failure.getErrorMessage(),
-                )
-            )
-            answer.addBoth(lambda _, key=key: self._queries.discard(key))
+            answer.addErrback(self._not_answered, imei, command)
+            answer.addBoth(self._query_done, key)
+
+    def _not_answered(self, failure: Failure, imei: str, command: str) -> None:
+        self.log.info(
+            "no answer from {imei} to {command}: {why}", imei=imei, command=command, why=failure.getErrorMessage()
+        )
+
+    def _query_done(self, _: object, key: str) -> None:
+        self._queries.discard(key)
 
     def _answered(self, answer: str, imei: str, command: str) -> None:
         now = self.clock.seconds()
