@@ -240,7 +240,7 @@ def check_power(s: DeviceSnapshot, t: Thresholds) -> Verdicts:
 
 
 def _clock_bad(record: dict[str, Any], t: Thresholds) -> bool:
-    offset = record["fix_time"] - record["server_time"]
+    offset: float = record["fix_time"] - record["server_time"]
     return offset > t.clock_future_tolerance_s or offset < -t.clock_past_limit_s
 
 

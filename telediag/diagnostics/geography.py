@@ -83,7 +83,8 @@ class _Countries:
         with self._lock:
             for index in self._tree.query(shapely.Point(lon, lat)):
                 if shapely.intersects_xy(geometries[index], lon, lat):
-                    return self._codes[index]
+                    code: str = self._codes[index]
+                    return code
             return self._near_coast(lat, lon)
 
     def _near_coast(self, lat: float, lon: float) -> str | None:

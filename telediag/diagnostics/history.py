@@ -76,8 +76,9 @@ def frame_from_records(records: Iterable[Record | Mapping[str, Any]]) -> pd.Data
         get = record.get if isinstance(record, Mapping) else (lambda name, r=record: getattr(r, name, None))
         values = [get(name) for name in _SOURCE_COLUMNS]
         for index in (0, 1):  # fix_time, server_time
-            if isinstance(values[index], str):
-                values[index] = parse_iso_utc(values[index])
+            value = values[index]
+            if isinstance(value, str):
+                values[index] = parse_iso_utc(value)
         time = values[0] if values[0] is not None else values[1]
         if time is None:
             continue
@@ -92,9 +93,9 @@ def _frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
     """
     transposed = list(zip(*rows, strict=True)) if rows else [()] * (len(FRAME_COLUMNS) + 1)
     time = np.array(transposed[0], dtype=np.float64)
-    order = np.lexsort((np.array(transposed[-1], dtype=np.float64), time))
-    if np.array_equal(order, np.arange(order.size)):
-        order = None  # already in order, as rows written live almost always are
+    sort = np.lexsort((np.array(transposed[-1], dtype=np.float64), time))
+    # None: already in order, as rows written live almost always are
+    order = None if np.array_equal(sort, np.arange(sort.size)) else sort
     columns: dict[str, Any] = {}
     for name, values in zip(FRAME_COLUMNS, transposed, strict=False):  # the id column after FRAME_COLUMNS is left out
         if name == "event":
@@ -104,6 +105,7 @@ def _frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
         if order is not None:
             column = column[order]
         if name in BOOLEAN_COLUMNS:
-            column = pd.arrays.BooleanArray(column != 0.0, np.isnan(column))
-        columns[name] = column
+            columns[name] = pd.arrays.BooleanArray(column != 0.0, np.isnan(column))
+        else:
+            columns[name] = column
     return pd.DataFrame(columns, columns=list(FRAME_COLUMNS))

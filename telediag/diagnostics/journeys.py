@@ -137,9 +137,10 @@ def flag(frame: pd.DataFrame, name: str) -> tuple[NDArray[np.bool_], NDArray[np.
 def valid_fixes(frame: pd.DataFrame) -> NDArray[np.bool_]:
     """Records with a valid GNSS fix and both coordinates."""
     _, valid = flag(frame, "valid")
-    return valid & np.isfinite(frame["lat"].to_numpy(dtype=np.float64)) & np.isfinite(
+    fixes: NDArray[np.bool_] = valid & np.isfinite(frame["lat"].to_numpy(dtype=np.float64)) & np.isfinite(
         frame["lon"].to_numpy(dtype=np.float64)
     )
+    return fixes
 
 
 def fix_steps(frame: pd.DataFrame, thresholds: Thresholds) -> tuple[NDArray[np.float64], NDArray[np.intp]]:

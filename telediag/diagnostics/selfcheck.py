@@ -99,7 +99,7 @@ _DETAILS: dict[str, Callable[[Mapping[str, Any]], Text]] = {
     "EU_COVERAGE_INACTIVE": lambda e: N_(
         "The vehicle is in {country} since {since}; the {coverage} plan does not cover it.",
         country=e.get("country"), since=readable_time(e.get("since")),
-        coverage=_PLANS.get(e.get("coverage"), e.get("coverage"))),
+        coverage=_PLANS.get(e.get("coverage", ""), e.get("coverage"))),
     "GPS_NO_FIX": lambda e: N_(
         "{share} % of recent records while in use had no GPS position.",
         share=round(100 * e.get("without_fix_share", 0))),
