@@ -18,36 +18,36 @@ MAX_STORED_ERRORS = 10_000
 """Protocol errors kept in ``ingest_errors``; older ones are trimmed so a noisy peer cannot fill the disk."""
 
 _UPSERT_SEEN = """
-INSERT INTO device_state (imei, protocol, first_seen, last_seen, last_fix_time, last_lat, last_lon)
+INSERT INTO device_state AS s (imei, protocol, first_seen, last_seen, last_fix_time, last_lat, last_lon)
 VALUES (?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (imei) DO UPDATE SET
     protocol = excluded.protocol,
-    first_seen = coalesce(first_seen, excluded.first_seen),
-    last_seen = CASE WHEN excluded.last_seen > coalesce(last_seen, 0) THEN excluded.last_seen ELSE last_seen END,
-    last_lat = CASE WHEN excluded.last_fix_time >= coalesce(last_fix_time, -1e18)
-                    THEN excluded.last_lat ELSE last_lat END,
-    last_lon = CASE WHEN excluded.last_fix_time >= coalesce(last_fix_time, -1e18)
-                    THEN excluded.last_lon ELSE last_lon END,
-    last_fix_time = CASE WHEN excluded.last_fix_time >= coalesce(last_fix_time, -1e18)
-                         THEN excluded.last_fix_time ELSE last_fix_time END
+    first_seen = coalesce(s.first_seen, excluded.first_seen),
+    last_seen = CASE WHEN excluded.last_seen > coalesce(s.last_seen, 0) THEN excluded.last_seen ELSE s.last_seen END,
+    last_lat = CASE WHEN excluded.last_fix_time >= coalesce(s.last_fix_time, -1e18)
+                    THEN excluded.last_lat ELSE s.last_lat END,
+    last_lon = CASE WHEN excluded.last_fix_time >= coalesce(s.last_fix_time, -1e18)
+                    THEN excluded.last_lon ELSE s.last_lon END,
+    last_fix_time = CASE WHEN excluded.last_fix_time >= coalesce(s.last_fix_time, -1e18)
+                         THEN excluded.last_fix_time ELSE s.last_fix_time END
 """
 
 _UPSERT_CONNECTION = """
-INSERT INTO device_state (imei, protocol, connected, remote, first_seen, last_connected_at,
-                          last_disconnected_at)
+INSERT INTO device_state AS s (imei, protocol, connected, remote, first_seen, last_connected_at,
+                               last_disconnected_at)
 VALUES (?, ?, ?, ?, ?, CASE WHEN ? THEN ? END, CASE WHEN ? THEN NULL ELSE ? END)
 ON CONFLICT (imei) DO UPDATE SET
     protocol = excluded.protocol, connected = excluded.connected, remote = excluded.remote,
-    first_seen = coalesce(first_seen, excluded.first_seen),
-    last_connected_at = coalesce(excluded.last_connected_at, last_connected_at),
-    last_disconnected_at = coalesce(excluded.last_disconnected_at, last_disconnected_at)
+    first_seen = coalesce(s.first_seen, excluded.first_seen),
+    last_connected_at = coalesce(excluded.last_connected_at, s.last_connected_at),
+    last_disconnected_at = coalesce(excluded.last_disconnected_at, s.last_disconnected_at)
 """
 
 _UPSERT_ERROR = """
-INSERT INTO device_state (imei, protocol, protocol_errors, last_error, last_error_at)
+INSERT INTO device_state AS s (imei, protocol, protocol_errors, last_error, last_error_at)
 VALUES (?, ?, 1, ?, ?)
 ON CONFLICT (imei) DO UPDATE SET
-    protocol_errors = protocol_errors + 1, last_error = excluded.last_error,
+    protocol_errors = s.protocol_errors + 1, last_error = excluded.last_error,
     last_error_at = excluded.last_error_at
 """
 

@@ -1,0 +1,121 @@
+"""What ``Store.commit`` costs on SQLite and on PostgreSQL, on the same batches, in one run.
+
+Each commit carries ``--records`` records in packets of 1 or 10 records from distinct devices (as the
+batch committer hands them over under load), with device state flushed once a second as it does.
+Figures: records/s of wall time, and records per CPU-second, counting for PostgreSQL the CPU of the
+server's processes as well as this one's (SQLite runs inside it). The PostgreSQL server is Debian's 15
+started by ``tests.postgres_server`` with ``fsync = off`` and ``synchronous_commit = on``: a commit is
+handed to the OS before it returns, the same promise as SQLite's WAL with ``synchronous = NORMAL``
+(both lose only to a power cut); ``--fsync`` turns fsync on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from protocols.record import Record  # noqa: E402
+from telediag.store.database import Database  # noqa: E402
+from telediag.store.postgresql import PostgresDatabase  # noqa: E402
+from telediag.store.sqlite import SQLiteDatabase  # noqa: E402
+from telediag.store.writer import RecordBatch, Store  # noqa: E402
+from tests.postgres_server import PostgresServer  # noqa: E402
+
+START = 1_780_000_000.0
+DEVICES = 2000
+
+
+def record(imei: str, fix_time: float, n: int) -> Record:
+    return Record(imei=imei, protocol="teltonika", fix_time=fix_time, valid=True, lat=54.6872 + n * 1e-5,
+                  lon=25.2797, altitude_m=112.0, speed_kmh=57.0, course_deg=270.0, satellites=11, hdop=0.9,
+                  ignition=True, motion=True, ext_voltage_v=13.912, battery_voltage_v=4.05, gsm_signal_pct=80,
+                  operator=24602, roaming=False, odometer_m=123456.0 + n, event=None,
+                  attributes={"io66": 13912, "io239": 1, "io240": 1, "io21": 5})
+
+
+def commits(total: int, per_commit: int, per_packet: int) -> list[list[RecordBatch]]:
+    """The batches of one run: packets from devices in turn, each a record later than the last."""
+    out: list[list[RecordBatch]] = []
+    packets = iter(range(total // per_packet))
+    for _ in range(total // per_commit):
+        batch = []
+        for _, p in zip(range(per_commit // per_packet), packets, strict=False):
+            imei = f"35630704{p % DEVICES:07d}"
+            at = START + (p // DEVICES) * 10.0
+            batch.append(RecordBatch(imei, "teltonika", [record(imei, at - 10 + k, k) for k in range(per_packet)],
+                                     at))
+        out.append(batch)
+    return out
+
+
+def cpu_s(server: psutil.Process | None) -> tuple[float, float]:
+    """CPU seconds (user + system) of this process, and of ``server`` with its children, the exited ones
+    included (their time moves to the parent's ``children_*`` once reaped)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    total = 0.0
+    if server is not None:
+        times = server.cpu_times()
+        total = times.user + times.system + times.children_user + times.children_system
+        for child in server.children():
+            try:
+                times = child.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+    return own.ru_utime + own.ru_stime, total
+
+
+def run(database: Database, batches: list[list[RecordBatch]],
+        server: psutil.Process | None) -> tuple[float, float, float]:
+    """Records/s, records per CPU-second and the share of CPU time ``server`` took, committing ``batches``."""
+    store = Store(database)
+    records = sum(len(b.records) for batch in batches for b in batch)
+    flushed = time.monotonic()
+    cpu_before, started = cpu_s(server), time.perf_counter()
+    for batch in batches:
+        now = time.monotonic()
+        flush, flushed = (True, now) if now - flushed >= 1.0 else (False, flushed)
+        store.commit(batch, flush_state=flush)
+    store.close()
+    seconds, cpu_after = time.perf_counter() - started, cpu_s(server)
+    own, other = cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1]
+    return records / seconds, records / (own + other), other / (own + other)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=60_000, help="records per run and backend")
+    parser.add_argument("--per-commit", type=int, default=1000, help="records per commit")
+    parser.add_argument("--fsync", action="store_true", help="PostgreSQL with fsync on (and SQLite FULL)")
+    args = parser.parse_args()
+    server = PostgresServer({"fsync": "on" if args.fsync else "off", "synchronous_commit": "on",
+                             "full_page_writes": "on" if args.fsync else "off"})
+    postmaster = psutil.Process(server.process.pid) if server.process else None
+    try:
+        print(f"Store.commit, {args.records} records a run in commits of {args.per_commit}; "
+              f"{psutil.cpu_count()} cores, python {sys.version.split()[0]}")
+        for per_packet in (1, 10):
+            batches = commits(args.records, args.per_commit, per_packet)
+            with tempfile.TemporaryDirectory() as folder:
+                sqlite = SQLiteDatabase(Path(folder) / "bench.sqlite3", "FULL" if args.fsync else "NORMAL")
+                lite_rate, lite_cpu, _ = run(sqlite, batches, None)
+            postgres = PostgresDatabase(server.fresh_database())
+            pg_rate, pg_cpu, server_share = run(postgres, batches, postmaster)
+            print(f"{per_packet:>2} per packet: SQLite {lite_rate:>8,.0f} rec/s {lite_cpu:>8,.0f} rec/CPU-s | "
+                  f"PostgreSQL {pg_rate:>8,.0f} rec/s {pg_cpu:>8,.0f} rec/CPU-s ({server_share:.0%} in the server) | "
+                  f"PostgreSQL/SQLite {pg_rate / lite_rate:.2f} wall, {pg_cpu / lite_cpu:.2f} CPU")
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+"""A throwaway PostgreSQL 15 for the tests: Debian's server binaries, a temporary folder, 127.0.0.1.
+
+Use it from any test or fixture::
+
+    from tests.postgres_server import fresh_database
+    dsn = fresh_database()          # a new empty database on this process's server
+
+or request the ``postgres_dsn`` fixture (import it into the test module, or a conftest)::
+
+    from tests.postgres_server import postgres_dsn, postgres_server  # noqa: F401 (pytest fixtures)
+
+The first call starts one server per test process (each pytest-xdist worker has its own): ``initdb``
+into a temporary folder, then ``postgres`` listening on a free 127.0.0.1 port only (its unix socket
+in the same folder), trust authentication for this local use, fsync off for speed. Under root (as in
+CI) the folder belongs to Debian's ``postgres`` system user and the binaries run as that user
+(``setpriv``), since PostgreSQL refuses to run as root; otherwise they run as the caller. The server
+stops at the end of the session (``postgres_server`` fixture), at exit, and with the process that
+started it (parent-death signal) if that one is killed. A fresh database is a ``CREATE DATABASE`` from
+``template1`` (about 35 ms; a migrated template would save the ~0.2 s of the schema scripts but then no
+test could watch them run). Without PostgreSQL 15 the helper fails, naming ``make servers``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+BIN_DIR = Path(os.environ.get("TELEDIAG_PG_BIN", "/usr/lib/postgresql/15/bin"))
+SERVICE_USER = "postgres"
+SUPERUSER = "postgres"
+START_TIMEOUT_S = 30.0
+SETTINGS = {
+    "fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
+    "max_connections": "200", "shared_buffers": "64MB", "log_min_messages": "warning",
+}
+
+
+class PostgresMissing(RuntimeError):
+    """Debian's PostgreSQL 15 is not installed."""
+
+
+class PostgresServer:
+    """One running server in its own temporary folder."""
+
+    def __init__(self, settings: dict[str, str] | None = None) -> None:
+        self.settings = {**SETTINGS, **(settings or {})}
+        for binary in ("initdb", "postgres"):
+            if not (BIN_DIR / binary).is_file():
+                raise PostgresMissing(
+                    f"PostgreSQL 15 not found ({BIN_DIR / binary} is missing): run `make servers` "
+                    "(installs Debian's postgresql-15)")
+        self.folder = Path(tempfile.mkdtemp(prefix="telediag-pg-"))
+        self._as_user = self._user_prefix()
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        self._names = itertools.count(1)
+        self._lock = threading.Lock()
+        self._init()
+        self._start()
+
+    @property
+    def data_dir(self) -> Path:
+        return self.folder / "data"
+
+    @property
+    def log_path(self) -> Path:
+        return self.folder / "postgres.log"
+
+    def dsn(self, database: str = "postgres") -> str:
+        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
+
+    def fresh_database(self) -> str:
+        """A new, empty database; its dsn."""
+        with self._lock:
+            name = f"test_{os.getpid()}_{next(self._names)}"
+        with psycopg.connect(self.dsn(), autocommit=True) as admin:
+            admin.execute(f"CREATE DATABASE {name}".encode())
+        return self.dsn(name)
+
+    def stop(self) -> None:
+        """Fast shutdown (SIGINT), then remove the folder."""
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _user_prefix(self) -> list[str]:
+        """``setpriv`` to the ``postgres`` user under root (dying with this process), else the caller."""
+        death = ["--pdeathsig", "TERM"]
+        if os.geteuid() != 0:
+            return ["setpriv", *death, "--"]
+        try:
+            user = pwd.getpwnam(SERVICE_USER)
+        except KeyError:
+            raise PostgresMissing(f"no `{SERVICE_USER}` user to run PostgreSQL as: run `make servers`") from None
+        os.chown(self.folder, user.pw_uid, user.pw_gid)
+        return ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--init-groups", *death, "--"]
+
+    def _init(self) -> None:
+        result = subprocess.run(
+            [*self._as_user, str(BIN_DIR / "initdb"), "-D", str(self.data_dir), "-U", SUPERUSER, "-A", "trust",
+             "-E", "UTF8", "--locale=C.UTF-8", "--no-sync", "--no-instructions"],
+            capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"initdb failed ({result.returncode}): {result.stderr.strip()}")
+
+    def _start(self) -> None:
+        for _ in range(3):  # a free port can be taken by someone else before the server binds it
+            self.port = _free_port()
+            options = [arg for name, value in self.settings.items() for arg in ("-c", f"{name}={value}")]
+            with open(self.log_path, "ab") as log:
+                self.process = subprocess.Popen(
+                    [*self._as_user, str(BIN_DIR / "postgres"), "-D", str(self.data_dir), "-h", "127.0.0.1",
+                     "-p", str(self.port), "-k", str(self.folder), *options],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+            if self._wait_ready():
+                return
+        raise RuntimeError(f"PostgreSQL did not start; its log: {self.log_path.read_text(errors='replace')[-2000:]}")
+
+    def _wait_ready(self) -> bool:
+        assert self.process is not None
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return False
+            try:
+                psycopg.connect(self.dsn(), connect_timeout=2).close()
+                return True
+            except psycopg.OperationalError:
+                time.sleep(0.05)
+        self.process.kill()
+        self.process.wait()
+        return False
+
+
+_server: PostgresServer | None = None
+_server_lock = threading.Lock()
+
+
+def server() -> PostgresServer:
+    """This process's server, started on first use."""
+    global _server
+    with _server_lock:
+        if _server is None:
+            _server = PostgresServer()
+            atexit.register(stop_server)
+        return _server
+
+
+def stop_server() -> None:
+    """Stop this process's server if it runs (the next :func:`server` call starts a new one)."""
+    global _server
+    with _server_lock:
+        running, _server = _server, None
+    if running is not None:
+        running.stop()
+
+
+def fresh_database() -> str:
+    """A new empty database on this process's server; its dsn (``postgresql://...``)."""
+    return server().fresh_database()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """The session's server, stopped when the session ends."""
+    yield server()
+    stop_server()
+
+
+@pytest.fixture()
+def postgres_dsn(postgres_server: PostgresServer) -> str:
+    """A new empty database for one test."""
+    return postgres_server.fresh_database()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
