@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Real servers the integration tests talk to on 127.0.0.1 (each test starts and stops its own):
-# Mosquitto (MQTT) and VictoriaMetrics (accepts the InfluxDB v2 write API). Debian packages.
+# Mosquitto (MQTT), VictoriaMetrics (accepts the InfluxDB v2 write API) and PostgreSQL 15 (the
+# PostgreSQL store; tests/postgres_server.py runs its binaries as the package's `postgres` user in a
+# temporary folder, never the package's own cluster). Debian packages.
 set -euo pipefail
 missing=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 command -v victoria-metrics >/dev/null 2>&1 || missing+=(victoria-metrics)
+[ -x /usr/lib/postgresql/15/bin/postgres ] || missing+=(postgresql-15)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "install-servers: need root to apt-get install ${missing[*]}" >&2
