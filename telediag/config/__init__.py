@@ -101,11 +101,6 @@ def load_config(path: Path | None = None, data_dir: Path | None = None) -> Confi
 
 def check_available(config: Config) -> None:
     """Refuse what the schema accepts but this version cannot run yet (a later version implements it)."""
-    if config.store.backend != "sqlite":
-        raise ConfigError(
-            f'[store] backend = "{config.store.backend}" is not available in this version; use "sqlite" '
-            "(the default)"
-        )
     if config.ingest.workers > 1:
         if not hasattr(socket, "SO_REUSEPORT"):
             raise ConfigError(f"[ingest] workers = {config.ingest.workers} needs SO_REUSEPORT, which this system "

@@ -33,9 +33,13 @@ class StoreConfig(Section):
     retention_check_s: Positive = 3600.0
     """How often the retention looks for rows to drop (when ``retention_days`` is set)."""
     backend: Literal["sqlite", "postgresql"] = "sqlite"
-    """Only SQLite is available in this version (``check_available`` refuses the rest at start)."""
+    """``sqlite``: one file under ``data_dir``; ``postgresql``: the database at ``dsn``, shared by every
+    worker and host."""
     dsn: str = ""
-    """The PostgreSQL connection string; required with ``backend = "postgresql"``."""
+    """The PostgreSQL connection string (``postgresql://user[:password]@host[:port]/database`` or libpq's
+    ``key=value`` form); required with ``backend = "postgresql"``. The database must exist, owned by (or
+    writable with CREATE by) that user: telediag creates its tables and the ``citext`` extension. Never
+    shown with its password."""
 
     def check(self) -> None:
         if self.synchronous.upper() not in SYNCHRONOUS_LEVELS:

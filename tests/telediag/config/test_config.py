@@ -92,12 +92,11 @@ def test_secrets_never_show_in_repr() -> None:
         assert secret not in shown
 
 
-def test_postgresql_and_several_workers_parse_but_are_not_available_yet() -> None:
+def test_postgresql_and_several_workers_parse_and_are_available() -> None:
     config = parse_config({"store": {"backend": "postgresql", "dsn": "postgresql://telediag@127.0.0.1/telediag"},
                            "ingest": {"workers": 4}})
     assert (config.store.backend, config.ingest.workers) == ("postgresql", 4)
-    with pytest.raises(ConfigError, match=r'^\[store\] backend = "postgresql" is not available in this version'):
-        check_available(config)
+    check_available(config)
     check_available(parse_config({"ingest": {"workers": 4}}))
     with pytest.raises(ConfigError, match=r"^\[ingest\] workers = 4: \[listen\] gt06: 'unix:/tmp/gt06' cannot be"):
         check_available(parse_config({"ingest": {"workers": 4}, "listen": {"gt06": ["unix:/tmp/gt06"]}}))
