@@ -5,7 +5,7 @@ Use it from any test or fixture::
     from tests.postgres_server import fresh_database
     dsn = fresh_database()          # a new empty database on this process's server
 
-or request the ``postgres_dsn`` fixture (import it into the test module, or a conftest)::
+or request the ``postgres_dsn`` fixture after a conftest imported it::
 
     from tests.postgres_server import postgres_dsn, postgres_server  # noqa: F401 (pytest fixtures)
 

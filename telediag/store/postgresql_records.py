@@ -151,12 +151,6 @@ class RecordPartitions:
             self._known.update(p.name for p in missing)
             self._last = last
 
-    def forget(self) -> None:
-        """Partitions were dropped: ask the database again before the next batch."""
-        with self._lock:
-            self._known = None
-            self._last = None
-
 
 def create_partition(db: PostgresConnection, partition: Partition) -> None:
     """Add ``partition`` to ``records`` in the caller's transaction, unless another worker did.
