@@ -106,7 +106,8 @@ def account_filter(
 ) -> set[str] | None:
     """Account names a listing is limited to (None: no limit) from the caller and ``?account=``."""
     if principal.role == "customer":
-        return {principal.account} if requested in (None, principal.account) else set()
+        own = principal.account
+        return {own} if own is not None and requested in (None, own) else set()
     if requested is None:
         return None
     if principal.role in PSEUDONYMISED:

@@ -87,7 +87,7 @@ class ApiResource(Resource):
     log = Logger()
 
     def __init__(self, api: ApiBackend) -> None:
-        super().__init__()
+        Resource.__init__(self)
         self.api = api
 
     def render(self, request: Request) -> Any:

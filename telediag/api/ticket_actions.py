@@ -20,6 +20,7 @@ from telediag.api.ticket_bodies import Closing, NewTicket, StateChange
 from telediag.registry.repository import get_device, personal_data
 from telediag.store.database import Connection
 from telediag.tickets import repository as repo
+from telediag.tickets.desk import TicketDesk
 from telediag.tickets.model import TicketError, TicketNotFound
 
 STAFF = frozenset({"admin", "customer_office", "technical", "it"})
@@ -65,11 +66,17 @@ def _rules(function: Callable[[Connection], dict[str, Any]]) -> Work:
     return wrapped
 
 
-def file_ticket(api: ApiBackend, who: Principal, filed: NewTicket) -> Work:
-    """File a ticket for devices the principal may see, enriched with their self-checks and findings."""
+def _desk(api: ApiBackend) -> TicketDesk:
+    """The ticket desk; 503 when this server runs without tickets."""
     desk = api.desk
     if desk is None:
         raise ApiError(503, "unavailable", "tickets are not enabled on this server")
+    return desk
+
+
+def file_ticket(api: ApiBackend, who: Principal, filed: NewTicket) -> Work:
+    """File a ticket for devices the principal may see, enriched with their self-checks and findings."""
+    desk = _desk(api)
     diagnostics = api.diagnostics
 
     def run(db: Connection) -> dict[str, Any]:
@@ -100,10 +107,11 @@ def show_ticket(who: Principal, ticket_id: int) -> Work:
 def change_ticket(api: ApiBackend, who: Principal, ticket_id: int, change: StateChange) -> Work:
     """Move a ticket to another state; customers may only reopen (403 otherwise)."""
     policy.check_ticket_change(who, change.state)
+    desk = _desk(api)
 
     def run(db: Connection) -> dict[str, Any]:
         visible(db, who, ticket_id)
-        api.desk.change_state(db, ticket_id, change.state, by(who), api.now(), change.text, staff=who.role in STAFF)
+        desk.change_state(db, ticket_id, change.state, by(who), api.now(), change.text, staff=who.role in STAFF)
         return document(db, who, ticket_id)
 
     return _rules(run)
@@ -111,9 +119,11 @@ def change_ticket(api: ApiBackend, who: Principal, ticket_id: int, change: State
 
 def comment_ticket(api: ApiBackend, who: Principal, ticket_id: int, text: str) -> Work:
     """Add a comment (a customer's reply takes a ticket out of waiting)."""
+    desk = _desk(api)
+
     def run(db: Connection) -> dict[str, Any]:
         visible(db, who, ticket_id)
-        api.desk.comment(db, ticket_id, by(who), text or "", api.now(), staff=who.role in STAFF)
+        desk.comment(db, ticket_id, by(who), text or "", api.now(), staff=who.role in STAFF)
         return document(db, who, ticket_id)
 
     return _rules(run)
@@ -121,9 +131,11 @@ def comment_ticket(api: ApiBackend, who: Principal, ticket_id: int, text: str) -
 
 def close_ticket(api: ApiBackend, who: Principal, ticket_id: int, closing: Closing) -> Work:
     """Close with a rating (a bad one needs a reason)."""
+    desk = _desk(api)
+
     def run(db: Connection) -> dict[str, Any]:
         visible(db, who, ticket_id)
-        api.desk.close(db, ticket_id, by(who), closing.rating, closing.reason, api.now())
+        desk.close(db, ticket_id, by(who), closing.rating, closing.reason, api.now())
         return document(db, who, ticket_id)
 
     return _rules(run)

@@ -47,7 +47,11 @@ async def list_tickets(api: ApiBackend, call: Call) -> Reply:
     def run(reader: Any) -> dict[str, Any]:
         db = reader.connection
         own = who.role == "customer"
-        ids = repo.list_ids(db, account=who.account if own else None, accounts_only=own, limit=limit + 1, **filters)
+        ids = repo.list_ids(
+            db, account=who.account if own else None, accounts_only=own, limit=limit + 1,
+            state=filters["state"], team=filters["team"], priority=filters["priority"], origin=filters["origin"],
+            imei=filters["imei"], topic=filters["topic"],
+        )
         documents = list(each_isolated(ids[:limit], lambda ticket_id: actions.document(db, who, ticket_id),
                                        "ticket listing", lambda ticket_id: f"ticket {ticket_id}"))
         return {"tickets": documents, "count": len(documents), "truncated": len(ids) > limit}

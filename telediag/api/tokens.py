@@ -107,7 +107,8 @@ def revoke_token(db: Connection, token_id: int, now: float) -> bool:
     )
     if db.in_transaction:
         db.commit()
-    return cursor.rowcount == 1
+    revoked: bool = cursor.rowcount == 1
+    return revoked
 
 
 def list_tokens(db: Connection) -> list[dict[str, Any]]:

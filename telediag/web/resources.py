@@ -92,7 +92,7 @@ class WebResource(Resource):
     log = Logger()
 
     def __init__(self, api: ApiBackend) -> None:
-        super().__init__()
+        Resource.__init__(self)
         self.api = api
         self.settings = api.config.web
         self.languages = Languages()
@@ -246,8 +246,8 @@ class WebResource(Resource):
             request.setHeader(name, value)
         request.setHeader("Server", "telediag")
         secure = request.isSecure()
-        for name, value, max_age, path in page.cookies:
-            request.addCookie(name, value, path=path, max_age=str(max_age), secure=secure or None,
+        for cookie, content, max_age, path in page.cookies:
+            request.addCookie(cookie, content, path=path, max_age=str(max_age), secure=secure or None,
                               httpOnly=True, sameSite="strict")
         request.write(page.body)
         request.finish()

@@ -29,7 +29,7 @@ class RootResource(Resource):
     isLeaf = True
 
     def __init__(self, api: Resource, web: Resource) -> None:
-        super().__init__()
+        Resource.__init__(self)
         self.api = api
         self.web = web
 

@@ -100,4 +100,5 @@ def purge_expired(db: Connection, now: float, idle_s: float, max_s: float) -> in
     )
     if db.in_transaction:
         db.commit()
-    return cursor.rowcount
+    deleted: int = cursor.rowcount
+    return deleted

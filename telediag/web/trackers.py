@@ -48,4 +48,5 @@ def tracker_list(api: ApiBackend, principal: Principal) -> ReaderWork:
 
 def visible_part(api: ApiBackend, principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
     """What of ``body`` this principal may see: the API's own output filter."""
-    return policy.filter_body(principal, body, api.pseudonyms)
+    visible: dict[str, Any] = policy.filter_body(principal, body, api.pseudonyms)
+    return visible
