@@ -75,11 +75,11 @@ def apply_verdicts(db: Connection, imei: str, verdicts: Verdicts, now: float) ->
             if evidence is not None:
                 blob = orjson.dumps(evidence, default=str).decode()
                 if current is None:
-                    cursor = db.execute(
+                    (finding_id,) = db.execute(
                         "INSERT INTO findings (imei, code, active, first_seen, last_seen, count, evidence) "
-                        "VALUES (?, ?, 1, ?, ?, 1, ?)", (imei, code, now, now, blob),
-                    )
-                    finding = Finding(cursor.lastrowid or 0, imei, code, True, now, now, 1, orjson.loads(blob), None)
+                        "VALUES (?, ?, 1, ?, ?, 1, ?) RETURNING id", (imei, code, now, now, blob),
+                    ).fetchone()
+                    finding = Finding(finding_id, imei, code, True, now, now, 1, orjson.loads(blob), None)
                     transitions.append(Transition("raised", finding))
                 else:
                     db.execute(

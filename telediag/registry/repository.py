@@ -22,27 +22,27 @@ MAX_IMPORT_ROWS = 200_000
 """Rows one import may carry; a bigger file is refused before anything is written."""
 
 _UPSERT_ACCOUNT = """
-INSERT INTO accounts (name, home_country, coverage) VALUES (?, ?, ?)
+INSERT INTO accounts AS a (name, home_country, coverage) VALUES (?, ?, ?)
 ON CONFLICT (name) DO UPDATE SET
-    home_country = coalesce(excluded.home_country, home_country),
-    coverage = coalesce(excluded.coverage, coverage)
+    home_country = coalesce(excluded.home_country, a.home_country),
+    coverage = coalesce(excluded.coverage, a.coverage)
 """
 _UPSERT_SIM = """
-INSERT INTO sim_profiles (iccid, apn, roaming_allowed) VALUES (?, ?, ?)
+INSERT INTO sim_profiles AS s (iccid, apn, roaming_allowed) VALUES (?, ?, ?)
 ON CONFLICT (iccid) DO UPDATE SET
-    apn = coalesce(excluded.apn, apn), roaming_allowed = coalesce(excluded.roaming_allowed, roaming_allowed)
+    apn = coalesce(excluded.apn, s.apn), roaming_allowed = coalesce(excluded.roaming_allowed, s.roaming_allowed)
 """
 _UPSERT_DEVICE = """
-INSERT INTO devices (imei, protocol, registered_at, source, account, vehicle_plate, iccid,
-                     activated_at, report_interval_s, install_profile)
+INSERT INTO devices AS d (imei, protocol, registered_at, source, account, vehicle_plate, iccid,
+                          activated_at, report_interval_s, install_profile)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (imei) DO UPDATE SET
-    protocol = coalesce(excluded.protocol, protocol), account = coalesce(excluded.account, account),
-    vehicle_plate = coalesce(excluded.vehicle_plate, vehicle_plate),
-    iccid = coalesce(excluded.iccid, iccid), activated_at = coalesce(excluded.activated_at, activated_at),
-    report_interval_s = coalesce(excluded.report_interval_s, report_interval_s),
-    install_profile = coalesce(excluded.install_profile, install_profile),
-    source = CASE WHEN source = 'auto' THEN excluded.source ELSE source END
+    protocol = coalesce(excluded.protocol, d.protocol), account = coalesce(excluded.account, d.account),
+    vehicle_plate = coalesce(excluded.vehicle_plate, d.vehicle_plate),
+    iccid = coalesce(excluded.iccid, d.iccid), activated_at = coalesce(excluded.activated_at, d.activated_at),
+    report_interval_s = coalesce(excluded.report_interval_s, d.report_interval_s),
+    install_profile = coalesce(excluded.install_profile, d.install_profile),
+    source = CASE WHEN d.source = 'auto' THEN excluded.source ELSE d.source END
 """
 _DEVICE_VIEW = """
 SELECT d.imei, d.protocol, d.account, d.vehicle_plate, d.iccid, s.apn, s.roaming_allowed AS roaming,

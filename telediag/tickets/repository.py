@@ -20,9 +20,8 @@ def insert_ticket(db: Connection, **values: Any) -> int:
     """A new ticket row; returns its id."""
     names = ", ".join(values)
     placeholders = ", ".join("?" * len(values))
-    cursor = db.execute(f"INSERT INTO tickets ({names}) VALUES ({placeholders})", tuple(values.values()))
-    assert cursor.lastrowid is not None
-    return cursor.lastrowid
+    row = db.execute(f"INSERT INTO tickets ({names}) VALUES ({placeholders}) RETURNING id", tuple(values.values()))
+    return int(row.fetchone()[0])
 
 
 def update_ticket(db: Connection, ticket_id: int, **values: Any) -> None:

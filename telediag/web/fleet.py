@@ -59,9 +59,10 @@ _WITH = f"WITH {_SEVERITY}, {_PROBLEMS} "
 _OPERATOR = (
     "coalesce("
     f"(SELECT CAST(operator AS TEXT) FROM (SELECT operator FROM records WHERE imei = d.imei "
-    f"ORDER BY fix_time DESC LIMIT {RECENT_ROWS}) WHERE operator IS NOT NULL LIMIT 1), "
-    f"(SELECT printf('%d%02d', mcc, mnc) FROM (SELECT mcc, mnc FROM connectivity_events WHERE iccid = d.iccid "
-    f"ORDER BY at DESC LIMIT {RECENT_ROWS}) WHERE mcc IS NOT NULL AND mnc IS NOT NULL LIMIT 1))"
+    f"ORDER BY fix_time DESC LIMIT {RECENT_ROWS}) AS recent WHERE operator IS NOT NULL LIMIT 1), "
+    "(SELECT CAST(mcc AS TEXT) || CASE WHEN mnc < 10 THEN '0' ELSE '' END || CAST(mnc AS TEXT) "
+    f"FROM (SELECT mcc, mnc FROM connectivity_events WHERE iccid = d.iccid "
+    f"ORDER BY at DESC LIMIT {RECENT_ROWS}) AS recent WHERE mcc IS NOT NULL AND mnc IS NOT NULL LIMIT 1))"
 )
 """A device's operator as text ("26001"), from the row ``d`` of ``devices``; NULL when unknown."""
 _ORDER = "coalesce(p.rank, 0) DESC, p.since DESC, st.last_seen ASC, d.imei"

@@ -71,15 +71,16 @@ def create_user(
             "(telediag devices add IMEI --account NAME)"
         )
     try:
-        cursor = db.execute(
-            "INSERT INTO users (username, role, account, password_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+        (user_id,) = db.execute(
+            "INSERT INTO users (username, role, account, password_hash, created_at) VALUES (?, ?, ?, ?, ?) "
+            "RETURNING id",
             (username, role, account, password_hash, now),
-        )
+        ).fetchone()
     except INTEGRITY_ERRORS:
         raise UserExists(f"user {username!r} already exists; see `telediag users list`") from None
     if db.in_transaction:
         db.commit()
-    return int(cursor.lastrowid or 0)
+    return int(user_id)
 
 
 def _user(row: tuple[Any, ...]) -> User:
