@@ -24,14 +24,17 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape, quoteattr
 
 from matplotlib import rc_context
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
 
-SVG_RC: dict[str, Any] = {
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
+SVG_RC: dict[RcKeyType, Any] = {
     "svg.hashsalt": "telediag-console",  # clip-path ids from a fixed salt: the same data draws the same bytes
     "svg.fonttype": "none",              # text as <text>, no embedded glyph paths
     "font.size": 9.0,
@@ -142,7 +145,7 @@ def render_chart(chart: Chart) -> bytes:
         axes = figure.add_subplot()
         axes.set_title(chart.title, loc="left")
         start, end = _utc(chart.since), _utc(chart.until)
-        axes.set_xlim(start, end)
+        axes.set_xlim(start, end)  # type: ignore[arg-type]  # matplotlib takes datetimes; its stubs say float
         axes.xaxis.set_major_locator(dates.AutoDateLocator(minticks=4, maxticks=8, tz=UTC))
         axes.xaxis.set_major_formatter(dates.DateFormatter("%H:%M", tz=UTC))
         axes.set_xlabel("UTC")
@@ -157,11 +160,11 @@ def render_chart(chart: Chart) -> bytes:
             times, values = with_gaps([t for t, _ in usable], [v for _, v in usable])
             stamps = [_utc(t) for t in times]
             if chart.steps:
-                axes.step(stamps, values, where="post", color=LINE, linewidth=1.4)
+                axes.step(stamps, values, where="post", color=LINE, linewidth=1.4)  # type: ignore[arg-type]  # as above
             else:
-                axes.plot(stamps, values, color=LINE, linewidth=1.4)
+                axes.plot(stamps, values, color=LINE, linewidth=1.4)  # type: ignore[arg-type]  # as above
             if len(usable) == 1:
-                axes.plot(stamps, values, "o", color=LINE, markersize=4)
+                axes.plot(stamps, values, "o", color=LINE, markersize=4)  # type: ignore[arg-type]  # as above
             if chart.zero_line:
                 axes.axhline(0.0, color="#a4262c", linewidth=0.8, linestyle="--")
             data_low = min(v for _, v in usable)

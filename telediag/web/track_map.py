@@ -18,7 +18,7 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from matplotlib import rc_context
 from matplotlib.backends.backend_svg import FigureCanvasSVG
@@ -27,6 +27,9 @@ from matplotlib.patches import PathPatch
 from matplotlib.path import Path
 
 from telediag.web.charts import DRAWING, SVG_RC, accessible, with_gaps
+
+if TYPE_CHECKING:
+    import numpy as np
 
 WIDTH_IN, HEIGHT_IN = 6.4, 4.2
 MIN_SPAN_DEG = 0.02
@@ -223,7 +226,7 @@ def _path(geometry: Any) -> Path | None:
         rings.append(list(polygon.exterior.coords))
         rings.extend(list(interior.coords) for interior in polygon.interiors)
     vertices: list[tuple[float, float]] = []
-    codes: list[int] = []
+    codes: list[np.uint8] = []
     for ring in rings:
         if len(ring) < 4:  # not a closed ring with an area (a sliver left by clipping)
             continue
