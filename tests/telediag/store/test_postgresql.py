@@ -23,7 +23,8 @@ from telediag.store.rows import ROW_COLUMNS
 from telediag.store.schema import StoreTooNew
 from telediag.store.sqlite import SQLiteDatabase, connect
 from telediag.store.writer import ConnectionChange, IngestError, RecordBatch, Registration, Store
-from tests.postgres_server import fresh_database
+from tests import postgres_server
+from tests.postgres_server import PostgresMissing, PostgresServer, fresh_database, server
 
 IMEI = "356307042441013"
 OTHER = "862104051234567"
@@ -111,6 +112,30 @@ def test_month_partitions() -> None:
     assert Partition.of_time(december.upper) == Partition.of_month(2026, 1)
     assert Partition.of_time(946_684_799.0) is None and Partition.of_time(4_102_444_800.0) is None
     assert Partition.of_name("records_y2025m12") == december and Partition.of_name("records_default") is None
+
+
+# -- the test server ------------------------------------------------------------------------------
+
+
+def test_the_test_server_runs_unprivileged_on_loopback_and_copies_a_migrated_template() -> None:
+    import psutil
+
+    running = server()
+    assert running.process is not None and psutil.Process(running.process.pid).username() != "root"
+    migrated, empty = fresh_database(migrated=True), fresh_database()
+    assert migrated.startswith("postgresql://postgres@127.0.0.1:")
+    db = PostgresDatabase(migrated)
+    assert db.exists() and not PostgresDatabase(empty).exists()
+    connection = db.connect()
+    assert db.schema_version(connection) == LATEST
+    assert connection.execute("SHOW listen_addresses").fetchone() == ("127.0.0.1",)
+
+
+def test_the_test_server_names_make_servers_when_postgresql_is_missing(monkeypatch: pytest.MonkeyPatch,
+                                                                       tmp_path: Path) -> None:
+    monkeypatch.setattr(postgres_server, "BIN_DIR", tmp_path)
+    with pytest.raises(PostgresMissing, match="run `make servers`"):
+        PostgresServer()
 
 
 # -- schema ----------------------------------------------------------------------------------------
