@@ -8,10 +8,12 @@ no old row, never scanning the table. Rows dated inside the window by a clock th
 the old rows behind them only while they fill a whole batch by themselves; fewer only slow them. Records
 the InfluxDB export has not sent yet (ids past its cursor) are kept until it has.
 
-On PostgreSQL (:func:`drop_expired_partitions`) ``records`` is partitioned by month of fix time: a
-month that lies wholly before the cutoff goes as one ``DROP TABLE`` once its newest row was received
-before the cutoff and exported; rows of other months (a device's backlog, a clock gone wrong) and of
-the default partition go in the same bounded batches as on SQLite.
+On PostgreSQL (:func:`drop_expired_partitions`) ``records`` is partitioned by month of fix time, and
+retention drops whole months: a month that lies wholly before the cutoff goes as one ``DROP TABLE``
+(no dead rows to vacuum, no index churn) once its newest row was received before the cutoff and has
+been exported. So a record stays up to a month longer than ``retention_days``, until its month goes.
+Rows of a wholly old month that cannot go yet (a device's backlog received lately, rows not exported)
+and old rows of the default partition (no fix time) go in the same bounded batches as on SQLite.
 """
 
 from __future__ import annotations
