@@ -131,8 +131,8 @@ def command_devices(config: Config, args: argparse.Namespace, out: TextIO) -> in
             if args.action == "list":
                 devices = repository.list_devices(db, args.account)
                 if args.format == "jsonl":
-                    for device in devices:
-                        out.write(json.dumps(device) + "\n")
+                    for listed in devices:
+                        out.write(json.dumps(listed) + "\n")
                 else:
                     out.write(f"{'IMEI':<17} {'PROTOCOL':<10} {'ACCOUNT':<20} {'PLATE':<10} ACTIVATED\n")
                     for d in devices:

@@ -22,7 +22,9 @@ from prometheus_client import CollectorRegistry, ProcessCollector, generate_late
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from twisted.internet import defer
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from telediag.config import MetricsSettings
 from telediag.diagnostics.catalogue import FINDINGS
@@ -235,7 +237,7 @@ class StoreCollector(Collector):
 
     log = Logger()
 
-    def __init__(self, clock: Any, cache_s: float) -> None:
+    def __init__(self, clock: IReactorTime, cache_s: float) -> None:
         self.clock = clock
         self.cache_s = cache_s
         self.counts: StoreCounts | None = None
@@ -252,14 +254,14 @@ class StoreCollector(Collector):
         if len(self._waiters) == 1:
             started = self.clock.seconds()
             reading = read(count_store)
-            reading.addCallbacks(self._counted, self._failed, (started,), None, (started,))
+            reading.addCallbacks(self._counted, self._failed, callbackArgs=(started,), errbackArgs=(started,))
         return waiter
 
     def _counted(self, counts: StoreCounts, started: float) -> None:
         self.counts, self._read_at = counts, started
         self._release()
 
-    def _failed(self, failure: Any, started: float) -> None:
+    def _failed(self, failure: Failure, started: float) -> None:
         """Keep the last counts; try again after the cache time, not on every scrape."""
         self.read_errors += 1
         self._read_at = started

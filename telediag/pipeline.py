@@ -11,9 +11,10 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from twisted.internet.defer import Deferred, fail
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from protocols.core import ProtocolError
@@ -89,7 +90,7 @@ class Pipeline:
 
     def __init__(
         self,
-        reactor: Any,
+        reactor: IReactorTime,
         committer: BatchCommitter,
         registered: set[str],
         auto_register: bool = True,

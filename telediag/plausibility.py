@@ -66,7 +66,8 @@ class Bounds:
 def _in(value: Any, low: float, high: float) -> bool:
     """``low <= value <= high``; False for NaN, infinity and anything that is not a number."""
     try:
-        return low <= value <= high
+        inside: bool = low <= value <= high
+        return inside
     except TypeError:
         return False
 

@@ -68,19 +68,21 @@ class Incidents:
         finding = _finding_dict(transition)
         open_ticket = repo.find_for_problem(db, f.imei, f.code, ACTIVE_STATES)
         if open_ticket is not None:
-            repo.record_finding(db, open_ticket["id"], finding)
-            repo.update_ticket(db, open_ticket["id"], updated_at=now)
+            ticket_id: int = open_ticket["id"]
+            repo.record_finding(db, ticket_id, finding)
+            repo.update_ticket(db, ticket_id, updated_at=now)
             if transition.kind == "raised":
-                repo.add_timeline(db, open_ticket["id"], now, "finding", SYSTEM,
+                repo.add_timeline(db, ticket_id, now, "finding", SYSTEM,
                                   f"{f.code} seen again on {f.imei}")
-                self.lifecycle.notify(db, open_ticket["id"], "ticket.enriched", now)
-            return open_ticket["id"]
+                self.lifecycle.notify(db, ticket_id, "ticket.enriched", now)
+            return ticket_id
         earlier = repo.find_for_problem(db, f.imei, f.code, ("resolved", "closed"))
         if earlier is not None and (earlier["resolved_at"] or now) >= now - self.config.reopen_window_s:
-            repo.record_finding(db, earlier["id"], finding)
-            self.lifecycle.move(db, earlier["id"], "open", SYSTEM, now,
+            ticket_id = earlier["id"]
+            repo.record_finding(db, ticket_id, finding)
+            self.lifecycle.move(db, ticket_id, "open", SYSTEM, now,
                                 f"{f.code} came back on {f.imei}: reopened", staff=False)
-            return earlier["id"]
+            return ticket_id
         return self._open(db, finding, now)
 
     def _open(self, db: Connection, finding: dict[str, Any], now: float, parent_id: int | None = None) -> int:
@@ -107,11 +109,12 @@ class Incidents:
         ticket = repo.find_for_problem(db, f.imei, f.code, ACTIVE_STATES)
         if ticket is None:
             return None
-        repo.record_finding(db, ticket["id"], _finding_dict(transition))
-        self.lifecycle.move(db, ticket["id"], "resolved", SYSTEM, now,
+        ticket_id: int = ticket["id"]
+        repo.record_finding(db, ticket_id, _finding_dict(transition))
+        self.lifecycle.move(db, ticket_id, "resolved", SYSTEM, now,
                             f"the device recovered: {f.code} cleared at {iso_utc(f.cleared_at)}", staff=False,
                             kind="auto_resolved")
-        return ticket["id"]
+        return ticket_id
 
     def correlate(self, db: Connection, now: float) -> set[int]:
         """Group devices that failed together by operator, APN and area; one parent per large group."""
@@ -174,7 +177,8 @@ class Incidents:
             f"SELECT id FROM tickets WHERE problem = 'MASS_OUTAGE' AND correlation_key = ? "
             f"AND state IN ({', '.join('?' * len(ACTIVE_STATES))})", (correlation, *ACTIVE_STATES)).fetchone()
         if found:
-            return found[0]
+            parent_id: int = found[0]
+            return parent_id
         first_due, resolution_due = self.lifecycle.due_times("critical_server_failure", now)
         parent = repo.insert_ticket(
             db, title=f"Mass outage: devices on {key[0]} {key[1]} fail together", origin="auto",

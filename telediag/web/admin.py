@@ -186,7 +186,7 @@ def integrations(config: Config, seen: Snapshot, now: float, *, metrics: Any, de
     found = [
         Integration("store", _("Store"), "ok", _("{backend}, answering").format(backend=seen.store_name), [
             (_("Location"), seen.store_location),
-            (_("Size with its log"), size_text(seen.database_bytes)),
+            (_("Size with its log"), _("unknown") if seen.database_bytes is None else size_text(seen.database_bytes)),
             (_("Schema version"), str(seen.schema_version)),
             (_("Newest record id"), str(seen.newest_record_id)),
             (_("Trackers registered"), str(seen.devices)),
@@ -265,7 +265,7 @@ def _metrics(settings: MetricsSettings, exporter: Any, _: Gettext) -> Integratio
     facts = [(_("Bearer token required"), _("yes") if settings.token else _("no"))]
     registry = getattr(exporter, "registry", None)
     stored = registry.get_sample_value("telediag_records_stored_total") if registry is not None else None
-    if stored is None:
+    if registry is None or stored is None:
         facts.append((_("Ingest and commit counters"), _("not available (no ingest in this process)")))
     else:
         backlog = registry.get_sample_value("telediag_commit_backlog_records")
