@@ -10,7 +10,8 @@ target: two workers keep at least 0.8 of one worker's records per CPU-second.
         [--measure 10] [--per-packet 1] [--workers 1 2] [--backend sqlite] [--dsn DSN]
 
 Server and clients share the machine's cores, so records per CPU-second is the steadier figure.
-``--dsn`` (with ``--backend postgresql``) names an empty PostgreSQL database to write to.
+With ``--backend postgresql`` each run writes to a new database of ``--dsn``'s server, or (without
+``--dsn``) of a throwaway PostgreSQL 15 that ``tests.postgres_server`` starts (``make servers``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.ingest_bench import env, free_port, stop  # noqa: E402
+
+
+def fresh_dsn(dsn: str) -> str:
+    """A new empty database on ``dsn``'s server, or on the throwaway test server when ``dsn`` is empty."""
+    if not dsn:
+        from tests.postgres_server import fresh_database
+
+        return fresh_database()
+    import psycopg
+
+    name = f"telediag_bench_{os.getpid()}_{time.monotonic_ns()}"
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    return psycopg.conninfo.make_conninfo(dsn, dbname=name)
 
 
 def start_telediag(workdir: Path, port: int, workers: int, backend: str, dsn: str) -> subprocess.Popen[bytes]:
@@ -109,10 +124,8 @@ def main() -> None:
     parser.add_argument("--per-packet", type=int, default=1, help="records per packet")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
-    parser.add_argument("--dsn", default="", help="PostgreSQL database (with --backend postgresql)")
+    parser.add_argument("--dsn", default="", help="PostgreSQL server to make databases on (--backend postgresql)")
     args = parser.parse_args()
-    if args.backend == "postgresql" and not args.dsn:
-        parser.error("--backend postgresql needs --dsn")
     print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}; {args.backend}; "
           f"{args.connections} connections from {args.clients} clients, {args.per_packet} record(s) per packet, "
           f"{args.measure:g} s measured after {args.warmup:g} s warm-up")
@@ -120,7 +133,8 @@ def main() -> None:
     for workers in args.workers:
         port = free_port()
         with tempfile.TemporaryDirectory() as work:
-            server = start_telediag(Path(work), port, workers, args.backend, args.dsn)
+            dsn = fresh_dsn(args.dsn) if args.backend == "postgresql" else ""
+            server = start_telediag(Path(work), port, workers, args.backend, dsn)
             try:
                 results[workers] = measure(server, port, args.connections, args.clients, args.per_packet,
                                            args.warmup, args.measure)

@@ -150,7 +150,7 @@ class Reporter(Service):
 class WorkerService(OrderedService):
     """A worker's tree: reporter, store, MQTT ingest (worker 0), listeners; ``ready`` once listening."""
 
-    log = Logger()
+    log = Logger(namespace="telediag.ingest.worker.WorkerService")  # not __main__
 
     def __init__(self, plan: WorkerPlan, reactor: Any, link: ParentLink) -> None:
         super().__init__()

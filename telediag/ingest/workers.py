@@ -249,8 +249,9 @@ class WorkerPool(Service):
         if self._stopping:
             self.log.info("ingest worker {index} (pid {pid}) stopped", index=index, pid=worker.pid)
             return
-        if not self.ready.called:
-            self._give_up_starting(f"ingest worker {index} exited before it listened: {reason}")
+        if not self.ready.called:  # judged after the delay: a stop of the whole group may be on its way
+            message = f"ingest worker {index} exited before it listened: {reason}"
+            self._pending[index] = self.reactor.callLater(self.restart_delay_s, self._give_up_starting, message)
             return
         now = self.reactor.seconds()
         if not self.budgets[index].allow(now):
@@ -272,6 +273,9 @@ class WorkerPool(Service):
             self._give_up_starting(f"ingest workers did not listen within {self.ready_timeout_s:g} s")
 
     def _give_up_starting(self, message: str) -> None:
+        self._pending.clear()
+        if self.ready.called:
+            return
         self.log.error("{message}", message=message)
         self._stopping = True  # no restarts: the node cannot start
         for worker in self.workers.values():

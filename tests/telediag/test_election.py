@@ -11,7 +11,7 @@ from twisted.application.service import Service
 from twisted.internet.task import Clock
 
 from telediag.config import StoreConfig
-from telediag.election import AdvisoryLock, ElectedService, FileLock, LockLost, election_lock
+from telediag.election import ADVISORY_KEY, AdvisoryLock, ElectedService, FileLock, LockLost, election_lock
 from telediag.store.sqlite import SQLiteDatabase
 from tests.stores import BACKEND, database_at
 
@@ -139,4 +139,14 @@ def test_one_advisory_lock_holder_per_database_and_the_next_takes_it_when_its_se
     assert second.try_acquire()
     with pytest.raises(LockLost):
         first.check()
-    second.release()
+    admin = database.connect()
+    try:  # the holder's session ends as if its node died: the lock goes with it
+        key = ADVISORY_KEY & 0xFFFFFFFF
+        (pid,) = admin.execute("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = ?", (key,)).fetchone()
+        admin.execute("SELECT pg_terminate_backend(?)", (pid,))
+        with pytest.raises(LockLost, match="connection broke"):
+            second.check()
+        assert first.try_acquire()
+        first.release()
+    finally:
+        admin.close()
