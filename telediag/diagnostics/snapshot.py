@@ -10,6 +10,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import pandas as pd
 
 from telediag.config import Thresholds
@@ -30,12 +31,12 @@ _RECENT = (
     "ORDER BY fix_time DESC LIMIT ?"
 )
 _FUTURE = "SELECT count(*) FROM records WHERE imei = ? AND fix_time > ? AND server_time >= ?"
-_RAW_FIX_TIME = "CASE WHEN json_valid(attributes) THEN json_extract(attributes, '$.raw_fix_time') END"
-_UNUSABLE_TIMES = (
-    f"SELECT count(*), max(server_time), {_RAW_FIX_TIME} FROM records "
-    f"WHERE imei = ? AND fix_time IS NULL AND server_time >= ? AND {_RAW_FIX_TIME} IS NOT NULL"
-)
-"""Records whose fix time was too absurd to keep (``telediag.plausibility``): clock evidence too."""
+_UNUSABLE = """FROM records WHERE imei = ? AND fix_time IS NULL AND server_time >= ?
+AND attributes LIKE '%"raw_fix_time":%' """
+_UNUSABLE_TIMES = f"SELECT count(*) {_UNUSABLE}"
+"""Records whose fix time was too absurd to keep (``telediag.plausibility``): clock evidence too. (The
+attributes are orjson's: the key is matched as text, which SQL of every store backend can do.)"""
+_LATEST_UNUSABLE = f"SELECT attributes, server_time {_UNUSABLE} ORDER BY server_time DESC, id DESC LIMIT 1"
 _EVENTS = (
     "SELECT at, type, cause, apn, mcc, mnc, rat FROM connectivity_events "
     "WHERE (imei = ? OR iccid = ?) AND at >= ? ORDER BY at, id"
@@ -107,7 +108,11 @@ def load_snapshot(
     future = db.execute(
         _FUTURE, (imei, now + thresholds.clock_future_tolerance_s, window_start)
     ).fetchone()[0]
-    unusable, arrived, raw = db.execute(_UNUSABLE_TIMES, (imei, window_start)).fetchone()
+    (unusable,) = db.execute(_UNUSABLE_TIMES, (imei, window_start)).fetchone()
+    sample = None
+    if unusable:
+        attributes, arrived = db.execute(_LATEST_UNUSABLE, (imei, window_start)).fetchone()
+        sample = (orjson.loads(attributes).get("raw_fix_time"), arrived)
     iccid = device.get("iccid") if device else None
     events = [
         dict(zip(("at", "type", "cause", "apn", "mcc", "mnc", "rat"), row, strict=True))
@@ -129,7 +134,7 @@ def load_snapshot(
         history = load_history(db, imei, now - thresholds.history_s, now + thresholds.clock_future_tolerance_s)
     return DeviceSnapshot(
         imei=imei, now=now, device=device, state=state, recent=recent, future_records=future,
-        unusable_times=unusable, unusable_sample=(raw, arrived) if unusable else None,
+        unusable_times=unusable, unusable_sample=sample,
         events=events, errors_in_window=errors, last_error=last_error, reports=reports, history=history,
     )
 
