@@ -10,13 +10,15 @@ closes the connections to SQLite.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from twisted.application.service import Service
 from twisted.internet import defer
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.web.server import Site
 
 from telediag.api.backend import READ_THREADS, ApiBackend
@@ -61,7 +63,7 @@ class ApiService(Service):
         self._tracker: GuardedFactory | None = None
 
     def startService(self) -> None:
-        super().startService()
+        Service.startService(self)
         config = self.config
         private_directory(config.store.data_dir)
         pseudonyms = Pseudonymiser(load_or_create_secret(config.store.data_dir))
@@ -76,7 +78,9 @@ class ApiService(Service):
             timeout=IDLE_TIMEOUT_S,
             reactor=self.reactor,
         )
-        site.protocol = ApiChannel  # plain HTTP/1.1 (no HTTP/2 switch): what the guard in front parses
+        # plain HTTP/1.1 (no HTTP/2 switch): what the guard in front parses; Twisted annotates
+        # ``protocol`` as its default channel factory, a method, though a channel class is what it takes
+        site.protocol = ApiChannel  # type: ignore[method-assign, assignment]
         site.noisy = False
         site.displayTracebacks = False
         self._tracker = GuardedFactory(site, GuardSettings.from_config(config.api), self.reactor)
@@ -86,11 +90,11 @@ class ApiService(Service):
 
     def _listened(self, port: IListeningPort) -> None:
         self._listening = port
-        self.port = port.getHost().port
+        self.port = cast(IPv4Address | IPv6Address, port.getHost()).port
         self.log.info("HTTP API listening on port {port}", port=self.port)
         self.ready.callback(self.port)
 
-    def _listen_failed(self, failure: Any) -> None:
+    def _listen_failed(self, failure: Failure) -> None:
         self.log.error("HTTP API cannot listen on {endpoint}: {error}",
                        endpoint=self.config.api.listen, error=failure.value)
         self.ready.errback(failure)
@@ -98,7 +102,7 @@ class ApiService(Service):
     @defer.inlineCallbacks
     def stopService(self) -> Any:
         """Stop listening, close connections, stop the threads, close the store connections."""
-        super().stopService()
+        Service.stopService(self)
         if self._listening is not None:
             yield self._listening.stopListening()
             self._listening = None
