@@ -28,9 +28,9 @@ from __future__ import annotations
 import gc
 import json
 import os
-from typing import Any
+from typing import Any, cast
 
-from twisted.application.service import IService, Service
+from twisted.application.service import IService, MultiService, Service
 from twisted.internet import defer
 from twisted.logger import Logger
 
@@ -75,7 +75,7 @@ class TelediagService(OrderedService):
     log = Logger()
 
     def __init__(self, config: Config, pipeline: Pipeline, reactor: Any = None) -> None:
-        super().__init__()
+        MultiService.__init__(self)
         self.config = config
         self.reactor = reactor
         self.failure: str | None = None
@@ -88,13 +88,14 @@ class TelediagService(OrderedService):
 
     def startService(self) -> None:
         try:
-            super().startService()
+            MultiService.startService(self)
         except Exception as error:  # an unusable data directory, a corrupt store: ready says why
             self.ready.errback(error)
             return
         listeners: ListenerService | WorkerPool = self.getServiceNamed("listeners")  # type: ignore[assignment]
         api: ApiService = self.getServiceNamed("api")  # type: ignore[assignment]
-        bound = defer.gatherResults([listeners.ready, api.ready], consumeErrors=True)
+        waiting: list[defer.Deferred[Any]] = [listeners.ready, api.ready]
+        bound = defer.gatherResults(waiting, consumeErrors=True)
         bound.addCallback(lambda _: self._listening(listeners, api))
         bound.addErrback(self._failed)
 
@@ -122,9 +123,10 @@ class TelediagService(OrderedService):
 
     def getServiceNamed(self, name: str) -> IService:
         """A child by name; the children of the elected group (diagnostics, tickets, outbound) too."""
-        if name not in self.namedServices and "elected" in self.namedServices:
-            return self.namedServices["elected"].getServiceNamed(name)
-        return super().getServiceNamed(name)
+        elected = self.namedServices.get("elected")
+        if name not in self.namedServices and elected is not None:
+            return cast(IService, MultiService.getServiceNamed(elected, name))
+        return cast(IService, MultiService.getServiceNamed(self, name))
 
     def fail(self, reason: str) -> None:
         """Stop the node because a part of it cannot go on; ``failure`` keeps why (exit status 1)."""

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from twisted.application.service import Service
+from twisted.application.service import MultiService, Service
 from twisted.internet import defer
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
@@ -163,7 +163,7 @@ class ElectedService(OrderedService):
         self, lock: Lock, reactor: Any, retry_s: float = 5.0, on_lost: Callable[[str], None] | None = None,
         clock: Any = None,
     ) -> None:
-        super().__init__()
+        MultiService.__init__(self)
         self.lock = lock
         self.reactor = reactor
         self.clock = clock or reactor

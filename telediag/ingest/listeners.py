@@ -12,6 +12,7 @@ from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet import defer
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort
 from twisted.logger import Logger
@@ -50,7 +51,7 @@ class ListenerService(Service):
         self.ready: defer.Deferred[list[tuple[str, str, IListeningPort]]] = defer.Deferred()
 
     def startService(self) -> None:
-        super().startService()
+        Service.startService(self)
         binding = [defer.maybeDeferred(self._listen, name, endpoint)
                    for name, endpoints in self.listen.items() for endpoint in endpoints]
         bound = defer.gatherResults(binding, consumeErrors=True)
@@ -97,25 +98,35 @@ class ListenerService(Service):
             port = inherited.adopt(lambda fd, family: self.reactor.adoptStreamPort(fd, family, factory))
             self.ports.append((protocol, "tcp", port))
             return defer.succeed(None)
-        listening = serverFromString(self.reactor, endpoint).listen(factory)
-        listening.addCallback(lambda port: self.ports.append((protocol, "tcp", port)))
-        return listening
+        listening: defer.Deferred[IListeningPort] = serverFromString(self.reactor, endpoint).listen(factory)
+
+        def bound(port: IListeningPort) -> None:
+            self.ports.append((protocol, "tcp", port))
+
+        return listening.addCallback(bound)
 
     @defer.inlineCallbacks
     def stopService(self) -> Any:
         """Stop listening on every port."""
-        super().stopService()
+        Service.stopService(self)
         ports, self.ports = self.ports, []
         for _, _, port in ports:
             yield port.stopListening()
 
     def bound(self) -> list[tuple[str, str, int]]:
         """(protocol, transport, port number) of every listener."""
-        return [(name, kind, int(port.getHost().port)) for name, kind, port in self.ports]
+        return [(name, kind, port_number(port)) for name, kind, port in self.ports]
 
     def port(self, protocol: str, transport: str = "tcp") -> int:
         """The bound port number of the first ``protocol`` listener on ``transport``."""
         for name, kind, port in self.ports:
             if name == protocol and kind == transport:
-                return int(port.getHost().port)
+                return port_number(port)
         raise LookupError(f"no {protocol} {transport} listener")
+
+
+def port_number(port: IListeningPort) -> int:
+    """The number of the port ``port`` is bound to."""
+    host = port.getHost()
+    assert isinstance(host, IPv4Address | IPv6Address)
+    return host.port

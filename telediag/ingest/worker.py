@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from twisted.application.service import Service
+from twisted.application.service import MultiService, Service
 from twisted.internet import defer, protocol
 from twisted.internet.stdio import StandardIO
 from twisted.internet.task import LoopingCall
@@ -138,11 +138,11 @@ class Reporter(Service):
                                               self.listeners.factories, devices)})
 
     def startService(self) -> None:
-        super().startService()
+        Service.startService(self)
         self._loop.start(self.report_s, now=False)
 
     def stopService(self) -> None:
-        super().stopService()
+        Service.stopService(self)
         if self._loop.running:
             self._loop.stop()
 
@@ -153,7 +153,7 @@ class WorkerService(OrderedService):
     log = Logger(namespace="telediag.ingest.worker.WorkerService")  # not __main__
 
     def __init__(self, plan: WorkerPlan, reactor: Any, link: ParentLink) -> None:
-        super().__init__()
+        MultiService.__init__(self)
         config = plan.config
         self.plan = plan
         self.link = link
@@ -161,13 +161,13 @@ class WorkerService(OrderedService):
         pipeline = ingest_pipeline(config, store, reactor)
         inherited = {(s.protocol, s.endpoint): Inherited(s.fd, s.family) for s in plan.sockets}
         self.listeners = ListenerService(config.listen, config.ingest, pipeline, reactor, inherited=inherited)
-        Reporter(plan.index, link, pipeline, self.listeners, reactor, plan.report_s).setServiceParent(self)
-        store.setServiceParent(self)
+        children: list[Service] = [Reporter(plan.index, link, pipeline, self.listeners, reactor, plan.report_s), store]
         if plan.mqtt and config.mqtt.ingest_enabled:
             from telediag.ingest.mqtt import MqttIngest  # paho only where it is used
 
-            MqttIngest(reactor, config.mqtt, pipeline).setServiceParent(self)
-        self.listeners.setServiceParent(self)
+            children.append(MqttIngest(reactor, config.mqtt, pipeline))
+        for child in [*children, self.listeners]:
+            child.setServiceParent(self)
         self.ready: defer.Deferred[None] = self.listeners.ready.addCallback(self._listening)
 
     def _listening(self, _: object) -> None:
@@ -222,7 +222,7 @@ def main() -> int:
     def start() -> None:
         StandardIO(link, stdin=0, stdout=REPORT_FD, reactor=reactor)  # type: ignore[call-arg, no-untyped-call]  # POSIX one
         try:
-            service.startService()
+            MultiService.startService(service)
         except Exception as error:  # an unusable store: say why and end
             service.ready.errback(error)
 

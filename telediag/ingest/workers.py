@@ -179,7 +179,7 @@ class WorkerPool(Service):
         return {index: worker.pid for index, worker in self.workers.items() if worker.pid is not None}
 
     def startService(self) -> None:
-        super().startService()
+        Service.startService(self)
         try:
             for address in self.addresses:
                 self._sockets.append(reuseport_sockets(address, self.count))
@@ -285,7 +285,7 @@ class WorkerPool(Service):
     @defer.inlineCallbacks
     def stopService(self) -> Any:
         """SIGTERM every worker and wait until all ended (SIGKILL after ``stop_timeout_s``)."""
-        super().stopService()
+        Service.stopService(self)
         self._stopping = True
         for timer in [*self._pending.values(), self._ready_timer]:
             if timer is not None and timer.active():

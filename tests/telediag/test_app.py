@@ -60,9 +60,6 @@ class TreeTests(unittest.TestCase):
         self.assertIs(service.getServiceNamed("listeners").pipeline, diagnostics.pipeline)
 
     def test_what_this_version_cannot_run_is_refused_before_anything_starts(self) -> None:
-        postgresql = StoreConfig(data_dir=self.data_dir, backend="postgresql", dsn="postgresql://telediag@db/telediag")
-        with self.assertRaisesRegex(ConfigError, "not available in this version"):
-            makeService(Config(store=postgresql), reactor)
         with self.assertRaisesRegex(ConfigError, r"^\[ingest\] workers = 2: \[listen\] teltonika: 'ssl:5027' cannot"):
             makeService(Config(store=StoreConfig(data_dir=self.data_dir), listen={"teltonika": ("ssl:5027",)},
                                ingest=IngestConfig(workers=2)), reactor)
