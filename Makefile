@@ -36,7 +36,7 @@ bench: $(STAMP)  ## ingest benchmark against the bare Twisted ceiling, and idle-
 	$(PY) bench/ingest_bench.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .hypothesis
+	rm -rf $(VENV) var .pytest_cache .hypothesis .mypy_cache
 
 LOCALE := telediag/locale
 TRANSLATED := pl ru sv
