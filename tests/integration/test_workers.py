@@ -25,6 +25,8 @@ from tests.stores import BACKEND, database_at
 pytestmark = pytest.mark.slow
 
 WORKERS = '[ingest]\nworkers = 2\n'
+STARTUP_S = 60.0
+"""Three processes import the service at once: on a busy machine that takes a while."""
 STORE_CLOSED = re.compile(r"\[worker (\d) telediag\.store\.service\.StoreService#info\] store closed: (\d+) records")
 
 
@@ -33,7 +35,7 @@ def workers_of(server: ServerProcess) -> list[psutil.Process]:
     return psutil.Process(server.process.pid).children()
 
 
-def wait_for(condition: object, timeout: float = 20.0) -> None:
+def wait_for(condition: object, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():  # type: ignore[operator]
@@ -83,7 +85,7 @@ def run_devices(server: ServerProcess, tmp_path: Path, name: str, devices: str, 
 
 
 def test_two_workers_share_the_ports_and_store_every_acknowledged_record_once(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "data", extra_toml=WORKERS).start()
+    server = ServerProcess(tmp_path / "data", extra_toml=WORKERS).start(timeout=STARTUP_S)
     try:
         workers = workers_of(server)
         assert len(workers) == 2, server.log()
@@ -102,7 +104,7 @@ def test_two_workers_share_the_ports_and_store_every_acknowledged_record_once(tm
 
 
 def test_a_killed_worker_is_started_again_and_ingests(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "data", extra_toml=WORKERS).start()
+    server = ServerProcess(tmp_path / "data", extra_toml=WORKERS).start(timeout=STARTUP_S)
     try:
         first = {w.pid for w in workers_of(server)}
         victim = min(first)
@@ -120,7 +122,7 @@ def test_a_killed_worker_is_started_again_and_ingests(tmp_path: Path) -> None:
 
 
 def test_no_worker_outlives_its_parent(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "data", extra_toml=WORKERS).start()
+    server = ServerProcess(tmp_path / "data", extra_toml=WORKERS).start(timeout=STARTUP_S)
     workers = workers_of(server)
     assert len(workers) == 2
     server.kill()
