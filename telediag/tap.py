@@ -4,7 +4,10 @@ with twistd in charge of logging, the pid file and running in the background.
     twistd -n telediag [--config FILE] [--data-dir DIR]
 
 A bad configuration is a usage error before anything starts. A service that cannot start (a port in
-use, an unusable data directory) logs why and stops the reactor, so twistd exits.
+use, an unusable data directory) logs why and stops the reactor, so twistd exits; so does a node that
+stops itself (an ingest worker that keeps dying, a lost election lock), with a critical log line.
+With ``[ingest] workers`` > 1 the worker processes write their log lines to the standard error
+twistd was started with: run it in the foreground (``-n``, as the container does) to keep them.
 """
 
 from __future__ import annotations
