@@ -45,28 +45,22 @@ from telediag.ingest.worker import ingest_pipeline
 from telediag.ingest.workers import WorkerPool
 from telediag.metrics import Metrics
 from telediag.ordered import OrderedService
+from telediag.outbound.destinations import ticket_notifier
 from telediag.outbound.influx import InfluxExporter
 from telediag.outbound.mqtt import MqttPublisher
-from telediag.outbound.webhooks import WebhookDeliverer, outbox_notifier
+from telediag.outbound.webhooks import WebhookDeliverer
 from telediag.pipeline import Pipeline
 from telediag.runner import stop_reactor
 from telediag.store.retention import RetentionService
 from telediag.store.service import StoreService
 from telediag.tickets.desk import TicketDesk
-from telediag.tickets.lifecycle import Notify
 from telediag.tickets.service import TicketService
 
 
-def build_desk(config: Config, extra_notify: Notify | None = None) -> TicketDesk:
-    """The ticket desk with the configured SLA and automation, notifying the webhook outbox (when
-    webhooks are configured) and ``extra_notify`` (MQTT)."""
-    notifiers = [n for n in (outbox_notifier(config.webhooks), extra_notify) if n is not None]
-
-    def notify(db: Any, event: str, document: dict[str, Any], now: float) -> None:
-        for each in notifiers:
-            each(db, event, document, now)
-
-    return TicketDesk(config.sla, config.tickets, notify if notifiers else None)
+def build_desk(config: Config) -> TicketDesk:
+    """The ticket desk with the configured SLA and automation; each ticket event is queued in the
+    outbox, in the change's own transaction, for every webhook URL and for MQTT out."""
+    return TicketDesk(config.sla, config.tickets, ticket_notifier(config.webhooks, config.mqtt))
 
 
 class TelediagService(OrderedService):
@@ -167,7 +161,7 @@ def makeService(config: Config, reactor: Any = None, log_level: str = "info") ->
         publisher = add("mqtt-out", MqttPublisher(config.mqtt, database, reactor))
     if config.webhooks.enabled:
         add("webhooks", WebhookDeliverer(reactor, database, config.webhooks))
-    desk = build_desk(config, publisher.notify if publisher is not None else None)
+    desk = build_desk(config)
     tickets = add("tickets", TicketService(reactor, database, desk))
     diagnostics = add("diagnostics", DiagnosticsService(
         reactor, DiagnosticsEngine(database, config.diagnostics), pipeline,

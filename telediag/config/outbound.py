@@ -26,6 +26,8 @@ class WebhookConfig(Section):
     """0: retry forever (an event is never dropped); N: after N failed attempts the row is given up."""
     backoff_initial_s: Positive = 1.0
     backoff_max_s: Positive = 300.0
+    """Retry backoff (``telediag.outbound.backoff``): a random wait below a ceiling that doubles from
+    the initial value up to the maximum."""
     poll_interval_s: Positive = 1.0
     batch: PositiveInt = 50
     keep_delivered_s: NonNegative = 7 * 86400.0
@@ -70,7 +72,8 @@ class MqttSettings(Section):
     keepalive_s: PositiveInt = 60
     reconnect_min_s: Positive = 1.0
     reconnect_max_s: Positive = 60.0
-    """Reconnect backoff: doubles from the minimum up to the maximum, reset after a good connection."""
+    """Reconnect backoff (``telediag.outbound.backoff``): a random wait below a ceiling that doubles
+    from the minimum up to the maximum, started again after a good connection."""
     publish: bool = True
     """Publish finding transitions and ticket events per account."""
     max_payload_bytes: PositiveInt = MAX_PAYLOAD_BYTES
@@ -126,10 +129,11 @@ class InfluxSettings(Section):
     org: str = ""
     bucket: str = ""
     batch_size: PositiveInt = 5000
-    flush_interval_ms: PositiveInt = 1000
+    """Rows per write request."""
     poll_interval_s: Positive = 1.0
     retry_initial_s: Positive = 1.0
     retry_max_s: Positive = 60.0
+    """Retry backoff as for webhooks; a longer ``Retry-After`` from the server wins (up to the maximum)."""
     timeout_ms: PositiveInt = 10_000
 
     @property

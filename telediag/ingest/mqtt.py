@@ -43,7 +43,7 @@ from twisted.python.failure import Failure
 from protocols.core import ProtocolError
 from telediag.config import MqttSettings
 from telediag.ingest.mqtt_schema import PROTOCOL, InvalidTelemetry, parse_telemetry, subscription, topic_imei
-from telediag.mqtt_client import new_client
+from telediag.mqtt_client import MqttClient
 from telediag.pipeline import Pipeline
 
 
@@ -96,15 +96,14 @@ class MqttIngest(Service):
         if not settings.ingest_enabled:
             self.log.info("MQTT ingest disabled (no [mqtt] host, or subscribe = false)")
             return
-        client = new_client(settings, settings.client_id, manual_ack=True)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
+        connection = MqttClient(settings, settings.client_id, manual_ack=True,
+                                on_connect=self._on_connect, on_disconnect=self._on_disconnect)
+        client = connection.paho
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         self._client = client
         self._accepting = True
-        client.connect_async(settings.host, settings.port, settings.keepalive_s)
-        client.loop_start()
+        connection.start()
 
     @defer.inlineCallbacks
     def stopService(self) -> Any:
@@ -256,8 +255,8 @@ class MqttIngest(Service):
     def _reconnect_for_redelivery(self) -> None:
         """Drop the connection at the socket level; paho's loop reconnects and the broker redelivers.
 
-        Shutting the socket down (rather than ``disconnect``) keeps paho's loop thread and its
-        backoff in charge of the reconnection.
+        Shutting the socket down (rather than ``disconnect``) keeps paho's loop thread and the
+        shared backoff (``telediag.mqtt_client``) in charge of the reconnection.
         """
         self._resync = None
         client = self._client

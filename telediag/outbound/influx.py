@@ -1,61 +1,60 @@
 """InfluxDB export: the ``records`` table is the outbox, a cursor says how far the server has it.
 
-Records are committed to SQLite first (devices get their ACK only then); this exporter copies them to
-an InfluxDB v2 write API (InfluxDB 2, or VictoriaMetrics at ``/api/v2/write``) as points of the
-measurement ``telemetry`` (schema: :mod:`telediag.outbound.influx_points`). Nothing waits anywhere but
-in SQLite (beyond the few batches on their way to the server):
+Records are committed to the store first (devices get their ACK only then); this exporter copies
+them to an InfluxDB v2 write API (InfluxDB 2, or VictoriaMetrics at ``/api/v2/write``) as points of
+the measurement ``telemetry`` (schema: :mod:`telediag.outbound.influx_points`). Nothing waits
+anywhere but in the store (beyond the few batches on their way to the server):
 
 * ``export_cursors`` holds, under the name ``influxdb``, the highest ``records.id`` the server has
   accepted together with every row below it. The exporter reads rows above the cursor in id order and
   moves the cursor only over rows whose points the server answered 2xx for. Row ids only grow and
-  become visible in order (one writer; SQLite gives each new row max(id)+1), so no row is passed by.
+  become visible in order (one writer per store), so no row is passed by.
 * An outage or a restart (of the server or of telediag) therefore loses nothing: the rows wait in
   the table and are read again from the cursor. A batch the server stored but could not confirm is
   sent again; points are idempotent (measurement + tags + timestamp: InfluxDB overwrites,
   VictoriaMetrics deduplicates with ``-dedup.minScrapeInterval``), so re-sending makes no duplicates.
 
-Writes go through influxdb-client's batching write API (``WriteType.batching``): each point is handed
-to it as one line; it cuts batches by ``batch_size`` and ``flush_interval_ms`` and reports each batch to
-the success or error callback with the batch body. The callbacks may report batches in any order and
-their boundaries are the client's, so the exporter does not count on either: it keeps the lines it
-handed over keyed by their bytes, marks a row written when a success callback carries its line, and
-moves the cursor over the longest written prefix of ids. A failed batch stops the reading; once every
-line handed over is settled, the exporter waits (doubling from ``retry_initial_s`` up to
-``retry_max_s``, or the server's ``Retry-After``) and reads again from the cursor. The client's own
-in-memory retries are off (``max_retries=0``): they would sleep on its writer thread and keep copies in
-memory, when the outbox already has the rows; so the retry callback only counts. At most three batches
-of lines are handed over at once, so an unreachable server costs no memory and never slows ingest.
-Lines handed over that get no report at all for ``4 x timeout_ms + flush_interval_ms`` (a client whose
-pipeline died) count as a failure too: the client is replaced and the rows are read again.
-``stopService`` stops reading, lets the client write what it holds for at most ``timeout_ms``, and
-saves the cursor; rows not written by then wait in the table for the next start.
+Each batch is up to ``batch_size`` rows read together, POSTed as one request (treq, on the reactor)
+and kept with the ids of its rows, so an answer settles exactly the rows it carried. At most three
+batches are out at once, so an unreachable server costs no memory and never slows ingest. The
+cursor moves over the longest prefix of settled batches. A failed batch stops the reading; once
+every batch out is answered, the exporter waits (the shared backoff over ``retry_initial_s`` ..
+``retry_max_s``, at least the server's ``Retry-After``) and reads again from the cursor. A request
+with no answer after ``timeout_ms`` (on the injected clock) has failed. ``stopService`` stops
+reading, gives the batches out ``timeout_ms`` to be answered, and saves the cursor; rows not
+written by then wait in the table for the next start.
 
 HTTP 422, and 400 that says the lines were refused (partial write, parse error, field type conflict),
 mean the server will never take those points (InfluxDB 2: outside the bucket's retention, or a type
 conflict); such a batch is counted in ``points_rejected`` and passed, not retried forever. Any other
 error (no connection, timeout, 401/403/404, 413, 429, 5xx) is retried until the server accepts.
 
-All SQLite and serialisation work runs on one exporter thread with its own connection; the reactor
-only schedules it, on the injected clock. Counters for metrics: ``points_written`` (points the server
-accepted, re-sent ones included), ``points_rejected``, ``points_skipped`` (rows that give no point),
-``batches_written``, ``batches_failed``, ``lag`` (rows not yet accepted), ``cursor``.
+Reading rows and turning them into lines runs on the exporter's database worker; the reactor only
+schedules, on the injected clock, and talks HTTP. Counters for metrics: ``points_written`` (points
+the server accepted, re-sent ones included), ``points_rejected``, ``points_skipped`` (rows that give
+no point), ``batches_written``, ``batches_failed``, ``lag`` (rows not yet accepted), ``cursor``.
 """
 
 from __future__ import annotations
 
 import math
-import queue
 import random
 from collections import deque
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet import defer
+from twisted.internet.defer import Deferred
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.iweb import IResponse
 
 from telediag.config import InfluxSettings
+from telediag.outbound.backoff import Backoff
+from telediag.outbound.http import describe_failure, http_client, read_excerpt, timed
 from telediag.outbound.influx_points import ROW_COLUMNS, row_line
 from telediag.store.database import Connection, Database
 from telediag.store.worker import database_worker
@@ -63,7 +62,9 @@ from telediag.store.worker import database_worker
 CURSOR_NAME = "influxdb"
 """The row of ``export_cursors`` this exporter keeps."""
 IN_FLIGHT_BATCHES = 3
-"""Batches' worth of lines handed to the client and not yet answered, at most."""
+"""Batches sent and not yet answered, at most."""
+MAX_ANSWER_EXCERPT = 500
+"""Bytes of an error answer kept for the log and ``last_error``."""
 
 _SELECT = (
     "SELECT r.id, "
@@ -71,6 +72,7 @@ _SELECT = (
     + " FROM records r LEFT JOIN devices d ON d.imei = r.imei WHERE r.id > ? ORDER BY r.id LIMIT ?"
 )
 _REFUSED_MARKERS = ("partial write", "unable to parse", "failed to parse", "cannot parse", "type conflict")
+
 
 def read_cursor(db: Connection, name: str = CURSOR_NAME) -> int:
     """The last exported ``records.id`` (0 when nothing was exported yet)."""
@@ -87,109 +89,125 @@ def write_cursor(db: Connection, last_id: int, now: float, name: str = CURSOR_NA
     )
 
 
-class Ledger:
-    """Which rows handed to the client the server has accepted, whatever order batches come back in.
+@dataclass(frozen=True, slots=True, eq=False)
+class Batch:
+    """Rows read together: their ids (ascending) and the line protocol of those that give a point."""
 
-    Pure bookkeeping (exporter thread only). ``cursor``: every row up to it is accepted. A success
-    report carries the batch body; each of its lines marks one waiting row with that exact line as
-    accepted (two rows with identical lines are interchangeable: the server has that content).
+    ids: tuple[int, ...]
+    body: bytes
+    points: int
+
+    @property
+    def last_id(self) -> int:
+        """The newest row of the batch."""
+        return self.ids[-1]
+
+
+_log = Logger()
+
+
+def make_batch(rows: Sequence[Sequence[Any]]) -> Batch:
+    """A batch of ``_SELECT`` rows (the id first); a row that gives no point is in ``ids`` only."""
+    lines = []
+    for row in rows:
+        try:
+            line = row_line(row[1:])
+        except Exception:  # a row no point can be made of must not stop the export
+            _log.failure("record {id} cannot be exported; skipped", id=row[0])
+            continue
+        if line is not None:
+            lines.append(line)
+    return Batch(tuple(row[0] for row in rows), b"\n".join(lines), len(lines))
+
+
+class Ledger:
+    """Which batches the server has, whatever order their answers come back in.
+
+    Pure bookkeeping on the reactor. ``cursor``: every row up to it is accepted (or refused for good).
     """
 
     def __init__(self, cursor: int) -> None:
         self.cursor = cursor
         self.read_upto = cursor
-        """The highest id handed over (or skipped); reading continues after it."""
-        self.in_flight = 0
-        """Lines handed over and not yet reported back."""
-        self._order: deque[int] = deque()
-        self._accepted: set[int] = set()
-        self._waiting: dict[bytes, deque[int]] = {}
+        """The newest row read; reading continues after it."""
+        self._out: deque[Batch] = deque()
+        self._settled: set[Batch] = set()
+        self._answered: set[Batch] = set()
 
-    def add(self, row_id: int, line: bytes | None) -> None:
-        """Row ``row_id`` (ids ascending) was handed over as ``line``; None: it gives no point."""
-        self.read_upto = row_id
-        self._order.append(row_id)
-        if line is None:
-            self._accepted.add(row_id)
-            self._advance()
-        else:
-            self._waiting.setdefault(line, deque()).append(row_id)
-            self.in_flight += 1
+    @property
+    def in_flight(self) -> int:
+        """Batches handed over and not answered yet."""
+        return len(self._out) - len(self._answered)
 
-    def settle(self, body: bytes, accepted: bool) -> int:
-        """A batch came back (accepted, or not); returns its number of lines."""
-        lines = body.split(b"\n")
-        self.in_flight = max(0, self.in_flight - len(lines))
+    def hand_over(self, batch: Batch) -> None:
+        """``batch`` was read after ``read_upto`` and is on its way (one without points is settled)."""
+        self.read_upto = batch.last_id
+        self._out.append(batch)
+        if not batch.points:
+            self.settle(batch, True)
+
+    def settle(self, batch: Batch, accepted: bool) -> None:
+        """The server answered ``batch``: accepted (or refused for good), or not (it is read again
+        after a rewind). An answer to a batch from before the last rewind changes nothing."""
+        if batch not in self._out or batch in self._answered:
+            return
+        self._answered.add(batch)
         if accepted:
-            waiting = self._waiting
-            for line in lines:
-                ids = waiting.get(line)
-                if ids:
-                    self._accepted.add(ids.popleft())
-                    if not ids:
-                        del waiting[line]
-            self._advance()
-        return len(lines)
+            self._settled.add(batch)
+        while self._out and self._out[0] in self._settled:
+            done = self._out.popleft()
+            self._settled.discard(done)
+            self._answered.discard(done)
+            self.cursor = done.last_id
 
     def rewind(self) -> None:
         """Forget what was handed over and not accepted: reading starts again after the cursor."""
-        self._order.clear()
-        self._accepted.clear()
-        self._waiting.clear()
-        self.in_flight = 0
+        self._out.clear()
+        self._settled.clear()
+        self._answered.clear()
         self.read_upto = self.cursor
 
-    def _advance(self) -> None:
-        order, accepted = self._order, self._accepted
-        while order and order[0] in accepted:
-            accepted.discard(order[0])
-            self.cursor = order.popleft()
 
-
-class _Report(NamedTuple):
-    kind: str  # "accepted", "rejected" or "failed"
-    body: bytes
-    error: BaseException | None
-
-
-class _Pumped(NamedTuple):
-    failing: bool
-    drained: bool
-
-
-def classify(error: BaseException) -> str:
-    """``"rejected"`` when the server will never take the batch's points, else ``"failed"`` (retry)."""
-    status = getattr(error, "status", None)
+def classify(status: int, text: str) -> str:
+    """``"accepted"`` for 2xx, ``"rejected"`` when the server will never take the batch's points,
+    else ``"failed"`` (retried)."""
+    if 200 <= status < 300:
+        return "accepted"
     if status == 422:
         return "rejected"
-    if status == 400:
-        text = describe(error).lower()
-        if any(marker in text for marker in _REFUSED_MARKERS):
-            return "rejected"
+    if status == 400 and any(marker in text.lower() for marker in _REFUSED_MARKERS):
+        return "rejected"
     return "failed"
 
 
-def describe(error: BaseException) -> str:
-    """A one-line account of a write error for logs and ``last_error``."""
-    status = getattr(error, "status", None)
-    if status is not None:
-        message = getattr(error, "message", None) or getattr(error, "reason", None) or ""
-        if isinstance(message, bytes):
-            message = message.decode("utf-8", "replace")
-        hint = " (lower [influxdb] batch_size)" if status == 413 else ""
-        return f"HTTP {status}: {' '.join(str(message).split())[:300]}{hint}"
-    reason = getattr(error, "reason", None)  # urllib3 MaxRetryError wraps the connection error
-    text = str(reason if isinstance(reason, BaseException) else error)
-    return f"{type(reason if isinstance(reason, BaseException) else error).__name__}: {text[:300]}"
+def describe(status: int, text: str) -> str:
+    """A one-line account of an error answer for logs and ``last_error``."""
+    hint = " (lower [influxdb] batch_size)" if status == 413 else ""
+    return f"HTTP {status}: {' '.join(text.split())[:300]}{hint}"
 
 
-def _retry_after(error: BaseException | None) -> float | None:
-    value = getattr(error, "retry_after", None)
+def retry_after(value: bytes | str | None) -> float | None:
+    """The seconds of a ``Retry-After`` header; None when absent or an HTTP date (the own backoff then)."""
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
     try:
         seconds = float(value) if value is not None else None
-    except (TypeError, ValueError):  # an HTTP date: fall back to the own backoff
+    except ValueError:
         return None
     return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    batch: Batch | None
+    newest: int
+
+
+def _read(db: Connection, after: int, limit: int) -> _Read:
+    """Worker thread: the next batch after ``after`` (None when there is none) and the newest row id."""
+    rows = db.execute(_SELECT, (after, limit)).fetchall()
+    newest = db.execute("SELECT max(id) FROM records").fetchone()[0] or 0
+    return _Read(make_batch(rows) if rows else None, newest)
 
 
 class InfluxExporter(Service):
@@ -203,45 +221,41 @@ class InfluxExporter(Service):
     ) -> None:
         self.reactor = reactor
         self.clock = clock or reactor
-        """Time and timers (tests pass a ``task.Clock``); the thread still reports through ``reactor``."""
-        self.database = database
+        """Timers, backoff and request timeouts (tests pass a ``task.Clock``); sockets use ``reactor``."""
         self.settings = settings
         self.worker = database_worker(reactor, database, "telediag-influx")
+        self.backoff = Backoff(settings.retry_initial_s, settings.retry_max_s)
         self.points_written = 0
         self.points_rejected = 0
         self.points_skipped = 0
         self.batches_written = 0
         self.batches_failed = 0
-        self.retries = 0
         self.lag = 0
         self.cursor = 0
         self.last_error: str | None = None
         self._rand = rand
-        self._max_in_flight = IN_FLIGHT_BATCHES * settings.batch_size
-        self._stall_s = ((IN_FLIGHT_BATCHES + 1) * settings.timeout_ms + settings.flush_interval_ms) / 1000
-        """Lines out with no report for this long: the client lost them; rewind and read again."""
-        self._poll = LoopingCall(self._kick)
+        self._timeout_s = settings.timeout_ms / 1000
+        self._url = settings.url.rstrip("/") + "/api/v2/write"
+        self._params = {"org": settings.org, "bucket": settings.bucket, "precision": "ns"}
+        self._headers: dict[bytes | str, bytes | str] = {"Content-Type": "text/plain; charset=utf-8"}
+        if settings.token:
+            self._headers["Authorization"] = f"Token {settings.token}"
+        self._http, self._connections = http_client(reactor, self._timeout_s)
+        self._poll = LoopingCall(self._pump)
         self._poll.clock = self.clock
-        self._reports: queue.SimpleQueue[_Report] = queue.SimpleQueue()
-        self._busy = False
-        self._again = False
-        self._resume_wanted = False
-        self._retry_timer: Any = None
-        self._started = False
-        self._stopping = False
-        self._closed: defer.Deferred[None] | None = None
-        # exporter-thread state
-        self._client: Any = None
-        self._write_api: Any = None
-        self._scheduler: Any = None
         self._ledger: Ledger | None = None
-        self._saved_cursor: int | None = None
+        self._saving: int | None = None  # the cursor last handed to the worker to save
+        self._newest = 0
+        self._requests: set[Deferred[Any]] = set()
+        self._reading = False
+        self._again = False
         self._failing = False
         self._failures = 0
         self._server_delay: float | None = None
-        self._waiting_since: float | None = None
-
-    # -- reactor side ---------------------------------------------------------------------------
+        self._retry_timer: Any = None
+        self._started = False
+        self._stopping = False
+        self._closed: Deferred[None] | None = None
 
     def stats(self) -> dict[str, Any]:
         """The counters, for ``/metrics`` and logs."""
@@ -253,17 +267,16 @@ class InfluxExporter(Service):
         }
 
     def startService(self) -> None:
-        super().startService()
+        Service.startService(self)
         if not self.settings.enabled:
             self.log.info("InfluxDB export is off ([influxdb] url is empty)")
             return
-        self._stopping = False
         self._started = True
         self._poll.start(self.settings.poll_interval_s, now=True)
 
-    def stopService(self) -> defer.Deferred[None]:
-        """Stop reading, let the client write what it holds (at most ``timeout_ms``), save the cursor."""
-        super().stopService()
+    def stopService(self) -> Deferred[None]:
+        """Stop reading, give the batches out ``timeout_ms`` to be answered, save the cursor."""
+        Service.stopService(self)
         if not self._started or self._stopping:
             return self._closed or defer.succeed(None)
         self._stopping = True
@@ -272,214 +285,156 @@ class InfluxExporter(Service):
         if self._retry_timer is not None and self._retry_timer.active():
             self._retry_timer.cancel()
         self._retry_timer = None
-        # the one exporter thread runs jobs in order: this starts once a running pump is done
-        closing = self.worker.run(self._close, self.clock.seconds())
-        closing.addErrback(lambda failure: self.log.failure("closing the InfluxDB export failed", failure))
-        closing.addBoth(lambda _: self.worker.stop())
-        self._closed = closing
-        return closing
+        self._closed = self._close()
+        return self._closed
 
-    def _kick(self, resume: bool = False) -> None:
-        """Run a pump on the exporter thread now, or right after the running one."""
-        if self._stopping or not self.running:
-            return
-        self._resume_wanted = self._resume_wanted or resume
-        if self._busy:
+    @defer.inlineCallbacks
+    def _close(self) -> Any:
+        bound = self.reactor.callLater(self._timeout_s, self._cancel_requests)
+        while self._requests or self._reading:
+            yield defer.DeferredList(list(self._requests)) if self._requests else self._next_tick()
+        if bound.active():
+            bound.cancel()
+        yield self._save_cursor()
+        yield self.worker.stop()
+        yield self._connections.closeCachedConnections()  # type: ignore[no-untyped-call]
+
+    def _next_tick(self) -> Deferred[None]:
+        waited: Deferred[None] = Deferred()
+        self.reactor.callLater(0.01, waited.callback, None)
+        return waited
+
+    def _cancel_requests(self) -> None:
+        for request in list(self._requests):
+            request.cancel()
+
+    # -- reading and sending (reactor thread) -------------------------------------------------------
+
+    @defer.inlineCallbacks
+    def _pump(self) -> Any:
+        """Read and send batches while fewer than three are out; the poll and every answer call it."""
+        if self._reading:
             self._again = True
             return
-        self._busy = True
-        resume, self._resume_wanted = self._resume_wanted, False
-        pumping = self.worker.run(self._pump, self.clock.seconds(), resume)
-        pumping.addCallbacks(self._pumped, self._pump_failed)
+        self._reading = True
+        try:
+            while not (self._stopping or self._failing):
+                self._again = False
+                yield self._read_and_send()
+                if not self._again:
+                    break
+        except Exception:
+            self.log.failure("InfluxDB export pass failed; trying again at the next poll")
+        finally:
+            self._reading = False
 
-    def _pumped(self, result: _Pumped) -> None:
-        self._busy = False
-        if self._stopping:
+    @defer.inlineCallbacks
+    def _read_and_send(self) -> Any:
+        if self._ledger is None:
+            self.cursor = self._saving = yield self.worker.run(read_cursor)
+            self._ledger = Ledger(self.cursor)
+            self.log.info("InfluxDB export to {url} bucket {bucket}, from records.id > {cursor}",
+                          url=self.settings.url, bucket=self.settings.bucket, cursor=self.cursor)
+        ledger = self._ledger
+        while not (self._stopping or self._failing) and ledger.in_flight < IN_FLIGHT_BATCHES:
+            read = yield self.worker.run(_read, ledger.read_upto, self.settings.batch_size)
+            self._newest = read.newest
+            self.lag = max(0, self._newest - self.cursor)
+            if read.batch is None:
+                break
+            self._hand_over(ledger, read.batch)
+            if len(read.batch.ids) < self.settings.batch_size:
+                break
+        yield self._save_cursor()
+
+    def _hand_over(self, ledger: Ledger, batch: Batch) -> None:
+        self.points_skipped += len(batch.ids) - batch.points
+        ledger.hand_over(batch)
+        if not batch.points:
             return
-        if result.failing and result.drained and self._retry_timer is None and not self._resume_wanted:
-            delay = self._backoff()
-            self.log.warn(
-                "InfluxDB export failing ({error}); retrying in {delay:.1f} s, {lag} rows waiting",
-                error=self.last_error, delay=delay, lag=self.lag,
-            )
-            self._retry_timer = self.clock.callLater(delay, self._retry)
-        if self._again:
-            self._again = False
-            self._kick()
+        request = self._http.post(self._url, data=batch.body, params=self._params, headers=self._headers,
+                                  allow_redirects=False, unbuffered=True)
+        request.addCallback(self._answer)
+        timed(request, self._timeout_s, self.clock)
+        self._requests.add(request)
+        request.addBoth(self._answered, request, ledger, batch)
 
-    def _pump_failed(self, failure: Any) -> None:
-        self._busy = False
-        self.log.failure("InfluxDB export pass failed; trying again at the next poll", failure)
+    def _answer(self, response: IResponse) -> Deferred[tuple[int, bytes, float | None]]:
+        delay = retry_after((response.headers.getRawHeaders(b"retry-after") or [None])[-1])
+        excerpt = read_excerpt(response, MAX_ANSWER_EXCERPT)
+        return excerpt.addCallback(lambda answer: (answer[0], answer[1], delay))
+
+    def _answered(self, result: tuple[int, bytes, float | None] | Failure, request: Deferred[Any],
+                  ledger: Ledger, batch: Batch) -> None:
+        self._requests.discard(request)
+        if isinstance(result, Failure):
+            if self._stopping:
+                return  # cancelled by the stop: the rows are read again at the next start
+            kind, why, delay = "failed", describe_failure(result, self._timeout_s), None
+        else:
+            status, excerpt, delay = result
+            text = excerpt.decode("utf-8", "replace")
+            kind, why = classify(status, text), describe(status, text)
+        ledger.settle(batch, accepted=kind != "failed")
+        self._save_cursor()
+        if kind == "accepted":
+            self.points_written += batch.points
+            self.batches_written += 1
+            if self._failures and not self._failing:
+                self.log.info("InfluxDB export recovered")
+                self._failures = 0
+        elif kind == "rejected":
+            self.points_rejected += batch.points
+            self.log.error("InfluxDB refused {lines} points for good, passing them: {error}",
+                           lines=batch.points, error=why)
+        else:
+            self.batches_failed += 1
+            self.last_error = why
+            self._server_delay = delay
+            if not self._failing:
+                self._failing = True
+                self._failures += 1
+        if self._failing:
+            if not ledger.in_flight and not self._stopping and self._retry_timer is None:
+                self._schedule_retry()
+        elif not self._stopping:
+            self._pump()
+
+    def _schedule_retry(self) -> None:
+        delay = self.retry_delay()
+        self.log.warn("InfluxDB export failing ({error}); retrying in {delay:.1f} s, {lag} rows waiting",
+                      error=self.last_error, delay=delay, lag=self.lag)
+        self._retry_timer = self.clock.callLater(delay, self._retry)
+
+    def retry_delay(self) -> float:
+        """The shared backoff after this many failed passes, at least the server's ``Retry-After``
+        (within ``retry_max_s``)."""
+        delay = self.backoff.delay(self._failures, self._rand)
+        if self._server_delay is not None:
+            delay = min(max(delay, self._server_delay), self.settings.retry_max_s)
+        return delay
 
     def _retry(self) -> None:
         self._retry_timer = None
-        self._kick(resume=True)
+        assert self._ledger is not None
+        self._ledger.rewind()
+        self._failing = False
+        self._server_delay = None
+        self._pump()
 
-    def _backoff(self) -> float:
-        """Doubling from ``retry_initial_s`` to ``retry_max_s``, +-10%; at least the server's Retry-After."""
-        s = self.settings
-        exponent = min(max(self._failures - 1, 0), 60)
-        delay = min(s.retry_max_s, s.retry_initial_s * 2.0**exponent) * (0.9 + 0.2 * self._rand())
-        if self._server_delay is not None:
-            delay = min(max(delay, self._server_delay), s.retry_max_s)
-        return delay
+    def _save_cursor(self) -> Deferred[None]:
+        """Persist the ledger's cursor on the worker when it moved; ``cursor`` and ``lag`` follow once
+        it is saved (saves run in order on the one worker thread)."""
+        if self._ledger is None or self._ledger.cursor == self._saving:
+            return defer.succeed(None)
+        cursor = self._saving = self._ledger.cursor
+        saving = self.worker.run(write_cursor, cursor, self.clock.seconds())
+        return saving.addCallbacks(self._saved, self._not_saved, (cursor,))
 
-    # -- client callbacks (the client's writer thread) ---------------------------------------------
+    def _saved(self, _: None, cursor: int) -> None:
+        self.cursor = cursor
+        self.lag = max(0, self._newest - cursor)
 
-    def _on_success(self, _conf: Any, body: bytes) -> None:
-        self._reports.put(_Report("accepted", body, None))
-        self.reactor.callFromThread(self._kick)
-
-    def _on_error(self, _conf: Any, body: bytes, error: BaseException) -> None:
-        self._reports.put(_Report(classify(error), body, error))
-        self.reactor.callFromThread(self._kick)
-
-    def _on_retry(self, _conf: Any, _body: bytes, _error: BaseException) -> None:
-        self.retries += 1  # only if client-side retries are ever turned on
-
-    # -- exporter thread -----------------------------------------------------------------------------
-
-    def _open(self, db: Connection) -> Ledger:
-        """The cursor and the client, whichever is not open yet."""
-        if self._ledger is None:
-            self.cursor = self._saved_cursor = read_cursor(db)
-            self._ledger = Ledger(self.cursor)
-            self.log.info(
-                "InfluxDB export to {url} bucket {bucket}, from records.id > {cursor}",
-                url=self.settings.url, bucket=self.settings.bucket, cursor=self.cursor,
-            )
-        if self._write_api is None:
-            self._open_client()
-        return self._ledger
-
-    def _open_client(self) -> None:
-        # imported here: the client pulls in reactivex and more, which only a configured export needs
-        from influxdb_client import InfluxDBClient, WriteOptions
-        from influxdb_client.client.write_api import WriteType
-        from reactivex.scheduler import ThreadPoolScheduler
-
-        s = self.settings
-        client = InfluxDBClient(url=s.url, token=s.token or None, org=s.org, timeout=s.timeout_ms)
-        # a scheduler of our own: WriteOptions' default one is created once and shared process-wide
-        scheduler = ThreadPoolScheduler(max_workers=1)
-        options = WriteOptions(
-            write_type=WriteType.batching, batch_size=s.batch_size, flush_interval=s.flush_interval_ms,
-            jitter_interval=0, retry_interval=int(s.retry_initial_s * 1000), max_retries=0,
-            max_retry_delay=int(s.retry_max_s * 1000), exponential_base=2, max_close_wait=s.timeout_ms,
-            write_scheduler=scheduler,
-        )
-        self._write_api = client.write_api(
-            write_options=options, success_callback=self._on_success, error_callback=self._on_error,
-            retry_callback=self._on_retry,
-        )
-        self._client, self._scheduler = client, scheduler
-
-    def _close_client(self) -> None:
-        """Let the client write what it holds (at most ``timeout_ms``), then let it go."""
-        write_api, client, scheduler = self._write_api, self._client, self._scheduler
-        self._write_api = self._client = self._scheduler = None
-        try:
-            if write_api is not None:
-                write_api.close()
-        finally:
-            if client is not None:
-                client.close()
-            if scheduler is not None:
-                scheduler.executor.shutdown(wait=False)
-
-    def _pump(self, db: Connection, now: float, resume: bool) -> _Pumped:
-        """Settle what the client reported, hand over more rows if allowed, save the cursor."""
-        ledger = self._open(db)
-        self._settle_reports(ledger, now)
-        if self._failing and resume:
-            ledger.rewind()
-            self._failing = False
-            self._server_delay = None
-        elif not self._failing and ledger.in_flight and self._waiting_since is not None:
-            if now - self._waiting_since > self._stall_s:
-                # the client lost batches (its pipeline died?): a fresh one gets the rows again
-                self._fail(f"no answer from the client for {now - self._waiting_since:.0f} s")
-                ledger.in_flight = 0
-                self._close_client()
-        if not self._failing:
-            self._hand_over(db, ledger, now)
-        self._save_cursor(db, ledger, now)
-        newest = db.execute("SELECT max(id) FROM records").fetchone()[0] or 0
-        self.lag = max(0, newest - ledger.cursor)
-        return _Pumped(self._failing, ledger.in_flight == 0)
-
-    def _hand_over(self, db: Connection, ledger: Ledger, now: float) -> None:
-        s = self.settings
-        while ledger.in_flight < self._max_in_flight:
-            rows = db.execute(_SELECT, (ledger.read_upto, s.batch_size)).fetchall()
-            if not rows:
-                return
-            lines: list[bytes] = []
-            for row in rows:
-                try:
-                    line = row_line(row[1:])
-                except Exception:  # a row no point can be made of must not stop the export
-                    self.log.failure("record {id} cannot be exported; skipped", id=row[0])
-                    line = None
-                if line is None:
-                    self.points_skipped += 1
-                else:
-                    lines.append(line)
-                ledger.add(row[0], line)
-            if lines:
-                if ledger.in_flight == len(lines):
-                    self._waiting_since = now
-                # "ns" is WritePrecision.NS; the points carry nanosecond timestamps
-                self._write_api.write(bucket=s.bucket, org=s.org, record=lines, write_precision="ns")
-            if len(rows) < s.batch_size:
-                return
-
-    def _settle_reports(self, ledger: Ledger, now: float) -> None:
-        while True:
-            try:
-                report = self._reports.get_nowait()
-            except queue.Empty:
-                return
-            self._waiting_since = now
-            lines = ledger.settle(report.body, accepted=report.kind != "failed")
-            if report.kind == "accepted":
-                self.points_written += lines
-                self.batches_written += 1
-                if not self._failing:
-                    if self._failures:
-                        self.log.info("InfluxDB export recovered")
-                    self._failures = 0
-            elif report.kind == "rejected":
-                assert report.error is not None
-                self.points_rejected += lines
-                self.log.error(
-                    "InfluxDB refused {lines} points for good, passing them: {error}",
-                    lines=lines, error=describe(report.error),
-                )
-            else:
-                assert report.error is not None
-                self.batches_failed += 1
-                self._server_delay = _retry_after(report.error)
-                self._fail(describe(report.error))
-
-    def _fail(self, why: str) -> None:
-        self.last_error = why
-        if not self._failing:
-            self._failing = True
-            self._failures += 1
-
-    def _save_cursor(self, db: Connection, ledger: Ledger, now: float) -> None:
-        self.cursor = ledger.cursor
-        if ledger.cursor != self._saved_cursor:
-            write_cursor(db, ledger.cursor, now)
-            self._saved_cursor = ledger.cursor
-
-    def _close(self, db: Connection, now: float) -> None:
-        """Exporter thread, at stop: flush the client within ``timeout_ms``, settle, save."""
-        try:
-            self._close_client()
-            if self._ledger is not None:
-                self._settle_reports(self._ledger, now)
-                self._save_cursor(db, self._ledger, now)
-        finally:
-            self._ledger = None
+    def _not_saved(self, failure: Failure) -> None:
+        self._saving = None  # saved again at the next pass
+        self.log.failure("saving the InfluxDB export cursor failed", failure)

@@ -14,23 +14,26 @@ without an account go to ``<prefix>/accounts/_unassigned/...``; ``_`` never occu
 account can collide with it. Evidence may carry positions: it is the account's own data, so an ACL
 that lets each account read only its own ``<prefix>/accounts/<slug>/#`` keeps it private.
 
-Delivery: QoS 1 with paho's in-memory retry across reconnects; while the broker is away up to
-``[mqtt] publish_queue_limit`` messages wait, later ones are dropped and counted. Messages still
-queued when telediag stops are lost (the webhook outbox is the durable channel). Ticket events are
-published when the ticket lifecycle calls ``notify``, inside its transaction.
+Ticket events come from the outbox (:mod:`telediag.tickets.outbox`, destination ``mqtt:``), which the
+ticket change filled in its own transaction: only committed changes are published, and a change
+that rolled back is never announced. While the broker is away they wait there; once connected they
+are published in the order they were queued and their rows deleted when the broker acknowledges
+them, so a restart publishes again what the broker had not acknowledged (at least once).
 
-The accounts of the devices in finding transitions are read on the publisher's own database worker,
-never on the reactor. Thread safety: ``Client.publish`` takes paho's message lock and queues the
-packet for the network thread, so :meth:`MqttPublisher.publish_findings` (reactor thread) and
-:meth:`MqttPublisher.notify` (tickets thread) may run at once. The counters are guarded by a lock
-that is never held while calling paho (paho calls ``on_publish`` holding its own message lock).
+Finding transitions arrive after the diagnostics committed them; their devices' accounts are read
+on this publisher's database worker, never on the reactor. QoS 1 with paho's in-memory retry across
+reconnects; while the broker is away up to ``[mqtt] publish_queue_limit`` of them wait, later ones
+are dropped and counted, and those still queued when telediag stops are lost.
+
+Thread safety: ``Client.publish`` takes paho's message lock and queues the packet for the network
+thread. The counters are guarded by a lock that is never held while calling paho (paho calls
+``on_publish`` holding its own message lock).
 """
 
 from __future__ import annotations
 
 import re
 import threading
-import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -39,18 +42,24 @@ from paho.mqtt.client import MQTT_ERR_NO_CONN, MQTT_ERR_SUCCESS, Client
 from twisted.application.service import Service
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
+from twisted.internet.task import LoopingCall, deferLater
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from telediag.config import MqttSettings
 from telediag.diagnostics.findings import Transition
-from telediag.mqtt_client import new_client
-from telediag.store.database import Connection, Database
+from telediag.mqtt_client import MqttClient
+from telediag.store.database import Connection, Database, Dialect
 from telediag.store.worker import database_worker
+from telediag.tickets import outbox
 
 UNASSIGNED = "_unassigned"
 """The slug of devices and tickets without an account."""
+POLL_INTERVAL_S = 1.0
+"""How often the outbox is read for ticket events while connected."""
+BATCH = 100
+"""Ticket events read from the outbox at a time."""
 _NOT_SLUG = re.compile(r"[\W_]+")
 
 
@@ -91,64 +100,152 @@ def device_accounts(db: Connection, imeis: Iterable[str]) -> dict[str, str | Non
     return {imei: device_account(db, imei) for imei in imeis}
 
 
+def ticket_account(db: Connection, document: dict[str, Any]) -> str | None:
+    """The ticket's account, else its first device's account."""
+    account = document.get("account")
+    if account is None and document.get("devices"):
+        account = device_account(db, document["devices"][0])
+    return account
+
+
+def ticket_messages(
+    db: Connection, dialect: Dialect, prefix: str, after_id: int, limit: int,
+) -> list[tuple[int, str, bytes]]:
+    """Worker thread: the outbox's next ticket events as (row id, topic, payload), oldest first."""
+    return [
+        (row.id, tickets_topic(prefix, ticket_account(db, row.data)), ticket_payload(row.event, row.data))
+        for row in outbox.mqtt_due(db, dialect, after_id, limit)
+    ]
+
+
 class MqttPublisher(Service):
     """Publishes findings and ticket events per account on its own paho client and thread."""
 
     log = Logger()
 
-    def __init__(self, settings: MqttSettings, database: Database, reactor: Any) -> None:
+    def __init__(self, settings: MqttSettings, database: Database, reactor: Any, clock: Any = None) -> None:
         self.settings = settings
         self.reactor = reactor
-        self.worker = database_worker(reactor, database, "telediag-mqtt-out", readonly=True)
+        self.clock = clock or reactor
+        """The outbox poll's timer (tests pass a ``task.Clock``); threads still report through ``reactor``."""
+        self.dialect = database.dialect
+        self.worker = database_worker(reactor, database, "telediag-mqtt-out")
         self.published = 0
         """Messages handed to paho (queued or sent)."""
         self.delivered = 0
         """Messages the broker acknowledged."""
         self.dropped = 0
-        """Messages not published: queue full, not connected yet, or the device's account could not be
-        looked up."""
+        """Findings not published: queue full, not started, or their accounts could not be read."""
         self._lock = threading.Lock()
         self._unacknowledged: set[int] = set()
         self._early: set[int] = set()
+        self._rows: dict[int, int] = {}  # message id -> outbox row, until the broker acknowledges it
+        self._connection: MqttClient | None = None
         self._client: Client | None = None
+        self._poll = LoopingCall(self.relay_now)
+        self._poll.clock = self.clock
+        self._relaying = False
+        self._relay_idle: list[Deferred[None]] = []
+        self._handed_upto = 0  # the newest outbox row handed to paho
+        self._acknowledged: list[int] = []  # rows the broker has, to delete
+        self._removing = False
 
     # -- life cycle ------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Connect in the background (paho's thread retries with backoff until the broker is there)."""
-        if not self.settings.publish_enabled or self._client is not None:
-            return
-        client = new_client(self.settings, self.settings.publisher_client_id, manual_ack=False)
-        client.max_queued_messages_set(self.settings.publish_queue_limit)
-        client.on_publish = self._on_publish
-        client.connect_async(self.settings.host, self.settings.port, self.settings.keepalive_s)
-        client.loop_start()
-        self._client = client
-
-    def stop(self, timeout_s: float | None = None) -> None:
-        """Give queued messages up to ``timeout_s`` to reach the broker, then disconnect (blocking)."""
-        client, self._client = self._client, None
-        if client is None:
-            return
-        deadline = time.monotonic() + (self.settings.stop_timeout_s if timeout_s is None else timeout_s)
-        while client.is_connected() and self._unacknowledged and time.monotonic() < deadline:
-            time.sleep(0.01)
-        client.disconnect()
-        client.loop_stop()
-
     def startService(self) -> None:
-        super().startService()
-        self.start()
+        """Connect in the background (paho's thread retries with backoff until the broker is there)."""
+        Service.startService(self)
+        if not self.settings.publish_enabled:
+            return
+        connection = MqttClient(self.settings, self.settings.publisher_client_id, manual_ack=False)
+        connection.paho.max_queued_messages_set(self.settings.publish_queue_limit)
+        connection.paho.on_publish = self._on_publish
+        connection.start()
+        self._connection, self._client = connection, connection.paho
+        self._poll.start(POLL_INTERVAL_S, now=False)
 
     @defer.inlineCallbacks
     def stopService(self) -> Any:
-        """:meth:`stop` on a thread of the reactor, so the reactor never blocks on the network; then
-        the lookups' connection is closed."""
-        super().stopService()
-        yield deferToThreadPool(self.reactor, self.reactor.getThreadPool(), self.stop)
+        """Stop reading the outbox, give what paho holds ``stop_timeout_s`` to reach the broker,
+        disconnect (on a thread of the reactor's pool), then delete the rows the broker acknowledged
+        and close the store connection (the worker finishes those deletes first)."""
+        Service.stopService(self)
+        if self._poll.running:
+            self._poll.stop()
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            if self._relaying:
+                idle: Deferred[None] = Deferred()
+                self._relay_idle.append(idle)
+                yield idle
+            deadline = self.reactor.seconds() + self.settings.stop_timeout_s
+            while self._unacknowledged and connection.is_connected() and self.reactor.seconds() < deadline:
+                yield deferLater(self.reactor, 0.01, lambda: None)
+            self._client = None
+            yield deferToThreadPool(self.reactor, self.reactor.getThreadPool(), connection.stop)
         yield self.worker.stop()
 
-    # -- publishing (any thread) -------------------------------------------------------------------
+    # -- ticket events from the outbox (reactor thread) ---------------------------------------------
+
+    def relay_now(self) -> Deferred[int]:
+        """Publish the ticket events waiting in the outbox; fires with how many were handed to paho
+        (0 while the broker is away, or while another pass runs: it reads on until the outbox is empty)."""
+        if self._relaying or self._connection is None or not self._connection.is_connected():
+            return defer.succeed(0)
+        self._relaying = True
+        relaying = self._relay()
+        relaying.addErrback(self._relay_failed)
+        return relaying.addCallback(self._relayed)
+
+    @defer.inlineCallbacks
+    def _relay(self) -> Any:
+        handed = 0
+        while self._client is not None:
+            messages = yield self.worker.run(
+                ticket_messages, self.dialect, self.settings.topic_prefix, self._handed_upto, BATCH
+            )
+            for row_id, topic, payload in messages:
+                if not self._publish(topic, payload, row_id):
+                    return handed  # paho refused it: the row waits for the next poll
+                self._handed_upto = row_id
+                handed += 1
+            if len(messages) < BATCH:
+                return handed
+        return handed
+
+    def _relay_failed(self, failure: Failure) -> int:
+        self.log.failure("reading ticket events from the outbox failed; trying again at the next poll", failure)
+        return 0
+
+    def _relayed(self, handed: int) -> int:
+        self._relaying = False
+        waiting, self._relay_idle = self._relay_idle, []
+        for idle in waiting:
+            idle.callback(None)
+        return handed
+
+    def _row_acknowledged(self, row_id: int) -> None:
+        self._acknowledged.append(row_id)
+        self._remove_acknowledged()
+
+    def _remove_acknowledged(self) -> None:
+        """Delete the outbox rows the broker has: one delete job at a time, taking all that piled up."""
+        if self._removing or not self._acknowledged:
+            return
+        rows, self._acknowledged = self._acknowledged, []
+        self._removing = True
+        removing = self.worker.run(outbox.remove, rows)
+        removing.addErrback(self._remove_failed)
+        removing.addCallback(self._removed)
+
+    def _remove_failed(self, failure: Failure) -> None:
+        self.log.failure("published ticket events stay in the outbox (a restart publishes them again)", failure)
+
+    def _removed(self, _: None) -> None:
+        self._removing = False
+        self._remove_acknowledged()
+
+    # -- findings (reactor thread) ------------------------------------------------------------------
 
     def publish_findings(self, transitions: Sequence[Transition]) -> Deferred[int]:
         """Publish each transition to its device's account, once the worker has read the accounts;
@@ -156,7 +253,7 @@ class MqttPublisher(Service):
         imeis = sorted({transition.finding.imei for transition in transitions})
         looked_up = self.worker.run(device_accounts, imeis)
         return looked_up.addCallbacks(
-            self._publish_findings, self._no_accounts, (transitions,), None, (len(transitions),)
+            self._publish_findings, self._no_accounts, (transitions,), {}, (len(transitions),)
         )
 
     def _publish_findings(self, accounts: dict[str, str | None], transitions: Sequence[Transition]) -> int:
@@ -173,51 +270,44 @@ class MqttPublisher(Service):
             self.dropped += count
         return 0
 
-    def publish_ticket(self, db: Connection, event: str, document: dict[str, Any]) -> bool:
-        """Publish a ticket event to the ticket's account (or its first device's account, read on ``db``)."""
-        account = document.get("account")
-        if account is None and document.get("devices"):
-            try:
-                account = device_account(db, document["devices"][0])
-            except Exception as error:
-                self.log.warn("no account for ticket {id} ({error}); event not published",
-                              id=document.get("id"), error=error)
-                self._count_dropped()
-                return False
-        return bool(self._publish(tickets_topic(self.settings.topic_prefix, account), ticket_payload(event, document)))
+    # -- paho ----------------------------------------------------------------------------------------
 
-    def notify(self, db: Connection, event: str, document: dict[str, Any], now: float) -> None:
-        """The ticket lifecycle's ``Notify`` signature: publish the event."""
-        self.publish_ticket(db, event, document)
-
-    def _publish(self, topic: str, payload: bytes) -> int:
+    def _publish(self, topic: str, payload: bytes, row_id: int | None = None) -> bool:
+        """Hand one message to paho; ``row_id``: the outbox row to delete once the broker has it."""
         client = self._client
         if client is None:
-            self._count_dropped()
-            return 0
+            with self._lock:
+                self.dropped += 1
+            return False
         # Never call paho holding self._lock: paho calls on_publish holding its message lock.
         info = client.publish(topic, payload, qos=1)
         with self._lock:
             if info.rc not in (MQTT_ERR_SUCCESS, MQTT_ERR_NO_CONN):  # NO_CONN: kept, sent on reconnect
                 self.dropped += 1
                 self.log.warn("MQTT message to {topic} dropped: {rc}", topic=topic, rc=info.rc)
-                return 0
+                return False
             self.published += 1
-            if info.mid in self._early:  # the broker's PUBACK beat us here
+            acknowledged = info.mid in self._early  # the broker's PUBACK beat us here
+            if acknowledged:
                 self._early.discard(info.mid)
                 self.delivered += 1
             else:
                 self._unacknowledged.add(info.mid)
-        return 1
+                if row_id is not None:
+                    self._rows[info.mid] = row_id
+        if acknowledged and row_id is not None:
+            self._row_acknowledged(row_id)
+        return True
 
     def _on_publish(self, client: Client, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
+        """paho's thread: the broker acknowledged message ``mid``."""
         with self._lock:
             if mid in self._unacknowledged:
                 self._unacknowledged.discard(mid)
                 self.delivered += 1
+                row_id = self._rows.pop(mid, None)
             else:
                 self._early.add(mid)
-
-    def _count_dropped(self) -> None:
-        with self._lock:
-            self.dropped += 1
+                row_id = None
+        if row_id is not None:
+            self.reactor.callFromThread(self._row_acknowledged, row_id)

@@ -1,4 +1,4 @@
-"""Webhook delivery of ticket events: durable (outbox rows in SQLite), signed, retried with backoff.
+"""Webhook delivery of ticket events: durable (outbox rows in the store), signed, retried with backoff.
 
 Delivery is at least once: a receiver can get the same event twice (a crash or a shutdown between its
 2xx and our bookkeeping) and must de-duplicate on ``X-Telediag-Delivery``. Each request carries
@@ -15,6 +15,9 @@ the signature over the raw body bytes before parsing them, in constant time, and
 too far from its own clock (replays): that is ``verify_signature`` below. In another language: HMAC-SHA256
 keyed with the UTF-8 secret over the ASCII timestamp, a ".", then the body; lower-case hex; compare
 with the header after ``sha256=`` using a constant-time comparison.
+
+Requests go out through treq (:mod:`telediag.outbound.http`), redirects are not followed, and a
+failed row waits for :class:`~telediag.outbound.backoff.Backoff` before its next attempt.
 """
 
 from __future__ import annotations
@@ -31,17 +34,15 @@ import orjson
 from twisted.application.service import Service
 from twisted.internet import defer
 from twisted.internet.defer import Deferred, inlineCallbacks
-from twisted.internet.protocol import Protocol, connectionDone
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web.client import Agent, HTTPConnectionPool, _HTTP11ClientFactory
 from twisted.web.http_headers import Headers
-from twisted.web.iweb import IBodyProducer, IResponse
-from zope.interface import implementer
 
 from protocols.record import iso_utc
 from telediag.config import WebhookConfig
+from telediag.outbound.backoff import Backoff
+from telediag.outbound.http import describe_failure, http_client, read_excerpt, timed
 from telediag.store.database import Connection, Database
 from telediag.store.worker import database_worker
 from telediag.tickets import outbox
@@ -106,110 +107,10 @@ def request_headers(config: WebhookConfig, delivery: Delivery, body: bytes, time
     })
 
 
-def backoff_delay(attempts: int, config: WebhookConfig, rand: Callable[[], float] = random.random) -> float:
-    """Seconds until the next try after ``attempts`` failures: doubling from ``backoff_initial_s`` up
-    to ``backoff_max_s``, +-10% so receivers that come back are not hit by every sender at once."""
-    exponent = min(max(attempts - 1, 0), 60)  # retrying forever must not overflow a float
-    base = min(config.backoff_max_s, config.backoff_initial_s * 2.0**exponent)
-    return base * (0.9 + 0.2 * rand())
-
-
-Notify = Callable[[Connection, str, dict[str, Any], float], None]
-
-
-def outbox_notifier(config: WebhookConfig) -> Notify | None:
-    """``notify(db, event, payload, now)`` for the ticket lifecycle, queueing inside its transaction
-    (None when webhooks are off, so nothing is queued that nobody would deliver)."""
-    if not config.enabled:
-        return None
-    urls = config.urls
-
-    def notify(db: Connection, event: str, payload: dict[str, Any], now: float) -> None:
-        outbox.enqueue(db, event, payload, now, urls)
-
-    return notify
-
-
-@implementer(IBodyProducer)
-class _BytesProducer:
-    """A body already in memory, written at once (no Cooperator, no file)."""
-
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-        self.length = len(body)
-
-    def startProducing(self, consumer: Any) -> Deferred[None]:
-        consumer.write(self.body)
-        return defer.succeed(None)
-
-    def pauseProducing(self) -> None:
-        pass
-
-    def resumeProducing(self) -> None:
-        pass
-
-    def stopProducing(self) -> None:
-        pass
-
-
-class _Drain(Protocol):
-    """Reads a response body to its end (so the connection can be reused), keeping a short excerpt."""
-
-    def __init__(self, done: Deferred[bytes]) -> None:
-        self.done = done
-        self.kept = b""
-
-    def dataReceived(self, data: bytes) -> None:
-        if len(self.kept) < MAX_RESPONSE_EXCERPT:
-            self.kept += data[: MAX_RESPONSE_EXCERPT - len(self.kept)]
-
-    def connectionLost(self, reason: Failure = connectionDone) -> None:
-        if not self.done.called:
-            self.done.callback(self.kept)  # the status is what counts; a cut-off body changes nothing
-
-
-def _read_response(response: IResponse) -> Deferred[tuple[int, bytes]]:
-    """The status code and a body excerpt; cancelling aborts the connection."""
-
-    def abort(_: Deferred[bytes]) -> None:
-        transport = drain.transport
-        if transport is not None:
-            getattr(transport, "abortConnection", transport.stopProducing)()
-
-    done: Deferred[bytes] = Deferred(abort)
-    drain = _Drain(done)
-    response.deliverBody(drain)
-    return done.addCallback(lambda excerpt: (response.code, excerpt))
-
-
 def _status_error(code: int, excerpt: bytes) -> str:
     """``last_error`` for a non-2xx answer: the status and the start of the body on one line."""
     text = " ".join(excerpt.decode("utf-8", "replace").split())
     return f"HTTP {code}: {text}" if text else f"HTTP {code}"
-
-
-def _timed_out(result: Any, timeout_s: float) -> Any:
-    """``addTimeout`` hook: the Agent reports a cancelled request as ``ResponseNeverReceived``
-    wrapping ``CancelledError``, which the default hook would not recognise as a timeout."""
-    if isinstance(result, Failure):
-        raise defer.TimeoutError(timeout_s, "webhook request")
-    return result
-
-
-def _describe(failure: Failure, timeout_s: float) -> str:
-    """A one-line ``last_error`` for a request that got no answer."""
-    if failure.check(defer.TimeoutError):
-        return f"timed out after {timeout_s:g}s"
-    reasons = getattr(failure.value, "reasons", None)  # ResponseNeverReceived and friends wrap others
-    if reasons:
-        return "; ".join(_describe(reason, timeout_s) for reason in reasons)
-    return f"{failure.type.__name__}: {failure.getErrorMessage()}"
-
-
-class _QuietClientFactory(_HTTP11ClientFactory):
-    """No "Starting factory" log line for every connection: a receiver that is down would flood the log."""
-
-    noisy = False
 
 
 class WebhookDeliverer(Service):
@@ -229,14 +130,14 @@ class WebhookDeliverer(Service):
         self.config = config
         self.stop_timeout_s = min(config.timeout_s, 5.0)
         """How long ``stopService`` lets requests in flight finish before cancelling them."""
+        self.backoff = Backoff(config.backoff_initial_s, config.backoff_max_s)
         self.random = random.Random()
+        """Draws the backoff's jitter (tests seed it)."""
         self.delivered = 0
         self.failed = 0
         self.worker = database_worker(reactor, database, "telediag-webhooks")
         self._last_prune = -math.inf  # worker thread only
-        self._http = HTTPConnectionPool(reactor, persistent=True)
-        self._http._factory = _QuietClientFactory
-        self._agent = Agent(reactor, connectTimeout=config.timeout_s, pool=self._http)
+        self._http, self._connections = http_client(reactor, config.timeout_s)
         self._loop = LoopingCall(self._tick)
         self._loop.clock = self.clock
         self._current: list[Deferred[int]] | None = None  # waiters of the running poll; None: idle
@@ -247,7 +148,7 @@ class WebhookDeliverer(Service):
         self._stopping = False
 
     def startService(self) -> None:
-        super().startService()
+        Service.startService(self)
         if not self.config.enabled:
             self.log.info("webhooks off: no [webhooks] urls configured")
             return
@@ -257,7 +158,7 @@ class WebhookDeliverer(Service):
 
     def stopService(self) -> Deferred[None]:
         """Let requests in flight finish (for ``stop_timeout_s`` at most); undelivered rows stay queued."""
-        super().stopService()
+        Service.stopService(self)
         if not self._started:
             return defer.succeed(None)
         self._started = False
@@ -276,7 +177,7 @@ class WebhookDeliverer(Service):
         if bound.active():
             bound.cancel()
         yield self.worker.stop()
-        yield self._http.closeCachedConnections()
+        yield self._connections.closeCachedConnections()  # type: ignore[no-untyped-call]
 
     def _cancel_requests(self) -> None:
         for request in list(self._requests):
@@ -286,8 +187,7 @@ class WebhookDeliverer(Service):
     def deliver_now(self) -> Deferred[int]:
         """Poll now, or right after the running poll (which read its rows before this call).
 
-        Fires with how many rows that poll delivered. Call it on the reactor thread; from another
-        thread (the ticket code, right after its commit) use ``deliver_soon``.
+        Fires with how many rows that poll delivered. Call it on the reactor thread.
         """
         waiter: Deferred[int] = Deferred()
         if not self._started or self._stopping:
@@ -298,10 +198,6 @@ class WebhookDeliverer(Service):
         else:
             self._next.append(waiter)
         return waiter
-
-    def deliver_soon(self) -> None:
-        """Thread-safe ``deliver_now`` without a result."""
-        self.reactor.callFromThread(self.deliver_now)
 
     def idle(self) -> Deferred[int]:
         """Fires when no poll is running (at once if none is)."""
@@ -320,8 +216,12 @@ class WebhookDeliverer(Service):
 
     def _run_poll(self) -> None:
         done = self._poll()
-        done.addErrback(lambda failure: (self.log.failure("webhook poll failed", failure), 0)[1])
+        done.addErrback(self._poll_failed)
         done.addCallback(self._polled)
+
+    def _poll_failed(self, failure: Failure) -> int:
+        self.log.failure("webhook poll failed", failure)
+        return 0
 
     def _polled(self, delivered: int) -> None:
         waiters, self._current = self._current or [], None
@@ -364,12 +264,12 @@ class WebhookDeliverer(Service):
     def _attempt(self, delivery: Delivery, body: bytes) -> Any:
         """POST one row and record the outcome; True when the receiver answered 2xx."""
         timestamp = int(self.clock.seconds())
-        request = self._agent.request(
-            b"POST", delivery.url.encode("ascii"), request_headers(self.config, delivery, body, timestamp),
-            _BytesProducer(body),
+        request = self._http.post(
+            delivery.url, data=body, headers=request_headers(self.config, delivery, body, timestamp),
+            allow_redirects=False, unbuffered=True,
         )
-        request.addCallback(_read_response)
-        request.addTimeout(self.config.timeout_s, self.clock, onTimeoutCancel=_timed_out)
+        request.addCallback(read_excerpt, MAX_RESPONSE_EXCERPT)
+        timed(request, self.config.timeout_s, self.clock)
         self._requests.add(request)
         try:
             code, excerpt = yield request
@@ -377,7 +277,7 @@ class WebhookDeliverer(Service):
         except Exception:
             if request in self._aborted:
                 return False  # cancelled by stopService: not the receiver's fault, the row stays as it was
-            error = _describe(Failure(), self.config.timeout_s)
+            error = describe_failure(Failure(), self.config.timeout_s)
         finally:
             self._requests.discard(request)
             self._aborted.discard(request)
@@ -394,7 +294,7 @@ class WebhookDeliverer(Service):
                           id=delivery.id, where=where, n=attempts, error=error)
             yield self._mark(outbox.give_up, delivery.id, now, f"after {attempts} attempts: {error}")
             return False
-        delay = backoff_delay(attempts, self.config, self.random.random)
+        delay = self.backoff.delay(attempts, self.random.random)
         self.log.info("webhook {id} to {where} failed (attempt {n}), retry in {delay:.1f}s: {error}",
                       id=delivery.id, where=where, n=attempts, delay=delay, error=error)
         yield self._mark(outbox.mark_failed, delivery.id, now, error, now + delay)
@@ -409,4 +309,5 @@ class WebhookDeliverer(Service):
         if now - self._last_prune >= PRUNE_EVERY_S:
             self._last_prune = now
             outbox.prune(db, now, self.config.keep_delivered_s)
-        return [(delivery, encode_body(delivery)) for delivery in outbox.due(db, now, self.config.batch)]
+        due = outbox.due(db, self.database.dialect, now, self.config.batch)
+        return [(delivery, encode_body(delivery)) for delivery in due]

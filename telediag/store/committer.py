@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IPushProducer, IReactorThreads, IReactorTime
+from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -38,7 +38,8 @@ class BatchCommitter:
         queue_limit: int = 100_000,
         state_flush_s: float = 1.0,
     ) -> None:
-        self._reactor: IReactorTime & IReactorThreads = reactor
+        self._reactor: Any = reactor
+        """Timers (``IReactorTime``) and, for the writer's worker, threads (``IReactorThreads``)."""
         self._worker: DatabaseWorker[Store] | None = None
         self._max_records = max_records
         self._max_delay = max_delay_s
@@ -149,7 +150,7 @@ class BatchCommitter:
         self._state_flushed_at = float("-inf")
         self._flush(force_state=True)
 
-    def _committed(self, result: int | Failure, changes: list[Change], waiters: list[Deferred]) -> None:
+    def _committed(self, result: int | Failure, changes: list[Change], waiters: list[Deferred[None]]) -> None:
         self._in_flight = False
         self._in_flight_records = 0
         if isinstance(result, Failure):

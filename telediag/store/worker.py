@@ -1,9 +1,10 @@
 """All database work off the reactor: one thread, one connection, jobs in the order they were submitted.
 
-Every room that reaches the store from Twisted code does it through a :class:`DatabaseWorker`: the
-reactor thread never runs a query, and a connection is only ever used by the one thread that opened
-it (SQLite connections must not be shared by threads at once). The connection opens on the worker's
-thread at the first job, so a service built before twistd forks holds none yet.
+Twisted code reaches the store through a :class:`DatabaseWorker` (the batch committer, ticket
+automation, the outbound senders, the API's writer): the reactor thread never runs a query, and the
+connection is only ever used by the worker's one thread (SQLite connections must not be shared by
+threads at once). It opens on that thread at the first job, so a service built before twistd forks
+holds none yet.
 
 ``stop()`` lets every job submitted so far finish (and the work their callbacks submit in turn),
 closes the connection on the worker's thread, and joins that thread from a thread of the reactor's

@@ -42,12 +42,12 @@ class TicketService(Service):
         return self.worker.in_flight
 
     def startService(self) -> None:
-        super().startService()
+        Service.startService(self)
         self._sweep.start(self.desk.config.sweep_interval_s, now=False)
 
     def stopService(self) -> defer.Deferred[None]:
         """Stop sweeping, let the jobs in flight finish, close the connection."""
-        super().stopService()
+        Service.stopService(self)
         if self._sweep.running:
             self._sweep.stop()
         return self.worker.stop()

@@ -1,4 +1,5 @@
-"""MQTT out against a real Mosquitto: findings and ticket events on each account's own topics."""
+"""MQTT out against a real Mosquitto: findings and ticket events on each account's own topics, ticket
+events only once their change is committed (read from the outbox)."""
 
 from __future__ import annotations
 
@@ -12,19 +13,25 @@ import orjson
 from paho.mqtt.client import Client, MQTTv311
 from paho.mqtt.enums import CallbackAPIVersion
 from twisted.internet import defer, reactor
+from twisted.internet.task import deferLater
 from twisted.trial import unittest
 
-from telediag.config import MqttSettings
+from telediag.config import Config, MqttSettings, TicketsConfig, WebhookConfig
 from telediag.diagnostics.findings import Finding, Transition
+from telediag.outbound.destinations import ticket_notifier
 from telediag.outbound.mqtt import MqttPublisher, account_slug, device_accounts, findings_topic, tickets_topic
 from telediag.registry import repository
 from telediag.registry.entries import parse_entry
+from telediag.store.database import transaction
 from telediag.store.sqlite import SQLiteDatabase
+from telediag.tickets import outbox
+from telediag.tickets.desk import TicketDesk
 from tests.stores import database_at
 from tests.telediag.mqtt.broker import Mosquitto
 from tests.telediag.mqtt.rig import wait_until
 
 ACME, OTHER, LOOSE = "356307042441013", "356307042441014", "356307042441015"
+NOW = 1_790_000_000.0
 
 
 def finding(imei: str, code: str, active: bool = True) -> Finding:
@@ -110,39 +117,77 @@ class PublisherTests(unittest.TestCase):
         yield wait_until(lambda: out.delivered == 3, "three PUBACKs")
         self.assertEqual((out.published, out.delivered, out.dropped), (3, 3, 0))
 
+    def desk(self) -> TicketDesk:
+        settings = MqttSettings(host="127.0.0.1", port=self.broker.port)
+        return TicketDesk(Config().sla, TicketsConfig(), ticket_notifier(WebhookConfig(), settings))
+
+    def mqtt_rows(self) -> list[int]:
+        db = self.database.connect()
+        try:
+            return [event.id for event in outbox.mqtt_due(db, self.database.dialect, 0, 100)]
+        finally:
+            db.close()
+
     @defer.inlineCallbacks
-    def test_ticket_events_go_to_the_tickets_account(self) -> Any:
-        self.broker.start()
-        out = self.publisher()
-        yield self.connected(out)
-        viewer = Subscriber(self.broker.port)
-        self.addCleanup(viewer.close)
-        with_account = {"id": 1, "title": "No GPS fix", "account": "ACME Ltd.", "devices": [ACME], "state": "new"}
-        by_device = {"id": 2, "title": "Power lost", "account": None, "devices": [OTHER], "state": "open"}
-        nobody = {"id": 3, "title": "Outage", "account": None, "devices": [], "state": "new"}
+    def test_committed_ticket_events_go_to_the_tickets_account_and_a_rolled_back_change_to_nobody(self) -> Any:
+        desk = self.desk()
         db = self.database.connect()
         self.addCleanup(db.close)
-        out.notify(db, "ticket.created", with_account, 0.0)
-        self.assertTrue(out.publish_ticket(db, "ticket.open", by_device))
-        self.assertTrue(out.publish_ticket(db, "ticket.created", nobody))
+        [ticket] = desk.on_findings(db, [Transition("raised", finding(ACME, "DEVICE_SILENT"))], NOW)
+        with self.assertRaises(RuntimeError), transaction(db):
+            desk.lifecycle.move(db, ticket, "resolved", "tech", NOW + 60)  # queues ticket.resolved ...
+            raise RuntimeError("... and the change fails before its commit")
+        desk.change_state(db, ticket, "open", "tech", NOW + 120)
+        nobody = desk.file(db, origin="staff", by="tech", account=None, devices=[], description="Server down",
+                           now=NOW + 180, selfcheck=lambda imei: {}, findings=lambda imeis: [])
+        self.assertEqual(len(self.mqtt_rows()), 3)  # queued with their changes, published by nobody yet
+
+        self.broker.start()
+        viewer = Subscriber(self.broker.port)
+        self.addCleanup(viewer.close)
+        out = self.publisher()
+        yield self.connected(out)
+        self.assertEqual((yield out.relay_now()), 3)
         got = yield viewer.take(3)
-        self.assertEqual(sorted(got, key=lambda m: m[1]["ticket"]["id"]), [
-            ("telediag/v1/accounts/acme-ltd/tickets", {"event": "ticket.created", "ticket": with_account}),
-            ("telediag/v1/accounts/ооо-ромашка/tickets", {"event": "ticket.open", "ticket": by_device}),
-            ("telediag/v1/accounts/_unassigned/tickets", {"event": "ticket.created", "ticket": nobody}),
+        self.assertEqual([(topic, message["event"], message["ticket"]["id"]) for topic, message in got], [
+            ("telediag/v1/accounts/acme-ltd/tickets", "ticket.created", ticket),
+            ("telediag/v1/accounts/acme-ltd/tickets", "ticket.open", ticket),
+            ("telediag/v1/accounts/_unassigned/tickets", "ticket.created", nobody),
         ])
+        self.assertEqual(got[1][1]["ticket"]["state"], "open")
+        yield wait_until(lambda: not self.mqtt_rows(), "the rows the broker acknowledged deleted")
+        self.assertEqual((yield out.relay_now()), 0)  # nothing is sent twice
+        yield deferLater(reactor, 0.2, lambda: None)
+        self.assertTrue(viewer.messages.empty())  # ticket.resolved never happened, and nobody heard of it
+
+    @defer.inlineCallbacks
+    def test_ticket_events_wait_in_the_outbox_while_the_broker_is_away(self) -> Any:
+        desk = self.desk()
+        db = self.database.connect()
+        self.addCleanup(db.close)
+        out = self.publisher(reconnect_max_s=0.2)
+        self.assertEqual((yield out.relay_now()), 0)  # not connected: the rows stay
+        desk.on_findings(db, [Transition("raised", finding(OTHER, "GPS_NO_FIX"))], NOW)
+        self.assertEqual(len(self.mqtt_rows()), 1)
+        self.broker.start()
+        viewer = Subscriber(self.broker.port)
+        self.addCleanup(viewer.close)
+        yield self.connected(out)
+        [(topic, message)] = yield viewer.take(1)  # the periodic poll found it
+        self.assertEqual((topic, message["event"]), ("telediag/v1/accounts/ооо-ромашка/tickets", "ticket.created"))
+        yield wait_until(lambda: not self.mqtt_rows(), "the row deleted")
 
     @defer.inlineCallbacks
     def test_a_failed_account_lookup_publishes_nothing(self) -> Any:
         self.broker.start()
-        missing = SQLiteDatabase(Path(tempfile.mkdtemp(prefix="telediag-missing-")) / "absent" / "telediag.sqlite3")
-        out = self.publisher(database=missing)  # the read-only connection cannot open: no store there
+        folder = Path(tempfile.mkdtemp(prefix="telediag-broken-"))
+        self.addCleanup(shutil.rmtree, folder, True)
+        (folder / "telediag.sqlite3").write_bytes(b"not a database " * 100)
+        out = self.publisher(database=SQLiteDatabase(folder / "telediag.sqlite3"))
         yield self.connected(out)
-        queued = yield out.publish_findings([Transition("raised", finding(ACME, "GPS_NO_FIX"))])
-        self.assertEqual(queued, 0)
-        closed = self.database.connect()
-        closed.close()
-        self.assertFalse(out.publish_ticket(closed, "ticket.created", {"id": 1, "account": None, "devices": [ACME]}))
+        queued = yield out.publish_findings([Transition("raised", finding(ACME, "GPS_NO_FIX")),
+                                             Transition("raised", finding(OTHER, "GPS_NO_FIX"))])
+        self.assertEqual(queued, 0)  # never guessed: a wrong topic would show them to another account
         self.assertEqual((out.published, out.dropped), (0, 2))
 
     @defer.inlineCallbacks

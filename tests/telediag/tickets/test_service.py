@@ -15,9 +15,10 @@ from twisted.internet.task import Clock, deferLater
 from twisted.trial import unittest
 
 from protocols.record import parse_iso_utc
-from telediag.config import Config, TicketsConfig, parse_section
+from telediag.config import Config, MqttSettings, TicketsConfig, parse_section
 from telediag.diagnostics.findings import Finding, Transition
-from telediag.outbound.webhooks import WebhookDeliverer, outbox_notifier, verify_signature
+from telediag.outbound.destinations import ticket_notifier
+from telediag.outbound.webhooks import WebhookDeliverer, verify_signature
 from telediag.store.sqlite import SQLiteDatabase, connect
 from telediag.tickets.desk import TicketDesk
 from telediag.tickets.service import TicketService
@@ -47,7 +48,7 @@ class TicketServiceTests(unittest.TestCase):
         hooks = parse_section("webhooks", {"urls": [server.url], "secret": SECRET, "poll_interval_s": 1})
         clock = Clock()
         clock.advance(START)
-        desk = TicketDesk(Config().sla, TicketsConfig(sweep_interval_s=600.0), outbox_notifier(hooks))
+        desk = TicketDesk(Config().sla, TicketsConfig(sweep_interval_s=600.0), ticket_notifier(hooks, MqttSettings()))
         tickets = TicketService(reactor, SQLiteDatabase(database), desk, clock=clock)
         deliverer = WebhookDeliverer(reactor, SQLiteDatabase(database), hooks, clock=clock)
         tickets.startService()
