@@ -70,14 +70,20 @@ class ApiBackend:
     def stop(self) -> Any:
         """Wait for running work, then close every connection; the reactor never waits on a thread."""
         if self._read_pool.started:
-            yield deferToThreadPool(self.reactor, self.reactor.getThreadPool(), self._read_pool.stop)
-        with self._readers_lock:
-            readers, self._readers = self._readers, []
-        for reader in readers:  # their threads are gone: nothing uses them any more
-            reader.close()
+            yield deferToThreadPool(self.reactor, self.reactor.getThreadPool(), self._stop_readers)
         if self._writer is not None:
             yield self._writer.stop()
             self._writer = None
+
+    def _stop_readers(self) -> None:
+        """A thread of the reactor's pool: join the reader threads, then close what they opened (the
+        readers and the diagnostics' connections of those threads)."""
+        self._read_pool.stop()
+        with self._readers_lock:
+            readers, self._readers = self._readers, []
+        for reader in readers:
+            reader.close()
+        self.diagnostics.close()
 
     def now(self) -> float:
         """The injected clock's time."""

@@ -37,3 +37,7 @@ class DiagnosticsView(Protocol):
         "evidence", "hint", "cleared_at"}``.
         """
         ...
+
+    def close(self) -> None:
+        """Release what calls on the API's threads hold (connections); called once those threads ended."""
+        ...

@@ -2,7 +2,8 @@
 
 Synchronous and clock-free (every call takes ``now``), so tests drive it directly with a simulated
 day; the Twisted side (:mod:`telediag.diagnostics.service`) only decides when and on which thread.
-Each calling thread gets its own SQLite connection.
+Each calling thread gets its own connection (the diagnostics thread, and the API's reader threads
+through :class:`EngineView`); :meth:`DiagnosticsEngine.close` closes those no thread can use any more.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class DiagnosticsEngine:
         self.database = database
         self.thresholds = thresholds
         self._local = threading.local()
-        self._connections: list[Connection] = []
+        self._connections: dict[threading.Thread, Connection] = {}
         self._lock = threading.Lock()
 
     def _db(self) -> Connection:
@@ -55,16 +56,30 @@ class DiagnosticsEngine:
             db = self.database.connect()
             self._local.db = db
             with self._lock:
-                self._connections.append(db)
+                self._connections[threading.current_thread()] = db
         return db
 
     def close(self) -> None:
-        """Close every thread's connection (call once no thread uses the engine any more)."""
+        """Close the calling thread's connection and those of threads that have ended.
+
+        Each owner calls it when its threads are done: the diagnostics service on its own thread at
+        stop, the API once its reader threads have been joined. A thread still running keeps its
+        connection, so one owner stopping never pulls a connection from under another's work.
+        """
+        caller = threading.current_thread()
         with self._lock:
-            for db in self._connections:
-                db.close()
-            self._connections.clear()
-        self._local = threading.local()
+            done = [thread for thread in self._connections if thread is caller or not thread.is_alive()]
+            closing = [self._connections.pop(thread) for thread in done]
+        if caller in done:
+            self._local.db = None
+        for db in closing:
+            db.close()
+
+    @property
+    def open_connections(self) -> int:
+        """Connections opened by threads and not closed yet."""
+        with self._lock:
+            return len(self._connections)
 
     def snapshot(self, imei: str, now: float, with_history: bool = True) -> DeviceSnapshot:
         """The device as the checks see it; UnknownDevice when it was never registered nor seen."""
@@ -172,3 +187,7 @@ class EngineView:
     def findings(self, imeis: set[str] | None, code: str | None, active: bool | None) -> list[dict[str, Any]]:
         """Stored findings."""
         return self.engine.findings(imeis, code, active)
+
+    def close(self) -> None:
+        """Close the connections the API's reader threads opened (they have ended by now)."""
+        self.engine.close()

@@ -112,6 +112,9 @@ class FakeDiagnostics:
                  "start_lon": LON_A, "end_lat": LAT_B, "end_lon": LON_B, "distance_m": 1200.0,
                  "max_speed_kmh": 90.0, "points": [[LAT_A, LON_A]]}]
 
+    def close(self) -> None:
+        """Holds no connections."""
+
     def selfcheck(self, imei: str) -> dict[str, Any]:
         self.calls.append(("selfcheck", imei))
         if imei in self.failing:

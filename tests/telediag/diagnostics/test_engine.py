@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +103,30 @@ def test_param_answers_are_parsed_strictly() -> None:
     assert parse_param_answer("Param ID:2001 New Val:iot", "2001") == "iot"
     assert parse_param_answer("Param ID:2002 Value:user", "2001") is None
     assert parse_param_answer("Unknown command", "2001") is None
+
+
+def test_close_releases_the_callers_and_ended_threads_connections_only(store: Store, tmp_path: Path) -> None:
+    engine = DiagnosticsEngine(database_at(tmp_path / "telediag.sqlite3"), Thresholds())
+    engine.findings()  # this thread's connection
+    ended = threading.Thread(target=engine.findings)  # an API reader thread that has been joined
+    ended.start()
+    ended.join()
+    release, busy = threading.Event(), threading.Event()
+
+    def running() -> None:
+        engine.findings()
+        busy.set()
+        release.wait(5)
+        engine.findings()  # still usable: nobody closed it under this thread
+
+    live = threading.Thread(target=running)
+    live.start()
+    busy.wait(5)
+    assert engine.open_connections == 3
+    engine.close()
+    assert engine.open_connections == 1  # the live thread's stays
+    release.set()
+    live.join()
+    engine.findings()  # the caller opens a new one when it needs it again
+    engine.close()
+    assert engine.open_connections == 0
