@@ -20,16 +20,21 @@ VALUE_COLUMNS: tuple[str, ...] = tuple(
     name for name in RECORD_FIELDS if name not in ("imei", "protocol", "fix_time", "attributes")
 )
 """Record fields stored as plain columns, in table order."""
+assert VALUE_COLUMNS == (
+    "valid", "lat", "lon", "altitude_m", "speed_kmh", "course_deg", "satellites", "hdop", "ignition", "motion",
+    "ext_voltage_v", "battery_voltage_v", "gsm_signal_pct", "operator", "roaming", "odometer_m", "event",
+), "record_row lists the values in this order"
 
 ROW_COLUMNS: tuple[str, ...] = (
     ("imei", "protocol", "fix_time", "server_time", "digest") + VALUE_COLUMNS + ("attributes",)
 )
 
 _BOOLEAN_COLUMNS = frozenset({"valid", "ignition", "motion", "roaming"})
-_BOOLEAN_AT = tuple(at for at, name in enumerate(ROW_COLUMNS) if name in _BOOLEAN_COLUMNS)
 _AS_INT = {True: 1, False: 0}
-_blake2b = hashlib.blake2b
+_as_int = _AS_INT.get
 _values_of = attrgetter(*VALUE_COLUMNS)
+_DIGEST = hashlib.blake2b(digest_size=12)
+"""A blake2b-96 with nothing fed yet: each row's digest starts from a copy (0.1 µs less than a new one)."""
 _JSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
 
@@ -56,18 +61,23 @@ def record_row(imei: str, record: Record, server_time: float) -> list[Any]:
     Every value is bound as a type the sqlite3 module takes as it is (int, float, str, bytearray):
     a ``bool`` or ``bytes`` parameter goes through its adapter lookup first (about 0.25 µs each,
     1.7 µs of a 5 µs insert for a typical record), so booleans become 0/1 and the digest a
-    bytearray; SQLite stores the same values (INTEGER 0/1, BLOB). The digest is computed from the
-    record's own values, so it is the same as it always was for the same record.
+    bytearray; SQLite stores the same values (INTEGER 0/1, BLOB). The digest is blake2b-96 of the
+    JSON of the protocol, fix time and values (booleans as JSON booleans), then the attributes as
+    stored: the same as it always was for the same record, so a resent record is dropped whichever
+    version stored the first copy.
     """
     values = _values_of(record)
+    (valid, lat, lon, altitude, speed, course, satellites, hdop, ignition, motion, ext_voltage,
+     battery_voltage, gsm_signal, operator, roaming, odometer, event) = values
+    protocol, fix_time = record.protocol, record.fix_time
     attributes = _attributes_json(record.attributes) if record.attributes else b"{}"
-    content = orjson.dumps((record.protocol, record.fix_time, values), default=_json_default)
-    row = [imei, record.protocol, record.fix_time, server_time,
-           bytearray(_blake2b(content + attributes, digest_size=12).digest()), *values, attributes.decode()]
-    for at in _BOOLEAN_AT:
-        value = row[at]
-        row[at] = _AS_INT.get(value, value)
-    return row
+    digest = _DIGEST.copy()
+    digest.update(orjson.dumps((protocol, fix_time, values), default=_json_default))
+    digest.update(attributes)
+    return [imei, protocol, fix_time, server_time, bytearray(digest.digest()), _as_int(valid, valid), lat, lon,
+            altitude, speed, course, satellites, hdop, _as_int(ignition, ignition), _as_int(motion, motion),
+            ext_voltage, battery_voltage, gsm_signal, operator, _as_int(roaming, roaming), odometer, event,
+            attributes.decode()]
 
 
 def row_to_normalised(row: Sequence[Any], columns: Sequence[str]) -> dict[str, Any]:
@@ -88,7 +98,7 @@ def row_to_normalised(row: Sequence[Any], columns: Sequence[str]) -> dict[str, A
     return out
 
 
-def normalised_records(rows: Iterable[Sequence[Any]], columns: Sequence[str]) -> Iterable[dict]:
+def normalised_records(rows: Iterable[Sequence[Any]], columns: Sequence[str]) -> Iterable[dict[str, Any]]:
     """Lazily convert rows to normalised records; a row no reader can make sense of is logged and skipped."""
     imei_at = list(columns).index("imei") if "imei" in columns else None
     return each_isolated(
