@@ -9,7 +9,8 @@ with a zero record count, which makes the device send the packet again.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from protocols.core import (
     DEFAULT_MAX_FRAME,
@@ -60,13 +61,13 @@ class DecodedData:
 
     codec: int
     count: int
-    records: list[Record] = field(default_factory=list)
-    responses: list[CommandResponse] = field(default_factory=list)
+    records: Sequence[Record] = ()
+    responses: Sequence[CommandResponse] = ()
 
     def messages(self, ack: bytes) -> list[Message]:
         """A Report (AVL codecs, acknowledged with ``ack``) or the command responses."""
         if self.codec in AVL_CODECS:
-            return [Report(kind="avl", records=tuple(self.records), ack=ack)]
+            return [Report("avl", tuple(self.records), ack)]
         return list(self.responses)
 
 
@@ -115,10 +116,8 @@ def decode_data(
     elif codec in _COMMAND_CODECS:
         items, offset = decode_items(data, offset, body_end, codec, count)
         _check_filled(offset, body_end, strict)
-        for item in items:
-            response = item_response(item, imei)
-            if response is not None:
-                result.responses.append(response)
+        responses = (item_response(item, imei) for item in items)
+        result.responses = [response for response in responses if response is not None]
     else:
         raise ProtocolError(
             f"unknown Teltonika codec {codec:#04x}", close=True, excerpt=data[start:end]
