@@ -49,6 +49,7 @@ def start_telediag(workdir: Path, port: int) -> subprocess.Popen[bytes]:
     config.write_text(  # every load comes from 127.0.0.1: lift the per-address cap above the idle test
         f'[listen]\nteltonika = ["tcp:{port}:interface=127.0.0.1:backlog=4096"]\n'
         "[ingest]\nmax_connections_per_address = 1000000\n"
+        f'[api]\nlisten = "tcp:{free_port()}:interface=127.0.0.1"\n'  # not 8080: another service may hold it
     )
     data = workdir / "data"
     listening = data / "listening.json"
