@@ -92,6 +92,8 @@ class ServerProcess:
                 if info["pid"] == self.process.pid:
                     return self
             time.sleep(0.05)
+        self.process.kill()  # not left running (with its ingest workers) after the test gave up on it
+        self.process.wait(10)
         raise RuntimeError(f"server did not start listening:\n{self.log()}")
 
     def log(self) -> str:
