@@ -42,6 +42,23 @@ def database_at(path: Path) -> Database:
     return PostgresDatabase(postgres_dsn_for(path))
 
 
+def remove_store(path: Path) -> None:
+    """Take the store named by ``path`` away under a running service: the SQLite file with its WAL, or
+    the PostgreSQL database (its open sessions ended)."""
+    if BACKEND == "sqlite":
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return
+    import psycopg
+    from psycopg import conninfo
+
+    from tests.postgres_server import server
+
+    name = conninfo.conninfo_to_dict(postgres_dsn_for(path))["dbname"]
+    with psycopg.connect(server().dsn(), autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE {name} WITH (FORCE)".encode())
+
+
 def store_config(data_dir: Path) -> str:
     """``[store]`` TOML lines for a service whose data directory is ``data_dir`` (empty with SQLite)."""
     if BACKEND == "sqlite":

@@ -31,10 +31,16 @@ class Dialect:
     """The engine's name for people."""
     json_text: str
     """``json_text.format(column=..., key=...)``: the text of one top-level key of a JSON column."""
+    truncate_text: str
+    """``truncate_text.format(value=...)``: a number's whole part as an integer, towards zero."""
 
     def json_field(self, column: str, key: str) -> str:
         """SQL for ``column``'s JSON member ``key`` as text (NULL when absent)."""
         return self.json_text.format(column=column, key=key)
+
+    def truncate(self, value: str) -> str:
+        """SQL for the whole part of ``value`` (SQLite's ``CAST ... AS INTEGER``; PostgreSQL's rounds)."""
+        return self.truncate_text.format(value=value)
 
 
 class Database(Protocol):

@@ -27,7 +27,8 @@ from telediag.store.schema import MIGRATIONS_ROOT, Migration, StoreTooNew, load_
 MIGRATIONS: tuple[Migration, ...] = load_migrations(MIGRATIONS_ROOT / "postgresql")
 """The PostgreSQL schema; the one row of ``schema_version`` holds the number of the last script run."""
 
-POSTGRESQL = Dialect(name="postgresql", title="PostgreSQL", json_text="(({column})::jsonb ->> '{key}')")
+POSTGRESQL = Dialect(name="postgresql", title="PostgreSQL", json_text="(({column})::jsonb ->> '{key}')",
+                     truncate_text="CAST(trunc({value}) AS BIGINT)")
 
 MIGRATION_LOCK = 0x7465_6C65_6469_6167  # "telediag"
 """Advisory lock id held while a migration script runs: processes opening one store at once run each

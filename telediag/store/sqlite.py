@@ -31,7 +31,8 @@ commit is durable once in the WAL (``synchronous``), whenever the checkpoint com
 MIGRATIONS: tuple[Migration, ...] = load_migrations(MIGRATIONS_ROOT / "sqlite")
 """The SQLite schema; ``PRAGMA user_version`` holds the number of the last script a database has run."""
 
-SQLITE = Dialect(name="sqlite", title="SQLite", json_text="json_extract({column}, '$.{key}')")
+SQLITE = Dialect(name="sqlite", title="SQLite", json_text="json_extract({column}, '$.{key}')",
+                 truncate_text="CAST({value} AS INTEGER)")
 
 
 class SQLiteDatabase:

@@ -19,6 +19,7 @@ import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from protocols.record import iso_utc
@@ -27,6 +28,7 @@ from telediag.api.auth import Principal
 from telediag.api.backend import ApiBackend
 from telediag.diagnostics.selfcheck import translate_selfcheck
 from telediag.diagnostics.wording import ENGLISH, Catalogue, said
+from telediag.store.database import Dialect
 from telediag.store.reader import Reader
 
 WINDOW_S = 86_400.0
@@ -89,21 +91,19 @@ fix_time), and the partial index of records whose time could not be read (``reco
 the newest MAX_SCANNED of the two are aggregated."""
 
 
-def _aggregate_sql() -> str:
+@cache
+def _aggregate_sql(dialect: Dialect) -> str:
     series = ", ".join(f"min({name}), max({name}), count({name})" for name in SERIES)
     return (
-        f"SELECT CAST((t - ?) / ? AS INTEGER) AS bucket, avg(t), "
-        f"avg(CASE WHEN valid THEN lat END), avg(CASE WHEN valid THEN lon END), {series}, max(id), count(*) "
-        f"FROM (SELECT * FROM (SELECT * FROM ({_TIMED}) UNION ALL SELECT * FROM ({_UNTIMED})) "
-        f"ORDER BY t DESC LIMIT ?) "
+        f"SELECT {dialect.truncate('(t - ?) / ?')} AS bucket, avg(t), "
+        f"avg(CASE WHEN valid <> 0 THEN lat END), avg(CASE WHEN valid <> 0 THEN lon END), {series}, max(id), "
+        f"count(*) FROM (SELECT * FROM (SELECT * FROM ({_TIMED}) AS timed UNION ALL "
+        f"SELECT * FROM ({_UNTIMED}) AS untimed) AS scanned ORDER BY t DESC LIMIT ?) AS newest "
         f"GROUP BY bucket ORDER BY bucket"
     )
 
 
-_AGGREGATE = _aggregate_sql()
-
-
-def telemetry(db: Any, imei: str, window: Window) -> dict[str, Any]:
+def telemetry(db: Any, dialect: Dialect, imei: str, window: Window) -> dict[str, Any]:
     """The charts' and the track's data for one device and window, aggregated per bucket.
 
     Each chart point is the lowest reading of its bucket (the charts are there to show drops: a cut
@@ -111,7 +111,7 @@ def telemetry(db: Any, imei: str, window: Window) -> dict[str, Any]:
     and its last from the newest reading itself. Track points average the bucket's valid fixes.
     """
     bucket_s = WINDOW_S / MAX_POINTS
-    rows = db.execute(_AGGREGATE, (window.since, bucket_s, imei, window.since, window.until, MAX_SCANNED,
+    rows = db.execute(_aggregate_sql(dialect), (window.since, bucket_s, imei, window.since, window.until, MAX_SCANNED,
                                    imei, window.since, window.until, MAX_SCANNED, MAX_SCANNED)).fetchall()
     read = sum(row[-1] for row in rows)
     charts: dict[str, Any] = {}
@@ -165,9 +165,9 @@ def findings(api: ApiBackend, imei: str) -> list[dict[str, Any]]:
 _EVENT_COLUMNS = "id, at, type, cause, apn, mcc, mnc, rat"
 _NEWEST_EVENTS = (
     f"SELECT {_EVENT_COLUMNS} FROM (SELECT {_EVENT_COLUMNS} FROM connectivity_events WHERE imei = ? "
-    f"ORDER BY at DESC, id DESC LIMIT ?) "
+    f"ORDER BY at DESC, id DESC LIMIT ?) AS by_imei "
     f"UNION SELECT {_EVENT_COLUMNS} FROM (SELECT {_EVENT_COLUMNS} FROM connectivity_events WHERE iccid = ? "
-    f"ORDER BY at DESC, id DESC LIMIT ?) ORDER BY at DESC, id DESC LIMIT ?"
+    f"ORDER BY at DESC, id DESC LIMIT ?) AS by_iccid ORDER BY at DESC, id DESC LIMIT ?"
 )
 """The newest events by IMEI and by ICCID, each walked backwards on its own index and merged (an event
 carrying both is one row), so a SIM with years of events costs the same as a new one."""
@@ -211,7 +211,7 @@ def device_page(api: ApiBackend, principal: Principal, imei: str, now: float, pa
                                 "selfcheck": translate_selfcheck(api.diagnostics.selfcheck(imei), catalogue),
                                 "since": iso_utc(window.since), "until": iso_utc(window.until)}
         if "telemetry" in wanted and sees_telemetry(principal):
-            body["telemetry"] = telemetry(db, imei, window)
+            body["telemetry"] = telemetry(db, api.database.dialect, imei, window)
         if "journeys" in wanted and may_call(principal, "device.journeys") and policy.sees_positions(principal):
             body["journeys"] = journeys(api, imei, window)
         if sees_diagnosis(principal):
@@ -234,7 +234,7 @@ def chart_data(api: ApiBackend, principal: Principal, imei: str, now: float, wit
     def run(reader: Reader) -> dict[str, Any]:
         reads.visible_device(reader, principal, imei)
         window = Window.ending(now)
-        body: dict[str, Any] = {"telemetry": telemetry(reader.connection, imei, window)}
+        body: dict[str, Any] = {"telemetry": telemetry(reader.connection, api.database.dialect, imei, window)}
         if with_journeys and may_call(principal, "device.journeys"):
             body["journeys"] = journeys(api, imei, window)
         return body

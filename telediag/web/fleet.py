@@ -59,13 +59,13 @@ _WITH = f"WITH {_SEVERITY}, {_PROBLEMS} "
 _OPERATOR = (
     "coalesce("
     f"(SELECT CAST(operator AS TEXT) FROM (SELECT operator FROM records WHERE imei = d.imei "
-    f"ORDER BY fix_time DESC LIMIT {RECENT_ROWS}) AS recent WHERE operator IS NOT NULL LIMIT 1), "
+    f"ORDER BY fix_time DESC NULLS LAST LIMIT {RECENT_ROWS}) AS recent WHERE operator IS NOT NULL LIMIT 1), "
     "(SELECT CAST(mcc AS TEXT) || CASE WHEN mnc < 10 THEN '0' ELSE '' END || CAST(mnc AS TEXT) "
     f"FROM (SELECT mcc, mnc FROM connectivity_events WHERE iccid = d.iccid "
     f"ORDER BY at DESC LIMIT {RECENT_ROWS}) AS recent WHERE mcc IS NOT NULL AND mnc IS NOT NULL LIMIT 1))"
 )
 """A device's operator as text ("26001"), from the row ``d`` of ``devices``; NULL when unknown."""
-_ORDER = "coalesce(p.rank, 0) DESC, p.since DESC, st.last_seen ASC, d.imei"
+_ORDER = "coalesce(p.rank, 0) DESC, p.since DESC NULLS LAST, st.last_seen ASC NULLS FIRST, d.imei"
 """Worst first; among equals the newest problem first, then the longest silent (never seen first)."""
 _HAS_CODE = "d.imei IN (SELECT imei FROM findings WHERE code = ? AND active = 1)"
 
@@ -155,12 +155,17 @@ def _scope(wanted: FleetQuery, accounts: set[str] | None) -> tuple[str, list[Any
         params.append(wanted.protocol)
     if accounts is not None:
         names = sorted(accounts)
-        clauses.append(f"d.account IN ({', '.join('?' * len(names))})" if names else "0")
+        clauses.append(f"d.account IN ({', '.join('?' * len(names))})" if names else "1 = 0")
         params.extend(names)
     if wanted.operator is not None:  # last: the costliest test runs on the fewest rows
         clauses.append(f"{_OPERATOR} = ?")
         params.append(wanted.operator)
-    return " AND ".join(clauses) or "1", params
+    return " AND ".join(clauses) or "1 = 1", params
+
+
+def _count(condition: str) -> str:
+    """SQL counting the rows where ``condition`` holds (0 when none does)."""
+    return f"count(CASE WHEN {condition} THEN 1 END)"
 
 
 def _summary(scope: str, code_test: str, costly: bool) -> str:
@@ -169,8 +174,8 @@ def _summary(scope: str, code_test: str, costly: bool) -> str:
     once for both; a cheap one is cheaper repeated than copied."""
     return (
         f"{_WITH}, scoped AS {'' if costly else 'NOT '}MATERIALIZED (SELECT d.imei FROM devices d WHERE {scope}) "
-        "SELECT NULL, count(*), coalesce(sum(p.rank = 2), 0), coalesce(sum(p.rank = 1), 0), "
-        f"coalesce(sum(p.rank IS NULL), 0), coalesce(sum(st.last_seen IS NULL), 0), coalesce(sum({code_test}), 0) "
+        f"SELECT NULL, count(*), {_count('p.rank = 2')}, {_count('p.rank = 1')}, {_count('p.rank IS NULL')}, "
+        f"{_count('st.last_seen IS NULL')}, {_count(code_test)} "
         "FROM scoped d LEFT JOIN problems p ON p.imei = d.imei LEFT JOIN device_state st ON st.imei = d.imei "
         "UNION ALL SELECT f.code, count(*), 0, 0, 0, 0, 0 FROM findings f JOIN scoped d ON d.imei = f.imei "
         "WHERE f.active = 1 GROUP BY f.code"
@@ -191,7 +196,7 @@ def fleet_view(
         db = reader.connection
         accounts = policy.account_filter(principal, wanted.account, lambda: account_names(db), pseudonyms)
         scope, params = _scope(wanted, accounts)
-        code_test, code_params = ("0", []) if wanted.code is None else (_HAS_CODE, [wanted.code])
+        code_test, code_params = ("1 = 0", []) if wanted.code is None else (_HAS_CODE, [wanted.code])
         summary = db.execute(_summary(scope, code_test, wanted.operator is not None),
                              [*_SEVERITY_PARAMS, *params, *code_params]).fetchall()
         row = next(found for found in summary if found[0] is None)
@@ -248,7 +253,7 @@ def fleet_choices() -> Callable[[Reader], dict[str, Any]]:
             "SELECT DISTINCT protocol FROM devices WHERE protocol IS NOT NULL ORDER BY protocol LIMIT ?",
             (MAX_CHOICES,))]
         operators = [row[0] for row in db.execute(
-            f"SELECT operator FROM (SELECT {_OPERATOR} AS operator FROM devices d) WHERE operator IS NOT NULL "
+            f"SELECT operator FROM (SELECT {_OPERATOR} AS operator FROM devices d) AS known WHERE operator IS NOT NULL "
             "GROUP BY operator ORDER BY operator LIMIT ?", (MAX_CHOICES,))]
         accounts = [row[0] for row in db.execute(
             "SELECT DISTINCT account FROM devices WHERE account IS NOT NULL ORDER BY account LIMIT ?",

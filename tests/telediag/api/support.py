@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import sqlite3
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from telediag.app import build_desk
 from telediag.config import ApiConfig, Config, StoreConfig
 from telediag.registry import repository
 from telediag.registry.entries import parse_entry
+from telediag.store.database import Connection
 from telediag.store.writer import ConnectionChange, RecordBatch, Store
 from telediag.tickets.desk import TicketDesk
 from tests.stores import database_at
@@ -283,7 +283,7 @@ class ApiTestCase(unittest.TestCase):
             self.assertEqual(error["code"], code)
         return error
 
-    def db(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self.config.database_path)
+    def db(self) -> Connection:
+        connection = database_at(self.config.database_path).connect()
         self.addCleanup(connection.close)
         return connection

@@ -4,7 +4,6 @@ Every error must be the API's JSON error with a proper status; nothing of a refu
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 import orjson
@@ -20,6 +19,7 @@ from telediag.api.connections import ApiChannel, GuardedFactory, GuardSettings
 from telediag.api.errors import ApiError
 from telediag.api.handlers import Call
 from telediag.api.http_guard import FramingLimits
+from tests.stores import database_at
 from tests.telediag.api.support import ICCID_A, IMEI_A, ApiTestCase, RawClient
 
 Response = tuple[int, dict[str, str], bytes]
@@ -84,7 +84,7 @@ class HardeningCase(ApiTestCase):
             waited += 0.02
 
     def rows(self, table: str) -> int:
-        db = sqlite3.connect(self.config.database_path)
+        db = database_at(self.config.database_path).connect()
         try:
             return db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
         finally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -58,17 +57,27 @@ def test_create_token_checks_role_and_account(data_dir: Path) -> None:
     db.close()
 
 
-def test_cli_create_prints_the_token_alone(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def _cli_token(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> str:
     code = cli.main(["tokens", "create", "--role", "customer", "--account", "Acme", "--label", "fleet portal",
                      "--data-dir", str(data_dir)])
     out, err = capsys.readouterr()
     assert code == 0 and err == ""
     token = out.strip()
     assert out == token + "\n" and len(token) >= 43
-    db = sqlite3.connect(data_dir / "telediag.sqlite3")
+    return token
+
+
+def test_cli_create_prints_the_token_alone(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    token = _cli_token(data_dir, capsys)
+    db = database_at(data_dir / "telediag.sqlite3").connect()
     stored = db.execute("SELECT token_hash, label FROM api_tokens").fetchone()
     db.close()
-    assert stored == (hashlib.sha256(token.encode()).digest(), "fleet portal")
+    assert tuple(stored) == (hashlib.sha256(token.encode()).digest(), "fleet portal")
+
+
+@pytest.mark.sqlite_only
+def test_cli_token_is_nowhere_in_the_sqlite_file(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    token = _cli_token(data_dir, capsys)
     assert token.encode() not in (data_dir / "telediag.sqlite3").read_bytes()
 
 

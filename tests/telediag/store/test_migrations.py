@@ -11,6 +11,8 @@ import pytest
 from telediag.store.schema import MIGRATIONS_ROOT, StoreTooNew, load_migrations, script_statements
 from telediag.store.sqlite import MIGRATIONS, connect, migrate
 
+pytestmark = pytest.mark.sqlite_only  # PostgreSQL's scripts: tests/telediag/store/test_postgresql.py
+
 LATEST = MIGRATIONS[-1].version
 
 

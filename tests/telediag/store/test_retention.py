@@ -1,5 +1,6 @@
-"""Retention against a real SQLite store: old records and ingest errors go in bounded batches, recent
-ones, records the InfluxDB export has not sent and everything else stay."""
+"""Retention: on SQLite, old records and ingest errors go in bounded batches, recent ones, records the
+InfluxDB export has not sent and everything else stay (``drop_expired``, the SQLite path: PostgreSQL
+drops whole months, ``tests/telediag/store/test_postgresql.py``); the service runs on either store."""
 
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ def ages(db: sqlite3.Connection, table: str, column: str) -> list[float]:
     return [round((NOW - at) / DAY_S, 3) for (at,) in db.execute(f"SELECT {column} FROM {table} ORDER BY id")]
 
 
+@pytest.mark.sqlite_only
 def test_old_rows_go_in_batches_and_recent_ones_stay(db: sqlite3.Connection) -> None:
     add_records(db, [40, 39, 35, 31, 30.5, 29, 10, 1, 0])
     add_errors(db, [90, 45, 2])
@@ -55,12 +57,14 @@ def test_old_rows_go_in_batches_and_recent_ones_stay(db: sqlite3.Connection) -> 
     assert drop_expired(db, NOW, 30, batch=2) == Dropped()
 
 
+@pytest.mark.sqlite_only
 def test_zero_days_keeps_everything(db: sqlite3.Connection) -> None:
     add_records(db, [4000, 1])
     assert drop_expired(db, NOW, 0) == Dropped()
     assert len(ages(db, "records", "server_time")) == 2
 
 
+@pytest.mark.sqlite_only
 def test_records_not_yet_exported_stay(db: sqlite3.Connection) -> None:
     add_records(db, [50, 49, 48, 47])
     first_two = db.execute("SELECT id FROM records ORDER BY id LIMIT 2").fetchall()[-1][0]
@@ -68,6 +72,7 @@ def test_records_not_yet_exported_stay(db: sqlite3.Connection) -> None:
     assert ages(db, "records", "server_time") == [48, 47]
 
 
+@pytest.mark.sqlite_only
 def test_a_batch_looks_only_at_the_lowest_ids(db: sqlite3.Connection) -> None:
     """Nothing past the lowest ids is read; young rows among them (a clock that jumped back) hold the old
     ones behind them only while they fill a whole batch."""

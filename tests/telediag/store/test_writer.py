@@ -1,6 +1,9 @@
-"""The SQLite store: exact round trip of records, duplicates dropped, device state kept."""
+"""The store: exact round trip of records, duplicates dropped, device state kept (and SQLite's own file
+mode, column types and insert chunks)."""
 
 from pathlib import Path
+
+import pytest
 
 from protocols.record import Record
 from telediag.store.reader import Reader
@@ -74,10 +77,15 @@ def test_device_state_connection_last_fix_and_errors(tmp_path: Path) -> None:
     assert reader.device_state(imei)["connected"] == 0
 
 
-def test_store_is_wal_and_reader_needs_an_existing_file(tmp_path: Path) -> None:
+@pytest.mark.sqlite_only
+def test_the_sqlite_store_is_wal(tmp_path: Path) -> None:
     Store(database_at(tmp_path / "db.sqlite3")).close()
     db = database_at(tmp_path / "db.sqlite3").connect()
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.close()
+
+
+def test_a_reader_needs_an_existing_store(tmp_path: Path) -> None:
     try:
         Reader(database_at(tmp_path / "missing.sqlite3"))
     except FileNotFoundError as error:
@@ -86,6 +94,7 @@ def test_store_is_wal_and_reader_needs_an_existing_file(tmp_path: Path) -> None:
         raise AssertionError("a missing store must be reported")
 
 
+@pytest.mark.sqlite_only
 def test_stored_form_and_natural_key_are_those_of_earlier_versions(tmp_path: Path) -> None:
     """A store written before rows were bound as 0/1 and bytearray drops the same resent record.
 
@@ -121,6 +130,7 @@ def test_stored_form_and_natural_key_are_those_of_earlier_versions(tmp_path: Pat
     store.close()
 
 
+@pytest.mark.sqlite_only
 def test_many_rows_per_statement_insert_each_once(tmp_path: Path) -> None:
     """Chunked inserts: every count around the chunk sizes, duplicates in a chunk and across chunks."""
     from telediag.store.rows import record_row
@@ -143,6 +153,7 @@ def test_many_rows_per_statement_insert_each_once(tmp_path: Path) -> None:
     assert INSERT_CHUNKS[-1] == 1
 
 
+@pytest.mark.sqlite_only
 def test_chunks_respect_the_connections_parameter_limit(tmp_path: Path) -> None:
     """Built against an SQLite with the old limit of 999 parameters, only 8 rows go in one statement."""
     import sqlite3

@@ -306,8 +306,9 @@ def test_charts_read_a_bounded_number_of_records_and_return_at_most_max_points(t
     untimed = Record(imei=IMEI_A, protocol="teltonika", fix_time=None, valid=False, ext_voltage_v=11.0)
     store.commit([RecordBatch(IMEI_A, "teltonika", [untimed], now - 50)])  # a time the device could not give
     store.close()
-    db = database_at(tmp_path / "t.sqlite").connect()
-    data = telemetry(db, IMEI_A, Window.ending(now))
+    database = database_at(tmp_path / "t.sqlite")
+    db = database.connect()
+    data = telemetry(db, database.dialect, IMEI_A, Window.ending(now))
     volts = data["charts"]["ext_voltage_v"]
     assert 0 < len(volts["times"]) <= MAX_POINTS
     assert volts["count"] == 4001 and data["read"] == 4001 and not data["truncated"]
@@ -316,7 +317,7 @@ def test_charts_read_a_bounded_number_of_records_and_return_at_most_max_points(t
     limited = device_detail.MAX_SCANNED
     try:
         device_detail.MAX_SCANNED = 1000
-        data = telemetry(db, IMEI_A, Window.ending(now))
+        data = telemetry(db, database.dialect, IMEI_A, Window.ending(now))
     finally:
         device_detail.MAX_SCANNED = limited
     assert data["read"] == 1000 and data["truncated"]
