@@ -337,10 +337,13 @@ class InfluxExporter(Service):
                           url=self.settings.url, bucket=self.settings.bucket, cursor=self.cursor)
         ledger = self._ledger
         while not (self._stopping or self._failing) and ledger.in_flight < IN_FLIGHT_BATCHES:
-            read = yield self.worker.run(_read, ledger.read_upto, self.settings.batch_size)
+            after = ledger.read_upto
+            read = yield self.worker.run(_read, after, self.settings.batch_size)
             self._newest = read.newest
             self.lag = max(0, self._newest - self.cursor)
-            if read.batch is None:
+            if ledger.read_upto != after:
+                continue  # rewound while reading: these rows are not the ones after the cursor
+            if read.batch is None or self._stopping or self._failing:  # either may have come meanwhile
                 break
             self._hand_over(ledger, read.batch)
             if len(read.batch.ids) < self.settings.batch_size:

@@ -283,8 +283,9 @@ class MqttPublisher(Service):
         info = client.publish(topic, payload, qos=1)
         with self._lock:
             if info.rc not in (MQTT_ERR_SUCCESS, MQTT_ERR_NO_CONN):  # NO_CONN: kept, sent on reconnect
-                self.dropped += 1
-                self.log.warn("MQTT message to {topic} dropped: {rc}", topic=topic, rc=info.rc)
+                if row_id is None:  # a ticket event stays in the outbox for the next pass
+                    self.dropped += 1
+                    self.log.warn("MQTT message to {topic} dropped: {rc}", topic=topic, rc=info.rc)
                 return False
             self.published += 1
             acknowledged = info.mid in self._early  # the broker's PUBACK beat us here
