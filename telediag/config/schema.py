@@ -161,11 +161,10 @@ def _walk(tokens: list[str | int | None], root: type, raw: Any) -> _At:
         else:
             at.kind = _hints(declared).get(token)
         at.path.append(token)
-        if at.found and isinstance(at.value, (Mapping, list)):
-            try:
-                at.value = at.value[token]
-            except (KeyError, IndexError, TypeError):
-                at.found, at.value = False, None
+        if at.found and isinstance(at.value, Mapping) and token in at.value:
+            at.value = at.value[token]
+        elif at.found and isinstance(at.value, list) and isinstance(token, int) and -len(at.value) <= token < len(at.value):
+            at.value = at.value[token]
         else:
             at.found, at.value = False, None
     at.kind = _bare(at.kind)
