@@ -163,7 +163,7 @@ def _walk(tokens: list[str | int | None], root: type, raw: Any) -> _At:
         at.path.append(token)
         if at.found and isinstance(at.value, Mapping) and token in at.value:
             at.value = at.value[token]
-        elif at.found and isinstance(at.value, list) and isinstance(token, int) and -len(at.value) <= token < len(at.value):
+        elif at.found and isinstance(at.value, list) and isinstance(token, int) and 0 <= token < len(at.value):
             at.value = at.value[token]
         else:
             at.found, at.value = False, None
