@@ -45,6 +45,8 @@ BIN_DIR = Path(os.environ.get("TELEDIAG_PG_BIN", "/usr/lib/postgresql/15/bin"))
 SERVICE_USER = "postgres"
 SUPERUSER = "postgres"
 MIGRATED_TEMPLATE = "telediag_migrated"
+FOLDER_PREFIX = "telediag-pg-"
+OWNER_FILE = "owner.pid"
 START_TIMEOUT_S = 30.0
 SETTINGS = {
     "fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
@@ -66,7 +68,9 @@ class PostgresServer:
                 raise PostgresMissing(
                     f"PostgreSQL 15 not found ({BIN_DIR / binary} is missing): run `make servers` "
                     "(installs Debian's postgresql-15)")
-        self.folder = Path(tempfile.mkdtemp(prefix="telediag-pg-"))
+        _sweep_abandoned()
+        self.folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX))
+        (self.folder / OWNER_FILE).write_text(str(os.getpid()))
         self._as_user = self._user_prefix()
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
@@ -208,6 +212,22 @@ def postgres_server() -> Iterator[PostgresServer]:
 def postgres_dsn(postgres_server: PostgresServer) -> str:
     """A new empty database for one test."""
     return postgres_server.fresh_database()
+
+
+def _sweep_abandoned() -> None:
+    """Remove the folders of servers whose test process is gone without cleaning up (killed, or an
+    xdist worker that ended without running its exit handlers; the server itself died with it)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*"):
+        try:
+            owner = int((folder / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue
+        try:
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:
+            continue
 
 
 def _free_port() -> int:
