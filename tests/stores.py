@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from telediag.config.core import DATABASE_FILE
+from telediag.config.core import DATABASE_FILE, StoreConfig
 from telediag.store.database import Database
 from telediag.store.sqlite import SQLiteDatabase
 
@@ -57,6 +57,17 @@ def remove_store(path: Path) -> None:
     name = conninfo.conninfo_to_dict(postgres_dsn_for(path))["dbname"]
     with psycopg.connect(server().dsn(), autocommit=True) as admin:
         admin.execute(f"DROP DATABASE {name} WITH (FORCE)".encode())
+
+
+def unopenable_store(data_dir: Path) -> StoreConfig:
+    """``[store]`` settings that cannot be opened on this run's backend: the data directory is a file,
+    or the PostgreSQL database does not exist."""
+    if BACKEND == "sqlite":
+        data_dir.write_text("not a directory")
+        return StoreConfig(data_dir=data_dir)
+    from tests.postgres_server import server
+
+    return StoreConfig(data_dir=data_dir, backend="postgresql", dsn=server().dsn("no_such_database"))
 
 
 def store_config(data_dir: Path) -> str:

@@ -119,6 +119,7 @@ def _poisoned_old_store(path: Path) -> None:
     db.close()
 
 
+@pytest.mark.sqlite_only
 def test_the_upgrade_moves_absurd_stored_values_out_of_their_columns(tmp_path: Path) -> None:
     path = tmp_path / "telediag.sqlite3"
     _poisoned_old_store(path)

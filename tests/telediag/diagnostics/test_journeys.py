@@ -378,6 +378,7 @@ def test_load_history_round_trips_a_real_store(tmp_path: Path):
         reader.close()
 
 
+@pytest.mark.sqlite_only
 def test_load_history_searches_the_index_for_a_window(tmp_path: Path):
     Store(database_at(tmp_path / "s.sqlite3")).close()
     reader = Reader(database_at(tmp_path / "s.sqlite3"))

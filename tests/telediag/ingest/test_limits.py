@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 import shutil
 import socket
-import sqlite3
 import tempfile
 import time
 import urllib.request
@@ -24,6 +23,7 @@ from protocols import teltonika
 from protocols.teltonika.device import encode_udp
 from telediag.app import makeService
 from telediag.config import ApiConfig, Config, IngestConfig, StoreConfig
+from tests.stores import database_at
 from tests.telediag.ingest.test_service import IMEI, RawDevice, record
 
 FRAME_TIMEOUT_S = 1.0
@@ -93,7 +93,7 @@ class IngestLimitTests(unittest.TestCase):
         return device
 
     def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        db = sqlite3.connect(f"file:{self.config.database_path}?mode=ro", uri=True, timeout=10)
+        db = database_at(self.config.database_path).connect(readonly=True)
         try:
             return db.execute(sql, params).fetchall()
         finally:
