@@ -42,6 +42,22 @@ def database_at(path: Path) -> Database:
     return PostgresDatabase(postgres_dsn_for(path))
 
 
+def store_is_intact(path: Path) -> bool:
+    """Whether the store named by ``path`` exists, opens read-only at its schema's version and passes its
+    engine's check (SQLite's ``PRAGMA integrity_check``; a PostgreSQL store answers a query)."""
+    database = database_at(path)
+    if not database.exists():
+        return False
+    db = database.connect(readonly=True)
+    try:
+        database.readable(db)
+        if database.backend == "sqlite" and db.execute("PRAGMA integrity_check").fetchone() != ("ok",):
+            return False
+        return database.schema_version(db) > 0
+    finally:
+        db.close()
+
+
 def remove_store(path: Path) -> None:
     """Take the store named by ``path`` away under a running service: the SQLite file with its WAL, or
     the PostgreSQL database (its open sessions ended)."""

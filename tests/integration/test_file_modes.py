@@ -1,4 +1,4 @@
-"""The data directory, the database with its WAL and the keys are private whatever the umask."""
+"""The data directory, the SQLite database with its WAL and the keys are private whatever the umask."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import pytest
 from telediag.api.pseudonyms import load_or_create_secret
 from telediag.store.sqlite import connect
 from tests.integration.harness import ServerProcess, run_cli
+
+pytestmark = pytest.mark.sqlite_only
 
 
 def mode(path: Path) -> int:

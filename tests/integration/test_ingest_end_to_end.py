@@ -9,7 +9,6 @@ nothing is stored twice.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from pathlib import Path
 
@@ -32,7 +31,7 @@ def simulator_args(server: ServerProcess, acked_log: Path, *extra: str) -> list[
 def stored_by_key(database: Path) -> dict[tuple[str, str], list[dict]]:
     """Every stored record in the normalised form, grouped by (imei, fix_time)."""
     reader = Reader(database_at(database))
-    imeis = [row[0] for row in sqlite3.connect(database).execute("SELECT DISTINCT imei FROM records")]
+    imeis = [row[0] for row in reader.connection.execute("SELECT DISTINCT imei FROM records")]
     grouped: dict[tuple[str, str], list[dict]] = {}
     for imei in imeis:
         for record in reader.records(imei):
@@ -59,10 +58,11 @@ def assert_acked_records_stored_exactly(acked_log: Path, database: Path) -> int:
 
 
 def assert_nothing_stored_twice(database: Path) -> None:
-    db = sqlite3.connect(database)
+    db = database_at(database).connect(readonly=True)
     twice = db.execute(
         "SELECT imei, fix_time, count(*) FROM records GROUP BY imei, fix_time HAVING count(*) > 1"
     ).fetchall()
+    db.close()
     assert not twice, f"stored twice: {twice[:5]}"
 
 

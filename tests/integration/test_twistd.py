@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sqlite3
 import subprocess
 import sys
 import urllib.request
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.harness import PROJECT_ROOT, ServerProcess, python_env
+from tests.stores import store_is_intact
 
 pytestmark = pytest.mark.slow
 
@@ -41,8 +41,7 @@ def test_twistd_serves_the_tree_and_stops_cleanly_on_sigterm(tmp_path: Path) -> 
     assert status in (0, -signal.SIGTERM), log[-3000:]  # twistd ends by the signal that stopped it
     assert "Traceback" not in log, log[-3000:]
     assert "store closed" in log and "Server Shut Down." in log, log[-3000:]
-    with sqlite3.connect(server.database) as db:  # the store was closed cleanly and opens again
-        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert store_is_intact(server.database)  # the store was closed cleanly and opens again
 
 
 def test_twistd_refuses_a_bad_config_naming_the_key(tmp_path: Path) -> None:
