@@ -78,8 +78,9 @@ class DeviceSnapshot:
     def protocol(self) -> str | None:
         """The device's protocol, from the registry or its last connection."""
         for source in (self.device, self.state):
-            if source and source.get("protocol"):
-                return source["protocol"]
+            protocol = source.get("protocol") if source else None
+            if protocol:
+                return str(protocol)
         return None
 
     @property

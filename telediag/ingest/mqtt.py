@@ -91,7 +91,7 @@ class MqttIngest(Service):
     # -- service -----------------------------------------------------------------------------
 
     def startService(self) -> None:
-        super().startService()
+        Service.startService(self)
         settings = self.settings
         if not settings.ingest_enabled:
             self.log.info("MQTT ingest disabled (no [mqtt] host, or subscribe = false)")
@@ -108,7 +108,7 @@ class MqttIngest(Service):
     @defer.inlineCallbacks
     def stopService(self) -> Any:
         """Stop taking messages, acknowledge what is being committed, then disconnect cleanly."""
-        super().stopService()
+        Service.stopService(self)
         self._accepting = False
         if self._resync is not None and self._resync.active():
             self._resync.cancel()
@@ -208,7 +208,7 @@ class MqttIngest(Service):
         self._in_flight += 1
         committed = pipeline.submit(imei, PROTOCOL, records)
         committed.addCallbacks(
-            self._committed, self._commit_failed, (generation, mid, qos, decoded_at), None, (imei,)
+            self._committed, self._commit_failed, callbackArgs=(generation, mid, qos, decoded_at), errbackArgs=(imei,)
         )
         committed.addBoth(self._settled)
 
@@ -263,7 +263,7 @@ class MqttIngest(Service):
         if client is None or not self._accepting:
             return
         sock = client.socket()
-        if sock is None:
+        if not isinstance(sock, socket.socket):  # paho's socket, or None while it reconnects
             return
         self.log.info("reconnecting to the MQTT broker so it redelivers unacknowledged messages")
         try:

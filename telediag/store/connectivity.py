@@ -80,7 +80,7 @@ def save_events(db: Connection, events: Iterable[ConnectivityEvent], received_at
     with transaction(db):
         before = db.total_changes
         db.executemany(_INSERT, rows)
-        stored = db.total_changes - before
+        stored: int = db.total_changes - before
     return stored
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from telediag.store.database import Connection, Database
@@ -26,7 +26,7 @@ class Reader:
 
     def records(
         self, imei: str, since: float | None = None, until: float | None = None
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Iterable[dict[str, Any]]:
         """Normalised records of one device, oldest fix first, within ``[since, until)``."""
         query = f"SELECT {', '.join(ROW_COLUMNS)} FROM records WHERE imei = ?"
         params: list[Any] = [imei]
@@ -50,5 +50,7 @@ class Reader:
     def count_records(self, imei: str | None = None) -> int:
         """How many records are stored (for one device, or in all)."""
         if imei is None:
-            return self._db.execute("SELECT count(*) FROM records").fetchone()[0]
-        return self._db.execute("SELECT count(*) FROM records WHERE imei = ?", (imei,)).fetchone()[0]
+            count: int = self._db.execute("SELECT count(*) FROM records").fetchone()[0]
+        else:
+            count = self._db.execute("SELECT count(*) FROM records WHERE imei = ?", (imei,)).fetchone()[0]
+        return count

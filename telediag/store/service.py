@@ -54,7 +54,7 @@ class StoreService(Service):
         self.registered.update(store.registered_imeis())
         self._reader = Reader(self.database)
         self.committer.start(store)
-        super().startService()
+        Service.startService(self)
 
     def is_registered(self, imei: str) -> bool:
         """Whether the registry has ``imei`` now (the CLI or the API may have added it since start).
@@ -69,7 +69,7 @@ class StoreService(Service):
     @defer.inlineCallbacks
     def stopService(self) -> Any:
         """Commit everything queued, then close the store."""
-        super().stopService()
+        Service.stopService(self)
         if self._reader is not None:
             self._reader.close()
             self._reader = None

@@ -150,7 +150,7 @@ class Store:
         device per commit would cost more than the records themselves.
         """
         db = self._db
-        rows: list[tuple[Any, ...]] = []
+        rows: list[list[Any]] = []
         seen: dict[str, list[Any]] = {}
         with transaction(db, "BEGIN"):  # the only writer: no need to take the lock before the first write
             for change in changes:

@@ -118,7 +118,8 @@ def disable_user(db: Connection, username: str, now: float) -> bool:
         )
         db.execute("DELETE FROM web_sessions WHERE user_id IN (SELECT id FROM users WHERE username = ?)",
                    (username,))
-    return cursor.rowcount == 1
+    changed: int = cursor.rowcount
+    return changed == 1
 
 
 def set_password(db: Connection, username: str, password: str) -> bool:
@@ -133,7 +134,8 @@ def set_password(db: Connection, username: str, password: str) -> bool:
                             (password_hash, username))
         db.execute("DELETE FROM web_sessions WHERE user_id IN (SELECT id FROM users WHERE username = ?)",
                    (username,))
-    return cursor.rowcount == 1
+    changed: int = cursor.rowcount
+    return changed == 1
 
 
 def list_users(db: Connection) -> list[dict[str, Any]]:
