@@ -69,7 +69,7 @@ MAX_ANSWER_EXCERPT = 500
 _SELECT = (
     "SELECT r.id, "
     + ", ".join("d.account" if name == "account" else f"r.{name}" for name in ROW_COLUMNS)
-    + " FROM records r LEFT JOIN devices d ON d.imei = r.imei WHERE r.id > ? ORDER BY r.id LIMIT ?"
+    + " FROM records r LEFT JOIN devices d ON d.imei = r.imei WHERE r.id > ? AND r.id <= ? ORDER BY r.id LIMIT ?"
 )
 _REFUSED_MARKERS = ("partial write", "unable to parse", "failed to parse", "cannot parse", "type conflict")
 
@@ -203,10 +203,14 @@ class _Read:
     newest: int
 
 
-def _read(db: Connection, after: int, limit: int) -> _Read:
-    """Worker thread: the next batch after ``after`` (None when there is none) and the newest row id."""
-    rows = db.execute(_SELECT, (after, limit)).fetchall()
-    newest = db.execute("SELECT max(id) FROM records").fetchone()[0] or 0
+def _read(db: Connection, database: Database, after: int, limit: int) -> _Read:
+    """Worker thread: the next batch after ``after`` (None when there is none) and the newest row id.
+
+    Only rows up to the database's settled id are read: with several writers a lower id can still be
+    committed after a higher one, and the cursor must never pass a row that is not visible yet.
+    """
+    newest = database.settled_record_id(db)
+    rows = db.execute(_SELECT, (after, newest, limit)).fetchall()
     return _Read(make_batch(rows) if rows else None, newest)
 
 
@@ -223,6 +227,7 @@ class InfluxExporter(Service):
         self.clock = clock or reactor
         """Timers, backoff and request timeouts (tests pass a ``task.Clock``); sockets use ``reactor``."""
         self.settings = settings
+        self.database = database
         self.worker = database_worker(reactor, database, "telediag-influx")
         self.backoff = Backoff(settings.retry_initial_s, settings.retry_max_s)
         self.points_written = 0
@@ -338,7 +343,7 @@ class InfluxExporter(Service):
         ledger = self._ledger
         while not (self._stopping or self._failing) and ledger.in_flight < IN_FLIGHT_BATCHES:
             after = ledger.read_upto
-            read = yield self.worker.run(_read, after, self.settings.batch_size)
+            read = yield self.worker.run(_read, self.database, after, self.settings.batch_size)
             self._newest = read.newest
             self.lag = max(0, self._newest - self.cursor)
             if ledger.read_upto != after:

@@ -74,6 +74,10 @@ class Database(Protocol):
     def schema_version(self, db: Connection) -> int:
         """The number of the last migration script the store has run."""
 
+    def settled_record_id(self, db: Connection) -> int:
+        """The highest ``records.id`` at or below which no new row can appear any more (0 when empty):
+        what a reader following the records by id (the InfluxDB export) may move its cursor up to."""
+
 
 @contextmanager
 def transaction(db: Connection, begin: str = "BEGIN IMMEDIATE") -> Iterator[Connection]:

@@ -97,6 +97,15 @@ class PostgresDatabase:
     def schema_version(self, db: PostgresConnection) -> int:
         return _schema_version(db)
 
+    def settled_record_id(self, db: PostgresConnection) -> int:
+        """Writers commit concurrently and draw ids before they commit, so a lower id can become
+        visible after a higher one. A SHARE lock waits until every transaction writing records has
+        ended (and holds new ones back for one index lookup): the newest id then is settled."""
+        with transaction(db, "BEGIN"):
+            db.execute("LOCK TABLE records IN SHARE MODE")
+            newest: int | None = _value(db, "SELECT max(id) FROM records")
+        return newest or 0
+
     def _open(self, options: str = "") -> PostgresConnection:
         dsn = conninfo.make_conninfo(self.dsn, options=options) if options else self.dsn
         connection = psycopg.connect(dsn, autocommit=True)

@@ -75,6 +75,12 @@ class SQLiteDatabase:
     def schema_version(self, db: sqlite3.Connection) -> int:
         return _user_version(db)
 
+    def settled_record_id(self, db: sqlite3.Connection) -> int:
+        """SQLite's writers take turns under one lock and a row's id is assigned under it, so every id
+        up to the newest visible one is settled."""
+        newest: int | None = db.execute("SELECT max(id) FROM records").fetchone()[0]
+        return newest or 0
+
     def __repr__(self) -> str:
         return f"SQLiteDatabase({str(self.path)!r})"
 

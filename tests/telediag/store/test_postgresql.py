@@ -19,7 +19,7 @@ from telediag.store.postgresql_records import COPY_TYPES, Partition, record_part
 from telediag.store.postgresql_sql import UnsupportedStatement, translate
 from telediag.store.reader import Reader
 from telediag.store.retention import DAY_S, Dropped, drop_expired_partitions
-from telediag.store.rows import ROW_COLUMNS
+from telediag.store.rows import ROW_COLUMNS, record_row
 from telediag.store.schema import StoreTooNew
 from telediag.store.sqlite import SQLiteDatabase, connect
 from telediag.store.writer import ConnectionChange, IngestError, RecordBatch, Registration, Store
@@ -396,4 +396,36 @@ def test_retention_keeps_what_the_export_has_not_sent_and_ingest_errors_go_too(d
     assert drop_expired_partitions(db, NOW, 30, keep_after_id=first + 10) == Dropped(records=2)
     assert partition_rows(db) == {} and db.execute("SELECT count(*) FROM ingest_errors").fetchone() == (1,)
     assert drop_expired_partitions(db, NOW, 0) == Dropped()
+    store.close()
+
+
+def test_the_settled_record_id_waits_for_a_writer_that_drew_lower_ids(dsn: str) -> None:
+    """Writer A draws ids and has not committed; writer B commits higher ids: a reader following ids
+    must not pass A's rows, so the settled id is known only once A has committed."""
+    database = PostgresDatabase(dsn)
+    slow, fast = Store(database), Store(PostgresDatabase(dsn))
+    assert fast.commit([RecordBatch(IMEI, "teltonika", [sample(NOW - 120.0)], NOW)]) == 1  # the month's partition
+    slow_db = slow._db
+    with transaction(slow_db, "BEGIN"):
+        database.insert_records(slow_db, [record_row(IMEI, sample(NOW - 3600.0), NOW)])
+        assert fast.commit([RecordBatch(IMEI, "teltonika", [sample(NOW - 60.0)], NOW)]) == 1
+        settled: list[int] = []
+        reader = threading.Thread(target=lambda: settled.append(database.settled_record_id(database.connect())))
+        reader.start()
+        reader.join(0.5)
+        assert reader.is_alive() and not settled  # held back while A's rows are not visible
+    reader.join(10.0)
+    ids = [i for (i,) in database.connect().execute("SELECT id FROM records ORDER BY id")]
+    assert settled == [max(ids)] and len(ids) == 3
+    slow.close()
+    fast.close()
+
+
+def test_the_settled_record_id_of_sqlite_is_its_newest(tmp_path: Path) -> None:
+    database = SQLiteDatabase(tmp_path / "s.sqlite3")
+    store = Store(database)
+    db = database.connect()
+    assert database.settled_record_id(db) == 0
+    store.commit([RecordBatch(IMEI, "teltonika", [sample(NOW), sample(NOW + 1.0)], NOW)])
+    assert database.settled_record_id(db) == db.execute("SELECT max(id) FROM records").fetchone()[0]
     store.close()
