@@ -5,7 +5,6 @@ token per role. Everything on 127.0.0.1, on free ports, stopped by the tests."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -15,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from protocols import registry
-from tests.integration.harness import ServerProcess, run_cli
+from telediag.store.database import Connection
+from tests.integration.harness import ServerProcess, run_cli, with_store_section
+from tests.stores import database_at
 from tests.telediag.outbound.vmserver import VmServer
 
 ACME, BETA = "Acme Logistics", "Beta Transport"
@@ -99,9 +100,8 @@ class HostileServer:
     def port(self, protocol: str) -> int:
         return self.server.ports[protocol]
 
-    def db(self) -> sqlite3.Connection:
-        db = sqlite3.connect(f"file:{self.server.database}?mode=ro", uri=True, timeout=10)
-        return db
+    def db(self) -> Connection:
+        return database_at(self.server.database).connect(readonly=True)
 
     def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         db = self.db()
@@ -148,7 +148,7 @@ def _registry(server: ServerProcess, root: Path) -> None:
     csv.write_text("\n".join(rows) + "\n")
     done = run_cli(["devices", "import", str(csv), "--data-dir", str(server.data_dir)])
     assert done.returncode == 0, done.stderr
-    db = sqlite3.connect(server.database)
+    db = database_at(server.database).connect()
     try:
         for account, (name, email, phone) in CONTACTS.items():
             db.execute("UPDATE accounts SET contact_name = ?, email = ?, phone = ? WHERE name = ?",
@@ -168,7 +168,7 @@ def start_hostile_server(root: Path) -> HostileServer:
     others = tuple(n for n in registry.names() if n not in ("teltonika", "gt06"))
     server = ServerProcess(root / "data", also_listen=others)
     server.data_dir.mkdir(parents=True)
-    server.config_path.write_text(_config(server, vm, webhooks))
+    server.config_path.write_text(with_store_section(server.data_dir, _config(server, vm, webhooks)))
     _registry(server, root)
     hostile = HostileServer(root, server, vm, webhooks)
     for role in ROLES:

@@ -14,6 +14,7 @@ from protocols.teltonika.device import encode_imei
 from tests.hostile import tally
 from tests.hostile.payloads import NOW, _imei, fix, teltonika_tcp
 from tests.integration.harness import ServerProcess, run_cli
+from tests.stores import database_at
 
 pytestmark = pytest.mark.slow
 
@@ -84,13 +85,13 @@ def test_nothing_acknowledged_is_lost_across_kill_minus_nine(tmp_path: Path) -> 
 
 def server_rows(server: ServerProcess, imei: str) -> list[tuple[float]]:
     """Fix times of a device's stored records; for the poisoned ones, the raw values behind them."""
-    import sqlite3
-
-    db = sqlite3.connect(f"file:{server.database}?mode=ro", uri=True)
+    database = database_at(server.database)
+    db = database.connect(readonly=True)
     try:
         if imei == NORMAL:
             return db.execute("SELECT fix_time FROM records WHERE imei = ?", (imei,)).fetchall()
-        return db.execute("SELECT json_extract(attributes, '$.raw_fix_time') FROM records WHERE imei = ? "
-                          "AND fix_time IS NULL AND valid = 0", (imei,)).fetchall()
+        raw = database.dialect.json_field("attributes", "raw_fix_time")
+        return db.execute(f"SELECT {raw} FROM records WHERE imei = ? AND fix_time IS NULL AND valid = 0",
+                          (imei,)).fetchall()
     finally:
         db.close()
