@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -95,14 +95,12 @@ class Pipeline:
         registered: set[str],
         auto_register: bool = True,
         command_timeout_s: float = 30.0,
-        lookup: Callable[[str], bool] | None = None,
         bounds: Bounds = Bounds(),
     ) -> None:
         self._reactor = reactor
         self.command_timeout_s = command_timeout_s
         self.committer = committer
         self._registered = registered
-        self._lookup = lookup
         self.bounds = bounds
         self._repeats = RepeatSummary(REPEATED_LOG_WINDOW_S)
         self.auto_register = auto_register
@@ -114,11 +112,12 @@ class Pipeline:
         return self._reactor.seconds()
 
     def identify(self, imei: str, protocol: str) -> bool:
-        """Whether ``imei`` may send data; registers it on first contact when auto-registering."""
+        """Whether ``imei`` may send data; registers it on first contact when auto-registering.
+
+        ``registered`` is the store's set, which it refreshes off the reactor: a device registered by
+        the CLI or the API is let in within a second, and nothing here waits for the database.
+        """
         if imei in self._registered:
-            return True
-        if self._lookup is not None and self._lookup(imei):  # registered since start (CLI, API)
-            self._registered.add(imei)
             return True
         if not self.auto_register:
             self.stats.refused[protocol] += 1

@@ -91,7 +91,7 @@ def ingest_pipeline(config: Config, store: StoreService, reactor: Any) -> Pipeli
     """The pipeline every listener of a process hands decoded messages to."""
     ingest = config.ingest
     return Pipeline(reactor, store.committer, store.registered, ingest.auto_register, ingest.command_timeout_s,
-                    store.is_registered, ingest.bounds)
+                    ingest.bounds)
 
 
 class ParentLink(protocol.Protocol):

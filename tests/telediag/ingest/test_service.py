@@ -276,6 +276,12 @@ class IngestServiceTests(unittest.TestCase):
         db = database_at(self.config.database_path).connect()
         repository.save(db, [parse_entry({"imei": IMEI, "protocol": "teltonika"})], 0.0, "manual")
         db.close()
+        store = self.service.getServiceNamed("store")
+        for _ in range(40):  # the store reads the registry again every second, off the reactor
+            if IMEI in store.registered:
+                break
+            yield deferLater(reactor, 0.1, lambda: None)
+        self.assertIn(IMEI, store.registered)
         device = yield self.connect()
         device.transport.write(teltonika.encode_imei(IMEI))
         yield device.wait_for(1)
