@@ -12,8 +12,9 @@ from twisted.internet.task import Clock
 
 from telediag.config import StoreConfig
 from telediag.election import ADVISORY_KEY, AdvisoryLock, ElectedService, FileLock, LockLost, election_lock
+from telediag.store.postgresql import PostgresDatabase
 from telediag.store.sqlite import SQLiteDatabase
-from tests.stores import BACKEND, database_at
+from tests.postgres_server import fresh_database
 
 
 class FakeLock:
@@ -127,9 +128,8 @@ def test_the_lock_follows_the_backend(tmp_path: Path) -> None:
     assert isinstance(lock, FileLock) and lock.path == tmp_path / "elected.lock"
 
 
-@pytest.mark.skipif(BACKEND != "postgresql", reason="the advisory lock needs the PostgreSQL run")
 def test_one_advisory_lock_holder_per_database_and_the_next_takes_it_when_its_session_ends(tmp_path: Path) -> None:
-    database: Any = database_at(tmp_path / "telediag.sqlite3")
+    database: Any = PostgresDatabase(fresh_database())  # on either run: the lock is PostgreSQL's own
     first, second = AdvisoryLock(database), AdvisoryLock(database)
     assert election_lock(StoreConfig(data_dir=tmp_path), database).describe() == first.describe()
     assert first.try_acquire()
