@@ -2,9 +2,14 @@
 ``TELEDIAG_TEST_BACKEND=postgresql``.
 
 Tests name their store by a path under their temporary folder, as a SQLite store is named; in the
-PostgreSQL run each distinct path becomes a fresh, empty PostgreSQL database of the test server
+PostgreSQL run each distinct path becomes a new PostgreSQL database of the test server
 (``tests.postgres_server``), and :func:`store_config` lines point a ``telediag serve`` started by a
 test at it. So the same test checks the same behaviour on both backends.
+
+A new database is a copy of one with the schema already in it (the state the first connection to a
+new SQLite file leaves): a copy costs a third of running the schema scripts in every test's database.
+Such a store has no data, like the SQLite file that would be created there, but it exists: a test
+about a store that was never created names its path through :func:`absent_store` first.
 """
 
 from __future__ import annotations
@@ -23,14 +28,25 @@ if BACKEND not in ("sqlite", "postgresql"):
 _POSTGRES_BY_PATH: dict[Path, str] = {}
 
 
-def postgres_dsn_for(path: Path) -> str:
-    """The PostgreSQL database standing for the SQLite file ``path`` (created on first use)."""
+def postgres_dsn_for(path: Path, migrated: bool = True) -> str:
+    """The PostgreSQL database standing for the SQLite file ``path`` (created on first use, with the
+    schema unless ``migrated`` is false)."""
     from tests.postgres_server import fresh_database
 
     key = Path(path).resolve()
     if key not in _POSTGRES_BY_PATH:
-        _POSTGRES_BY_PATH[key] = fresh_database()
+        _POSTGRES_BY_PATH[key] = fresh_database(migrated=migrated)
     return _POSTGRES_BY_PATH[key]
+
+
+def absent_store(path: Path) -> Path:
+    """``path``, standing for a store that was never created (on PostgreSQL an empty database, without
+    the schema: what ``telediag`` calls no store); give it before anything opens the store there."""
+    if BACKEND == "postgresql":
+        key = Path(path).resolve()
+        assert key not in _POSTGRES_BY_PATH, f"the store at {path} was named before"
+        postgres_dsn_for(key, migrated=False)
+    return path
 
 
 def database_at(path: Path) -> Database:

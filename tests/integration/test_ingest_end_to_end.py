@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from telediag.config.core import DATABASE_FILE
 from telediag.store.reader import Reader
 from tests.integration.harness import ServerProcess, run_cli, start_simulator
-from tests.stores import database_at
+from tests.stores import absent_store, database_at
 
 pytestmark = pytest.mark.slow
 
@@ -148,5 +149,6 @@ def test_records_command_prints_jsonl_and_csv(tmp_path: Path) -> None:
     assert len(as_csv.stdout.splitlines()) == len(lines) + 1
     bad = run_cli(["records", imei, *common, "--since", "yesterday"])
     assert bad.returncode == 2 and "ISO 8601" in bad.stderr
+    absent_store(tmp_path / "nothing" / DATABASE_FILE)
     missing = run_cli(["records", imei, "--data-dir", str(tmp_path / "nothing")])
     assert missing.returncode == 1 and "telediag serve" in missing.stderr

@@ -8,7 +8,7 @@ import pytest
 from protocols.record import Record
 from telediag.store.reader import Reader
 from telediag.store.writer import ConnectionChange, IngestError, RecordBatch, Registration, Store
-from tests.stores import database_at
+from tests.stores import absent_store, database_at
 
 
 def sample(fix_time: float, **overrides) -> Record:
@@ -87,7 +87,7 @@ def test_the_sqlite_store_is_wal(tmp_path: Path) -> None:
 
 def test_a_reader_needs_an_existing_store(tmp_path: Path) -> None:
     try:
-        Reader(database_at(tmp_path / "missing.sqlite3"))
+        Reader(database_at(absent_store(tmp_path / "missing.sqlite3")))
     except FileNotFoundError as error:
         assert "telediag serve" in str(error)
     else:
