@@ -43,10 +43,13 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Ser
 
 
 def rows(driver: webdriver.Chrome) -> dict[str, dict[str, str]]:
-    """The device table's rows by IMEI: status and active codes."""
-    return {row.get_attribute("data-imei"): {"status": row.get_attribute("data-status"),
-                                             "codes": row.get_attribute("data-codes")}
-            for row in driver.find_elements(By.CSS_SELECTOR, "tr[data-imei]")}
+    """The device table's rows by IMEI: status and active codes, read in one script (the live refresh
+    may replace the table between two WebDriver calls)."""
+    found: dict[str, dict[str, str]] = driver.execute_script(
+        "return Object.fromEntries([...document.querySelectorAll('tr[data-imei]')].map("
+        "row => [row.dataset.imei, {status: row.dataset.status, codes: row.dataset.codes}]))"
+    )
+    return found
 
 
 def test_technical_staff_filter_the_fleet_by_a_finding_code(console: tuple[str, ServerProcess],
