@@ -29,8 +29,12 @@ lint: $(STAMP)  ## ruff over the whole tree, then mypy --strict over protocols/ 
 	$(VENV)/bin/ruff check .
 	$(PY) -m mypy
 
-test: $(STAMP) lint servers  ## ruff and mypy, then the whole test suite (in 4 processes: most tests wait on sockets)
+POSTGRESQL_TESTS := tests/telediag tests/integration tests/hostile tests/browser tests/bench
+# the suite again with every store on PostgreSQL (tests.stores); codecs and simulators need no store
+
+test: $(STAMP) lint servers  ## ruff and mypy, then the whole test suite on SQLite, then on PostgreSQL (in 4 processes each: most tests wait on sockets)
 	$(PY) -m pytest -n 4
+	TELEDIAG_TEST_BACKEND=postgresql $(PY) -m pytest -n 4 -m "not sqlite_only" $(POSTGRESQL_TESTS)
 
 bench: $(STAMP)  ## ingest benchmark against the bare Twisted ceiling, and idle-connection memory
 	$(PY) bench/ingest_bench.py
