@@ -24,6 +24,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                                 "(expected ../shared/vectors beside the checkout, or set TELEDIAG_VECTORS)")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest tests first, then the slow ones, each in collection order: with several worker
+    processes the long ones start together at the beginning instead of one of them ending the run alone."""
+    items.sort(key=lambda item: (item.get_closest_marker("longest") is None, item.get_closest_marker("slow") is None))
+
+
 @pytest.fixture(autouse=True)
 def _stores_on_this_runs_backend(monkeypatch: pytest.MonkeyPatch) -> None:
     """On the PostgreSQL run (``TELEDIAG_TEST_BACKEND=postgresql``), a store the code opens from a

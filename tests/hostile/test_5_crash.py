@@ -48,6 +48,7 @@ def stream(port: int, imei: str, poison: bool, acked: list[float], stop: threadi
         return
 
 
+@pytest.mark.longest
 def test_nothing_acknowledged_is_lost_across_kill_minus_nine(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "data")
     acked: dict[str, list[float]] = {NORMAL: [], POISONER: []}

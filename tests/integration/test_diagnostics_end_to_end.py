@@ -46,6 +46,7 @@ def token(server: ServerProcess, role: str, account: str | None = None) -> str:
     return result.stdout.strip()
 
 
+@pytest.mark.longest
 def test_fleet_with_faults_gives_findings_and_role_filtered_selfchecks(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "data", extra_toml="[diagnostics]\nbatch_check_min_interval_s = 1\n").start()
     try:

@@ -121,6 +121,7 @@ def test_fault_gives_its_finding_and_selfcheck_then_clears(fault: str, store: St
         engine.close()
 
 
+@pytest.mark.longest
 def test_healthy_fleet_over_a_simulated_day_raises_nothing(store: Store) -> None:
     fleet = simulate_fleet(200, START, 24 * HOUR, interval_s=60.0, seed=11)
     feed = Feed(store, fleet)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from protocols.record import parse_iso_utc
 from simulators.scenario import simulate_device
 from telediag.app import build_desk
@@ -23,6 +25,7 @@ OUTAGE_AT = START + 12 * HOUR
 FAULTS = sorted(set(EXPECTED) - {"activation_pending"})
 
 
+@pytest.mark.longest
 def test_fleet_with_faults_gives_one_ticket_per_problem_and_one_outage_parent(tmp_path: Path) -> None:
     scenarios = [simulate_device(f"3500100000{i:05d}", fault, START, 24 * HOUR, seed=i)
                  for i, fault in enumerate(FAULTS)]
