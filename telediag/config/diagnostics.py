@@ -8,18 +8,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from telediag.config.schema import NonNegative, NonNegativeInt, Section
+from telediag.config.schema import NonNegative, NonNegativeInt, Positive, PositiveInt, Section
 
 
 @dataclass(frozen=True)
 class Thresholds(Section):
     """Limits the checks compare against. Times in seconds unless the name says otherwise."""
 
-    # sweep and history
+    # when devices are checked
     sweep_interval_s: NonNegative = 60.0
-    """How often every device is re-checked (silence, activation, recovery)."""
-    batch_check_min_interval_s: NonNegative = 10.0
-    """A device is re-checked after a commit at most this often."""
+    """How often the fleet-wide time checks run (silence, activation windows: what only time changes)."""
+    batch_check_min_interval_s: NonNegative = 1.0
+    """Debounce of event-driven checks: devices whose inputs changed (records, connectivity events,
+    registry edits, connections) are checked together this long after the first of them."""
+    check_batch_max: PositiveInt = 2000
+    """Devices evaluated in one run of the diagnostics thread; more wait for the next run, so a large
+    import never holds the thread (nor the findings it must publish) for long."""
+    change_poll_interval_s: Positive = 1.0
+    """How often the elected node reads the store's change watermarks (connectivity events, registry
+    changes, connections and records of other nodes), so inputs of every node are seen within seconds."""
+    installation_interval_s: NonNegative = 900.0
+    """How often a reporting device's installation checks (journeys, ignition: the costly history) run.
+    0 runs them with every evaluation, as a self-check does."""
+    renewal_interval_s: NonNegative = 0.0
+    """An active finding still present is renewed (``last_seen``, ``count``, its latest evidence) at most
+    this often; 0 renews it at every evaluation. Raising and clearing are never delayed."""
     history_s: NonNegative = 48 * 3600.0
     """How much stored history the installation and journey checks read."""
     recent_records: NonNegativeInt = 30
@@ -101,3 +114,13 @@ class Thresholds(Section):
     false_start_min: NonNegativeInt = 4
     false_start_window_s: NonNegative = 12 * 3600.0
     """JOURNEY_FALSE_STARTS: this many motion starts within the window that move less than a journey."""
+
+    # clock jumps (judged on the latest records in the order they arrived)
+    clock_jump_s: NonNegative = 86400.0
+    """CLOCK_INVALID: a run of arrivals whose fix times lie this far before those of earlier arrivals, or
+    this far behind their own arrival while earlier records were on time (a reset RTC, a GPS week rollover)."""
+    clock_jump_min_records: NonNegativeInt = 3
+    """Records such a run needs: one odd time is a glitch, a clock that stays wrong is a fault."""
+    clock_catch_up_rate: NonNegative = 2.0
+    """A run far behind its arrivals whose fix times advance at least this many times faster than they
+    arrive is a buffered backlog catching up (DATA_DELAYED), not a wrong clock."""

@@ -16,7 +16,7 @@ import pandas as pd
 
 from protocols.record import iso_utc
 from telediag.config import Thresholds
-from telediag.diagnostics import geography
+from telediag.diagnostics import clock, geography
 from telediag.diagnostics.geodesy import haversine_m
 from telediag.diagnostics.snapshot import DeviceSnapshot
 
@@ -28,14 +28,26 @@ def _share(flags: list[bool]) -> float:
 
 
 def check_activation(s: DeviceSnapshot, t: Thresholds) -> Verdicts:
-    """Activation window: silence in the first 24 h is normal; after it, it is a fault."""
-    activated = s.device.get("activated_at") if s.device else None
+    """Activation window: silence in the first 24 h is normal; after it, it is a fault.
+
+    The window counts from the later of the SIM's activation and the device's registration here: a
+    fleet that moves to us with SIMs activated weeks ago has had no chance to report until it was
+    registered, so its first sweep finds it pending, not failed.
+    """
+    device = s.device or {}
+    activated = device.get("activated_at")
     if s.heard or activated is None:
         return {"ACTIVATION_PENDING": None, "NO_DATA_AFTER_ACTIVATION": None}
-    age = s.now - activated
-    evidence = {"activated_at": iso_utc(activated), "hours_since_activation": round(age / 3600, 1)}
+    registered = device.get("registered_at")
+    start = max(activated, registered) if registered is not None else activated
+    age = s.now - start
+    evidence: dict[str, Any] = {
+        "activated_at": iso_utc(activated), "hours_since_activation": round((s.now - activated) / 3600, 1),
+    }
+    if start > activated:
+        evidence.update(registered_at=iso_utc(start), hours_since_registration=round(age / 3600, 1))
     if age < t.activation_window_s:
-        evidence["expected_by"] = iso_utc(activated + t.activation_window_s)
+        evidence["expected_by"] = iso_utc(start + t.activation_window_s)
         return {"ACTIVATION_PENDING": evidence, "NO_DATA_AFTER_ACTIVATION": None}
     return {"ACTIVATION_PENDING": None, "NO_DATA_AFTER_ACTIVATION": evidence}
 
@@ -55,6 +67,7 @@ def check_silence(s: DeviceSnapshot, t: Thresholds) -> Verdicts:
         "report_interval_s": interval, "connected": bool(s.state and s.state.get("connected")),
         "last_lat": s.state.get("last_lat") if s.state else None,
         "last_lon": s.state.get("last_lon") if s.state else None,
+        "onset": iso_utc(last_seen),
     }}
 
 
@@ -78,6 +91,7 @@ def check_apn(s: DeviceSnapshot, t: Thresholds) -> Verdicts:
             causes=sorted({e["cause"] for e in rejects}),
             requested_apn=rejects[-1].get("apn"),
             last_reject_at=iso_utc(rejects[-1]["at"]),
+            onset=iso_utc(rejects[0]["at"]),
         )
     reported, reported_at = s.reports.get("apn", (None, None))
     if expected and reported is not None and reported.strip().lower() != expected.strip().lower():
@@ -113,6 +127,7 @@ def check_roaming(s: DeviceSnapshot, t: Thresholds) -> Verdicts:
         "attach_rejects": len(rejects), "causes": sorted({e["cause"] for e in rejects}),
         "sim_roaming_allowed": None if device.get("roaming_allowed") is None else bool(device["roaming_allowed"]),
         "last_event_at": iso_utc(latest["at"]),
+        "onset": iso_utc(rejects[0]["at"]) if rejects else None,
     }}
 
 
@@ -258,18 +273,39 @@ def _timed_since(s: DeviceSnapshot, t: Thresholds) -> bool:
     return bool(s.recent) and s.recent[0]["server_time"] >= s.now - t.protocol_error_window_s
 
 
+def _latest_fix(s: DeviceSnapshot) -> float | None:
+    return s.state.get("last_fix_time") if s.state else None
+
+
+def _clock_jump(s: DeviceSnapshot, t: Thresholds) -> clock.ClockJump | None:
+    return clock.clock_jump(s.recent, _latest_fix(s), s.now, t)
+
+
 def check_clock(s: DeviceSnapshot, t: Thresholds) -> Verdicts:
-    """Fix times in the future or years in the past: an unset RTC or a GPS week rollover."""
+    """Fix times in the future or years in the past, or a clock that jumped back or ahead while the
+    records kept arriving: an unset RTC, a reset after a power loss, a GPS week rollover."""
     if s.unusable_sample is not None and (s.unusable_times >= 3 or not _timed_since(s, t)):
         raw, arrived = s.unusable_sample
         return {"CLOCK_INVALID": {
             "reported_fix_time": _raw_time_text(raw), "server_time": iso_utc(arrived), "offset_s": None,
             "future_records": s.future_records, "past_records": 0, "unusable_times": s.unusable_times,
+            "onset": iso_utc(arrived),
         }}
     if not s.recent:
         return {}
-    latest = s.recent[: max(1, t.recent_records // 3)]
+    by_arrival = clock.arrival_order(s.recent)[::-1]  # newest arrival first
+    latest = by_arrival[: max(1, t.recent_records // 3)]
     bad = [r for r in latest if _clock_bad(r, t)]
+    jump = _clock_jump(s, t)
+    if jump is not None:
+        sample = jump.run[-1]
+        return {"CLOCK_INVALID": {
+            "reported_fix_time": iso_utc(sample["fix_time"]), "server_time": iso_utc(sample["server_time"]),
+            "offset_s": round(sample["fix_time"] - sample["server_time"]), "jump_s": round(jump.jump_s),
+            "first_bad_arrival": iso_utc(jump.run[0]["server_time"]), "bad_records": len(jump.run),
+            "likely_cause": jump.cause, "future_records": s.future_records, "past_records": len(bad),
+            "onset": iso_utc(jump.run[0]["server_time"]),
+        }}
     if s.future_records < 3 and len(bad) * 2 < len(latest):
         return {"CLOCK_INVALID": None}
     sample = bad[0] if bad else latest[0]
@@ -277,12 +313,21 @@ def check_clock(s: DeviceSnapshot, t: Thresholds) -> Verdicts:
         "reported_fix_time": iso_utc(sample["fix_time"]), "server_time": iso_utc(sample["server_time"]),
         "offset_s": round(sample["fix_time"] - sample["server_time"]),
         "future_records": s.future_records, "past_records": len(bad),
+        "likely_cause": clock.likely_cause(sample["fix_time"], sample["server_time"], t.clock_future_tolerance_s),
+        "onset": iso_utc((bad[-1] if bad else sample)["server_time"]),
     }}
 
 
 def check_delay(s: DeviceSnapshot, t: Thresholds) -> Verdicts:
-    """Records stored long after their fix: a buffered backlog, the "outdated data" complaint."""
-    timed = [r for r in s.recent if not _clock_bad(r, t)]
+    """Records stored long after their fix: a buffered backlog, the "outdated data" complaint.
+
+    Records whose clock is wrong (far off their arrival, or part of a clock jump) say nothing about
+    delay: they are left out, and the evidence says how many.
+    """
+    jump = _clock_jump(s, t)
+    jumped = {id(r) for r in jump.run} if jump is not None else set()
+    timed = [r for r in s.recent if not _clock_bad(r, t) and id(r) not in jumped]
+    left_out = len(s.recent) - len(timed)
     if not timed:
         return {}
     delays = [r["server_time"] - r["fix_time"] for r in timed]
@@ -291,7 +336,8 @@ def check_delay(s: DeviceSnapshot, t: Thresholds) -> Verdicts:
         return {"DATA_DELAYED": None}
     return {"DATA_DELAYED": {
         "late_share": round(late, 2), "median_delay_s": round(median(delays)), "max_delay_s": round(max(delays)),
-        "records": len(timed), "device_status": s.reports.get("status", (None, None))[0],
+        "records": len(timed), "left_out_invalid_clock": left_out,
+        "device_status": s.reports.get("status", (None, None))[0],
     }}
 
 
@@ -313,7 +359,7 @@ def check_protocol(s: DeviceSnapshot, t: Thresholds) -> Verdicts:
     return {"PROTOCOL_ERRORS": {
         "errors_last_hour": s.errors_in_window, "window_s": t.protocol_error_window_s,
         "last_error": (s.last_error or {}).get("message"), "excerpt": (s.last_error or {}).get("excerpt"),
-        "protocol": s.protocol,
+        "protocol": s.protocol, "onset": iso_utc(getattr(s, "first_error_at", None)),
     }}
 
 

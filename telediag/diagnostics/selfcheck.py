@@ -86,9 +86,14 @@ def _apn_detail(e: Mapping[str, Any]) -> Text:
 _DETAILS: dict[str, Callable[[Mapping[str, Any]], Text]] = {
     "ACTIVATION_PENDING": lambda e: N_(
         "Activated {hours} h ago; no data yet, which is normal in the first 24 h.",
-        hours=e.get("hours_since_activation")),
+        hours=e.get("hours_since_activation")) if e.get("registered_at") is None else N_(
+        "Registered here {hours} h ago (the SIM card was activated before); no data yet, which is normal in "
+        "the first 24 h.", hours=e.get("hours_since_registration")),
     "NO_DATA_AFTER_ACTIVATION": lambda e: N_(
-        "Activated {hours} h ago and nothing has been received since.", hours=e.get("hours_since_activation")),
+        "Activated {hours} h ago and nothing has been received since.", hours=e.get("hours_since_activation"))
+    if e.get("registered_at") is None else N_(
+        "Registered here {hours} h ago and nothing has been received since.",
+        hours=e.get("hours_since_registration")),
     "DEVICE_SILENT": lambda e: N_(
         "Nothing received for {silent_for} (last data {last_seen}).",
         silent_for=_h(e.get("silent_for_s")), last_seen=readable_time(e.get("last_seen"))),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from protocols.record import iso_utc
 from telediag.config import Thresholds
 from telediag.diagnostics import checks
 from telediag.diagnostics.snapshot import DeviceSnapshot
@@ -53,6 +54,24 @@ def test_activation_window_then_no_data() -> None:
     assert late["ACTIVATION_PENDING"] is None and late["NO_DATA_AFTER_ACTIVATION"] is not None
     heard = checks.check_activation(snapshot(device={"activated_at": NOW - 6 * 3600}), T)
     assert heard == {"ACTIVATION_PENDING": None, "NO_DATA_AFTER_ACTIVATION": None}
+
+
+def test_the_activation_window_counts_from_registration_when_it_came_later() -> None:
+    """A fleet moving to us: SIMs activated weeks ago, registered here a minute ago, not reporting yet."""
+    never = {"first_seen": None, "last_seen": None}
+    moved = {"activated_at": NOW - 21 * 86400, "registered_at": NOW - 60}
+    first_sweep = checks.check_activation(snapshot([], device=moved, state=never), T)
+    assert first_sweep["NO_DATA_AFTER_ACTIVATION"] is None
+    pending = first_sweep["ACTIVATION_PENDING"]
+    assert pending["hours_since_registration"] == 0.0 and pending["hours_since_activation"] == 504.0
+    assert pending["expected_by"] == iso_utc(NOW - 60 + 86400)
+    day_later = {"activated_at": NOW - 21 * 86400, "registered_at": NOW - 25 * 3600}
+    late = checks.check_activation(snapshot([], device=day_later, state=never), T)
+    assert late["ACTIVATION_PENDING"] is None and late["NO_DATA_AFTER_ACTIVATION"]["hours_since_registration"] == 25.0
+    registered_first = {"activated_at": NOW - 30 * 3600, "registered_at": NOW - 40 * 3600}
+    counted = checks.check_activation(snapshot([], device=registered_first, state=never), T)
+    no_data = counted["NO_DATA_AFTER_ACTIVATION"]
+    assert no_data is not None and "registered_at" not in no_data
 
 
 def test_silence_is_relative_to_the_reporting_interval() -> None:
