@@ -28,6 +28,7 @@ from telediag.config.core import (
     check_listen,
 )
 from telediag.config.diagnostics import Thresholds
+from telediag.config.mail import MailConfig, MailIntakeConfig, NotificationsConfig
 from telediag.config.outbound import InfluxSettings, MetricsSettings, MqttSettings, WebhookConfig
 from telediag.config.schema import ConfigError, decode_path, describe, unknown_key
 from telediag.config.tickets import DEFAULT_TOPICS, SlaConfig, TicketsConfig
@@ -56,6 +57,9 @@ class Config:
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     influxdb: InfluxSettings = field(default_factory=InfluxSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    mail: MailConfig = field(default_factory=MailConfig)
+    notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
+    mail_intake: MailIntakeConfig = field(default_factory=MailIntakeConfig)
 
     def __post_init__(self) -> None:
         check_listen(self.listen)
