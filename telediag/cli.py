@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     from telediag.tickets.cli import add_tickets_parser
 
     add_tickets_parser(commands, _add_store_options)
+    from telediag.kb.cli import add_kb_parser
+
+    add_kb_parser(commands, _add_store_options)
     return parser
 
 
@@ -262,6 +265,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from telediag.tickets.cli import command_tickets
 
             return command_tickets(config, args, sys.stdout, sys.stderr)
+        if args.command == "kb":
+            from telediag.kb.cli import command_kb
+
+            return command_kb(config, args, sys.stdout, sys.stderr)
         if args.command == "tokens":
             from telediag.api.tokens import command_tokens
 

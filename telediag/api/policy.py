@@ -28,6 +28,8 @@ from telediag.redaction import PersonalData, mask_text
 _EVERYONE = frozenset(ROLES)
 _SEES_TELEMETRY = frozenset({"admin", "technical", "it", "customer"})
 PSEUDONYMISED = frozenset({"technical", "it"})
+KB_WRITERS = frozenset({"admin", "customer_office", "technical"})
+"""Who writes knowledge base articles (customers read the published ones)."""
 
 ENDPOINT_ROLES: dict[str, frozenset[str]] = {
     "devices.list": _EVERYONE,
@@ -45,6 +47,13 @@ ENDPOINT_ROLES: dict[str, frozenset[str]] = {
     "ticket.change": _EVERYONE,
     "ticket.comment": _EVERYONE,
     "ticket.close": frozenset({"admin", "customer_office", "customer"}),
+    "ticket.suggested_answer": frozenset({"admin", "customer_office", "customer"}),
+    "ticket.link_article": frozenset({"admin", "customer_office", "technical", "it"}),
+    "kb.list": _EVERYONE,
+    "kb.detail": _EVERYONE,
+    "kb.create": KB_WRITERS,
+    "kb.update": KB_WRITERS,
+    "kb.gaps": frozenset({"admin", "customer_office", "technical", "it"}),
 }
 CUSTOMER_TICKET_STATES = frozenset({"open"})
 """The one state change a customer may make: reopening (disputing) a resolved or closed ticket."""

@@ -24,6 +24,7 @@ from telediag.api.backend import ApiBackend
 from telediag.api.errors import ApiError, error_body, method_not_allowed, not_found, store_unavailable
 from telediag.api.handlers import HANDLERS, SELF_AUTHENTICATED, Call
 from telediag.api.jsonio import encode, response_headers
+from telediag.api.kb_handlers import KB_HANDLERS, KB_ROUTES
 from telediag.api.params import Query
 from telediag.api.ticket_handlers import TICKET_HANDLERS, TICKET_ROUTES
 from telediag.store.database import UNAVAILABLE_ERRORS
@@ -40,6 +41,7 @@ ROUTES: tuple[tuple[tuple[str, ...], dict[str, str]], ...] = (
     (("api", "v1", "findings"), {"GET": "findings.list"}),
     (("api", "v1", "connectivity", "events"), {"GET": "events.list", "POST": "events.create"}),
     *TICKET_ROUTES,
+    *KB_ROUTES,
 )
 """Path pattern -> method -> endpoint name (the names ``policy.ENDPOINT_ROLES`` and ``HANDLERS`` use)."""
 
@@ -113,7 +115,8 @@ class ApiResource(Resource):
                 token = bearer_token(request)
                 call.principal = await self.api.read(_authenticate, token)
                 policy.check_allowed(call.principal, endpoint)
-            reply = await (HANDLERS.get(endpoint) or TICKET_HANDLERS[endpoint])(self.api, call)
+            handler = HANDLERS.get(endpoint) or TICKET_HANDLERS.get(endpoint) or KB_HANDLERS[endpoint]
+            reply = await handler(self.api, call)
             if reply.content_type is not None:  # ready bytes (Prometheus text), not a JSON body
                 return reply.status, reply.body, {"Content-Type": reply.content_type}
             if call.principal is None:

@@ -17,6 +17,7 @@ from telediag.api.auth import Principal
 from telediag.api.backend import ApiBackend
 from telediag.api.errors import ApiError, not_found
 from telediag.api.ticket_bodies import Closing, NewTicket, StateChange
+from telediag.kb import answers
 from telediag.registry.repository import get_device, personal_data
 from telediag.store.database import Connection
 from telediag.tickets import repository as repo
@@ -49,6 +50,7 @@ def visible(db: Connection, principal: Principal, ticket_id: int) -> dict[str, A
 def document(db: Connection, who: Principal, ticket_id: int) -> dict[str, Any]:
     """The ticket document as ``who`` may read it (free text masked by the policy where it must be)."""
     found = repo.document(db, ticket_id)
+    found["suggested_articles"] = answers.suggested_articles(db, ticket_id, staff=who.role in STAFF)
     return policy.ticket_view(
         who, found, lambda: personal_data(db, found.get("account"), found.get("devices") or ()),
     )
@@ -91,6 +93,7 @@ def file_ticket(api: ApiBackend, who: Principal, filed: NewTicket) -> Work:
             selfcheck=diagnostics.selfcheck,
             findings=lambda imeis: list(diagnostics.findings(imeis, None, True)),
         )
+        answers.answer_filed(db, desk, ticket_id, api.now())
         return document(db, who, ticket_id)
 
     return _rules(run)
