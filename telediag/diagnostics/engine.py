@@ -14,8 +14,11 @@ from typing import Any
 
 from telediag.config import Thresholds
 from telediag.diagnostics import checks
+from telediag.diagnostics.changes import ChangeFeed, Changes
 from telediag.diagnostics.findings import Transition, active_findings, apply_verdicts, list_findings
 from telediag.diagnostics.hints import hint
+from telediag.diagnostics.history import load_history
+from telediag.diagnostics.journeys import JourneyReport, journey_report
 from telediag.diagnostics.selfcheck import build_selfcheck
 from telediag.diagnostics.snapshot import DeviceSnapshot, known_devices, load_snapshot
 from telediag.isolation import each_isolated
@@ -93,6 +96,24 @@ class DiagnosticsEngine:
         snapshot = self.snapshot(imei, now, with_history)
         return apply_verdicts(self._db(), imei, checks.evaluate(snapshot, self.thresholds), now)
 
+    def check_devices(self, imeis: list[str], now: float) -> list[Transition]:
+        """Evaluate the devices whose inputs changed (a device never registered nor seen is skipped)."""
+        transitions: list[Transition] = []
+
+        def check(imei: str) -> list[Transition]:
+            try:
+                return self.check_device(imei, now, with_history=False)
+            except UnknownDevice:
+                return []
+
+        for changes in each_isolated(imeis, check, "diagnostics check", lambda imei: f"device {imei}"):
+            transitions.extend(changes)
+        return transitions
+
+    def changes(self, feed: ChangeFeed) -> Changes:
+        """What changed in the store past ``feed``'s watermarks (on the calling thread's connection)."""
+        return feed.poll(self._db())
+
     def sweep(self, now: float) -> list[Transition]:
         """Evaluate every known device (silence and activation need no new data to change)."""
         transitions: list[Transition] = []
@@ -124,12 +145,12 @@ class DiagnosticsEngine:
         ))
 
     def journeys(self, imei: str, since: float | None, until: float | None) -> list[dict[str, Any]]:
-        """Journeys over the stored history (the API's ``/journeys``)."""
-        from telediag.diagnostics.history import load_history
-        from telediag.diagnostics.journeys import detect_journeys
+        """Journeys over the stored history (the API's ``/journeys``), records with a bad clock left out."""
+        return self.journey_report(imei, since, until).as_dict()["journeys"]  # type: ignore[no-any-return]
 
-        frame = load_history(self._db(), imei, since, until)
-        return [journey.as_dict() for journey in detect_journeys(frame, self.thresholds)]
+    def journey_report(self, imei: str, since: float | None, until: float | None) -> JourneyReport:
+        """Journeys and how many records were left out because their clock cannot place them."""
+        return journey_report(load_history(self._db(), imei, since, until), self.thresholds)
 
     def record_report(self, imei: str, name: str, value: str | None, at: float) -> None:
         """Keep what the device answered to a server command, as evidence for the checks."""

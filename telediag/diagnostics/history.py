@@ -14,8 +14,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from protocols.record import Record, parse_iso_utc
+from telediag.config import Thresholds
 from telediag.store.database import Connection
 
 FLOAT_COLUMNS: tuple[str, ...] = (
@@ -63,6 +65,34 @@ def history_query(imei: str, since: float | None, until: float | None) -> tuple[
         + _SELECT + "WHERE imei = ? AND fix_time IS NULL AND server_time >= ? AND server_time < ?"
     )
     return query, [imei, low, high, imei, low, high]
+
+
+def clock_invalid(frame: pd.DataFrame, thresholds: Thresholds) -> NDArray[np.bool_]:
+    """Records whose fix time cannot place them: none (the raw time was impossible), further ahead of
+    their arrival than ``clock_future_tolerance_s``, or further behind it than ``clock_past_limit_s``
+    (an unset RTC, a GPS week rollover, a clock that jumped back). A record without an arrival time
+    (a frame built from bare records) is judged by its fix time alone."""
+    fix = frame["fix_time"].to_numpy(dtype=np.float64)
+    arrival = frame["server_time"].to_numpy(dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        offset = fix - arrival
+        invalid: NDArray[np.bool_] = np.isnan(fix) | (offset > thresholds.clock_future_tolerance_s) | (
+            offset < -thresholds.clock_past_limit_s
+        )
+    return invalid
+
+
+def with_valid_clock(frame: pd.DataFrame, thresholds: Thresholds) -> tuple[pd.DataFrame, int]:
+    """The frame without the records :func:`clock_invalid` names, and how many were left out.
+
+    Journeys, charts and tracks place records by their fix time: one whose clock is wrong would draw
+    a journey in 1999 or a leap across the map, so it is left out and counted, and the reader is told.
+    """
+    invalid = clock_invalid(frame, thresholds)
+    left_out = int(invalid.sum())
+    if not left_out:
+        return frame, 0
+    return frame[~invalid].reset_index(drop=True), left_out
 
 
 def frame_from_records(records: Iterable[Record | Mapping[str, Any]]) -> pd.DataFrame:

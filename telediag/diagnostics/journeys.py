@@ -30,6 +30,7 @@ from numpy.typing import NDArray
 from protocols.record import iso_utc
 from telediag.config import Thresholds
 from telediag.diagnostics.geodesy import haversine_m, next_index, previous_index
+from telediag.diagnostics.history import with_valid_clock
 
 MOTION_SPEED_KMH = 5.0
 """Without a motion flag a record above this speed is moving: faster than walking a car round a yard
@@ -82,6 +83,25 @@ class Journey:
             "reach_m": _round(self.reach_m, 1),
             "ongoing": self.ongoing,
         }
+
+
+@dataclass(frozen=True)
+class JourneyReport:
+    """Journeys of a history, and how many of its records were left out for a clock that cannot
+    place them (``telediag.diagnostics.history.clock_invalid``)."""
+
+    journeys: list[Journey]
+    left_out_bad_clock: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"journeys": [j.as_dict() for j in self.journeys], "left_out_bad_clock": self.left_out_bad_clock}
+
+
+def journey_report(frame: pd.DataFrame, thresholds: Thresholds) -> JourneyReport:
+    """Journeys over the records whose clock is valid; the others are counted, not placed."""
+    timed, left_out = with_valid_clock(frame, thresholds)
+    return JourneyReport(detect_journeys(timed, thresholds), left_out)
 
 
 def detect_journeys(frame: pd.DataFrame, thresholds: Thresholds) -> list[Journey]:

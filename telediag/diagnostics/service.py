@@ -1,5 +1,15 @@
-"""When diagnostics run: after commits (debounced per device), in a periodic sweep, and after a
-device answered a server command. The work runs on one diagnostics thread, never on the reactor.
+"""When diagnostics run: whenever a device's inputs change, in a periodic sweep, and after a device
+answered a server command. The work runs on one diagnostics thread, never on the reactor.
+
+Every input schedules the devices it concerns, and a short debounce (``batch_check_min_interval_s``)
+gathers them into one bounded run (``check_batch_max`` devices): records and bad frames committed
+here (the committer's listener; with ingest workers, the pool's per-device reports), connections and
+disconnections (committed as changes too), and, through the change feed read every
+``change_poll_interval_s`` (:mod:`telediag.diagnostics.changes`), whatever reached the store on any
+node: connectivity events posted to an API or imported by the CLI, registry imports and edits,
+connections and records of other nodes. A run caused by connectivity events tells the transition
+listeners even when no finding changed: the tickets correlate network-side signals on every call.
+The sweep is left with what only time changes (silence, activation windows).
 """
 
 from __future__ import annotations
@@ -16,14 +26,18 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
+from telediag.diagnostics.changes import ChangeFeed, Changes
 from telediag.diagnostics.engine import DiagnosticsEngine, EngineView
 from telediag.diagnostics.findings import Transition
 from telediag.pipeline import Pipeline
-from telediag.store.writer import Change, IngestError, RecordBatch
+from telediag.store.writer import Change, ConnectionChange, IngestError, RecordBatch, Registration
 
 TransitionListener = Callable[[Sequence[Transition]], None]
 MAX_QUERIES_IN_FLIGHT = 50
 """Server commands the diagnostics may have outstanding at once (each waits for a device answer)."""
+LOCAL_ARRIVALS_KEPT_S = 300.0
+"""How long the arrival time of a batch committed here is remembered, so the change feed does not
+schedule its device a second time when it reads the same records back from the store."""
 
 
 class DiagnosticsService(Service):
@@ -47,7 +61,16 @@ class DiagnosticsService(Service):
         self.pool = ThreadPool(minthreads=1, maxthreads=1, name="telediag-diagnostics")
         self._sweep = LoopingCall(self.sweep)
         self._sweep.clock = self.clock
+        self.feed = ChangeFeed()
+        self._poll = LoopingCall(self.poll_changes)
+        self._poll.clock = self.clock
+        self._polling = False
         self._pending: set[str] = set()
+        self._network_pending = False
+        """Connectivity events are among the pending inputs: publish the run even without transitions."""
+        self._local_arrivals: dict[str, float] = {}
+        self._local_connections: dict[str, float] = {}
+        """Records and connections committed here, by device: the feed reads them back and skips them."""
         self._timer: IDelayedCall | None = None
         self._in_flight: set[defer.Deferred[Any]] = set()
         self._queries: set[str] = set()
@@ -71,11 +94,14 @@ class DiagnosticsService(Service):
         Service.startService(self)
         self.pool.start()
         self._sweep.start(self.thresholds.sweep_interval_s, now=True)
+        self._poll.start(self.thresholds.change_poll_interval_s, now=True)
 
     def stopService(self) -> defer.Deferred[None]:
         Service.stopService(self)
         if self._sweep.running:
             self._sweep.stop()
+        if self._poll.running:
+            self._poll.stop()
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         busy = defer.DeferredList(list(self._in_flight))
@@ -93,19 +119,70 @@ class DiagnosticsService(Service):
         return done
 
     def on_commit(self, changes: Iterable[Change], inserted: int) -> None:
-        """Committer listener: re-check devices that sent records or bad frames, at most every so often."""
+        """Committer listener: check the devices that sent records or bad frames, connected or left,
+        or were registered on first contact."""
+        devices: set[str] = set()
         for change in changes:
             if isinstance(change, RecordBatch):
-                self._pending.add(change.imei)
-            elif isinstance(change, IngestError) and change.imei:
-                self._pending.add(change.imei)
-        if self._pending and self._timer is None and self.running:
+                devices.add(change.imei)
+                arrived = self._local_arrivals.get(change.imei)
+                if arrived is None or change.server_time > arrived:
+                    self._local_arrivals[change.imei] = change.server_time
+            elif isinstance(change, ConnectionChange):
+                devices.add(change.imei)
+                self._local_connections[change.imei] = max(change.at, self._local_connections.get(change.imei, 0.0))
+            elif isinstance(change, Registration) or (
+                isinstance(change, IngestError) and change.imei
+            ):
+                assert change.imei is not None
+                devices.add(change.imei)
+        self.schedule(devices)
+
+    def schedule(self, imeis: Iterable[str], network: bool = False) -> None:
+        """Check ``imeis`` once the debounce has passed; ``network``: connectivity events are among
+        their inputs (the run is published even when no finding changed)."""
+        before = len(self._pending)
+        self._pending.update(imeis)
+        self._network_pending |= network
+        if (len(self._pending) > before or network) and self._timer is None and self.running:
             self._timer = self.clock.callLater(self.thresholds.batch_check_min_interval_s, self._check_pending)
 
-    def _run(self, work: Callable[[], list[Transition]]) -> defer.Deferred[list[Transition]]:
-        """Run ``work`` on the diagnostics thread; its one worker runs jobs in submission order."""
+    def poll_changes(self) -> defer.Deferred[None]:
+        """Read the store's change watermarks on the diagnostics thread; schedule what changed."""
+        if self._polling:  # the previous poll is still queued behind a long run
+            return defer.succeed(None)
+        self._polling = True
+        done = deferToThreadPool(self.reactor, self.pool, self.engine.changes, self.feed)
+
+        def scheduled(changes: Changes) -> None:
+            self._polling = False
+            self._schedule_changes(changes)
+
+        def failed(failure: Failure) -> None:
+            self._polling = False
+            self.log.failure("reading the store's changes failed", failure)
+
+        polled: defer.Deferred[None] = done.addCallbacks(scheduled, failed)
+        self._in_flight.add(polled)
+        polled.addBoth(lambda _: self._in_flight.discard(polled))
+        return polled
+
+    def _schedule_changes(self, changes: Changes) -> None:
+        foreign = _not_seen_here(changes.records, self._local_arrivals)
+        foreign |= _not_seen_here(changes.connections, self._local_connections)
+        horizon = self.clock.seconds() - LOCAL_ARRIVALS_KEPT_S
+        for local in (self._local_arrivals, self._local_connections):
+            for imei in [imei for imei, at in local.items() if at < horizon]:
+                del local[imei]
+        if changes.events:
+            self.schedule(changes.events, network=True)
+        self.schedule(changes.registry | foreign)
+
+    def _run(self, work: Callable[[], list[Transition]], always: bool = False) -> defer.Deferred[list[Transition]]:
+        """Run ``work`` on the diagnostics thread; its one worker runs jobs in submission order.
+        ``always``: tell the listeners even when nothing changed."""
         done = deferToThreadPool(self.reactor, self.pool, work)
-        done.addCallbacks(self._publish, self._failed)
+        done.addCallbacks(self._publish, self._failed, callbackArgs=(always,))
         self._in_flight.add(done)
 
         def forget(result: object) -> object:
@@ -116,19 +193,28 @@ class DiagnosticsService(Service):
         return done
 
     def _check_pending(self) -> None:
+        """One bounded run over the pending devices; the rest get the next run straight after."""
         self._timer = None
-        imeis, self._pending = sorted(self._pending), set()
+        waiting = sorted(self._pending)
+        imeis, rest = waiting[: self.thresholds.check_batch_max], waiting[self.thresholds.check_batch_max :]
+        self._pending = set(rest)
+        network, self._network_pending = self._network_pending, False
         now = self.clock.seconds()
         engine = self.engine
 
         def work() -> list[Transition]:
-            transitions: list[Transition] = []
-            for imei in imeis:
-                transitions.extend(engine.check_device(imei, now, with_history=False))
+            transitions = engine.check_devices(imeis, now)
             self.checks += len(imeis)
             return transitions
 
-        self._run(work)
+        done = self._run(work, always=network)
+        if rest:
+            done.addBoth(self._next_batch)
+
+    def _next_batch(self, result: object) -> object:
+        if self._pending and self._timer is None and self.running:
+            self._timer = self.clock.callLater(0, self._check_pending)
+        return result
 
     def sweep(self) -> defer.Deferred[list[Transition]]:
         """Evaluate every device now; then ask connected devices for evidence a check needs."""
@@ -143,8 +229,8 @@ class DiagnosticsService(Service):
         done.addCallback(then_ask)
         return done
 
-    def _publish(self, transitions: list[Transition]) -> list[Transition]:
-        if transitions:
+    def _publish(self, transitions: list[Transition], always: bool = False) -> list[Transition]:
+        if transitions or always:
             for listener in self._listeners:
                 try:
                     listener(transitions)
@@ -196,3 +282,8 @@ class DiagnosticsService(Service):
             return self.engine.check_device(imei, now, with_history=False)
 
         self._run(work)
+
+
+def _not_seen_here(found: dict[str, float], local: dict[str, float]) -> set[str]:
+    """Devices of ``found`` (imei -> latest time) with something newer than what was committed here."""
+    return {imei for imei, at in found.items() if local.get(imei, float("-inf")) < at}

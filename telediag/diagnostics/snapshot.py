@@ -28,8 +28,10 @@ RECENT_COLUMNS = (
 )
 _RECENT = (
     f"SELECT {', '.join(RECENT_COLUMNS)} FROM records WHERE imei = ? AND fix_time IS NOT NULL "
-    "ORDER BY fix_time DESC LIMIT ?"
+    "ORDER BY server_time DESC, id DESC LIMIT ?"
 )
+"""By arrival (the ``records_by_arrival`` index), not by fix time: a clock that jumps back sends records
+whose fix times sort them under older ones, and by fix time they would never be the latest."""
 _FUTURE = "SELECT count(*) FROM records WHERE imei = ? AND fix_time > ? AND server_time >= ?"
 _UNUSABLE = """FROM records WHERE imei = ? AND fix_time IS NULL AND server_time >= ?
 AND attributes LIKE '%"raw_fix_time":%' """
@@ -41,9 +43,7 @@ _EVENTS = (
     "SELECT at, type, cause, apn, mcc, mnc, rat FROM connectivity_events "
     "WHERE (imei = ? OR iccid = ?) AND at >= ? ORDER BY at, id"
 )
-_ERRORS = (
-    "SELECT count(*), max(at) FROM ingest_errors WHERE imei = ? AND at >= ?"
-)
+_ERRORS = "SELECT count(*), min(at) FROM ingest_errors WHERE imei = ? AND at >= ?"
 _LAST_ERROR = "SELECT message, excerpt FROM ingest_errors WHERE imei = ? ORDER BY id DESC LIMIT 1"
 
 
@@ -58,7 +58,7 @@ class DeviceSnapshot:
     state: dict[str, Any] | None = None
     """``device_state`` row: connection, first/last seen, protocol error counters."""
     recent: list[dict[str, Any]] = field(default_factory=list)
-    """Latest records by fix time, newest first."""
+    """Latest records with a fix time, by arrival (server time, then store order), newest first."""
     future_records: int = 0
     """Records received within the recent window whose fix time lies ahead of the server clock."""
     unusable_times: int = 0
@@ -68,6 +68,8 @@ class DeviceSnapshot:
     events: list[dict[str, Any]] = field(default_factory=list)
     """Connectivity events within the window, oldest first."""
     errors_in_window: int = 0
+    first_error_at: float | None = None
+    """When the first undecodable frame of the window arrived (the onset of PROTOCOL_ERRORS)."""
     last_error: dict[str, Any] | None = None
     reports: dict[str, tuple[str | None, float]] = field(default_factory=dict)
     """What the device itself answered to server commands: name -> (value, when)."""
@@ -119,7 +121,7 @@ def load_snapshot(
         dict(zip(("at", "type", "cause", "apn", "mcc", "mnc", "rat"), row, strict=True))
         for row in db.execute(_EVENTS, (imei, iccid or "", now - thresholds.connectivity_window_s))
     ]
-    errors, _ = db.execute(_ERRORS, (imei, window_start)).fetchone()
+    errors, first_error_at = db.execute(_ERRORS, (imei, window_start)).fetchone()
     last_error = None
     if errors:
         message, excerpt = db.execute(_LAST_ERROR, (imei,)).fetchone()
@@ -136,7 +138,8 @@ def load_snapshot(
     return DeviceSnapshot(
         imei=imei, now=now, device=device, state=state, recent=recent, future_records=future,
         unusable_times=unusable, unusable_sample=sample,
-        events=events, errors_in_window=errors, last_error=last_error, reports=reports, history=history,
+        events=events, errors_in_window=errors, first_error_at=first_error_at, last_error=last_error,
+        reports=reports, history=history,
     )
 
 

@@ -11,6 +11,10 @@ passes everything through ``visible_part`` before it renders.
 Bounded: the charts and the track read at most ``MAX_SCANNED`` records of the last 24 h and return
 at most ``MAX_POINTS`` points (one per ``WINDOW_S / MAX_POINTS`` seconds, aggregated in SQL);
 every list has a fixed cap.
+
+Records whose clock cannot place them (no fix time, one further ahead of their arrival than the
+diagnostics' ``clock_future_tolerance_s`` or further behind it than ``clock_past_limit_s``) are left
+out of the charts, the track and the journeys, and counted, so the page can say so.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from protocols.record import iso_utc
 from telediag.api import policy, reads
 from telediag.api.auth import Principal
 from telediag.api.backend import ApiBackend
+from telediag.config import Thresholds
 from telediag.diagnostics.selfcheck import translate_selfcheck
 from telediag.diagnostics.wording import ENGLISH, Catalogue, said
 from telediag.store.database import Dialect
@@ -82,13 +87,13 @@ class Window:
         return cls(until - WINDOW_S, until)
 
 
-_ARM = ("SELECT {time} AS t, id, valid, lat, lon, ext_voltage_v, battery_voltage_v, gsm_signal_pct, satellites "
-        "FROM records WHERE imei = ? AND {where} ORDER BY {time} DESC LIMIT ?")
-_TIMED = _ARM.format(time="fix_time", where="fix_time >= ? AND fix_time < ?")
-_UNTIMED = _ARM.format(time="server_time", where="fix_time IS NULL AND server_time >= ? AND server_time < ?")
-"""Both arms walk an index backwards from the window's end, at most MAX_SCANNED entries each: (imei,
-fix_time), and the partial index of records whose time could not be read (``records_time_unknown``);
-the newest MAX_SCANNED of the two are aggregated."""
+_TIMED = ("SELECT fix_time AS t, id, valid, lat, lon, ext_voltage_v, battery_voltage_v, gsm_signal_pct, satellites "
+          "FROM records WHERE imei = ? AND fix_time >= ? AND fix_time < ? "
+          "AND fix_time <= server_time + ? AND fix_time >= server_time - ? ORDER BY fix_time DESC LIMIT ?")
+"""Walks the (imei, fix_time) index backwards from the window's end, at most MAX_SCANNED entries."""
+_BAD_CLOCK = ("SELECT count(*) FROM records WHERE imei = ? AND server_time >= ? AND server_time < ? "
+              "AND (fix_time IS NULL OR fix_time > server_time + ? OR fix_time < server_time - ?)")
+"""Records that arrived within the window with a clock that cannot place them (``records_by_arrival``)."""
 
 
 @cache
@@ -97,28 +102,32 @@ def _aggregate_sql(dialect: Dialect) -> str:
     return (
         f"SELECT {dialect.truncate('(t - ?) / ?')} AS bucket, avg(t), "
         f"avg(CASE WHEN valid <> 0 THEN lat END), avg(CASE WHEN valid <> 0 THEN lon END), {series}, max(id), "
-        f"count(*) FROM (SELECT * FROM (SELECT * FROM ({_TIMED}) AS timed UNION ALL "
-        f"SELECT * FROM ({_UNTIMED}) AS untimed) AS scanned ORDER BY t DESC LIMIT ?) AS newest "
-        f"GROUP BY bucket ORDER BY bucket"
+        f"count(*) FROM ({_TIMED}) AS newest GROUP BY bucket ORDER BY bucket"
     )
 
 
-def telemetry(db: Any, dialect: Dialect, imei: str, window: Window) -> dict[str, Any]:
+def telemetry(
+    db: Any, dialect: Dialect, imei: str, window: Window, thresholds: Thresholds | None = None
+) -> dict[str, Any]:
     """The charts' and the track's data for one device and window, aggregated per bucket.
 
     Each chart point is the lowest reading of its bucket (the charts are there to show drops: a cut
     feed, a failing battery, a lost signal); the summary's highest comes from the buckets' highest
     and its last from the newest reading itself. Track points average the bucket's valid fixes.
+    ``left_out_bad_clock`` counts the records of the window left out for their clock.
     """
     bucket_s = WINDOW_S / MAX_POINTS
-    rows = db.execute(_aggregate_sql(dialect), (window.since, bucket_s, imei, window.since, window.until, MAX_SCANNED,
-                                   imei, window.since, window.until, MAX_SCANNED, MAX_SCANNED)).fetchall()
+    limits = thresholds or Thresholds()
+    ahead, behind = limits.clock_future_tolerance_s, limits.clock_past_limit_s
+    rows = db.execute(_aggregate_sql(dialect), (window.since, bucket_s, imei, window.since, window.until,
+                                                ahead, behind, MAX_SCANNED)).fetchall()
+    (left_out,) = db.execute(_BAD_CLOCK, (imei, window.since, window.until, ahead, behind)).fetchone()
     read = sum(row[-1] for row in rows)
     charts: dict[str, Any] = {}
     for index, name in enumerate(SERIES):
         base = 4 + 3 * index
         kept = [(row[1], row[base], row[base + 1]) for row in rows if row[base + 2]]
-        last = _last(db, imei, name, window)
+        last = _last(db, imei, name, window, ahead, behind)
         charts[name] = {
             "times": [k[0] for k in kept], "lows": [k[1] for k in kept],
             "count": sum(row[base + 2] for row in rows),
@@ -129,18 +138,22 @@ def telemetry(db: Any, dialect: Dialect, imei: str, window: Window) -> dict[str,
     newest = max((row[-2] for row in rows), default=0)
     return {
         "since": window.since, "until": window.until, "read": read, "truncated": read >= MAX_SCANNED,
+        "left_out_bad_clock": int(left_out),
         "version": f"{newest}-{int(window.until)}",
         "charts": charts,
         "track": {"times": [f[0] for f in fixes], "lats": [f[1] for f in fixes], "lons": [f[2] for f in fixes]},
     }
 
 
-def _last(db: Any, imei: str, column: str, window: Window) -> tuple[float | None, float | None]:
+def _last(
+    db: Any, imei: str, column: str, window: Window, ahead: float, behind: float
+) -> tuple[float | None, float | None]:
     """The newest reading of one column in the window, and its time (``column`` is one of SERIES)."""
     assert column in SERIES
     row = db.execute(f"SELECT {column}, fix_time FROM records WHERE imei = ? AND fix_time >= ? AND fix_time < ? "
-                     f"AND {column} IS NOT NULL ORDER BY fix_time DESC LIMIT 1",
-                     (imei, window.since, window.until)).fetchone()
+                     f"AND {column} IS NOT NULL AND fix_time <= server_time + ? AND fix_time >= server_time - ? "
+                     f"ORDER BY fix_time DESC LIMIT 1",
+                     (imei, window.since, window.until, ahead, behind)).fetchone()
     return (row[0], row[1]) if row else (None, None)
 
 
@@ -211,7 +224,7 @@ def device_page(api: ApiBackend, principal: Principal, imei: str, now: float, pa
                                 "selfcheck": translate_selfcheck(api.diagnostics.selfcheck(imei), catalogue),
                                 "since": iso_utc(window.since), "until": iso_utc(window.until)}
         if "telemetry" in wanted and sees_telemetry(principal):
-            body["telemetry"] = telemetry(db, api.database.dialect, imei, window)
+            body["telemetry"] = telemetry(db, api.database.dialect, imei, window, api.config.diagnostics)
         if "journeys" in wanted and may_call(principal, "device.journeys") and policy.sees_positions(principal):
             body["journeys"] = journeys(api, imei, window)
         if sees_diagnosis(principal):
@@ -234,7 +247,8 @@ def chart_data(api: ApiBackend, principal: Principal, imei: str, now: float, wit
     def run(reader: Reader) -> dict[str, Any]:
         reads.visible_device(reader, principal, imei)
         window = Window.ending(now)
-        body: dict[str, Any] = {"telemetry": telemetry(reader.connection, api.database.dialect, imei, window)}
+        body: dict[str, Any] = {"telemetry": telemetry(reader.connection, api.database.dialect, imei, window,
+                                                       api.config.diagnostics)}
         if with_journeys and may_call(principal, "device.journeys"):
             body["journeys"] = journeys(api, imei, window)
         return body

@@ -58,12 +58,14 @@ def view(visible: dict[str, Any], _: Callable[[str], str], language: str) -> dic
     context: dict[str, Any] = {"device": device, "tracker_name": device.get("vehicle_plate") or imei,
                                "selfcheck": visible["selfcheck"], "charts": None,
                                "track": None, "journeys": None, "findings": None, "events": None,
-                               "errors": None, "answers": None, "truncated": False, "journeys_truncated": False}
+                               "errors": None, "answers": None, "truncated": False, "journeys_truncated": False,
+                               "left_out_bad_clock": 0}
     telemetry = visible.get("telemetry")
     if telemetry is not None:
         version = telemetry["version"]
         context["charts"] = [chart_view(name, spec, telemetry, imei, version, _) for name, spec in CHARTS.items()]
         context["truncated"] = bool(telemetry.get("truncated"))
+        context["left_out_bad_clock"] = int(telemetry.get("left_out_bad_clock") or 0)
         positions = len(telemetry.get("track", {}).get("lats", []))
         found = visible.get("journeys")
         count = len(found["journeys"]) if found else 0

@@ -38,7 +38,9 @@ class SweepTests(unittest.TestCase):
         self.addCleanup(self.store.close)
         self.clock = Clock()
         self.clock.advance(START)
-        self.engine = DiagnosticsEngine(self.store.database, Thresholds(sweep_interval_s=60.0))
+        self.engine = DiagnosticsEngine(
+            self.store.database, Thresholds(sweep_interval_s=60.0, batch_check_min_interval_s=10.0)
+        )
         self.service = DiagnosticsService(reactor, self.engine, clock=self.clock)
         self.changes: list[Transition] = []
         self.service.add_listener(self.changes.extend)

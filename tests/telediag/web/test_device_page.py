@@ -304,15 +304,16 @@ def test_charts_read_a_bounded_number_of_records_and_return_at_most_max_points(t
     every = [recent(IMEI_A, now - 86_000 + 20 * i, 12.0 + (i % 7) / 10, i % 50) for i in range(4000)]
     store.commit([RecordBatch(IMEI_A, "teltonika", every, now)])
     untimed = Record(imei=IMEI_A, protocol="teltonika", fix_time=None, valid=False, ext_voltage_v=11.0)
-    store.commit([RecordBatch(IMEI_A, "teltonika", [untimed], now - 50)])  # a time the device could not give
+    store.commit([RecordBatch(IMEI_A, "teltonika", [untimed], now - 50)])  # a time the device could not give:
     store.close()
     database = database_at(tmp_path / "t.sqlite")
     db = database.connect()
     data = telemetry(db, database.dialect, IMEI_A, Window.ending(now))
     volts = data["charts"]["ext_voltage_v"]
     assert 0 < len(volts["times"]) <= MAX_POINTS
-    assert volts["count"] == 4001 and data["read"] == 4001 and not data["truncated"]
-    assert (volts["low"], volts["high"], volts["last"]) == (11.0, 12.6, every[-1].ext_voltage_v)
+    assert volts["count"] == 4000 and data["read"] == 4000 and not data["truncated"]  # left out, and counted
+    assert data["left_out_bad_clock"] == 1
+    assert (volts["low"], volts["high"], volts["last"]) == (12.0, 12.6, every[-1].ext_voltage_v)
     assert len(data["track"]["lats"]) <= MAX_POINTS
     limited = device_detail.MAX_SCANNED
     try:
