@@ -6,6 +6,12 @@ records committed by other nodes or by ingest workers all land in the shared sto
 node reads cheap watermarks once a second (``[diagnostics] change_poll_interval_s``): each read is
 an index range past the last id or time seen, so an idle store costs a few index probes a poll.
 
+The watermarks of connectivity events and of the registry log are kept in ``export_cursors``, so a
+node elected after another (or after a restart) goes on where the last one stopped, and inputs stored
+while no node was elected are still diagnosed; a store that never had a feed starts from its first
+event. Records and connections start at the store's present: commits on this node are heard directly,
+and the records of the time before are the sweep's.
+
 Synchronous and clock-free: :meth:`ChangeFeed.poll` runs on the diagnostics thread with its
 connection; the service decides when.
 """
@@ -19,6 +25,8 @@ from telediag.store.database import Connection, transaction
 
 MAX_ROWS_PER_POLL = 20_000
 """Rows read from one source per poll; the rest follow at the next poll."""
+CURSORS = ("diagnostics_events", "diagnostics_registry")
+"""Names of the feed's rows in ``export_cursors``."""
 CONNECTION_MARGIN_S = 5.0
 """Connection times are the ingest nodes' clocks and are written when their batch commits: a change
 stamped slightly before the watermark is still read for this long."""
@@ -56,9 +64,12 @@ class ChangeFeed:
         self._connections_seen: dict[str, float] = {}
 
     def start(self, db: Connection) -> None:
-        """Begin at the store's present: what happened before is the sweep's and the stored findings'."""
-        self.event_id = _max(db, "SELECT max(id) FROM connectivity_events")
-        self.registry_id = _max(db, "SELECT max(id) FROM registry_changes")
+        """Resume events and registry changes where the last feed stopped; records and connections
+        begin at the store's present."""
+        kept = dict(db.execute(
+            f"SELECT name, last_id FROM export_cursors WHERE name IN ({', '.join('?' * len(CURSORS))})", CURSORS
+        ).fetchall())
+        self.event_id, self.registry_id = (int(kept.get(name) or 0) for name in CURSORS)
         self.record_id = _max(db, "SELECT max(id) FROM records")
         at = db.execute(
             "SELECT max(last_connected_at), max(last_disconnected_at) FROM device_state"
@@ -71,11 +82,28 @@ class ChangeFeed:
         if not self.started:
             self.start(db)
         changes = Changes()
+        marks = (self.event_id, self.registry_id)
         self._events(db, changes)
         self._registry(db, changes)
         self._connections(db, changes)
         self._records(db, changes)
+        if (self.event_id, self.registry_id) != marks:
+            self._keep(db)
         return changes
+
+    def _keep(self, db: Connection) -> None:
+        """Write the watermarks, and trim the registry log below its mark, in one transaction.
+
+        The row at the mark stays: SQLite numbers a new row one past the highest id in the table, so an
+        emptied log would give out ids again that lie below the mark, and they would never be read.
+        """
+        with transaction(db):
+            for name, last_id in zip(CURSORS, (self.event_id, self.registry_id), strict=True):
+                db.execute(
+                    "INSERT INTO export_cursors (name, last_id) VALUES (?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET last_id = excluded.last_id", (name, last_id),
+                )
+            db.execute("DELETE FROM registry_changes WHERE id < ?", (self.registry_id,))
 
     def _events(self, db: Connection, changes: Changes) -> None:
         rows = db.execute(
@@ -103,8 +131,6 @@ class ChangeFeed:
             part = accounts[start : start + 500]
             changes.registry.update(row[0] for row in db.execute(
                 f"SELECT imei FROM devices WHERE account IN ({', '.join('?' * len(part))})", part))
-        with transaction(db):  # read: the log is the elected node's to trim
-            db.execute("DELETE FROM registry_changes WHERE id <= ?", (self.registry_id,))
 
     def _connections(self, db: Connection, changes: Changes) -> None:
         since = self.connection_at - CONNECTION_MARGIN_S

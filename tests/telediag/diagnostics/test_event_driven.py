@@ -67,7 +67,8 @@ class EventDrivenTests(unittest.TestCase):
     def start(self) -> Any:
         self.service.startService()
         self.addCleanup(self.service.stopService)
-        yield self.settle()  # the first sweep and the feed's start at the store's present
+        yield self.settle()  # the first sweep; the feed starts with the registry import of setUp
+        yield self.step(POLL_S + DEBOUNCE_S)
         self.published.clear()
         self.checks_before = self.service.checks
 
