@@ -35,6 +35,22 @@ class StreamSession(Protocol):
         ...
 
 
+class CommandSession(StreamSession, Protocol):
+    """A stream session that can also carry server commands (Teltonika Codec 12, GT06 0x80, ...).
+
+    The session encodes because the command needs what only the connection knows: the device id,
+    serial numbers, the header version it speaks. ``now`` (seconds since the epoch) is for the
+    protocols whose commands carry the server time (H02); the others ignore it. A session may
+    also remember what it sent, so the device's answer comes out as a ``CommandResponse``
+    (Meitrack answers with the command's own code, JT808 with a general response to its serial).
+    ``ValueError`` when the text cannot be carried (not ASCII, too long, device not identified).
+    """
+
+    def encode_command(self, text: str, now: float) -> bytes:
+        """The bytes of server command ``text`` for this connection."""
+        ...
+
+
 DatagramDecoder = Callable[[bytes], Sequence[Message]]
 """Server side of a datagram transport (UDP): one datagram in, its messages out (stateless)."""
 
@@ -47,8 +63,15 @@ class CodecSpec:
     default_port: int
     stream_session: Callable[..., StreamSession] | None
     datagram_decoder: DatagramDecoder | None
-    command_encoder: Callable[[str], bytes] | None = None
-    """Encodes a server command (e.g. Teltonika Codec 12) for a live stream connection."""
+    half_duplex: bool = False
+    """The device reads whatever follows its frame as the answer to it (Teltonika: a command
+    written while a packet is half received would be read as that packet's ACK), so commands wait
+    until no frame is half received, not only until the replies are written."""
+
+    @property
+    def takes_commands(self) -> bool:
+        """Whether a stream connection of this protocol can carry server commands."""
+        return self.stream_session is not None and hasattr(self.stream_session, "encode_command")
 
     @property
     def transports(self) -> tuple[str, ...]:
@@ -99,5 +122,5 @@ def get(name: str) -> CodecSpec:
         default_port=port,
         stream_session=getattr(module, "ServerSession", None),
         datagram_decoder=getattr(module, "decode_datagram", None),
-        command_encoder=getattr(module, "encode_command", None),
+        half_duplex=bool(getattr(module, "HALF_DUPLEX", False)),
     )

@@ -29,7 +29,14 @@ COMMAND_ANSWERS: dict[str, Callable[[SimDevice], str]] = {
     "getparam 2001": lambda device: f"Param ID:2001 Value:{device.apn}",
     "getimei": lambda device: f"IMEI: {device.imei}",
 }
-"""Codec 12 command -> the device's answer (``getparam 2001`` is its configured APN)."""
+"""Command -> the device's answer (``getparam 2001`` is its configured APN). Devices of every
+protocol answer from this table, so a test can ask any of them the same question."""
+
+
+def command_answer(device: SimDevice, text: str) -> str:
+    """What a simulated device answers to server command ``text``."""
+    answer = COMMAND_ANSWERS.get(text.strip())
+    return answer(device) if answer is not None else f"Unknown command: {text}"
 
 _GARBAGE_RECORD = Record(imei=None, protocol="teltonika", fix_time=1_000_000_000.0, valid=False)
 
@@ -112,8 +119,7 @@ class TeltonikaTcpLink(Protocol):
                 else:  # a short count means "send it again"
                     self.device.outbox.requeue()
             elif isinstance(reply, teltonika.ServerCommand):
-                answer = COMMAND_ANSWERS.get(reply.text.strip())
-                text = answer(self.device) if answer is not None else f"Unknown command: {reply.text}"
+                text = command_answer(self.device, reply.text)
                 self.transport.write(teltonika.encode_command_response(text))
                 self.device.commands_answered += 1
         self.pump()
@@ -153,7 +159,8 @@ class TeltonikaTcpLink(Protocol):
 
 
 class Gt06Link(Protocol):
-    """GT06 over TCP: login, then one location frame per record, each ACKed by its serial number."""
+    """GT06 over TCP: login, then one location frame per record, each ACKed by its serial number;
+    0x80 commands are answered with 0x15 (or 0x21) echoing the server flag."""
 
     def __init__(self, device: SimDevice) -> None:
         self.device = device
@@ -178,6 +185,11 @@ class Gt06Link(Protocol):
         for ack in self.receiver.feed(data):
             if ack.type_id == 0x01:
                 self.logged_in = True
+            elif ack.type_id == gt06.MSG_COMMAND:
+                command = gt06.decode_command(ack.content, ack.serial)
+                text = command_answer(self.device, command.text)
+                self.transport.write(gt06.encode_answer(text, command.server_flag, self._next_serial()))
+                self.device.commands_answered += 1
             elif ack.serial in self.by_serial:
                 batch, decoded = self.by_serial.pop(ack.serial)
                 self.device.outbox.ack_batch(batch, decoded)

@@ -5,18 +5,38 @@ acknowledgements when the protocol has them; for protocols whose servers never a
 a packet counts as delivered once written to the connection (a real device of that kind knows no
 better). A shadow server session decodes every packet, so "acknowledged" records are exactly what the
 server must have stored after the protocol's rounding.
+
+A codec that also takes server commands (:class:`AnswersCommands`: GT06 has its own client, H02,
+GL200, Meitrack, JT808 use this one) hands them out after ``acks``; the client answers each at
+once from the same table as the Teltonika client (``simulators.devices.command_answer``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, runtime_checkable
+from typing import Protocol as TypingProtocol
 
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 
 from protocols.core import CommandResponse, Report
 from protocols.record import Record
+from simulators.devices import command_answer
+
+
+@runtime_checkable
+class AnswersCommands(TypingProtocol):
+    """A device codec that collects server commands while reading the server's bytes."""
+
+    def take_commands(self) -> list[Any]:
+        """Commands received since the last call (each has a ``text``), oldest first."""
+        ...
+
+    def answer(self, command: Any, text: str) -> bytes:
+        """The device's answer to ``command`` saying ``text``."""
+        ...
+
 
 CodecFactory = Callable[[str], Any]
 SessionFactory = Callable[[], Any]
@@ -44,6 +64,10 @@ class GenericTcpLink(Protocol):
     def dataReceived(self, data: bytes) -> None:
         for _ in range(self.codec.acks(data)):
             self.device.outbox.ack_oldest(self._pending_decoded.pop(0) if self._pending_decoded else None)
+        if isinstance(self.codec, AnswersCommands):
+            for command in self.codec.take_commands():
+                self.transport.write(self.codec.answer(command, command_answer(self.device, command.text)))
+                self.device.commands_answered += 1
         self.pump()
 
     def _shadow(self, data: bytes) -> tuple[Record, ...]:

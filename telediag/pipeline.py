@@ -26,16 +26,28 @@ from telediag.store.writer import ConnectionChange, IngestError, RecordBatch, Re
 
 
 class CommandChannel(Protocol):
-    """A live device connection that can carry a server command (e.g. Teltonika Codec 12)."""
+    """A live device connection that can carry a server command (Teltonika Codec 12, GT06 0x80...).
+
+    The connection writes a command only when the device awaits no reply from us, one at a time;
+    the rest wait in order (see ``telediag.ingest.command_gate``).
+    """
+
+    @property
+    def protocol_name(self) -> str:
+        """The protocol the connection speaks, which says what commands the device understands."""
+        ...
 
     def send_command(self, text: str, timeout_s: float) -> Deferred[str]:
-        """Send ``text``; the Deferred fires with the device's answer."""
+        """Send ``text``; the Deferred fires with the device's answer (``timeout_s`` from writing)."""
         ...
 
 
 class DeviceNotConnected(LookupError):
     """A command was asked for a device that has no live connection able to carry it."""
 
+
+QUERY_PROTOCOL = "teltonika"
+"""Whose devices :meth:`Pipeline.connected_devices` lists unless told otherwise."""
 
 REPEATED_LOG_WINDOW_S = 60.0
 """One log line per device and kind of trouble per minute; the rest are counted into the next line."""
@@ -191,6 +203,17 @@ class Pipeline:
             return fail(DeviceNotConnected(f"device {imei} is not connected over a command channel"))
         return channel.send_command(text, self.command_timeout_s if timeout_s is None else timeout_s)
 
-    def connected_devices(self) -> list[str]:
-        """IMEIs with a live command-capable connection."""
-        return sorted(self._channels)
+    def connected_devices(self, protocol: str | None = QUERY_PROTOCOL) -> list[str]:
+        """IMEIs with a live command-capable connection of ``protocol`` (None: of any protocol).
+
+        Teltonika by default: the diagnostics' questions (``getparam 2001``, ``getstatus``) are
+        Codec 12 commands that no other protocol's device understands.
+        """
+        return sorted(
+            imei for imei, channel in self._channels.items() if protocol is None or channel.protocol_name == protocol
+        )
+
+    def command_protocol(self, imei: str) -> str | None:
+        """The protocol of the device's live command-capable connection, or None if it has none."""
+        channel = self._channels.get(imei)
+        return channel.protocol_name if channel is not None else None

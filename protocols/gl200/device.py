@@ -19,6 +19,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 
+from protocols.gl200.commands import ServerCommand, decode_command
 from protocols.gl200.fields import HARSH, PROTOCOL
 from protocols.record import Record
 
@@ -112,6 +113,9 @@ class DeviceCodec:
         self._rx = b""
         self._unacked: deque[int] = deque()
         """Messages still waiting for their SACK, per packet sent, oldest first."""
+        self._answer_counts: set[str] = set()
+        """Count numbers of command ACKs sent: their SACKs acknowledge no position."""
+        self._commands: list[ServerCommand] = []
 
     def login(self) -> bytes:
         """Queclink devices do not log in: every message names the device."""
@@ -155,23 +159,46 @@ class DeviceCodec:
         return f"+ACK:GTHBD,{VERSION},{self.imei},,{_time14(send_time)},{self._next_count()}$".encode()
 
     def acks(self, data: bytes) -> int:
-        """How many packets ``data`` completes the acknowledgement of (heartbeat SACKs count 0)."""
+        """How many packets ``data`` completes the acknowledgement of (SACKs of heartbeats and of
+        command answers count 0); ``AT+GT`` commands among the data wait in :meth:`take_commands`."""
         self._rx += data
         acked = 0
         while True:
-            start = self._rx.find(b"+SACK:")
-            if start < 0:
-                self._rx = self._rx[-5:]  # may hold the start of "+SACK:"
-                return acked
-            end = self._rx.find(b"$", start)
+            end = self._rx.find(b"$")
             if end < 0:
-                self._rx = self._rx[start:]
+                self._rx = self._rx[-1024:]  # the start of a SACK or a command
                 return acked
-            body = self._rx[start + 6 : end]
+            sentence = self._rx[: end + 1].decode("latin-1")
             self._rx = self._rx[end + 1 :]
-            if body.startswith(b"GTHBD") or not self._unacked:
+            start = max(sentence.rfind("+SACK:"), sentence.rfind("AT+"))
+            if start < 0:
+                continue
+            sentence = sentence[start:]
+            if sentence.startswith("AT+"):
+                command = decode_command(sentence)
+                if command is not None:
+                    self._commands.append(command)
+                continue
+            body = sentence[6:-1]
+            if body in self._answer_counts:
+                self._answer_counts.discard(body)
+                continue
+            if body.startswith("GTHBD") or not self._unacked:
                 continue
             self._unacked[0] -= 1
             if self._unacked[0] == 0:
                 self._unacked.popleft()
                 acked += 1
+
+    def take_commands(self) -> list[ServerCommand]:
+        """Server commands received since the last call, oldest first."""
+        taken, self._commands = self._commands, []
+        return taken
+
+    def answer(self, command: ServerCommand, text: str) -> bytes:
+        """``+ACK:GT<type>,<version>,<IMEI>,<name>,<text>,<serial>,<count>$`` (no send time: the
+        simulated device keeps no clock)."""
+        count = self._next_count()
+        self._answer_counts.add(count)
+        clean = text.replace(",", ";").replace("$", " ")
+        return f"+ACK:GT{command.type},{VERSION},{self.imei},,{clean},{command.serial},{count}$".encode("latin-1")

@@ -36,6 +36,7 @@ from protocols.core import (
     Report,
 )
 from protocols.gl200.binary import decode_hex, decode_pro
+from protocols.gl200.commands import encode_command
 from protocols.gl200.framing import BINARY, TEXT, Frame, frame_of_datagram, take_frame
 from protocols.gl200.sentence import Outcome
 from protocols.gl200.text import decode_sentence
@@ -59,6 +60,11 @@ class ServerSession(BufferedSession[Frame]):
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME, *, sack: bool = True, **_: Any) -> None:
         super().__init__(max_frame)
         self.sack = sack
+
+    def encode_command(self, text: str, now: float) -> bytes:
+        """``AT+GT<text>$`` (e.g. ``RTO=,1,,,,,,FFFF``); the device's ``+ACK:GTxxx`` or
+        ``+NACK:GTxxx`` comes out as a ``CommandResponse``."""
+        return encode_command(text)
 
     def _next_frame(self) -> Frame | None:
         return take_frame(self._buf, self.max_frame)

@@ -6,6 +6,7 @@ the stream is cut, ``location``/``misc``/``extended`` for the message families, 
 the mapping to the normalised record.
 """
 
+from protocols.gt06.commands import MSG_COMMAND, ServerCommand, decode_command, encode_answer, encode_command
 from protocols.gt06.device import (
     Ack,
     DeviceReceiver,
@@ -20,12 +21,17 @@ from protocols.gt06.session import ServerSession
 
 __all__ = [
     "ALARMS",
+    "MSG_COMMAND",
     "Ack",
     "DeviceReceiver",
     "Frame",
     "PROTOCOL",
+    "ServerCommand",
     "ServerSession",
     "build_frame",
+    "decode_command",
+    "encode_answer",
+    "encode_command",
     "encode_alarm",
     "encode_location",
     "encode_login",

@@ -38,6 +38,8 @@ class Ack:
 
     type_id: int
     serial: int
+    content: bytes = b""
+    """What the frame carries besides type and serial (a 0x80 command's text, a time reply)."""
 
 
 def encode_login(imei: str, serial: int) -> bytes:
@@ -180,4 +182,4 @@ class DeviceReceiver(BufferedFeed[Frame, Ack]):
         return take_frame(self._buf, self.max_frame)
 
     def _decode(self, frame: Frame, out: list[Ack]) -> None:
-        out.append(Ack(frame.type_id, frame.serial if frame.serial is not None else 0))
+        out.append(Ack(frame.type_id, frame.serial if frame.serial is not None else 0, frame.content))

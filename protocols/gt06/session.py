@@ -18,6 +18,7 @@ import struct
 from collections.abc import Callable
 
 from protocols.core import DEFAULT_MAX_FRAME, BufferedSession, CommandResponse, Login, Message, ProtocolError, Report
+from protocols.gt06.commands import encode_command
 from protocols.gt06.extended import EXTENDED_HANDLERS
 from protocols.gt06.fields import Fields
 from protocols.gt06.framing import Frame, ack_frame, take_frame
@@ -72,6 +73,13 @@ class ServerSession(BufferedSession[Frame]):
         self.tz_offset_s = 0
         """Time zone the device declared at login; its times are shifted back to UTC."""
         self._now = now
+        self._commands = 0
+        """Commands sent: the server flag (echoed in the answer) and serial of the next one."""
+
+    def encode_command(self, text: str, now: float) -> bytes:
+        """0x80 online command; the device answers with 0x15 or 0x21 (a ``CommandResponse``)."""
+        self._commands = (self._commands + 1) & 0xFFFF
+        return encode_command(text, self._commands, self._commands)
 
     def _next_frame(self) -> Frame | None:
         return take_frame(self._buf, self.max_frame)

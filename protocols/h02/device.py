@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from protocols.h02.commands import REPLY_TYPES, ServerCommand
 from protocols.h02.fields import KNOTS_TO_KMH, PROTOCOL, status_from_record
 from protocols.record import Record
 
@@ -70,6 +71,50 @@ def encode_binary(ident: str, rec: Record, battery: int = 6) -> bytes:
     return out
 
 
+def decode_server_sentence(raw: bytes) -> ServerCommand | None:
+    """The command in one ``*..#`` sentence from the server; None for replies (``V4`` time, ``R12``...)."""
+    fields = raw.decode("latin-1").strip().lstrip("*").rstrip("#").split(",")
+    if len(fields) < 4 or fields[2] in REPLY_TYPES:
+        return None
+    return ServerCommand(fields[2], fields[3], ",".join(fields[4:]))
+
+
+class ServerReceiver:
+    """Cuts the sentences a device receives from the server: ``*...#``, bytes between skipped."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.limit = limit
+        self._rx = b""
+
+    def feed(self, data: bytes) -> list[ServerCommand]:
+        """The commands ``data`` completes; a partial sentence is kept (up to ``limit`` bytes)."""
+        self._rx += data
+        out: list[ServerCommand] = []
+        while True:
+            start = self._rx.find(b"*")
+            if start < 0:
+                self._rx = b""
+                return out
+            end = self._rx.find(b"#", start)
+            if end < 0:
+                self._rx = self._rx[start:][-self.limit :]
+                return out
+            command = decode_server_sentence(self._rx[start : end + 1])
+            self._rx = self._rx[end + 1 :]
+            if command is not None:
+                out.append(command)
+
+
+def encode_answer(ident: str, command: ServerCommand, result: str, rec: Record | None = None) -> bytes:
+    """The device's ``V4`` confirmation: the command word, ``result``, the command's time, and a
+    position (``rec``, or one without fix or time when the device has none)."""
+    position = rec if rec is not None else Record(imei=ident, protocol="h02", fix_time=None, valid=False)
+    report = encode_v1(ident, position).decode("ascii")  # *HQ,<id>,V1,<hhmmss>,<A|V>,...#
+    head = f"*HQ,{ident},V1,"
+    clean = result.replace(",", ";").replace("#", " ").replace("*", " ")
+    return f"*HQ,{ident},V4,{command.word},{clean},{command.stamp},{report[len(head):]}".encode("ascii")
+
+
 class DeviceCodec:
     """One simulated H02 tracker connection: V1 sentences, no login, no position ACKs."""
 
@@ -78,6 +123,8 @@ class DeviceCodec:
 
     def __init__(self, imei: str) -> None:
         self.imei = imei
+        self._receiver = ServerReceiver()
+        self._commands: list[ServerCommand] = []
 
     def login(self) -> bytes:
         """H02 has no login: the first report identifies the device."""
@@ -88,5 +135,16 @@ class DeviceCodec:
         return b"".join(encode_v1(self.imei, rec) for rec in records)
 
     def acks(self, data: bytes) -> int:
-        """The server's answers (heartbeat echoes, ``V4`` time replies) acknowledge no positions."""
+        """The server's answers (heartbeat echoes, ``V4`` time replies) acknowledge no positions;
+        commands among them wait in :meth:`take_commands`."""
+        self._commands.extend(self._receiver.feed(data))
         return 0
+
+    def take_commands(self) -> list[ServerCommand]:
+        """Server commands received since the last call, oldest first."""
+        taken, self._commands = self._commands, []
+        return taken
+
+    def answer(self, command: ServerCommand, text: str) -> bytes:
+        """The ``V4`` confirmation of ``command`` carrying ``text``."""
+        return encode_answer(self.imei, command, text)

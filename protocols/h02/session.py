@@ -29,8 +29,17 @@ import re
 import time
 from collections.abc import Callable
 
-from protocols.core import DEFAULT_MAX_FRAME, BufferedSession, Login, Message, ProtocolError, Report, or_raise
-from protocols.h02 import binary, text
+from protocols.core import (
+    DEFAULT_MAX_FRAME,
+    BufferedSession,
+    CommandResponse,
+    Login,
+    Message,
+    ProtocolError,
+    Report,
+    or_raise,
+)
+from protocols.h02 import binary, commands, text
 from protocols.h02.fields import Fields
 from protocols.h02.framing import Frame, Framer, is_time
 
@@ -69,6 +78,33 @@ class ServerSession(BufferedSession[Frame]):
         self.ack = ack
         self._now = now
         self._framer = Framer(max_frame, binary_length)
+        self._awaiting: tuple[str, str] | None = None
+        """Word and time of the last command sent, until its ``V4`` (or ``SMS``) answer comes."""
+
+    def encode_command(self, text: str, now: float) -> bytes:
+        """``*HQ,<id>,<CMD>,<HHMMSS>[,<params>]#`` for ``text`` (``S20,1,1``); the device's ``V4``
+        confirmation then comes out as a ``CommandResponse``."""
+        if self.imei is None:
+            raise ValueError("the H02 device has not said who it is yet")
+        data = commands.encode_command(self.imei, text, now)
+        self._awaiting = (commands.split_command(text)[0], commands.command_time(now))
+        return data
+
+    def _answer(self, kind: str, fields: Fields) -> str | None:
+        """The answer text when this sentence confirms the command sent last, else None."""
+        if self._awaiting is None:
+            return None
+        result = fields.a.get("result")
+        if not isinstance(result, str):
+            return None
+        word, stamp = self._awaiting
+        if kind == "V4" and (result == word or result.startswith(word + ",")):
+            self._awaiting = None
+            return result.removesuffix("," + stamp)
+        if kind == "SMS":
+            self._awaiting = None
+            return result
+        return None
 
     def _next_frame(self) -> Frame | None:
         return or_raise(self._framer.next(self._buf))
@@ -129,6 +165,10 @@ class ServerSession(BufferedSession[Frame]):
             fields = Fields().keep_raw(kind, sentence.text)
         if fields is None:
             raise ProtocolError(f"H02 {kind} sentence does not match its layout", excerpt=frame.raw)
+        answer = self._answer(kind, fields)
+        if answer is not None:
+            out.append(CommandResponse(answer, (fields.build(ident),), reply))
+            return
         out.append(Report(kind.lower(), (fields.build(ident),), reply))
 
     def _v4(self, ident: str, kind: str) -> bytes | None:

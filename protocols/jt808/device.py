@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from protocols.core import DEFAULT_MAX_FRAME, BufferedFeed, ProtocolError
+from protocols.jt808 import commands
 from protocols.jt808.fields import (
     DEFAULT_TZ_OFFSET_S,
     GENERIC_ALARMS,
@@ -157,6 +158,15 @@ def encode_batch(records: Sequence[Record], terminal: Terminal, serial: int, *, 
 
 
 @dataclass(frozen=True, slots=True)
+class ServerCommand:
+    """A platform command as the terminal receives it: id and serial to answer, and its text."""
+
+    msg_id: int
+    serial: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     """One platform message: its id and serial; for 0x8001/0x8100 what it answers and the result."""
 
@@ -217,6 +227,9 @@ class DeviceCodec:
         self._receiver = DeviceReceiver()
         self._groups: list[set[int]] = []
         """Serials of each sent ``encode`` packet not yet fully acknowledged, oldest first."""
+        self._commands: list[ServerCommand] = []
+        self._last: Record | None = None
+        """The last record sent: what a location query is answered with."""
 
     def _next(self) -> int:
         serial = self._serial
@@ -254,11 +267,17 @@ class DeviceCodec:
                 serials.add(serial)
         if serials:
             self._groups.append(serials)
+        if records:
+            self._last = records[-1]
         return b"".join(frames)
 
     def acks(self, data: bytes) -> int:
         done = 0
         for answer in self._receiver.feed(data):
+            if answer.msg_id in commands.COMMAND_IDS:
+                text = commands.decode_command_text(answer.msg_id, answer.body, self.terminal.version)
+                self._commands.append(ServerCommand(answer.msg_id, answer.serial, text))
+                continue
             if answer.msg_id != 0x8001 or answer.result != 0 or answer.reply_id not in (MSG_LOCATION, MSG_BATCH):
                 continue
             for group in self._groups:
@@ -269,3 +288,23 @@ class DeviceCodec:
             self._groups.pop(0)
             done += 1
         return done
+
+    def take_commands(self) -> list[ServerCommand]:
+        """Platform commands received since the last call, oldest first."""
+        taken, self._commands = self._commands, []
+        return taken
+
+    def answer(self, command: ServerCommand, text: str) -> bytes:
+        """0x0104 for a parameter query (``text`` as the APN, parameter 0x0010), 0x0201 with the
+        last record for a location query, else a 0x0001 general response with result 0."""
+        terminal = self.terminal
+        if command.msg_id == commands.MSG_QUERY_PARAMETERS:
+            apn = text.encode("gbk", errors="replace")[:255]
+            body = struct.pack(">HBIB", command.serial, 1, 0x0010, len(apn)) + apn
+            return terminal.frame(commands.MSG_PARAMETERS, self._next(), body)
+        if command.msg_id == commands.MSG_QUERY_LOCATION and self._last is not None:
+            body = struct.pack(">H", command.serial) + location_body(self._last, self.tz_offset_s)
+            return terminal.frame(commands.MSG_LOCATION_ANSWER, self._next(), body)
+        result = 3 if command.msg_id == commands.MSG_QUERY_LOCATION else 0  # no position yet: not supported
+        body = commands.encode_terminal_response(command.serial, command.msg_id, result)
+        return terminal.frame(commands.MSG_TERMINAL_RESPONSE, self._next(), body)

@@ -7,6 +7,10 @@ frame is preceded by a ``Login`` with nothing to send, because terminals that re
 often go straight to reporting after a reconnect. Every location is answered with a 0x8001 general
 response (result 0) in ``Report.ack``, which the service writes only after the records are stored.
 
+Server commands (:meth:`ServerSession.encode_command`, see ``commands``) are addressed to the
+phone number and header version the terminal last used; the answer to the command sent last (a
+0x0001 naming its serial, or the 0x0104 / 0x0201 it asked for) comes out as a ``CommandResponse``.
+
 As in the other sessions, a bad frame is consumed and raised; good messages decoded before it in
 the same chunk are returned first and the error waits for the next ``feed`` (``pending``).
 """
@@ -18,9 +22,11 @@ import time
 from collections.abc import Callable
 
 from protocols.core import DEFAULT_MAX_FRAME, BufferedSession, CommandResponse, Login, Message, ProtocolError, Report
+from protocols.jt808 import commands
 from protocols.jt808 import messages as m
 from protocols.jt808.fields import DEFAULT_TZ_OFFSET_S, Fields, decode_id, device_id
 from protocols.jt808.framing import Corrupt, Frame, TextFrame, build_frame, take_frame
+from protocols.record import Record
 
 MSG_GENERAL_RESPONSE = 0x8001
 MSG_GENERAL_RESPONSE_2 = 0x4401
@@ -92,6 +98,36 @@ class ServerSession(BufferedSession[Frame | TextFrame]):
         self._serial = 0
         self._parts: dict[int, dict[int, bytes]] = {}
         self._ctx = m.Ctx(model, tz_offset_s)
+        self._phone: bytes | None = None
+        self._version: int | None = None
+        """Phone field and header version the terminal last used: commands go out the same way."""
+        self._awaiting: tuple[int, int] | None = None
+        """Id and serial of the last command sent, until the terminal answers it."""
+
+    def encode_command(self, text: str, now: float) -> bytes:
+        """The platform message for ``text`` (0x8300 text, ``0x8105,<word>``, ``0x8104``, ``0x8201``)."""
+        if self._phone is None:
+            raise ValueError("the JT808 terminal has not sent a frame yet: no phone number to address")
+        msg_id, body = commands.command_message(text, self._version)
+        serial = self._next_serial()
+        self._awaiting = (msg_id, serial)
+        return build_frame(msg_id, self._phone, serial, body, version=self._version)
+
+    def _answers_command(self, msg_id: int, body: bytes) -> bool:
+        """Whether this terminal message answers the command sent last (which is then done)."""
+        if self._awaiting is None:
+            return False
+        answered = commands.answered_serial(msg_id, body)
+        if answered is None:
+            return False
+        command_id, serial = self._awaiting
+        reply_serial, reply_id = answered
+        if reply_serial != serial or commands.ANSWER_IDS[command_id] != msg_id:
+            return False
+        if reply_id is not None and reply_id != command_id:
+            return False
+        self._awaiting = None
+        return True
 
     def _next_frame(self) -> Frame | TextFrame | None:
         item = take_frame(self._buf, self.max_frame)
@@ -154,6 +190,8 @@ class ServerSession(BufferedSession[Frame | TextFrame]):
         """Decode one frame into ``out``; the Login it implies is appended before anything can fail."""
         imei = device_id(frame.phone)
         msg_id = frame.msg_id
+        if self.imei is None or imei == self.imei:
+            self._phone, self._version = frame.phone, frame.version
         if msg_id == MSG_REGISTER:
             code = decode_id(frame.phone).encode("ascii")
             accept = self._answer(frame, MSG_REGISTER_RESPONSE, struct.pack(">HB", frame.serial, RESULT_OK) + code)
@@ -183,6 +221,8 @@ class ServerSession(BufferedSession[Frame | TextFrame]):
 
     def _message(self, frame: Frame) -> Message:
         msg_id = frame.msg_id
+        if msg_id == commands.MSG_TERMINAL_RESPONSE:
+            return self._terminal_response(frame)
         decoder = DECODERS.get(msg_id)
         if decoder is None:
             if msg_id in ANSWER_ONLY:
@@ -205,7 +245,19 @@ class ServerSession(BufferedSession[Frame | TextFrame]):
         records = tuple(fields.build(self.imei) for fields in kept)
         if outcome.text is not None:
             return CommandResponse(outcome.text, records, ack)
+        if records and self._answers_command(msg_id, frame.body):
+            return CommandResponse(_answer_text(records[0]), records, ack)
         return Report(outcome.kind, records, ack)
+
+    def _terminal_response(self, frame: Frame) -> Message:
+        """0x0001: the terminal's result for a platform message; it expects no answer."""
+        serial, reply_id, result = commands.terminal_response(frame.body)
+        text = commands.RESULTS.get(result, f"result {result}")
+        rec = m.status(reply_id=f"0x{reply_id:04x}", reply_serial=serial, result=text)
+        records = (rec.build(self.imei),)
+        if self._answers_command(frame.msg_id, frame.body):
+            return CommandResponse(text, records)
+        return Report("terminal_response", records, None)
 
     def _time_sync(self, frame: Frame) -> bytes | None:
         if self._now is None:
@@ -248,6 +300,16 @@ class ServerSession(BufferedSession[Frame | TextFrame]):
             return
         records = tuple(f.build(self.imei) for f in (m.status(result=text),))
         out.append(CommandResponse(text, records))
+
+
+def _answer_text(record: Record) -> str:
+    """What a parameter or location answer says, as the command's answer text."""
+    if record.lat is not None and record.lon is not None:
+        return f"{record.lat:.6f},{record.lon:.6f}"
+    values = dict(record.attributes)
+    if record.odometer_m is not None:
+        values["odometer_m"] = record.odometer_m
+    return "; ".join(f"{key}={value}" for key, value in sorted(values.items()))
 
 
 def _name(item: Frame | TextFrame) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import struct
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from protocols.core import Buffer
 from protocols.meitrack.fields import EPOCH_2000, EVENT_CODES, PROTOCOL, TIMED_REPORT, checksum, csq_from_pct
@@ -100,6 +101,42 @@ def encode_aaa(imei: str, rec: Record, flag: str = "A") -> bytes:
     return _packet(flag, imei, "AAA", ",".join(fields).encode())
 
 
+@dataclass(frozen=True, slots=True)
+class ServerCommand:
+    """A command as the device receives it: the data identifier to echo, its code and parameters."""
+
+    flag: str
+    code: str
+    params: str
+
+    @property
+    def text(self) -> str:
+        """The command as sent (``C01,0,12222``)."""
+        return f"{self.code},{self.params}" if self.params else self.code
+
+
+SERVER_ANSWERS = frozenset(("CCC", "AAC"))
+"""What a server sends that is an answer to the device (record and clock ACKs), not a command."""
+
+
+def decode_command(line: bytes) -> ServerCommand | None:
+    """The command in one ``@@<flag><len>,<imei>,<code>[,<params>]*<sum>\\r\\n`` line, else None."""
+    text = line.decode("latin-1").strip()
+    star = text.rfind("*")
+    if not text.startswith("@@") or len(text) < 4 or star < 0:
+        return None
+    parts = text[3:star].split(",", 3)
+    if len(parts) < 3 or parts[2] in SERVER_ANSWERS:
+        return None
+    return ServerCommand(text[2], parts[2], parts[3] if len(parts) > 3 else "")
+
+
+def encode_answer(imei: str, command: ServerCommand, text: str) -> bytes:
+    """The device's answer to ``command``: its flag and code, then ``text`` (commas kept out)."""
+    clean = text.replace(",", ";").replace("*", " ")
+    return _packet(command.flag, imei, command.code, clean.encode("latin-1"))
+
+
 class DeviceCodec:
     """One simulated Meitrack connection: ``CCC`` packets, each acknowledged by the server.
 
@@ -115,6 +152,7 @@ class DeviceCodec:
         self.acks_positions = binary
         self._flag = 0
         self._rx = Buffer(limit=1 << 16)
+        self._commands: list[ServerCommand] = []
 
     def _next_flag(self) -> str:
         self._flag = (self._flag + 1) % 26
@@ -150,3 +188,16 @@ class DeviceCodec:
             rx.commit()
             if b",CCC," in line:
                 count += 1
+                continue
+            command = decode_command(line)
+            if command is not None:
+                self._commands.append(command)
+
+    def take_commands(self) -> list[ServerCommand]:
+        """Server commands received since the last call (``@@`` frames other than answers), oldest first."""
+        taken, self._commands = self._commands, []
+        return taken
+
+    def answer(self, command: ServerCommand, text: str) -> bytes:
+        """``$$<flag><len>,<imei>,<code>,<text>*<sum>\\r\\n``: the same flag and command code."""
+        return encode_answer(self.imei, command, text)

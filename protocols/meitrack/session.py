@@ -8,7 +8,11 @@ if it changes). Answers, as Traccar gives them:
 * ``AAC`` (clock request): ``@@z27,<imei>,AAC,1*<sum>\\r\\n``;
 * ``AAA`` text reports and ``CCE`` binary reports get no answer (Traccar sends none for ``CCE``).
 
-``D82`` and other command answers become a ``CommandResponse``. A frame nothing here decodes and
+``D82`` and other command answers become a ``CommandResponse``. A server command
+(:meth:`ServerSession.encode_command`, ``@@<flag><len>,<imei>,<code>[,<params>]*<sum>\r\n`` as in
+Traccar's ``MeitrackProtocolEncoder``) is answered by a frame with the same command code (``A10``
+with a position, ``C01,OK``...): the session remembers the code it sent, and that frame comes out
+as a ``CommandResponse`` with whatever records it carries. A frame nothing here decodes and
 nothing answers (photo transfer ``D00``/``D03``, an unknown type) is kept as a record without a fix
 carrying its type and raw content (``message_type``, ``raw_message``), never dropped unseen.
 """
@@ -16,6 +20,7 @@ carrying its type and raw content (``message_type``, ``raw_message``), never dro
 from __future__ import annotations
 
 from protocols.core import (
+    CONTENT_ERRORS,
     DEFAULT_MAX_FRAME,
     BufferedSession,
     CommandResponse,
@@ -48,6 +53,20 @@ def ccc_ack(flag: str, imei: str, records: int) -> bytes:
 BINARY_TYPES = frozenset(("CCC", "CCE", "D00"))
 """Frame types whose data is binary (kept as hex when it cannot be decoded)."""
 
+MAX_COMMAND = 512
+"""Longest command text sent."""
+_FLAGS = "abcdefghijklmnopqrstuvwxy"
+"""Data identifiers of server commands, in turn (``z`` is the clock answer's)."""
+
+
+def command_code(text: str) -> str:
+    """``C01,0,12222`` -> ``C01``; ``ValueError`` for text a frame cannot carry."""
+    code = text.split(",", 1)[0]
+    if (not text.isascii() or len(text) > MAX_COMMAND or any(c in text for c in "*\r\n")
+            or not code.isalnum()):
+        raise ValueError(f"a Meitrack command is <code>[,<params>] in ASCII, up to {MAX_COMMAND} characters")
+    return code
+
 
 class ServerSession(BufferedSession[Frame]):
     """Decodes one Meitrack device's stream; remembers its IMEI after the first frame.
@@ -60,6 +79,36 @@ class ServerSession(BufferedSession[Frame]):
         super().__init__(max_frame)
         self.model = model
         self._framer = Framer(max_frame)
+        self._awaiting: str | None = None
+        """Code of the last command sent, until a frame with that code answers it."""
+        self._commands = 0
+
+    def encode_command(self, text: str, now: float) -> bytes:
+        """``@@<flag><len>,<imei>,<text>*<sum>\\r\\n`` (``A10``, ``C01,0,12222``, ``B21,1``)."""
+        if self.imei is None:
+            raise ValueError("the Meitrack device has not said who it is yet")
+        code = command_code(text)
+        flag = _FLAGS[self._commands % len(_FLAGS)]
+        self._commands += 1
+        self._awaiting = code
+        return server_command(flag, self.imei, text)
+
+    def _command_answer(self, frame: Frame) -> CommandResponse:
+        """The frame answering the command sent last: its text, and its position if it has one."""
+        self._awaiting = None
+        data = frame.data.decode("latin-1")
+        answer = f"{frame.type},{data}" if frame.data_start < frame.star else frame.type
+        fields: list[Fields] = []
+        if "," in data:
+            try:
+                fields = [text.decode_report(data.split(","), self.model)]
+            except CONTENT_ERRORS:
+                fields = []  # not a position: the answer is kept as text
+        if not fields:
+            rec = Fields()
+            rec.a["result"] = answer
+            fields = [rec]
+        return CommandResponse(answer, tuple(rec.build(frame.imei) for rec in fields))
 
     def _next_frame(self) -> Frame | None:
         return or_raise(self._framer.next(self._buf))
@@ -78,6 +127,8 @@ class ServerSession(BufferedSession[Frame]):
         imei = frame.imei
         fields: list[Fields]
         ack: bytes | None = None
+        if kind == self._awaiting:
+            return self._command_answer(frame)
         if kind == "CCC":
             fields = binary.decode_ccc(frame.data)
             ack = ccc_ack(frame.flag, imei, len(fields))

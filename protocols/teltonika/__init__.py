@@ -42,6 +42,10 @@ from protocols.teltonika.server import (
     decode_datagram,
 )
 
+HALF_DUPLEX = True
+"""A device reads the 4 bytes after its AVL packet as the ACK; a Codec 12 command starts with 4
+zero bytes, so none may be written while a packet is half received or its ACK is still due."""
+
 __all__ = [
     "CODEC_7",
     "CODEC_8",
@@ -52,6 +56,7 @@ __all__ = [
     "CODEC_16",
     "CRC_NAK",
     "EVENT_NAMES",
+    "HALF_DUPLEX",
     "LOGIN_ACCEPT",
     "LOGIN_REJECT",
     "AvlRecord",

@@ -33,7 +33,7 @@ from protocols.teltonika.avl import (
     CODEC_14,
     MalformedData,
 )
-from protocols.teltonika.commands import decode_items, item_response
+from protocols.teltonika.commands import decode_items, encode_command, item_response
 from protocols.teltonika.io_mapping import avl_to_record, fixed_to_record
 
 LOGIN_ACCEPT = b"\x01"
@@ -200,6 +200,10 @@ class ServerSession(BufferedSession[bytes]):
         else:
             self._backlog_at = at
         return True
+
+    def encode_command(self, text: str, now: float) -> bytes:
+        """Codec 12 command frame (type 0x05); the device answers with a type 0x06 frame."""
+        return encode_command(text)
 
     def _next_frame(self) -> bytes | None:
         """The complete frame at the head of the buffer (consumed), or None; keep-alives are skipped."""

@@ -12,6 +12,12 @@ Two limits hold against hostile peers, the same for every protocol:
   OsmAnd it bounds how long a request head and body may take (answered 408).
 * connections per source address: past ``max_connections_per_address`` a new connection is closed
   at once (high by default: trackers sit behind operator NAT).
+
+Server commands go through a per-connection :class:`~telediag.ingest.command_gate.CommandGate`:
+a command is written only when the device awaits no reply from us and no earlier command awaits
+its answer (a Teltonika device would read a Codec 12 command written before its ACK as "0 records
+accepted"). This adapter feeds the gate what happens and writes what it hands out; the rules live
+there.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from typing import cast
 
-from twisted.internet.defer import Deferred, TimeoutError
+from twisted.internet.defer import Deferred, TimeoutError, fail
 from twisted.internet.interfaces import IAddress, IDelayedCall, IPushProducer, IReactorTime, ITCPTransport
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.logger import Logger
@@ -28,13 +34,40 @@ from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 
 from protocols.core import CommandResponse, Login, Message, ProtocolError
-from protocols.registry import CodecSpec, StreamSession
+from protocols.registry import CodecSpec, CommandSession, StreamSession
+from telediag.ingest.command_gate import (
+    CommandDisconnected,
+    CommandError,
+    CommandGate,
+    CommandNotSent,
+    CommandQueueFull,
+    Expired,
+)
 from telediag.pipeline import Pipeline
 
 MAX_ERRORS_PER_CHUNK = 256
 """Resynchronisation attempts on one received chunk before the connection is given up on."""
 CLOSE_GRACE_S = 5.0
 """After a deadline close, how long the answer may take to drain before the socket is aborted."""
+COMMAND_QUEUE_LIMIT = 16
+"""Commands that may wait to be written on one connection; past it ``send_command`` fails at once."""
+COMMAND_MAX_WAIT_S = 60.0
+"""How long a command may wait for the device to be free before it fails unsent."""
+
+
+class CommandTimedOut(CommandError, TimeoutError):
+    """The command was written but the device gave no answer within the command's timeout."""
+
+
+class _Command:
+    """One server command on its way: the text and whoever waits for the answer."""
+
+    __slots__ = ("text", "timeout_s", "waiter")
+
+    def __init__(self, text: str, timeout_s: float) -> None:
+        self.text = text
+        self.timeout_s = timeout_s
+        self.waiter: Deferred[str] = Deferred()
 
 
 class _PendingReply:
@@ -69,7 +102,17 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
         """The peer's address, counted against ``max_connections_per_address``."""
         self._replies: deque[_PendingReply] = deque()
         self._closing = False
-        self._commands: deque[tuple[Deferred[str], IDelayedCall]] = deque()
+        spec = factory.spec
+        self._gate: CommandGate[_Command] | None = None
+        """Orders server commands around the device's replies; None when the protocol takes none."""
+        if spec.takes_commands:
+            self._gate = CommandGate(
+                queue_limit=factory.command_queue_limit, max_wait_s=factory.command_max_wait_s,
+                half_duplex=spec.half_duplex,
+            )
+        self._command_timer: IDelayedCall | None = None
+        self._receiving = False
+        """Inside ``dataReceived``: a command waits until the whole read is decoded."""
         self._frame_timer: IDelayedCall | None = None
         """The deadline of the incomplete frame the session holds, or None."""
         self._abort_timer: IDelayedCall | None = None
@@ -91,6 +134,20 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
         self.setTimeout(self.factory.idle_timeout_s)  # type: ignore[no-untyped-call]  # TimeoutMixin is unannotated
 
     def dataReceived(self, data: bytes) -> None:
+        gate = self._gate
+        if gate is None:
+            self._receive(data)
+            return
+        self._receiving = True
+        try:
+            self._receive(data)
+        finally:
+            self._receiving = False
+        gate.partial_frame(getattr(self.session, "buffered", 0) > 0)
+        self._pump_commands()
+
+    def _receive(self, data: bytes) -> None:
+        """Decode ``data`` and act on every message it completes."""
         if self._closing:  # an error answer waits behind pending ACKs; nothing more is read
             return
         self.resetTimeout()  # type: ignore[no-untyped-call]  # TimeoutMixin is unannotated
@@ -181,10 +238,14 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
         pipeline = self.factory.pipeline
         reply = _PendingReply(message.ack, pipeline.now() if message.records else None)
         self._replies.append(reply)
-        if isinstance(message, CommandResponse) and self._commands:
-            waiter, timer = self._commands.popleft()
-            timer.cancel()
-            waiter.callback(message.text)
+        gate = self._gate
+        if gate is not None:
+            if message.ack:
+                gate.frame_received()
+            if isinstance(message, CommandResponse):
+                answered = gate.answer_received()
+                if answered is not None:
+                    answered.waiter.callback(message.text)
         if message.records:
             committed = pipeline.submit(self.imei, self.protocol_name, message.records)
             committed.addCallbacks(self._committed, self._commit_failed, callbackArgs=(reply,), errbackArgs=(reply,))
@@ -207,18 +268,23 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
             return False
         if self.imei is None:
             self.imei = login.imei
-            channel = self if self.factory.command_encoder is not None else None
+            channel = self if self._gate is not None else None
             pipeline.connection_changed(login.imei, self.protocol_name, True, self.remote, channel)
         reply = _PendingReply(login.accept)
         self._replies.append(reply)
+        if self._gate is not None and login.accept:
+            self._gate.frame_received()
         self._committed(None, reply)
         return True
 
     def _committed(self, _: object, reply: _PendingReply) -> None:
         reply.ready = True
         replies = self._replies
+        gate = self._gate
         while replies and replies[0].ready:
             done = replies.popleft()
+            if gate is not None and done.ack:
+                gate.reply_written()
             if self.transport is not None and self.connected:
                 if done.ack:
                     self.transport.write(done.ack)
@@ -227,6 +293,8 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
                 if done.close:
                     self.transport.loseConnection()
                     return
+        if gate is not None and not gate.idle:
+            self._pump_commands()
 
     def _commit_failed(self, failure: Failure, reply: _PendingReply) -> None:
         """No ACK for records that are not durable: close so the device reconnects and resends."""
@@ -236,6 +304,8 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
         )
         if reply in self._replies:
             self._replies.remove(reply)
+            if self._gate is not None and reply.ack:
+                self._gate.reply_written()  # dropped: the connection closes, the commands fail with it
         if self.connected:
             self.transport.loseConnection()
 
@@ -246,6 +316,8 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
             self._closing = error.close
             reply = _PendingReply(error.reply, close=error.close)
             self._replies.append(reply)
+            if self._gate is not None and error.reply:
+                self._gate.frame_received()
             self._committed(None, reply)
             return not error.close
         if error.reply:
@@ -260,21 +332,80 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
         self.transport.abortConnection()
 
     def send_command(self, text: str, timeout_s: float) -> Deferred[str]:
-        """Send a server command; the Deferred fires with the device's text answer."""
-        encoder = self.factory.command_encoder
-        assert encoder is not None
-        waiter: Deferred[str] = Deferred()
-        timer = self.callLater(timeout_s, self._command_timed_out, waiter)
-        self._commands.append((waiter, timer))
-        self.transport.write(encoder(text))
-        return waiter
+        """Send server command ``text``; the Deferred fires with the device's text answer.
 
-    def _command_timed_out(self, waiter: Deferred[str]) -> None:
-        for entry in self._commands:
-            if entry[0] is waiter:
-                self._commands.remove(entry)
-                break
-        waiter.errback(TimeoutError(f"device {self.imei} did not answer the command"))
+        The command is written once the device awaits nothing from us and no earlier command awaits
+        its answer; ``timeout_s`` counts from that moment. It fails with :class:`CommandQueueFull`
+        at once when too many wait already, :class:`CommandNotSent` when the device stayed busy
+        past the wait bound, :class:`CommandTimedOut` when written and not answered in time,
+        :class:`CommandDisconnected` when the connection closes first, and ``ValueError`` when the
+        protocol cannot carry the text.
+        """
+        gate = self._gate
+        if gate is None:
+            return fail(CommandError(f"{self.protocol_name} connections carry no server commands"))
+        if not self.connected:
+            return fail(CommandDisconnected(f"device {self.imei} is disconnected", sent=False))
+        command = _Command(text, timeout_s)
+        try:
+            gate.submit(command, timeout_s, self.factory.reactor.seconds())
+        except CommandQueueFull as error:
+            return fail(CommandQueueFull(f"device {self.imei}: {error}"))
+        self._pump_commands()
+        return command.waiter
+
+    def _pump_commands(self) -> None:
+        """Write the next command if the gate allows it now, then time what is left."""
+        gate = self._gate
+        if gate is None or self._receiving:
+            return
+        if not self._closing and self.connected:
+            now = self.factory.reactor.seconds()
+            session = cast(CommandSession, self.session)
+            while (command := gate.writable(now)) is not None:
+                try:
+                    data = session.encode_command(command.text, now)
+                except ValueError as error:  # text the protocol cannot carry: this command fails alone
+                    gate.withdraw(command)
+                    command.waiter.errback(error)
+                    continue
+                self.transport.write(data)
+        self._time_commands()
+
+    def _time_commands(self) -> None:
+        """One timer at the gate's next deadline (none while no command waits)."""
+        gate = self._gate
+        deadline = gate.next_deadline() if gate is not None else None
+        timer = self._command_timer
+        if timer is not None and timer.active():
+            if deadline is not None and timer.getTime() == deadline:
+                return
+            timer.cancel()
+        self._command_timer = None
+        if deadline is not None:
+            delay = max(0.0, deadline - self.factory.reactor.seconds())
+            self._command_timer = self.factory.reactor.callLater(delay, self._commands_due)
+
+    def _commands_due(self) -> None:
+        self._command_timer = None
+        gate = self._gate
+        if gate is None:
+            return
+        for expired in gate.expire(self.factory.reactor.seconds()):
+            expired.item.waiter.errback(self._expiry_error(expired))
+        self._pump_commands()
+
+    def _expiry_error(self, expired: Expired[_Command]) -> CommandError:
+        command = expired.item
+        if expired.sent:
+            return CommandTimedOut(
+                f"device {self.imei} did not answer the command {command.text!r} within {command.timeout_s:g} s"
+            )
+        assert self._gate is not None
+        return CommandNotSent(
+            f"device {self.imei} still awaited replies to its own frames after {self._gate.max_wait_s:g} s: "
+            f"the command {command.text!r} was not sent"
+        )
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.setTimeout(None)  # type: ignore[no-untyped-call]  # TimeoutMixin is unannotated
@@ -284,12 +415,20 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
         self._abort_timer = None
         self.factory.connection_closed(self)
         self.factory.pipeline.committer.release(self._producer)
-        while self._commands:
-            waiter, timer = self._commands.popleft()
-            timer.cancel()
-            waiter.errback(ConnectionError(f"device {self.imei} disconnected"))
+        if self._command_timer is not None and self._command_timer.active():
+            self._command_timer.cancel()
+        self._command_timer = None
+        if self._gate is not None:
+            for expired in self._gate.close():
+                text = expired.item.text
+                why = f"before answering the command {text!r}" if expired.sent else (
+                    f"before the command {text!r} could be sent"
+                )
+                expired.item.waiter.errback(
+                    CommandDisconnected(f"device {self.imei} disconnected {why}", sent=expired.sent)
+                )
         if self.imei is not None:
-            channel = self if self.factory.command_encoder is not None else None
+            channel = self if self._gate is not None else None
             self.factory.pipeline.connection_changed(
                 self.imei, self.protocol_name, False, self.remote, channel
             )
@@ -314,6 +453,8 @@ class DeviceStreamFactory(Factory[DeviceStreamProtocol]):
         max_frame: int,
         frame_timeout_s: float = 30.0,
         max_connections_per_address: int = 1000,
+        command_queue_limit: int = COMMAND_QUEUE_LIMIT,
+        command_max_wait_s: float = COMMAND_MAX_WAIT_S,
     ) -> None:
         self.reactor = reactor
         self.spec = spec
@@ -322,7 +463,10 @@ class DeviceStreamFactory(Factory[DeviceStreamProtocol]):
         self.max_frame = max_frame
         self.frame_timeout_s = frame_timeout_s
         self.max_connections_per_address = max_connections_per_address
-        self.command_encoder: Callable[[str], bytes] | None = spec.command_encoder
+        self.command_queue_limit = command_queue_limit
+        """Commands that may wait on one connection before ``send_command`` refuses more."""
+        self.command_max_wait_s = command_max_wait_s
+        """How long a command may wait for the device to be free before it fails unsent."""
         self.open_per_address: Counter[str] = Counter()
         """Open connections per peer address."""
         self.refused: Counter[str] = Counter()

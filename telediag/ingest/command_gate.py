@@ -1,0 +1,187 @@
+"""When a server command may be written on one device connection: the rules, without Twisted.
+
+A device that has sent a frame waits for our answer to it, and many read the next bytes from us
+as that answer. Teltonika is the sharp case: its record ACK is 4 bytes and a Codec 12 command
+starts with 4 zero bytes, so a command written before the ACK reads as "0 records accepted" and
+the device sends the packet again. So a command is written only when the device awaits nothing:
+
+* no reply is queued behind a commit (every frame received that gets an answer has had it
+  written, or it was dropped with the connection; a frame the protocol does not answer, such as
+  an H02 position or a command's own answer, leaves the device waiting for nothing);
+* on a half-duplex protocol, no frame is half received (the device is mid-packet and will read
+  what comes next as the answer to it);
+* no earlier command is still waiting for its answer: one command at a time per connection, so
+  an answer is never taken for another command's. The others wait in order, up to
+  ``queue_limit``; past it a command is refused at once (:class:`CommandQueueFull`).
+
+Two clocks bound a command: ``max_wait_s`` from submission while it cannot be written (then it
+fails with :class:`CommandNotSent`, never written, so safe to ask again), and its own
+``timeout_s`` from the moment it is written (then it is reported as unanswered). The adapter feeds
+events in (:meth:`frame_received`, :meth:`reply_written`, :meth:`partial_frame`,
+:meth:`answer_received`), writes what :meth:`writable` hands out, calls :meth:`expire` at
+:meth:`next_deadline`, and :meth:`close` when the connection is gone. Every method takes the time
+as an argument; nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+"""The adapter's own handle on a command (its text, its waiter); the gate only carries it."""
+
+
+class CommandError(Exception):
+    """A server command that did not get an answer; the subclass says how far it got."""
+
+
+class CommandQueueFull(CommandError):
+    """Refused at once: the connection already holds as many waiting commands as it may."""
+
+
+class CommandNotSent(CommandError):
+    """The device stayed busy for the whole wait bound; the command was never written."""
+
+
+class CommandDisconnected(CommandError, ConnectionError):
+    """The connection closed first. ``sent`` says whether the command had been written."""
+
+    def __init__(self, message: str, sent: bool) -> None:
+        super().__init__(message)
+        self.sent = sent
+
+
+@dataclass(slots=True)
+class Expired(Generic[T]):
+    """A command whose time ran out: ``sent`` False means it waited too long to be written."""
+
+    item: T
+    sent: bool
+
+
+@dataclass(slots=True)
+class _Entry(Generic[T]):
+    item: T
+    timeout_s: float
+    deadline: float
+    """Before writing: the end of the wait bound; after: the end of the answer timeout."""
+
+
+class CommandGate(Generic[T]):
+    """Per-connection state machine that orders server commands around the device's replies."""
+
+    def __init__(self, *, queue_limit: int, max_wait_s: float, half_duplex: bool = False) -> None:
+        if queue_limit < 1:
+            raise ValueError("a command queue holds at least one command")
+        self.queue_limit = queue_limit
+        self.max_wait_s = max_wait_s
+        self.half_duplex = half_duplex
+        self._queue: deque[_Entry[T]] = deque()
+        self._outstanding: _Entry[T] | None = None
+        self._replies = 0
+        """Frames received whose reply is not written yet."""
+        self._partial = False
+
+    # -- what the adapter asks ------------------------------------------------------------------
+
+    @property
+    def idle(self) -> bool:
+        """No command queued or waiting for an answer: nothing to write, nothing to time."""
+        return self._outstanding is None and not self._queue
+
+    @property
+    def queued(self) -> int:
+        """Commands waiting to be written."""
+        return len(self._queue)
+
+    @property
+    def outstanding(self) -> T | None:
+        """The command written and not yet answered, if any."""
+        return self._outstanding.item if self._outstanding is not None else None
+
+    @property
+    def device_waiting(self) -> bool:
+        """The device awaits bytes from us (a reply behind a commit, or the end of its own frame)."""
+        return self._replies > 0 or (self.half_duplex and self._partial)
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`expire` has something to do next, or None."""
+        deadlines = [entry.deadline for entry in self._queue]  # at most queue_limit of them
+        if self._outstanding is not None:
+            deadlines.append(self._outstanding.deadline)
+        return min(deadlines) if deadlines else None
+
+    # -- commands -------------------------------------------------------------------------------
+
+    def submit(self, item: T, timeout_s: float, now: float) -> None:
+        """Queue a command; :class:`CommandQueueFull` when ``queue_limit`` are already waiting."""
+        if len(self._queue) >= self.queue_limit:
+            raise CommandQueueFull(
+                f"{len(self._queue)} commands already wait on this connection (the limit is {self.queue_limit})"
+            )
+        self._queue.append(_Entry(item, timeout_s, now + self.max_wait_s))
+
+    def writable(self, now: float) -> T | None:
+        """The command to write now, if the device awaits nothing and none is outstanding.
+
+        The command handed out is outstanding from ``now``: its answer timeout starts here.
+        """
+        if self._outstanding is not None or not self._queue or self.device_waiting:
+            return None
+        entry = self._queue.popleft()
+        entry.deadline = now + entry.timeout_s
+        self._outstanding = entry
+        return entry.item
+
+    def withdraw(self, item: T) -> None:
+        """Forget the outstanding command without an answer (it could not be written after all)."""
+        if self._outstanding is not None and self._outstanding.item is item:
+            self._outstanding = None
+
+    def answer_received(self) -> T | None:
+        """The device answered a command: the outstanding one, now done (None if there was none)."""
+        entry, self._outstanding = self._outstanding, None
+        return entry.item if entry is not None else None
+
+    def expire(self, now: float) -> list[Expired[T]]:
+        """Commands whose time is up at ``now``, removed: unanswered ones and ones never written."""
+        out: list[Expired[T]] = []
+        if self._outstanding is not None and self._outstanding.deadline <= now:
+            out.append(Expired(self._outstanding.item, sent=True))
+            self._outstanding = None
+        if any(entry.deadline <= now for entry in self._queue):
+            kept: deque[_Entry[T]] = deque()
+            for entry in self._queue:
+                if entry.deadline <= now:
+                    out.append(Expired(entry.item, sent=False))
+                else:
+                    kept.append(entry)
+            self._queue = kept
+        return out
+
+    def close(self) -> list[Expired[T]]:
+        """The connection is gone: every command, the outstanding one first (``sent`` True)."""
+        out: list[Expired[T]] = []
+        if self._outstanding is not None:
+            out.append(Expired(self._outstanding.item, sent=True))
+            self._outstanding = None
+        out.extend(Expired(entry.item, sent=False) for entry in self._queue)
+        self._queue.clear()
+        return out
+
+    # -- what the device does -------------------------------------------------------------------
+
+    def frame_received(self) -> None:
+        """A complete frame arrived whose reply goes out after its commit (the device waits for it)."""
+        self._replies += 1
+
+    def reply_written(self) -> None:
+        """The reply of the oldest frame was written (or dropped with it)."""
+        if self._replies > 0:
+            self._replies -= 1
+
+    def partial_frame(self, held: bool) -> None:
+        """Whether bytes of an incomplete frame are held (only a half-duplex protocol waits on it)."""
+        self._partial = held
