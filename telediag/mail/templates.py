@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import default
 from email.utils import format_datetime, make_msgid
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -142,9 +142,10 @@ def answer_text(language: str, kind: str, **values: Any) -> tuple[str, str]:
             "administrator to add you as a contact, or write from the address we know.")
     elif kind == "not_permitted":
         body = texts.gettext(
-            "Thank you for your message. Your address may not ask about {topic} questions for account "
-            "{account}, so no ticket was opened.\nThese contacts may: {names}.").format(
-            topic=texts.gettext(values["permission"]), account=values["account"], names=values["names"]
+            "Thank you for your message. Your address may not send {topic} for account {account}, so no "
+            "ticket was opened.\nThese contacts may: {names}.").format(
+            topic=texts.gettext(PERMISSION_TEXTS[values["permission"]]), account=values["account"],
+            names=values["names"]
             or texts.gettext("nobody yet; please ask your account's administrator"))
     elif kind == "not_your_ticket":
         body = texts.gettext(
@@ -158,17 +159,20 @@ def answer_text(language: str, kind: str, **values: Any) -> tuple[str, str]:
     return re_subject[:200], texts.gettext("Hello,") + "\n\n" + body + "\n"
 
 
-N_("technical")
-N_("billing")
+PERMISSION_TEXTS: Mapping[str, str] = {
+    "technical": N_("questions about the trackers and the service"),
+    "billing": N_("questions about the contract and invoices"),
+}
 
 
 def build_message(
     sender: str, recipient: str, subject: str, body: str, now: float, *, auto: str = "auto-generated",
     in_reply_to: str | None = None, language: str = "en",
 ) -> bytes:
-    """The whole message as ASCII bytes (quoted-printable UTF-8 body), with a ``Message-ID`` and the
+    """The whole message as ASCII bytes (quoted-printable UTF-8 body, lines ending in ``\n`` as
+    ``twisted.mail.smtp`` wants them), with a ``Message-ID`` and the
     ``Auto-Submitted`` header of RFC 3834, so well-behaved systems never answer it automatically."""
-    message = EmailMessage(policy=SMTP)
+    message = EmailMessage(policy=default)  # "\n" line ends: Twisted's SMTP client makes them CRLF
     message["From"] = sender
     message["To"] = recipient
     message["Subject"] = subject
