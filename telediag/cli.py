@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     from telediag.kb.cli import add_kb_parser
 
     add_kb_parser(commands, _add_store_options)
+    from telediag.mail.cli import add_mail_parsers
+
+    add_mail_parsers(commands, _add_store_options)
     return parser
 
 
@@ -277,6 +280,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from telediag.web.users import command_users
 
             return command_users(config, args, sys.stdout, sys.stdin)
+        if args.command in ("contacts", "notifications"):
+            from telediag.mail.cli import command_mail
+
+            return command_mail(config, args, sys.stdout, sys.stderr)
         raise UsageError(f"unknown command {args.command}")
     except UsageError as error:
         print(f"telediag: {error}", file=sys.stderr)
