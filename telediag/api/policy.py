@@ -30,6 +30,9 @@ _SEES_TELEMETRY = frozenset({"admin", "technical", "it", "customer"})
 PSEUDONYMISED = frozenset({"technical", "it"})
 KB_WRITERS = frozenset({"admin", "customer_office", "technical"})
 """Who writes knowledge base articles (customers read the published ones)."""
+MAIL_MANAGERS = frozenset({"admin", "customer_office", "customer"})
+"""Who manages e-mail contacts and notification rules (``telediag.mail.api``): technical and IT never
+see e-mail addresses."""
 
 ENDPOINT_ROLES: dict[str, frozenset[str]] = {
     "devices.list": _EVERYONE,
@@ -54,6 +57,8 @@ ENDPOINT_ROLES: dict[str, frozenset[str]] = {
     "kb.create": KB_WRITERS,
     "kb.update": KB_WRITERS,
     "kb.gaps": frozenset({"admin", "customer_office", "technical", "it"}),
+    **dict.fromkeys(("contacts.list", "contacts.create", "contact.detail", "contact.delete", "rules.list",
+                     "rules.create", "rule.detail", "rule.delete"), MAIL_MANAGERS),
 }
 CUSTOMER_TICKET_STATES = frozenset({"open"})
 """The one state change a customer may make: reopening (disputing) a resolved or closed ticket."""
