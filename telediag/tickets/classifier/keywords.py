@@ -24,6 +24,7 @@ Topic = Literal[
 ]
 Language = Literal["pl", "ru", "sv", "en"]
 Table = Mapping[Language, tuple[str, ...]]
+Where = Literal["any", "questions", "statements"]
 
 CATEGORIES: tuple[Category, ...] = ("how_to", "feature_inquiry", "system_problem")
 TOPICS: tuple[Topic, ...] = (
@@ -43,12 +44,13 @@ STOLEN: Table = {
     "en": ("stolen", "stole$", "theft", "thief", "thieves", "hijack", "carjack", "robbed"),
 }
 IGNORED: Table = {
-    "pl": ("przed$ kradzie",),
-    "ru": ("от$ угон",),
-    "sv": ("stöldskydd",),
-    "en": ("anti$ theft", "power$ outage", "power$ cut"),
+    "pl": ("przed$ kradzie", "nie$ wiem$", "nie$ jestem$ pew"),
+    "ru": ("от$ угон", "не$ знаю$", "не$ уверен"),
+    "sv": ("stöldskydd", "vet$ inte$", "inte$ säker"),
+    "en": ("anti$ theft", "power$ outage", "power$ cut", "do$ not$ know$", "not$ sure$", "no$ idea$"),
 }
-"""Phrases that look like a keyword but are not one ("anti-theft alarm"); removed before matching."""
+"""Phrases that look like a keyword but are not one ("anti-theft alarm", "I do not know how"); removed
+before matching."""
 
 PLATFORM_DOWN: Table = {
     "pl": ("serwer nie$ dział", "platform nie$ dział", "system nie$ dział", "strona$ nie$ dział",
@@ -96,9 +98,54 @@ DATA_OUTDATED: Table = {
     "en": ("outdated", "out$ of$ date$", "stale$", "not$ updat", "stopped updat", "old$ data", "old$ position",
            "delayed", "data late$", "data delay"),
 }
+FEATURE_INQUIRY: Table = {
+    "pl": ("czy$ obsługuj", "czy$ platform obsługuj", "czy$ system obsługuj", "czy$ wasz obsługuj",
+           "czy$ jest możliwoś", "czy$ jest opcj", "czy$ istnieje możliwoś", "czy$ oferuj", "czy$ wasz system",
+           "czy$ wasza platform", "planuj", "czy$ macie", "czy$ będzie możn", "czy$ wspiera"),
+    "ru": ("есть$ ли$", "поддерживаете ли$", "поддерживает ли$", "планируете", "планирует ли$",
+           "можно$ ли$ получ", "можно$ ли$ подключ", "есть$ возможност", "предоставляете ли$",
+           "вы$ показываете", "показываете ли$", "умеет ли$", "собираетесь ли$"),
+    "sv": ("finns$ det$", "stöder ni$", "stödjer ni$", "har$ ni$ stöd", "planerar ni$", "erbjuder ni$",
+           "går$ det$ att$ få$", "har$ ni$ integration", "kan$ systemet$", "kommer ni$ att$"),
+    "en": ("do$ you$ support", "does$ your support", "does$ it$ support", "does$ the$ platform$ support",
+           "does$ the$ system$ support", "do$ you$ offer", "do$ you$ provide", "do$ you$ plan", "are$ you$ planning",
+           "any$ plans$", "is$ it$ possible to$ get$", "is$ it$ possible to$ have$", "is$ it$ possible to$ receive",
+           "is$ there$ an$ option", "is$ there$ a$ feature", "is$ there$ any$ integration", "can$ your$ system$",
+           "can$ your$ platform$", "can$ the$ platform$", "do$ you$ integrate", "will$ you$ support"),
+}
+"""Questions about what the service can do or will do: a feature inquiry, not a how-to or a fault."""
+ACTIVATION: Table = {
+    "pl": ("aktywac", "aktywow"),
+    "ru": ("активац", "активир"),
+    "sv": ("aktiver",),
+    "en": ("activat",),
+}
+"""Asked about in a question, activation is the waiting time after it: a how-to (the activation window)."""
+NEGATION: Table = {
+    "pl": ("nie$", "brak$", "żaden$", "żadnej$", "żadnego$", "żadnych$", "nigdy$", "nic$"),
+    "ru": ("не$", "нет$", "ни$", "никогда$", "ничего$"),
+    "sv": ("inte$", "ej$", "ingen$", "inga$", "inget$", "aldrig$", "ingenting$"),
+    "en": ("not$", "no$", "never$", "nothing$", "none$", "nowhere$"),
+}
+"""A statement that says something does not happen is a report of a fault."""
+SYMPTOMS: Table = {
+    "pl": ("cał noc", "stoi na$", "skacz", "skacze$"),
+    "ru": ("всю$ ночь$", "стоит на$", "прыга"),
+    "sv": ("hela$ natten$", "står parkerad", "hoppar$"),
+    "en": ("all$ night$", "whole$ night$", "while$ parked", "jumps$", "jumping$"),
+}
+"""Faults said without a negation (a vehicle "driving" all night while parked, positions jumping)."""
+QUESTION_START: Table = {
+    "pl": ("jak", "gdzie$", "któr", "co$", "dlaczego$", "czemu$", "kiedy$", "ile$", "czy$"),
+    "ru": ("как", "где$", "почему$", "зачем$", "когда$", "сколько$", "куда$", "что$", "можно$", "кто$"),
+    "sv": ("hur$", "var$", "vilk", "vad$", "varför$", "när$", "kan$", "ska$", "går$", "finns$", "måste$"),
+    "en": ("how$", "where$", "which$", "what$", "why$", "when$", "who$", "can$", "could$", "should$", "is$",
+           "are$", "do$", "does$", "will$"),
+}
+"""The first word of a sentence that asks (a sentence ending in "?" asks too)."""
 FEATURE_REQUEST: Table = {
-    "pl": ("czy$ moż dod", "o$ dodani", "dodajcie", "byłoby$", "przydał", "sugesti", "propozycj",
-           "now funkcj", "brakuje$ funkcj"),
+    "pl": ("czy$ moż dod", "czy$ mogli dod", "moglibyście dod", "o$ dodani", "dodajcie", "byłoby$", "przydał",
+           "sugesti", "propozycj", "now funkcj", "brakuje$ funkcj"),
     "ru": ("можно$ ли$ добав", "добавьте", "хотел бы$", "было$ бы$", "предлож", "нов функци",
            "нельзя$ ли$", "не$ могли$ бы$ добав", "пожелани"),
     "sv": ("kan$ ni$ lägga till$", "skulle ni$ kunna lägga", "vore$", "önsk", "förslag", "skulle vilja ha$",
@@ -201,6 +248,10 @@ class Rule:
     """None: system_problem when a :data:`BROKEN` word is present, else how_to."""
     any_of: tuple[Table, ...] = ()
     all_of: tuple[tuple[Table, ...], ...] = ()
+    where: Where = "any"
+    """Which sentences count: all, only questions, or only statements (sentences that do not ask)."""
+    unless_asked: bool = False
+    """Skipped when a question of the ticket asks how (a how-to with a symptom described beside it)."""
 
 
 # First match wins: the specific and urgent before the general.
@@ -208,6 +259,8 @@ RULES: tuple[Rule, ...] = (
     Rule("stolen vehicle", "stolen_vehicle", "system_problem", (STOLEN,)),
     Rule("platform down", "critical_server_failure", "system_problem", (PLATFORM_DOWN,),
          ((LOGIN, EVERYONE),)),
+    Rule("activation asked about", "consultation", "how_to", (ACTIVATION,), where="questions"),
+    Rule("feature inquiry", "consultation", "feature_inquiry", (FEATURE_INQUIRY,)),
     Rule("data outdated", "data_update", "system_problem", (DATA_OUTDATED,)),
     Rule("accounts and permissions", "accounts_permissions", "how_to", (ACCOUNTS, LOGIN)),
     Rule("feature request", "consultation", "feature_inquiry", (FEATURE_REQUEST,)),
@@ -219,5 +272,8 @@ RULES: tuple[Rule, ...] = (
     # After the reports: "no report for the vehicle" is about the report, "no vehicle on the map" is not.
     Rule("vehicle not visible", "remote_diagnostics", "system_problem", (), ((SYMPTOM, VISIBLE),)),
     Rule("something not working", "remote_diagnostics", "system_problem", (NOT_WORKING,)),
+    # A statement that something does not happen or is wrong, when no question asks how.
+    Rule("a fault described", "remote_diagnostics", "system_problem", (NEGATION, BROKEN, SYMPTOMS),
+         where="statements", unless_asked=True),
     Rule("how-to question", "consultation", "how_to", (HOW_TO,)),
 )

@@ -7,6 +7,10 @@ tables (the tests use it to show each language's tables stand on their own).
 
 Tokens and stems are both folded (Polish and Swedish diacritics removed, ``ё`` read as ``е``), so
 "kradzież" and "kradziez" match alike; the reasons quote the words as written.
+
+Questions are told from statements (a sentence ending in "?" or starting with a question word): a
+rule may look at one kind only (activation asked about; a fault described), and a problem topic found
+only in questions that say nothing is wrong ("why do positions arrive late?") is a how-to.
 """
 
 from __future__ import annotations
@@ -18,8 +22,11 @@ from dataclasses import dataclass
 
 from telediag.tickets.classifier.keywords import (
     BROKEN,
+    HOW_TO,
     IGNORED,
     LANGUAGES,
+    NEGATION,
+    QUESTION_START,
     RULES,
     Category,
     Language,
@@ -30,6 +37,8 @@ from telediag.tickets.classifier.keywords import (
 
 MAX_GAP = 2
 """Most words allowed between two stems of one term ("plattformen ligger nere")."""
+_ALWAYS_PROBLEMS = frozenset({"stolen_vehicle", "critical_server_failure"})
+"""Topics that are a problem however they are phrased ("was my van stolen?")."""
 DEFAULT_REASON = "no finding and no keyword matched -> how to, consultation (default)"
 
 
@@ -50,7 +59,7 @@ _CONTRACTION = re.compile(
 _EXPANDED = {"can": "can", "don": "do", "doesn": "does", "didn": "did", "isn": "is", "aren": "are",
              "wasn": "was", "weren": "were", "won": "will", "couldn": "could", "wouldn": "would",
              "shouldn": "should", "haven": "have", "hasn": "has"}
-_SENTENCE_END = re.compile(r"[.!?;\n\r]+")
+_SENTENCE = re.compile(r"([^.!?;\n\r]*)([.!?;\n\r]*)")
 WORD = re.compile(r"\w+")
 """A word: what the matcher and the reasons count as one token."""
 
@@ -77,6 +86,8 @@ class _Sentence:
     """As written (NFKC, lower case), for reasons."""
     folded: tuple[str, ...]
     """Folded for matching; a word inside an :data:`IGNORED` phrase is blank."""
+    question: bool = False
+    """The sentence asks: it ends with "?" or starts with a question word (:data:`QUESTION_START`)."""
 
 
 _Piece = tuple[str, bool]
@@ -129,9 +140,10 @@ def _find(term: _Term, tokens: Sequence[str]) -> tuple[int, ...] | None:
 def _sentences(text: str, languages: Sequence[Language]) -> tuple[_Sentence, ...]:
     text = _CONTRACTION.sub(_expand, unicodedata.normalize("NFKC", text).casefold())
     ignored = _terms(IGNORED, languages)
+    starts = [term[0] for term in _terms(QUESTION_START, languages)]
     result = []
-    for chunk in _SENTENCE_END.split(text):
-        words = tuple(WORD.findall(chunk))
+    for found in _SENTENCE.finditer(text):
+        words = tuple(WORD.findall(found[1]))
         if not words:
             continue
         folded = [fold(w) for w in words]
@@ -139,7 +151,9 @@ def _sentences(text: str, languages: Sequence[Language]) -> tuple[_Sentence, ...
             while (hit := _find(term, folded)) is not None:
                 for i in hit:
                     folded[i] = ""
-        result.append(_Sentence(words, tuple(folded)))
+        first = next((w for w in folded if w), "")
+        question = "?" in found[2] or any(_piece_matches(piece, first) for piece in starts)
+        result.append(_Sentence(words, tuple(folded), question))
     return tuple(result)
 
 
@@ -155,9 +169,29 @@ def _match(table: Table, sentence: _Sentence, languages: Sequence[Language]) -> 
     return found
 
 
+def _counted(rule: Rule, sentences: Sequence[_Sentence]) -> list[_Sentence]:
+    """The sentences a rule looks at (:attr:`Rule.where`)."""
+    if rule.where == "questions":
+        return [s for s in sentences if s.question]
+    if rule.where == "statements":
+        return [s for s in sentences if not s.question]
+    return list(sentences)
+
+
+def _plain_question(sentence: _Sentence, languages: Sequence[Language]) -> bool:
+    """A question that says nothing fails ("why do positions arrive late?", not "why is there no data?")."""
+    return sentence.question and not _match(NEGATION, sentence, languages) and not _match(BROKEN, sentence, languages)
+
+
+def _asks_how(sentences: Sequence[_Sentence], languages: Sequence[Language]) -> bool:
+    return any(s.question and _match(HOW_TO, s, languages) for s in sentences)
+
+
 def _match_rule(rule: Rule, sentences: Sequence[_Sentence], languages: Sequence[Language]) -> list[str]:
     found: list[str] = []
-    for sentence in sentences:
+    if rule.unless_asked and _asks_how(sentences, languages):
+        return found
+    for sentence in _counted(rule, sentences):
         for table in rule.any_of:
             found += [w for w in _match(table, sentence, languages) if w not in found]
         for group in rule.all_of:
@@ -190,6 +224,10 @@ def match_text(text: str, languages: Sequence[Language] = LANGUAGES) -> TextMatc
             continue
         reason = f"text {quoted(words)} -> {rule.what}"
         category = rule.category
+        if (category == "system_problem" and rule.topic not in _ALWAYS_PROBLEMS and rule.where == "any"
+                and all(_plain_question(s, languages) for s in sentences if _match_rule(rule, [s], languages))):
+            reason += "; asked as a question that says nothing is wrong -> how to"
+            return TextMatch("how_to", rule.topic, reason, True)
         if category is None:
             broken = _match_any(BROKEN, sentences, languages)
             if broken:
