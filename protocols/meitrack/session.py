@@ -60,11 +60,18 @@ _FLAGS = "abcdefghijklmnopqrstuvwxy"
 
 
 def command_code(text: str) -> str:
-    """``C01,0,12222`` -> ``C01``; ``ValueError`` for text a frame cannot carry."""
+    """``C01,0,12222`` -> ``C01``; ``ValueError`` for text a frame cannot carry.
+
+    The code is 3 characters of ``0-9A-Z`` (the device answers with a frame of that type, and a
+    frame type is 3 such characters).
+    """
     code = text.split(",", 1)[0]
     if (not text.isascii() or len(text) > MAX_COMMAND or any(c in text for c in "*\r\n")
-            or not code.isalnum()):
-        raise ValueError(f"a Meitrack command is <code>[,<params>] in ASCII, up to {MAX_COMMAND} characters")
+            or len(code) != 3 or not all(c.isdigit() or "A" <= c <= "Z" for c in code)):
+        raise ValueError(
+            f"a Meitrack command is a 3-character code (A10, C01...) and its parameters, ASCII, up to "
+            f"{MAX_COMMAND} characters; got {text[:40]!r}"
+        )
     return code
 
 
