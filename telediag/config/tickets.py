@@ -22,7 +22,11 @@ class TicketsConfig(Section):
     """A resolved ticket nobody disputes closes by itself after this long."""
     mass_outage_min_devices: PositiveInt = 10
     mass_outage_window_s: Positive = 1800.0
-    """This many devices sharing an operator, APN or area failing within the window make one outage."""
+    """This many devices sharing an operator, APN or area whose failures began within the window make one
+    outage (when each failure began: its onset, not when a sweep noticed it)."""
+    mass_outage_lookback_s: Positive = 12 * 3600.0
+    """Failures that began longer ago than this are not correlated any more: by then each has its own
+    ticket, and a restart that finds old failures does not turn them into news."""
     area_grid_deg: Positive = 0.5
     """Size of the grid cell that counts as one area for outage correlation."""
     sweep_interval_s: Positive = 60.0

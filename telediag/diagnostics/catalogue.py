@@ -68,6 +68,8 @@ _SPECS = (
                 "The tracker sends data the server cannot read"),
     FindingSpec("MASS_OUTAGE", "it", "critical", "connectivity", "fail",
                 "Many trackers fail together"),
+    FindingSpec("NETWORK_REJECTED", "technical", "major", "connectivity", "fail",
+                "The mobile network rejects the tracker in its home country"),
 )
 
 FINDINGS: dict[str, FindingSpec] = {spec.code: spec for spec in _SPECS}
@@ -78,7 +80,10 @@ CHECK_IDS: tuple[str, ...] = (
 )
 """Self-check ids in the order a customer reads them."""
 
-DEVICE_CODES: tuple[str, ...] = tuple(code for code in FINDINGS if code != "MASS_OUTAGE")
+CORRELATION_CODES: tuple[str, ...] = ("MASS_OUTAGE", "NETWORK_REJECTED")
+"""Codes only outage correlation gives: the outage's parent ticket, and the ticket of a device its home
+network rejects as part of an outage (telediag.tickets.outages)."""
+DEVICE_CODES: tuple[str, ...] = tuple(code for code in FINDINGS if code not in CORRELATION_CODES)
 """Codes the per-device diagnostics produce (mass outages are correlated across devices)."""
 
 

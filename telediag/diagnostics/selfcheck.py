@@ -141,12 +141,51 @@ def _detail(code: str, evidence: Mapping[str, Any]) -> Text:
         return Text(Message(FINDINGS[code].title), ".")
 
 
+def _outage_detail(outage: Mapping[str, Any]) -> Text:
+    since = readable_time(outage.get("onset")) or N_("a while")
+    kind, value = outage.get("kind"), outage.get("value")
+    if kind == "operator":
+        operator = f"{value} ({outage['country']})" if outage.get("country") else value
+        return N_(
+            "The mobile operator {operator} has an outage since {since} that affects many trackers, this "
+            "one included: the tracker itself is not at fault.", operator=operator, since=since)
+    if kind == "apn":
+        return N_(
+            "The mobile data service (APN \"{apn}\") has an outage since {since} that affects many "
+            "trackers, this one included: the tracker itself is not at fault.", apn=value, since=since)
+    return N_(
+        "Many trackers in this area lost the mobile network together since {since}, this one included: "
+        "the tracker itself is not at fault.", since=since)
+
+
+def _outage_check(outage: Mapping[str, Any]) -> dict[str, Any]:
+    """The connectivity line of a device that is part of a mass outage: the operator's fault, not the
+    tracker's, and nothing for the customer to do."""
+    return {
+        "id": "connectivity", "status": FINDINGS["MASS_OUTAGE"].status, "title": _TITLES["connectivity"],
+        "detail": _outage_detail(outage),
+        "hint": N_(
+            "Nothing to do on the tracker or in the vehicle: we are following the outage with the operator "
+            "(ticket {ticket}). The tracker sends what it stored once the network works again.",
+            ticket=outage.get("ticket_id")),
+        "finding": "MASS_OUTAGE", "evidence": dict(outage),
+    }
+
+
 def build_selfcheck(
-    snapshot: DeviceSnapshot, verdicts: Verdicts, stored: Mapping[str, Finding]
+    snapshot: DeviceSnapshot, verdicts: Verdicts, stored: Mapping[str, Finding],
+    outage: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The DESIGN.md self-check document for one device."""
+    """The DESIGN.md self-check document for one device.
+
+    ``outage`` (from :func:`telediag.tickets.outage_lookup.active_outage`) says the device is part of
+    a mass outage being worked on: its connectivity line then tells the customer so.
+    """
     checks: list[dict[str, Any]] = []
     for check_id in CHECK_IDS:
+        if check_id == "connectivity" and outage is not None:
+            checks.append(_outage_check(outage))
+            continue
         codes = codes_of_check(check_id)
         present = [(code, verdicts[code]) for code in codes if verdicts.get(code) is not None]
         if present:

@@ -38,6 +38,7 @@ class Classification:
 _DEVICE_FAULT: tuple[Category, Topic] = ("system_problem", "remote_diagnostics")
 FINDING_CLASSES: Mapping[str, tuple[Category, Topic]] = {
     "MASS_OUTAGE": ("system_problem", "critical_server_failure"),
+    "NETWORK_REJECTED": _DEVICE_FAULT,
     "DATA_DELAYED": ("system_problem", "data_update"),
     "PROTOCOL_ERRORS": ("system_problem", "data_update"),
     "NO_DATA_AFTER_ACTIVATION": _DEVICE_FAULT,

@@ -1,11 +1,12 @@
 """Automatic incidents: one ticket per (device, problem), enriched while the finding lasts, resolved
-when it clears, reopened when it recurs; many devices failing together become one outage parent.
+when it clears, reopened when it recurs; many devices whose failures began together become one outage
+parent (which devices, from when: :mod:`telediag.tickets.outages`).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -14,15 +15,28 @@ from protocols.record import iso_utc
 from telediag.config import TicketsConfig
 from telediag.diagnostics.catalogue import FINDINGS
 from telediag.diagnostics.findings import Transition
+from telediag.diagnostics.hints import readable_time
 from telediag.isolation import each_isolated
 from telediag.store.database import Connection, transaction
+from telediag.tickets import outages
 from telediag.tickets import repository as repo
 from telediag.tickets.classify import classify
 from telediag.tickets.lifecycle import Lifecycle
 from telediag.tickets.model import ACTIVE_STATES, CORRELATED_CODES
+from telediag.tickets.outages import NETWORK_REJECTED, Device, Onset, Outage, Rules
 from telediag.tickets.routing import priority
 
 SYSTEM = "system"
+OUTAGE = "MASS_OUTAGE"
+_CHUNK = 500
+"""Devices per ``IN (...)`` list."""
+_DEVICES = """
+SELECT d.imei, d.registered_at, a.home_country, s.apn, st.last_seen, st.last_lat, st.last_lon
+FROM devices d LEFT JOIN accounts a ON a.name = d.account LEFT JOIN sim_profiles s ON s.iccid = d.iccid
+LEFT JOIN device_state st ON st.imei = d.imei WHERE d.imei IN ({marks})
+"""
+_EVENTS = ("SELECT at, type, cause, apn, mcc, mnc, rat FROM connectivity_events "
+           "WHERE (imei = ? OR iccid = ?) AND at >= ? ORDER BY at, id")
 
 
 def _device(db: Connection, imei: str) -> dict[str, Any]:
@@ -35,10 +49,40 @@ def _device(db: Connection, imei: str) -> dict[str, Any]:
     return {"account": found[0], "plate": found[1], "vip": bool(found[2])}
 
 
+@contextmanager
+def _savepoint(db: Connection, name: str = "ticket_change") -> Iterator[None]:
+    """One item's changes inside the caller's transaction, undone alone when the item fails, so the
+    others still commit with it (and PostgreSQL accepts statements again after the error)."""
+    db.execute(f"SAVEPOINT {name}")
+    try:
+        yield
+    except BaseException:
+        db.execute(f"ROLLBACK TO SAVEPOINT {name}")
+        db.execute(f"RELEASE SAVEPOINT {name}")
+        raise
+    db.execute(f"RELEASE SAVEPOINT {name}")
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ", ".join("?" * len(values))
+
+
+def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start:start + _CHUNK]
+
+
 def _finding_dict(transition: Transition) -> dict[str, Any]:
     f = transition.finding
     return {"imei": f.imei, "code": f.code, "first_seen": f.first_seen, "last_seen": f.last_seen,
             "count": f.count, "evidence": f.evidence}
+
+
+def _shared(key: tuple[str, str], country: str | None) -> str:
+    """``operator 26003 (PL)``, ``APN fleet.example``, ``area 52.00,21.00``."""
+    kind, value = key
+    return f"operator {value}" + (f" ({country})" if country else "") if kind == "operator" else (
+        f"APN {value}" if kind == "apn" else f"{kind} {value}")
 
 
 class Incidents:
@@ -47,19 +91,24 @@ class Incidents:
     def __init__(self, lifecycle: Lifecycle, config: TicketsConfig) -> None:
         self.lifecycle = lifecycle
         self.config = config
+        self.rules = Rules(config.mass_outage_min_devices, config.mass_outage_window_s, config.mass_outage_lookback_s)
 
     def on_transitions(self, db: Connection, transitions: Sequence[Transition], now: float) -> set[int]:
-        """Apply findings that were raised, renewed or cleared; returns the tickets touched."""
+        """Apply findings that were raised, renewed or cleared, all in one transaction (a failing one is
+        undone alone and logged); then correlate outages. Returns the tickets touched."""
+        wanted = [t for t in transitions if not FINDINGS[t.finding.code].informational]  # never open tickets
+
         def apply(transition: Transition) -> int | None:
-            if FINDINGS[transition.finding.code].informational:
-                return None  # ACTIVATION_PENDING and LOW_GSM_SIGNAL never open tickets
-            with transaction(db):
+            with _savepoint(db):
                 return (self._cleared(db, transition, now) if transition.kind == "cleared"
                         else self._present(db, transition, now))
 
-        applied = each_isolated(transitions, apply, "tickets from findings",
-                                lambda t: f"{t.finding.code} of device {t.finding.imei}")
-        touched = {ticket_id for ticket_id in applied if ticket_id is not None}
+        touched: set[int] = set()
+        if wanted:
+            with transaction(db):
+                applied = each_isolated(wanted, apply, "tickets from findings",
+                                        lambda t: f"{t.finding.code} of device {t.finding.imei}")
+                touched = {ticket_id for ticket_id in applied if ticket_id is not None}
         touched |= self.correlate(db, now)
         return touched
 
@@ -76,6 +125,13 @@ class Incidents:
                                   f"{f.code} seen again on {f.imei}")
                 self.lifecycle.notify(db, ticket_id, "ticket.enriched", now)
             return ticket_id
+        if f.code in CORRELATED_CODES:  # the network rejects it in an outage: that ticket is about this too
+            rejected = repo.find_for_problem(db, f.imei, NETWORK_REJECTED, ACTIVE_STATES)
+            if rejected is not None:
+                rejected_id: int = rejected["id"]
+                repo.record_finding(db, rejected_id, finding)
+                repo.update_ticket(db, rejected_id, updated_at=now)
+                return rejected_id
         earlier = repo.find_for_problem(db, f.imei, f.code, ("resolved", "closed"))
         if earlier is not None and (earlier["resolved_at"] or now) >= now - self.config.reopen_window_s:
             ticket_id = earlier["id"]
@@ -116,92 +172,170 @@ class Incidents:
                             kind="auto_resolved")
         return ticket_id
 
+    # -- outages -------------------------------------------------------------------------------------
+
     def correlate(self, db: Connection, now: float) -> set[int]:
-        """Group devices that failed together by operator, APN and area; one parent per large group."""
-        since = now - self.config.mass_outage_window_s
-        rows = db.execute(
-            f"SELECT imei, code, first_seen, last_seen, count, evidence FROM findings WHERE active = 1 "
-            f"AND code IN ({', '.join('?' * len(CORRELATED_CODES))}) AND first_seen >= ?",
-            (*CORRELATED_CODES, since),
-        ).fetchall()
-        if len(rows) < self.config.mass_outage_min_devices:
-            return set()
-        groups: dict[tuple[str, str], set[str]] = defaultdict(set)
-        codes: dict[str, tuple[Any, ...]] = {}
-        for row in rows:
-            imei = row[0]
-            codes.setdefault(imei, row)
-            for key in self._keys(db, imei):
-                groups[key].add(imei)
-        touched: set[int] = set()
+        """Group devices whose failures began within one window and that share an operator, APN or
+        area; one P1 parent per large group, the devices' tickets as its children."""
+        touched = self._recover_network_children(db, now)
+        onsets = self._onsets(db, now)
+        if len({o.imei for o in onsets}) < self.rules.min_devices:
+            return touched
         linked = {r[0] for r in db.execute(
             "SELECT d.imei FROM ticket_devices d JOIN tickets t ON t.id = d.ticket_id "
-            f"WHERE t.problem = 'MASS_OUTAGE' AND t.state IN ({', '.join('?' * len(ACTIVE_STATES))})", ACTIVE_STATES)}
-        for key, imeis in sorted(groups.items(), key=lambda item: -len(item[1])):
-            fresh = imeis - linked
-            if len(imeis) < self.config.mass_outage_min_devices or not fresh:
+            f"WHERE t.problem = ? AND t.state IN ({_marks(ACTIVE_STATES)})", (OUTAGE, *ACTIVE_STATES))}
+        for group in outages.outages(onsets, self.rules):
+            fresh = [onset for onset in group.onsets if onset.imei not in linked]
+            if not fresh:
                 continue
             with transaction(db):
-                parent = self._parent(db, key, len(imeis), now)
-                for imei in sorted(fresh):
-                    self._link_child(db, parent, codes[imei], now)
+                parent = self._parent(db, group, now)
+                for onset in fresh:
+                    self._link(db, parent, onset, now)
+                devices = repo.devices_of(db, parent)
+                self._record_outage(db, parent, group, len(devices), now)
                 repo.update_ticket(db, parent, updated_at=now)
                 repo.add_timeline(db, parent, now, "correlated", SYSTEM,
-                                  f"{len(fresh)} device(s) linked; {len(repo.devices_of(db, parent))} affected in all")
+                                  f"{len(fresh)} device(s) linked; {len(devices)} affected in all")
                 self.lifecycle.notify(db, parent, "ticket.enriched", now)
-            linked |= fresh
+            linked |= {onset.imei for onset in fresh}
             touched.add(parent)
         return touched
 
-    def _keys(self, db: Connection, imei: str) -> list[tuple[str, str]]:
-        """What a device shares with others: its operator, its SIM's APN, its area."""
-        keys: list[tuple[str, str]] = []
-        operator = db.execute(
-            "SELECT operator FROM records WHERE imei = ? AND operator IS NOT NULL ORDER BY fix_time DESC LIMIT 1",
-            (imei,)).fetchone()
-        if operator:
-            keys.append(("operator", str(operator[0])))
-        apn = db.execute("SELECT s.apn FROM devices d JOIN sim_profiles s ON s.iccid = d.iccid WHERE d.imei = ?",
-                         (imei,)).fetchone()
-        if apn and apn[0]:
-            keys.append(("apn", apn[0]))
-        position = db.execute("SELECT last_lat, last_lon FROM device_state WHERE imei = ?", (imei,)).fetchone()
-        if position and position[0] is not None:
-            grid = self.config.area_grid_deg
-            keys.append(("area", f"{position[0] // grid * grid:.2f},{position[1] // grid * grid:.2f}"))
-        return keys
+    def _onsets(self, db: Connection, now: float) -> list[Onset]:
+        """Every failure that began within the lookback: correlated findings and home-network rejects."""
+        since = now - self.rules.lookback_s
+        rows = [
+            {"imei": imei, "code": code, "first_seen": first, "last_seen": last, "count": count,
+             "evidence": orjson.loads(evidence)}
+            for imei, code, first, last, count, evidence in db.execute(
+                "SELECT imei, code, first_seen, last_seen, count, evidence FROM findings WHERE active = 1 "
+                f"AND code IN ({_marks(CORRELATED_CODES)}) AND first_seen >= ?", (*CORRELATED_CODES, since))
+        ]  # a failure is found after it began: one found before the lookback began before it too
+        rejecting: dict[str, str] = {}
+        iccids: set[str] = set()
+        for imei, iccid in db.execute(
+            f"SELECT DISTINCT imei, iccid FROM connectivity_events WHERE type IN ({_marks(outages.REJECTS)}) "
+            "AND at >= ?", (*outages.REJECTS, since)):
+            if imei:
+                rejecting[imei] = iccid or ""
+            elif iccid:
+                iccids.add(iccid)
+        for chunk in _chunks(sorted(iccids)):
+            for imei, iccid in db.execute(f"SELECT imei, iccid FROM devices WHERE iccid IN ({_marks(chunk)})", chunk):
+                rejecting.setdefault(imei, iccid)
+        if len({row["imei"] for row in rows} | set(rejecting)) < self.rules.min_devices:
+            return []
+        devices = self._devices(db, sorted({row["imei"] for row in rows} | set(rejecting)), {r["imei"] for r in rows})
+        events = {imei: self._events(db, imei, iccid, since - self.rules.lookback_s)
+                  for imei, iccid in rejecting.items()}
+        return (outages.finding_onsets(rows, devices, now, self.rules)
+                + outages.network_onsets(events, devices, now, self.rules))
 
-    def _parent(self, db: Connection, key: tuple[str, str], devices: int, now: float) -> int:
-        correlation = f"{key[0]}={key[1]}"
+    def _devices(self, db: Connection, imeis: Sequence[str], with_findings: set[str]) -> dict[str, Device]:
+        grid = self.config.area_grid_deg
+        found: dict[str, Device] = {}
+        for chunk in _chunks(imeis):
+            for imei, registered, home, apn, last_seen, lat, lon in db.execute(
+                    _DEVICES.format(marks=_marks(chunk)), chunk):
+                area = f"{lat // grid * grid:.2f},{lon // grid * grid:.2f}" if lat is not None and lon is not None \
+                    else None
+                operator = None
+                if imei in with_findings:  # the network of its latest record (a reject names its own)
+                    latest = db.execute("SELECT operator FROM records WHERE imei = ? AND operator IS NOT NULL "
+                                        "ORDER BY fix_time DESC LIMIT 1", (imei,)).fetchone()
+                    operator = str(latest[0]) if latest else None
+                found[imei] = Device(imei, registered, home, apn, operator, area, last_seen)
+        return found
+
+    @staticmethod
+    def _events(db: Connection, imei: str, iccid: str, since: float) -> list[dict[str, Any]]:
+        return [dict(zip(("at", "type", "cause", "apn", "mcc", "mnc", "rat"), row, strict=True))
+                for row in db.execute(_EVENTS, (imei, iccid, since))]
+
+    def _parent(self, db: Connection, group: Outage, now: float) -> int:
+        correlation = f"{group.key[0]}={group.key[1]}"
         found = db.execute(
-            f"SELECT id FROM tickets WHERE problem = 'MASS_OUTAGE' AND correlation_key = ? "
-            f"AND state IN ({', '.join('?' * len(ACTIVE_STATES))})", (correlation, *ACTIVE_STATES)).fetchone()
+            f"SELECT id FROM tickets WHERE problem = ? AND correlation_key = ? AND state IN ({_marks(ACTIVE_STATES)})",
+            (OUTAGE, correlation, *ACTIVE_STATES)).fetchone()
         if found:
             parent_id: int = found[0]
             return parent_id
+        summary = group.summary()
+        shared = _shared(group.key, summary.get("country"))
+        since = readable_time(iso_utc(group.onset))
         first_due, resolution_due = self.lifecycle.due_times("critical_server_failure", now)
         parent = repo.insert_ticket(
-            db, title=f"Mass outage: devices on {key[0]} {key[1]} fail together", origin="auto",
+            db, title=f"Mass outage: devices on {shared} fail together since {since}", origin="auto",
             category="system_problem", topic="critical_server_failure", team="it", priority="P1", state="new",
-            problem="MASS_OUTAGE", correlation_key=correlation, created_by=SYSTEM, created_at=now, updated_at=now,
+            problem=OUTAGE, correlation_key=correlation, created_by=SYSTEM, created_at=now, updated_at=now,
             first_response_due=first_due, resolution_due=resolution_due,
         )
-        repo.record_finding(db, parent, {"imei": correlation, "code": "MASS_OUTAGE", "first_seen": now,
-                                         "last_seen": now, "count": devices,
-                                         "evidence": {key[0]: key[1], "devices": devices}})
         repo.add_timeline(db, parent, now, "created", SYSTEM,
-                          f"opened automatically: {devices} devices sharing {key[0]} {key[1]} failed within "
-                          f"{self.config.mass_outage_window_s / 60:g} min")
+                          f"opened automatically: {len(group.onsets)} devices sharing {shared} began failing "
+                          f"within {self.config.mass_outage_window_s / 60:g} min from {since}")
+        self._record_outage(db, parent, group, len(group.onsets), now)
         self.lifecycle.notify(db, parent, "ticket.created", now)
         return parent
 
-    def _link_child(self, db: Connection, parent: int, row: tuple[Any, ...], now: float) -> None:
-        imei, code, first_seen, last_seen, count, evidence = row
-        finding = {"imei": imei, "code": code, "first_seen": first_seen, "last_seen": last_seen, "count": count,
-                   "evidence": orjson.loads(evidence)}
-        child = repo.find_for_problem(db, imei, code, ACTIVE_STATES)
-        child_id = child["id"] if child else self._open(db, finding, now, parent_id=parent)
+    @staticmethod
+    def _record_outage(db: Connection, parent: int, group: Outage, devices: int, now: float) -> None:
+        """The parent's own finding: what the devices share, since when, how many, which failures."""
+        summary = group.summary()
+        known = db.execute("SELECT first_seen, evidence FROM ticket_findings WHERE ticket_id = ? AND code = ?",
+                           (parent, OUTAGE)).fetchone()
+        first_seen = known[0] if known else now
+        onset = min(group.onset, outages.finding_onset(orjson.loads(known[1]), None) or group.onset) if known \
+            else group.onset
+        summary.update(devices=devices, onset=iso_utc(onset), last_onset=iso_utc(summary["last_onset"]))
+        repo.record_finding(db, parent, {"imei": f"{group.key[0]}={group.key[1]}", "code": OUTAGE,
+                                         "first_seen": first_seen, "last_seen": now, "count": devices,
+                                         "evidence": summary})
+
+    def _link(self, db: Connection, parent: int, onset: Onset, now: float) -> None:
+        """Put the device's ticket for this failure under the parent (opening one when it has none)."""
+        if onset.source == NETWORK_REJECTED:
+            detail = onset.detail
+            finding = {"imei": onset.imei, "code": NETWORK_REJECTED, "first_seen": onset.at,
+                       "last_seen": detail["last_reject_at"], "count": detail["rejects"],
+                       "evidence": {**detail, "onset": iso_utc(onset.at),
+                                    "first_reject_at": iso_utc(detail["first_reject_at"]),
+                                    "last_reject_at": iso_utc(detail["last_reject_at"])}}
+            child = next((ticket for code in (NETWORK_REJECTED, *CORRELATED_CODES)
+                          if (ticket := repo.find_for_problem(db, onset.imei, code, ACTIVE_STATES))), None)
+        else:
+            finding = dict(onset.detail)
+            child = repo.find_for_problem(db, onset.imei, onset.source, ACTIVE_STATES)
+        if child is None:
+            child_id = self._open(db, finding, now, parent_id=parent)
+        else:
+            child_id = child["id"]
+            repo.record_finding(db, child_id, finding)
         repo.update_ticket(db, child_id, parent_id=parent, updated_at=now)
         repo.add_timeline(db, child_id, now, "linked", SYSTEM, f"part of mass outage ticket {parent}")
-        repo.link_devices(db, parent, [imei])
+        repo.link_devices(db, parent, [onset.imei])
         repo.record_finding(db, parent, finding)
+
+    def _recover_network_children(self, db: Connection, now: float) -> set[int]:
+        """Resolve the tickets of devices the network rejected once it accepts them again (a success
+        event, or data, after the last reject); the parent follows when all its children are resolved."""
+        touched: set[int] = set()
+        children = db.execute(
+            "SELECT t.id, d.imei, f.first_seen FROM tickets t JOIN ticket_devices d ON d.ticket_id = t.id "
+            "JOIN ticket_findings f ON f.ticket_id = t.id AND f.imei = d.imei AND f.code = t.problem "
+            f"WHERE t.problem = ? AND t.state IN ({_marks(ACTIVE_STATES)})", (NETWORK_REJECTED, *ACTIVE_STATES),
+        ).fetchall()
+        for ticket_id, imei, onset in children:
+            devices = self._devices(db, [imei], set())
+            device = devices.get(imei, Device(imei))
+            iccid = db.execute("SELECT iccid FROM devices WHERE imei = ?", (imei,)).fetchone()
+            events = self._events(db, imei, (iccid[0] if iccid else None) or "", onset - self.rules.lookback_s)
+            worked, rejects = outages.rejected_since(events, device)
+            if worked is None or rejects:
+                continue
+            with transaction(db):
+                self.lifecycle.move(db, ticket_id, "resolved", SYSTEM, now,
+                                    f"the network accepts the device again (last worked {iso_utc(worked)})",
+                                    staff=False, kind="auto_resolved")
+            touched.add(ticket_id)
+        return touched

@@ -21,8 +21,11 @@ CATEGORIES = ("how_to", "feature_inquiry", "system_problem")
 PRIORITIES = ("P1", "P2", "P3", "P4")
 RATINGS = ("good", "none", "bad")
 TEAMS = ("customer_office", "technical", "it")
-CORRELATED_CODES = ("DEVICE_SILENT", "APN_MISCONFIGURED", "ROAMING_REJECTED", "NO_DATA_AFTER_ACTIVATION")
-"""Findings that, when many devices sharing an operator, APN or area get them at once, mean an outage."""
+CORRELATED_CODES = ("DEVICE_SILENT", "APN_MISCONFIGURED", "ROAMING_REJECTED")
+"""Findings that, when many devices sharing an operator, APN or area get them at once, mean an outage
+(at once: their onsets, in the evidence, lie within one window). NO_DATA_AFTER_ACTIVATION is not one: a
+device never heard from has no moment its failure began, and a fleet registered together is not an
+outage when it is late together."""
 
 
 class TicketError(ValueError):

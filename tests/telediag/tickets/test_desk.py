@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from protocols.record import Record, parse_iso_utc
+from protocols.record import Record, iso_utc, parse_iso_utc
 from telediag.config import SlaConfig, TicketsConfig
 from telediag.diagnostics.findings import Finding, Transition
 from telediag.registry.entries import parse_entry
@@ -99,15 +99,16 @@ def test_fifty_devices_silent_on_one_operator_make_one_p1_parent(tmp_path: Path,
     now = MONDAY_10_MSK
     imeis = [f"35000000000{i:04d}" for i in range(50)]
     save(store._db, [parse_entry({"imei": imei, "protocol": "teltonika", "account": f"Fleet {i % 5}"})
-                     for i, imei in enumerate(imeis)], now, "import")
+                     for i, imei in enumerate(imeis)], now - 24 * HOUR, "import")
     for i, imei in enumerate(imeis):  # spread over Poland: no common area, APN unknown: only the operator is shared
         record = Record(imei=imei, protocol="teltonika", fix_time=now - HOUR, valid=True,
                         lat=49.5 + (i % 10) * 0.5, lon=14.5 + (i // 10) * 1.5, operator=26003)
         store.commit([RecordBatch(imei, "teltonika", [record], now - HOUR)], flush_state=True)
     db = store._db
-    for i, imei in enumerate(imeis):
-        db.execute("INSERT INTO findings (imei, code, first_seen, last_seen) VALUES (?, 'DEVICE_SILENT', ?, ?)",
-                   (imei, now + i, now + i))
+    for i, imei in enumerate(imeis):  # each silent since its one record, an hour ago: their onsets cluster
+        evidence = f'{{"onset": "{iso_utc(now - HOUR)}"}}'
+        db.execute("INSERT INTO findings (imei, code, first_seen, last_seen, evidence) "
+                   "VALUES (?, 'DEVICE_SILENT', ?, ?, ?)", (imei, now + i, now + i, evidence))
     desk.on_findings(db, [transition("raised", "DEVICE_SILENT", now + i, imei) for i, imei in enumerate(imeis)],
                      now + 60)
     parents = tickets(db, topic="critical_server_failure")
@@ -179,3 +180,56 @@ def test_sla_breach_is_recorded_once(db: Any, desk: TicketDesk) -> None:
     [ticket] = tickets(db)
     assert ticket["sla"]["breached"] == ["first_response"]
     assert [e["kind"] for e in ticket["timeline"]].count("sla_breach") == 1
+
+
+class CountingConnection:
+    """The store's connection, counting the transactions begun on it."""
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+        self.begun = 0
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        if sql.lstrip().upper().startswith("BEGIN"):
+            self.begun += 1
+        return self.db.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.db, name)
+
+
+def test_the_renewals_of_one_call_are_written_in_one_transaction(db: Any, desk: TicketDesk) -> None:
+    now = MONDAY_10_MSK
+    imeis = [f"35630704244{i:04d}" for i in range(30)]
+    counting = CountingConnection(db)
+    desk.on_findings(counting, [transition("raised", "GPS_NO_FIX", now, imei) for imei in imeis], now)  # type: ignore[arg-type]
+    assert counting.begun == 1 and len(tickets(db)) == 30
+    counting.begun = 0
+    renewals = [transition("updated", "GPS_NO_FIX", now, imei, count=2) for imei in imeis]
+    desk.on_findings(counting, renewals, now + 60)  # type: ignore[arg-type]
+    assert counting.begun == 1
+    assert {t["findings"][0]["count"] for t in tickets(db)} == {2}
+    counting.begun = 0
+    desk.on_findings(counting, [], now + 120)  # type: ignore[arg-type]
+    assert counting.begun == 0  # nothing to write, nothing to correlate
+
+
+def test_a_failing_transition_is_undone_alone_and_the_others_of_its_call_are_kept(db: Any) -> None:
+    now = MONDAY_10_MSK
+    broken = "356307042449999"
+
+    def notify(connection: Any, event: str, document: dict[str, Any], at: float) -> None:
+        if broken in document["devices"]:
+            raise ValueError("a subscriber could not take this ticket")
+
+    desk = TicketDesk(SlaConfig(), TicketsConfig(), notify=notify)
+    imeis = [f"35630704244{i:04d}" for i in range(5)]
+    transitions = [transition("raised", "GPS_NO_FIX", now, imei) for imei in imeis[:2]]
+    transitions += [transition("raised", "GPS_NO_FIX", now, broken)]
+    transitions += [transition("raised", "GPS_NO_FIX", now, imei) for imei in imeis[2:]]
+    touched = desk.on_findings(db, transitions, now)
+    found = tickets(db)
+    assert sorted(t["devices"][0] for t in found) == imeis and len(touched) == 5
+    assert db.execute("SELECT count(*) FROM ticket_devices WHERE imei = ?", (broken,)).fetchone()[0] == 0
+    desk.on_findings(db, [transition("updated", "GPS_NO_FIX", now, imei, count=3) for imei in imeis], now + 60)
+    assert {t["findings"][0]["count"] for t in tickets(db)} == {3}
