@@ -2,27 +2,43 @@
 
 Synchronous and clock-free (every call takes ``now``), so tests drive it directly with a simulated
 day; the Twisted side (:mod:`telediag.diagnostics.service`) only decides when and on which thread.
+
+At fleet scale most work is skipped, never approximated: committed records are folded into rolling
+per-device figures (:mod:`telediag.diagnostics.rolling`) and only a device whose verdicts can change
+is evaluated from the store; the sweep runs the time checks over the whole fleet at once
+(:mod:`telediag.diagnostics.fleet`) and evaluates only devices whose time verdict moves; the
+installation checks (the 48 h history) run per device on their own cadence
+(``installation_interval_s``), spread over the sweeps. The rolling state, the active findings and
+the cadence live on the diagnostics thread (the one that calls :meth:`fold`, :meth:`check_devices`
+and :meth:`sweep`).
 Each calling thread gets its own connection (the diagnostics thread, and the API's reader threads
 through :class:`EngineView`); :meth:`DiagnosticsEngine.close` closes those no thread can use any more.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import threading
+from collections.abc import Iterable
 from typing import Any
+
+import numpy as np
 
 from telediag.config import Thresholds
 from telediag.diagnostics import checks
 from telediag.diagnostics.changes import ChangeFeed, Changes
 from telediag.diagnostics.findings import Transition, active_findings, apply_verdicts, list_findings
+from telediag.diagnostics.fleet import TIME_CODES, device_time_verdicts, load_columns, time_verdicts
 from telediag.diagnostics.hints import hint
 from telediag.diagnostics.history import load_history
 from telediag.diagnostics.journeys import JourneyReport, journey_report
+from telediag.diagnostics.rolling import RollingState
 from telediag.diagnostics.selfcheck import build_selfcheck
-from telediag.diagnostics.snapshot import DeviceSnapshot, known_devices, load_snapshot
+from telediag.diagnostics.snapshot import DeviceSnapshot, load_snapshot
 from telediag.isolation import each_isolated
 from telediag.store.database import Connection, Database
+from telediag.store.writer import RecordBatch
 
 APN_PARAMETER = "2001"
 """Teltonika FMB parameter holding the APN (2002/2003 are its user and password)."""
@@ -52,6 +68,15 @@ class DiagnosticsEngine:
         self._local = threading.local()
         self._connections: dict[threading.Thread, Connection] = {}
         self._lock = threading.Lock()
+        self.rolling = RollingState(thresholds)
+        self._prepared = False
+        self._installed_at: dict[str, float] = {}
+        """When each device's installation checks (its history) last ran."""
+        self._renewed_at: dict[tuple[str, str], float] = {}
+        self.skipped = 0
+        """Devices with new records whose verdicts could not change (not evaluated)."""
+        self.evaluated = 0
+        """Per-device evaluations from the store."""
 
     def _db(self) -> Connection:
         db = getattr(self._local, "db", None)
@@ -91,12 +116,89 @@ class DiagnosticsEngine:
             raise UnknownDevice(f"device {imei} is neither registered nor ever seen")
         return snapshot
 
-    def check_device(self, imei: str, now: float, with_history: bool = True) -> list[Transition]:
-        """Evaluate one device and persist its findings; returns what changed."""
-        snapshot = self.snapshot(imei, now, with_history)
-        return apply_verdicts(self._db(), imei, checks.evaluate(snapshot, self.thresholds), now)
+    def _prepare(self) -> None:
+        """Read what the rolling state needs once: the active findings and the coverage plans."""
+        if self._prepared:
+            return
+        db = self._db()
+        self.rolling.load_active(db.execute("SELECT imei, code FROM findings WHERE active = 1"))
+        self.refresh_plans(None)
+        self._prepared = True
 
-    def check_devices(self, imeis: list[str], now: float) -> list[Transition]:
+    def refresh_plans(self, imeis: Iterable[str] | None) -> None:
+        """Re-read the coverage plans of ``imeis`` (None: of every device) after registry changes."""
+        query = "SELECT d.imei, a.home_country, a.coverage FROM devices d JOIN accounts a ON a.name = d.account"
+        if imeis is None:
+            rows = self._db().execute(query).fetchall()
+        else:
+            wanted = sorted(set(imeis))
+            rows = []
+            for start in range(0, len(wanted), 500):
+                part = wanted[start : start + 500]
+                rows += self._db().execute(f"{query} WHERE d.imei IN ({', '.join('?' * len(part))})", part).fetchall()
+            for imei in wanted:
+                self.rolling.set_plan(imei, None, None)
+        for imei, home, coverage in rows:
+            self.rolling.set_plan(imei, home, coverage)
+
+    def check_device(self, imei: str, now: float, with_history: bool = True) -> list[Transition]:
+        """Evaluate one device from the store and persist its findings; returns what changed."""
+        return self._check(imei, now, with_history)
+
+    def _check(
+        self, imei: str, now: float, with_history: bool, leave: frozenset[str] = frozenset()
+    ) -> list[Transition]:
+        """:meth:`check_device`, leaving the codes ``leave`` untouched (the sweep has just judged them)."""
+        self._prepare()
+        snapshot = self.snapshot(imei, now, with_history)
+        verdicts = checks.evaluate(snapshot, self.thresholds)
+        for code in leave:
+            verdicts.pop(code, None)
+        transitions = self._apply(imei, verdicts, now)
+        extra = bool(snapshot.events or snapshot.errors_in_window or snapshot.unusable_times or snapshot.future_records)
+        self.rolling.rebuild(imei, snapshot.recent, extra)
+        if with_history:
+            self._installed_at[imei] = now
+        self.evaluated += 1
+        return transitions
+
+    def _apply(self, imei: str, verdicts: checks.Verdicts, now: float) -> list[Transition]:
+        """Persist verdicts; a finding still present is renewed at most every ``renewal_interval_s``."""
+        active = self.rolling.active.get(imei, frozenset())
+        interval = self.thresholds.renewal_interval_s
+        if interval > 0:
+            renewed = self._renewed_at
+            for code in [c for c, e in verdicts.items() if e is not None and c in active]:
+                if now - renewed.get((imei, code), -math.inf) < interval:
+                    del verdicts[code]
+                else:
+                    renewed[(imei, code)] = now
+        transitions = apply_verdicts(self._db(), imei, verdicts, now) if verdicts else []
+        if transitions:
+            codes = set(active)
+            for transition in transitions:
+                if transition.kind == "cleared":
+                    codes.discard(transition.finding.code)
+                    self._renewed_at.pop((imei, transition.finding.code), None)
+                else:
+                    codes.add(transition.finding.code)
+            self.rolling.set_active(imei, codes)
+        return transitions
+
+    def fold(self, batches: Iterable[RecordBatch], forget: Iterable[str] = ()) -> set[str]:
+        """Fold committed records into the rolling state; the devices whose verdicts may change.
+
+        ``forget``: devices whose records were committed where their records are not seen here (ingest
+        workers, other nodes): their next evaluation reads the store.
+        """
+        self._prepare()
+        for imei in forget:
+            self.rolling.forget(imei)
+        result = self.rolling.fold((b.imei, b.server_time, b.records) for b in batches if b.records)
+        self.skipped += result.skipped
+        return result.evaluate
+
+    def check_devices(self, imeis: Iterable[str], now: float) -> list[Transition]:
         """Evaluate the devices whose inputs changed (a device never registered nor seen is skipped)."""
         transitions: list[Transition] = []
 
@@ -115,11 +217,63 @@ class DiagnosticsEngine:
         return feed.poll(self._db())
 
     def sweep(self, now: float) -> list[Transition]:
-        """Evaluate every known device (silence and activation need no new data to change)."""
+        """What only time changes, for every known device: the time checks over the whole fleet at once
+        (silence, activation windows); then the devices heard from whose window is not known here yet
+        (a start), and the installation checks of the devices whose turn has come."""
+        self._prepare()
+        columns = load_columns(self._db())
+        verdicts = time_verdicts(columns, now, self.thresholds)
+        index = {imei: position for position, imei in enumerate(columns.imei)}
+        moving = np.zeros(len(columns), dtype=bool)
+        for code in TIME_CODES:
+            active = np.zeros(len(columns), dtype=bool)
+            for imei, codes in self.rolling.active.items():
+                if code in codes and imei in index:
+                    active[index[imei]] = True
+            moving |= verdicts.present[code] | (active & verdicts.judged[code])  # raise, renew or clear
         transitions: list[Transition] = []
-        checked = each_isolated(known_devices(self._db()), lambda imei: self.check_device(imei, now),
-                                "diagnostics sweep", lambda imei: f"device {imei}")
-        for changes in checked:
+
+        def time_check(position: int) -> list[Transition]:
+            imei = columns.imei[position]
+            return self._apply(imei, device_time_verdicts(columns, position, now, self.thresholds), now)
+
+        judged: list[int] = np.flatnonzero(moving).tolist()
+        for changes in each_isolated(judged, time_check, "diagnostics sweep",
+                                     lambda position: f"device {columns.imei[position]}"):
+            transitions.extend(changes)
+        heard = ~(np.isnan(columns.first_seen) & np.isnan(columns.last_seen))
+        seen = ~np.isnan(columns.connected)  # a device_state row: heard from, or sent bad frames
+        transitions += self._catch_up(
+            [columns.imei[i] for i in np.flatnonzero(seen).tolist()],
+            [columns.imei[i] for i in np.flatnonzero(heard).tolist()], {columns.imei[i] for i in judged}, now,
+        )
+        return transitions
+
+    def _catch_up(self, seen: list[str], heard: list[str], judged: set[str], now: float) -> list[Transition]:
+        """Evaluate devices seen whose window is unknown here (at most ``check_batch_max`` a sweep), and
+        the installation checks of the devices due, spread so each runs every ``installation_interval_s``.
+        ``judged``: devices whose time verdicts this sweep has applied (not applied twice)."""
+        t = self.thresholds
+        unknown = [imei for imei in seen if imei not in self.rolling.tracks][: t.check_batch_max]
+        transitions: list[Transition] = []
+        leave = frozenset(TIME_CODES)
+
+        def light(imei: str) -> list[Transition]:
+            return self._check(imei, now, False, leave if imei in judged else frozenset())
+
+        for changes in each_isolated(unknown, light, "diagnostics sweep", lambda imei: f"device {imei}"):
+            transitions.extend(changes)
+        installed = self._installed_at
+        due = [imei for imei in heard if now - installed.get(imei, -math.inf) >= t.installation_interval_s]
+        if t.installation_interval_s > 0 and t.sweep_interval_s > 0:
+            turns = max(1.0, t.installation_interval_s / t.sweep_interval_s)
+            due.sort(key=lambda imei: installed.get(imei, -math.inf))
+            due = due[: min(t.check_batch_max, math.ceil(len(heard) / turns))]
+
+        def full(imei: str) -> list[Transition]:
+            return self._check(imei, now, True, leave if imei in judged else frozenset())
+
+        for changes in each_isolated(due, full, "installation checks", lambda imei: f"device {imei}"):
             transitions.extend(changes)
         return transitions
 

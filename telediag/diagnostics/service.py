@@ -66,6 +66,13 @@ class DiagnosticsService(Service):
         self._poll.clock = self.clock
         self._polling = False
         self._pending: set[str] = set()
+        """Devices to evaluate from the store (inputs other than records folded here)."""
+        self._batches: list[RecordBatch] = []
+        """Committed records not folded into the engine's rolling state yet."""
+        self._forget: set[str] = set()
+        """Devices whose records were committed elsewhere (their rolling state is unknown)."""
+        self._replan: set[str] = set()
+        """Devices whose registry entry changed (their coverage plan is read again)."""
         self._network_pending = False
         """Connectivity events are among the pending inputs: publish the run even without transitions."""
         self._local_arrivals: dict[str, float] = {}
@@ -122,9 +129,15 @@ class DiagnosticsService(Service):
         """Committer listener: check the devices that sent records or bad frames, connected or left,
         or were registered on first contact."""
         devices: set[str] = set()
+        folded = False
         for change in changes:
             if isinstance(change, RecordBatch):
-                devices.add(change.imei)
+                if change.records:  # folded on the diagnostics thread: evaluated only if it can matter
+                    self._batches.append(change)
+                    folded = True
+                else:  # an ingest worker's report: the records are in the store only
+                    devices.add(change.imei)
+                    self._forget.add(change.imei)
                 arrived = self._local_arrivals.get(change.imei)
                 if arrived is None or change.server_time > arrived:
                     self._local_arrivals[change.imei] = change.server_time
@@ -136,15 +149,16 @@ class DiagnosticsService(Service):
             ):
                 assert change.imei is not None
                 devices.add(change.imei)
-        self.schedule(devices)
+        self.schedule(devices, folded=folded)
 
-    def schedule(self, imeis: Iterable[str], network: bool = False) -> None:
+    def schedule(self, imeis: Iterable[str], network: bool = False, folded: bool = False) -> None:
         """Check ``imeis`` once the debounce has passed; ``network``: connectivity events are among
-        their inputs (the run is published even when no finding changed)."""
+        their inputs (the run is published even when no finding changed); ``folded``: records wait
+        to be folded."""
         before = len(self._pending)
         self._pending.update(imeis)
         self._network_pending |= network
-        if (len(self._pending) > before or network) and self._timer is None and self.running:
+        if (len(self._pending) > before or network or folded) and self._timer is None and self.running:
             self._timer = self.clock.callLater(self.thresholds.batch_check_min_interval_s, self._check_pending)
 
     def poll_changes(self) -> defer.Deferred[None]:
@@ -174,6 +188,8 @@ class DiagnosticsService(Service):
         for local in (self._local_arrivals, self._local_connections):
             for imei in [imei for imei, at in local.items() if at < horizon]:
                 del local[imei]
+        self._forget |= _not_seen_here(changes.records, self._local_arrivals)
+        self._replan |= changes.registry
         if changes.events:
             self.schedule(changes.events, network=True)
         self.schedule(changes.registry | foreign)
@@ -195,23 +211,30 @@ class DiagnosticsService(Service):
     def _check_pending(self) -> None:
         """One bounded run over the pending devices; the rest get the next run straight after."""
         self._timer = None
-        waiting = sorted(self._pending)
-        imeis, rest = waiting[: self.thresholds.check_batch_max], waiting[self.thresholds.check_batch_max :]
-        self._pending = set(rest)
+        pending, self._pending = self._pending, set()
+        batches, self._batches = self._batches, []
+        forget, self._forget = self._forget, set()
+        replan, self._replan = self._replan, set()
         network, self._network_pending = self._network_pending, False
         now = self.clock.seconds()
         engine = self.engine
+        most = self.thresholds.check_batch_max
+        rest: list[str] = []
 
         def work() -> list[Transition]:
-            transitions = engine.check_devices(imeis, now)
-            self.checks += len(imeis)
-            return transitions
+            if replan:
+                engine.refresh_plans(replan)
+            waiting = sorted(engine.fold(batches, forget) | pending)
+            rest.extend(waiting[most:])
+            self.checks += len(waiting[:most])
+            return engine.check_devices(waiting[:most], now)
 
         done = self._run(work, always=network)
-        if rest:
-            done.addBoth(self._next_batch)
+        done.addBoth(self._next_batch, rest)
 
-    def _next_batch(self, result: object) -> object:
+    def _next_batch(self, result: object, rest: list[str]) -> object:
+        """Devices left over by a bounded run get the next run straight after."""
+        self._pending.update(rest)
         if self._pending and self._timer is None and self.running:
             self._timer = self.clock.callLater(0, self._check_pending)
         return result
