@@ -96,7 +96,8 @@ class Incidents:
     def on_transitions(self, db: Connection, transitions: Sequence[Transition], now: float) -> set[int]:
         """Apply findings that were raised, renewed or cleared, all in one transaction (a failing one is
         undone alone and logged); then correlate outages. Returns the tickets touched."""
-        wanted = [t for t in transitions if not FINDINGS[t.finding.code].informational]  # never open tickets
+        wanted = [t for t in transitions  # informational findings never open tickets
+                  if t.finding.code not in FINDINGS or not FINDINGS[t.finding.code].informational]
 
         def apply(transition: Transition) -> int | None:
             with _savepoint(db):

@@ -52,12 +52,12 @@ CHECKED_AFTER = {"activation_pending": 6 * HOUR}
 class Feed:
     """Plays scenarios into a real store up to a server time, as the ingest service would."""
 
-    def __init__(self, store: Store, scenarios: list[DeviceScenario]) -> None:
+    def __init__(self, store: Store, scenarios: list[DeviceScenario], registered_at: float = START) -> None:
         self.store = store
         self.scenarios = scenarios
         self.loaded_until = float("-inf")
         for scenario in scenarios:
-            save(store._db, [parse_entry(scenario.registry_row)], START, "import")
+            save(store._db, [parse_entry(scenario.registry_row)], registered_at, "import")
 
     def until(self, now: float) -> None:
         since, self.loaded_until = self.loaded_until, now

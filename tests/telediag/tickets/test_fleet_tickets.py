@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from protocols.record import parse_iso_utc
-from simulators.scenario import simulate_device
+from simulators.scenario import DeviceScenario, simulate_device
 from telediag.app import build_desk
 from telediag.config import Config, Thresholds
 from telediag.diagnostics.catalogue import FINDINGS
@@ -25,6 +25,14 @@ OUTAGE_AT = START + 12 * HOUR
 FAULTS = sorted(set(EXPECTED) - {"activation_pending"})
 
 
+def changed(scenarios: list[DeviceScenario], since: float, until: float) -> list[str]:
+    """Devices that sent records or bad frames, or had network events, in [since, until)."""
+    return sorted(s.imei for s in scenarios
+                  if any(since <= at < until for at, _ in s.batches)
+                  or any(since <= at < until for at in s.protocol_errors)
+                  or any(since <= parse_iso_utc(e["at"]) < until for e in s.events))
+
+
 @pytest.mark.longest
 def test_fleet_with_faults_gives_one_ticket_per_problem_and_one_outage_parent(tmp_path: Path) -> None:
     scenarios = [simulate_device(f"3500100000{i:05d}", fault, START, 24 * HOUR, seed=i)
@@ -36,7 +44,7 @@ def test_fleet_with_faults_gives_one_ticket_per_problem_and_one_outage_parent(tm
     for scenario in outage:  # their operator's data network fails at noon: nothing arrives any more
         scenario.batches[:] = [(at, records) for at, records in scenario.batches if at < OUTAGE_AT]
     store = Store(database_at(tmp_path / "telediag.sqlite3"))
-    feed = Feed(store, scenarios + healthy)
+    feed = Feed(store, scenarios + healthy, registered_at=START)
     engine = DiagnosticsEngine(store.database, Thresholds())
     desk = build_desk(Config())
     db = store._db
@@ -44,9 +52,9 @@ def test_fleet_with_faults_gives_one_ticket_per_problem_and_one_outage_parent(tm
     try:
         now = START
         while now < START + 24 * HOUR:
-            now += 1800
-            feed.until(now)
-            transitions = engine.sweep(now)
+            since, now = now, now + 1800
+            feed.until(now)  # as the service: the devices whose inputs changed, then the sweep
+            transitions = engine.check_devices(changed(scenarios + healthy, since, now), now) + engine.sweep(now)
             raised |= {(t.finding.imei, t.finding.code) for t in transitions if t.kind == "raised"
                        and not FINDINGS[t.finding.code].informational}
             desk.on_findings(db, transitions, now)
