@@ -27,9 +27,9 @@ class Thresholds(Section):
     change_poll_interval_s: Positive = 1.0
     """How often the elected node reads the store's change watermarks (connectivity events, registry
     changes, connections and records of other nodes), so inputs of every node are seen within seconds."""
-    installation_interval_s: NonNegative = 900.0
-    """How often a reporting device's installation checks (journeys, ignition: the costly history) run.
-    0 runs them with every evaluation, as a self-check does."""
+    installation_interval_s: NonNegative = 3600.0
+    """How often a reporting device's installation checks (journeys, ignition: the costly 48 h history)
+    run; the devices take turns, spread over the sweeps. 0 runs them for every device at every sweep."""
     renewal_interval_s: NonNegative = 0.0
     """An active finding still present is renewed (``last_seen``, ``count``, its latest evidence) at most
     this often; 0 renews it at every evaluation. Raising and clearing are never delayed."""

@@ -25,11 +25,34 @@ from typing import Any
 from protocols.record import Record
 from telediag.config import Thresholds
 from telediag.diagnostics import geography
-from telediag.diagnostics.geodesy import haversine_m
+from telediag.diagnostics.geodesy import EARTH_RADIUS_M
 
 JUMP_MIN_M = 500.0
 """Consecutive fixes closer than this never count as an impossible jump (``checks._impossible_jumps``)."""
-IN_USE_SPEED_KMH = 5.0
+MARGIN = 0.99
+"""Distances and speeds are compared a percent short of the checks' limits: the scalar haversine here
+and the checks' numpy one may differ in the last bits, and the rule must never be the narrower."""
+Fields = tuple[Any, Any, Any, Any, Any, Any, Any, Any, Any]
+"""(fix_time, valid, lat, lon, satellites, hdop, ext_voltage_v, battery_voltage_v, gsm_signal_pct)."""
+
+
+def _record_fields(record: Record) -> Fields:
+    r = record
+    return (r.fix_time, r.valid, r.lat, r.lon, r.satellites, r.hdop, r.ext_voltage_v, r.battery_voltage_v,
+            r.gsm_signal_pct)
+
+
+def _row_fields(row: Mapping[str, Any]) -> Fields:
+    return (row["fix_time"], row["valid"], row["lat"], row["lon"], row["satellites"], row["hdop"],
+            row["ext_voltage_v"], row["battery_voltage_v"], row["gsm_signal_pct"])
+
+
+def _metres(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance of two points (the scalar twin of ``geodesy.haversine_m``)."""
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    a = math.sin((phi2 - phi1) / 2.0) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(
+        math.radians(lon2 - lon1) / 2.0) ** 2
+    return 2.0 * EARTH_RADIUS_M * math.asin(math.sqrt(min(max(a, 0.0), 1.0)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +69,7 @@ NO_PLAN = Plan(None, None)
 class DeviceTrack:
     """One device's rolling figures (about 150 bytes)."""
 
-    __slots__ = ("flags", "count", "fix_time", "lat", "lon", "latest_fix", "arrived", "extra")
+    __slots__ = ("flags", "count", "fix_time", "lat", "lon", "latest_fix", "arrived", "extra", "fixes")
 
     def __init__(self) -> None:
         self.flags = 0
@@ -61,6 +84,8 @@ class DeviceTrack:
         """The latest fix time folded (a clock jumping back lies below it)."""
         self.arrived = -math.inf
         """Server time of the latest batch folded."""
+        self.fixes = 0
+        """Valid fixes folded: every ``abroad_min_positions``-th one has its country looked up."""
         self.extra = False
         """The last evaluation from the store saw inputs records do not carry (connectivity events,
         bad frames, unusable times): evaluate again until one sees none."""
@@ -92,6 +117,8 @@ class RollingState:
         self.plans: dict[str, Plan] = {}
         """Coverage plans by device (only devices with a plan that can leave something uncovered)."""
         self._mask = (1 << max(1, thresholds.recent_records)) - 1
+        self._plans: dict[tuple[str | None, str], Plan] = {}
+        self._every = max(1, thresholds.abroad_min_positions)
 
     # -- what is known from the store ----------------------------------------------------------------------
 
@@ -115,8 +142,8 @@ class RollingState:
         plan = coverage.strip().lower() if isinstance(coverage, str) else None
         if plan is None or plan == "world":
             self.plans.pop(imei, None)
-        else:
-            self.plans[imei] = Plan(home_country, plan)
+        else:  # one Plan object per distinct plan: a fleet has few
+            self.plans[imei] = self._plans.setdefault((home_country, plan), Plan(home_country, plan))
 
     def forget(self, imei: str) -> None:
         """Nothing is known of the device's window (records committed elsewhere): evaluate it from the store."""
@@ -128,7 +155,7 @@ class RollingState:
         self.tracks[imei] = track
         plan = self.plans.get(imei, NO_PLAN)
         for record in reversed(recent):
-            self._fold(track, record.get, record["server_time"], plan)
+            self._fold(track, _row_fields(record), record["server_time"], plan)
         track.extra = extra
 
     # -- commits -----------------------------------------------------------------------------------------------
@@ -144,7 +171,7 @@ class RollingState:
                 continue
             plan = self.plans.get(imei, NO_PLAN)
             for record in records:
-                self._fold(track, lambda name, r=record: getattr(r, name), server_time, plan)
+                self._fold(track, _record_fields(record), server_time, plan)
             if track.quiet and imei not in self.active:
                 quiet.add(imei)
             else:
@@ -152,18 +179,23 @@ class RollingState:
         quiet -= evaluate
         return FoldResult(evaluate, len(quiet))
 
-    def _fold(self, track: DeviceTrack, get: Any, server_time: float, plan: Plan) -> None:
-        remarkable = self._remarkable(track, get, server_time, plan)
+    def _fold(self, track: DeviceTrack, fields: Fields, server_time: float, plan: Plan) -> None:
+        remarkable = self._remarkable(track, fields, server_time, plan)
         track.flags = ((track.flags << 1) | remarkable) & self._mask
         track.count = min(track.count + 1, self._mask.bit_length())
         if server_time > track.arrived:
             track.arrived = server_time
 
-    def _remarkable(self, track: DeviceTrack, get: Any, server_time: float, plan: Plan) -> bool:
+    def _remarkable(self, track: DeviceTrack, fields: Fields, server_time: float, plan: Plan) -> bool:
         """Whether a record could make a record check speak (see the module docstring); updates the
-        track's last fix and latest fix time."""
+        track's last fix and latest fix time.
+
+        Coverage is looked up for every ``abroad_min_positions``-th valid fix only: a run of that many
+        positions outside the plan (what EU_COVERAGE_INACTIVE needs) always holds one, and its bit keeps
+        the device evaluated for the whole window, until the run is long enough to be judged.
+        """
         t = self.thresholds
-        fix_time = get("fix_time")
+        fix_time, valid, lat, lon, satellites, hdop, ext, battery, signal = fields
         if fix_time is None:
             return True
         offset = fix_time - server_time
@@ -174,11 +206,8 @@ class RollingState:
         )
         if track.latest_fix is None or fix_time > track.latest_fix:
             track.latest_fix = fix_time
-        lat, lon, valid = get("lat"), get("lon"), get("valid")
         if not valid or lat is None or lon is None:
             return True
-        satellites, hdop = get("satellites"), get("hdop")
-        ext, battery, signal = get("ext_voltage_v"), get("battery_voltage_v"), get("gsm_signal_pct")
         odd = odd or (
             (satellites is not None and satellites < t.min_satellites)
             or (hdop is not None and hdop > t.max_hdop)
@@ -187,13 +216,16 @@ class RollingState:
             or (signal is not None and signal <= t.low_signal_pct)
         )
         if track.fix_time is not None and track.lat is not None and track.lon is not None:
-            metres = float(haversine_m(track.lat, track.lon, lat, lon))
+            metres = _metres(track.lat, track.lon, lat, lon)
             elapsed = fix_time - track.fix_time
-            if metres > JUMP_MIN_M and (elapsed <= 0 or metres / elapsed * 3.6 > t.max_plausible_speed_kmh):
+            if metres > JUMP_MIN_M * MARGIN and (
+                elapsed <= 0 or metres / elapsed * 3.6 > t.max_plausible_speed_kmh * MARGIN
+            ):
                 odd = True
         track.fix_time, track.lat, track.lon = fix_time, lat, lon
-        if plan.coverage is not None and not odd:
-            odd = geography.covered(geography.country_at(lat, lon), plan.home_country, plan.coverage) is False
+        track.fixes += 1
+        if plan.coverage is not None and not odd and track.fixes % self._every == 0:
+            odd = geography.covered(geography.country_at(lat, lon), plan.home_country, plan.coverage) is not True
         return bool(odd)
 
     def memory_rows(self) -> Mapping[str, int]:
