@@ -29,6 +29,8 @@ from telediag.tickets.routing import priority
 SYSTEM = "system"
 OUTAGE = "MASS_OUTAGE"
 _CHUNK = 500
+_WITNESSES = 20
+"""Devices heard since a group fell silent that are asked whether they were heard meanwhile."""
 """Devices per ``IN (...)`` list."""
 _DEVICES = """
 SELECT d.imei, d.registered_at, a.home_country, s.apn, st.last_seen, st.last_lat, st.last_lon
@@ -187,7 +189,7 @@ class Incidents:
             f"WHERE t.problem = ? AND t.state IN ({_marks(ACTIVE_STATES)})", (OUTAGE, *ACTIVE_STATES))}
         for group in outages.outages(onsets, self.rules):
             fresh = [onset for onset in group.onsets if onset.imei not in linked]
-            if not fresh:
+            if not fresh or (outages.needs_witness(group) and not self._others_heard(db, group)):
                 continue
             with transaction(db):
                 parent = self._parent(db, group, now)
@@ -202,6 +204,18 @@ class Incidents:
             linked |= {onset.imei for onset in fresh}
             touched.add(parent)
         return touched
+
+    def _others_heard(self, db: Connection, group: Outage) -> bool:
+        """Whether the store took records from devices outside the group while the group fell silent
+        (within a window after its last onset): if not, the silence was the service's own (stopped,
+        restarted, cut off), not an operator's. A few devices heard since are asked, by the arrival index."""
+        start = group.onsets[-1].at
+        end = start + self.rules.window_s
+        witnesses = db.execute("SELECT imei FROM device_state WHERE last_seen > ? ORDER BY last_seen DESC LIMIT ?",
+                               (start, _WITNESSES + len(group.onsets))).fetchall()
+        return any(db.execute("SELECT 1 FROM records WHERE imei = ? AND server_time > ? AND server_time <= ? LIMIT 1",
+                              (imei, start, end)).fetchone()
+                   for imei, in witnesses if imei not in group.imeis)
 
     def _onsets(self, db: Connection, now: float) -> list[Onset]:
         """Every failure that began within the lookback: correlated findings and home-network rejects."""

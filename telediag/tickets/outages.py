@@ -210,6 +210,17 @@ def _best_window(points: Sequence[Onset], window_s: float) -> tuple[int, int, in
     return best
 
 
+SILENCES = frozenset({"DEVICE_SILENT"})
+"""Failures that only say nothing arrived: our own downtime looks the same from inside."""
+
+
+def needs_witness(group: Outage) -> bool:
+    """Whether the group is nothing but silences. Then it is an outage only if other devices were heard
+    meanwhile: after a restart every device looks silent since the moment the service stopped, with
+    onsets as clustered as any outage's (:meth:`Incidents.correlate` asks the store)."""
+    return all(onset.source in SILENCES for onset in group.onsets)
+
+
 def outages(onsets: Iterable[Onset], rules: Rules) -> list[Outage]:
     """Per shared key, the groups of at least ``min_devices`` devices whose failures began within one
     window (largest group first). A window has a fixed length: failures spread over hours never chain

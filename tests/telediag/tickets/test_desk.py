@@ -104,6 +104,11 @@ def test_fifty_devices_silent_on_one_operator_make_one_p1_parent(tmp_path: Path,
         record = Record(imei=imei, protocol="teltonika", fix_time=now - HOUR, valid=True,
                         lat=49.5 + (i % 10) * 0.5, lon=14.5 + (i // 10) * 1.5, operator=26003)
         store.commit([RecordBatch(imei, "teltonika", [record], now - HOUR)], flush_state=True)
+    witness = "350000000009999"  # another operator's tracker, heard all along: not the service's own silence
+    for minute in range(0, 60, 5):
+        record = Record(imei=witness, protocol="teltonika", fix_time=now - HOUR + 60 * minute, valid=True,
+                        lat=52.2, lon=21.0, operator=26001)
+        store.commit([RecordBatch(witness, "teltonika", [record], now - HOUR + 60 * minute)], flush_state=True)
     db = store._db
     for i, imei in enumerate(imeis):  # each silent since its one record, an hour ago: their onsets cluster
         evidence = f'{{"onset": "{iso_utc(now - HOUR)}"}}'

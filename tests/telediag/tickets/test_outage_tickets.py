@@ -164,27 +164,42 @@ def test_a_fleet_registered_a_moment_ago_has_no_finding_and_no_outage_at_its_fir
         engine.close()
 
 
-@pytest.mark.parametrize("clustered", [False, True])
+WITNESSES = [f"35000000002{i:04d}" for i in range(3)]
+"""Devices on another operator: whether the service heard anyone while the others fell silent."""
+
+
+@pytest.mark.parametrize("case", ["scattered", "restart", "outage"])
 def test_a_restart_finding_devices_silent_since_long_ago_makes_an_outage_only_if_their_onsets_cluster(
-    store: Store, clustered: bool,
+    store: Store, case: str,
 ) -> None:
+    """A first sweep finds twelve devices silent. Silent since scattered times: no outage. Silent since the
+    moment the service stopped (nobody was heard until it started again): no outage. Silent since one
+    moment while others kept reporting: an outage, from the last records before the silence."""
     register(store, NOW - 30 * 86400)
+    save(store._db, [parse_entry({"imei": imei, "protocol": "teltonika", "account": "Other", "home_country": "PL"})
+                     for imei in WITNESSES], NOW - 30 * 86400, "import")
+    stopped = NOW - 3 * HOUR
     for i, imei in enumerate(IMEIS):
-        last = NOW - 3 * HOUR + 10 * i if clustered else NOW - 11 * HOUR + 50 * MINUTE * i
-        reported(store, imei, last, i)
+        reported(store, imei, stopped + 10 * i if case != "scattered" else NOW - 11 * HOUR + 50 * MINUTE * i, i)
+    witnessed = [stopped - MINUTE, NOW - 30] if case == "restart" else [stopped - MINUTE + 600 * k for k in range(19)]
+    for at in witnessed:
+        for imei in WITNESSES:
+            record = Record(imei=imei, protocol="teltonika", fix_time=at, valid=True, lat=52.2, lon=21.0,
+                            operator=26001)
+            store.commit([RecordBatch(imei, "teltonika", [record], at + 1)], flush_state=True)
     engine = DiagnosticsEngine(store.database, Thresholds())
     desk = TicketDesk(SlaConfig(), TicketsConfig())
     try:
         transitions = engine.sweep(NOW)  # the first sweep after a restart: every device silent at once
     finally:
         engine.close()
-    assert {t.finding.code for t in transitions} == {"DEVICE_SILENT"} and len(transitions) == DEVICES
+    assert {(t.finding.imei, t.finding.code) for t in transitions} == {(imei, "DEVICE_SILENT") for imei in IMEIS}
     desk.on_findings(store._db, transitions, NOW)
     parents = outages_of(store._db)
-    if clustered:
+    if case == "outage":
         [parent] = parents
         [own] = [f for f in parent["findings"] if f["code"] == "MASS_OUTAGE"]
-        assert own["evidence"]["onset"] == iso_utc(NOW - 3 * HOUR + 1)  # the last record before the silence
+        assert own["evidence"]["onset"] == iso_utc(stopped + 1)  # the last record before the silence
         assert len(parent["children"]) == DEVICES
     else:
         assert parents == []
