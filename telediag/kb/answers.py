@@ -27,11 +27,12 @@ from telediag.kb.search import Match, search
 from telediag.kb.text import LANGUAGES, joined
 from telediag.store.database import Connection, transaction
 from telediag.tickets import repository as tickets
+from telediag.tickets.classifier.matcher import asks
 from telediag.tickets.desk import TicketDesk
 from telediag.tickets.incidents import SYSTEM
 from telediag.tickets.model import ACTIVE_STATES, TicketError
 
-THRESHOLD = 0.5
+THRESHOLD = 0.3
 """The confidence (``telediag.kb.search``) from which an article is sent as the answer; tuned on the
 tuning half of the labelled tickets (``tests/telediag/kb/labelled_tickets.jsonl``)."""
 MIN_MATCHED_TERMS = 2
@@ -55,9 +56,14 @@ class Outcome:
     sent: Match | None
 
 
-def confident(matches: Sequence[Match], category: str) -> Match | None:
-    """The article to send for a ticket of ``category`` with these candidates (best first), or None."""
-    if category not in ANSWERED_CATEGORIES or not matches:
+def confident(matches: Sequence[Match], category: str, asked: bool = True) -> Match | None:
+    """The article to send for a ticket of ``category`` with these candidates (best first), or None.
+
+    ``asked``: the ticket asks something (a question sentence). A text that asks nothing and that the
+    classifier only called a how-to by default ("all vans show a wrong speed") is a report, not a
+    question: it is never answered automatically.
+    """
+    if category not in ANSWERED_CATEGORIES or not matches or not asked:
         return None
     best = matches[0]
     enough = len(best.matched) >= MIN_MATCHED_TERMS or (best.findings and best.matched)
@@ -93,7 +99,7 @@ def answer_ticket(db: Connection, desk: TicketDesk, ticket_id: int, now: float) 
     matches = search(db, ticket_text(ticket), _language(ticket), _active_codes(db, ticket_id), CANDIDATES)
     sent = None
     if ticket["origin"] == "customer" and ticket["state"] == "new":
-        sent = confident(matches, ticket["category"])
+        sent = confident(matches, ticket["category"], asks(ticket_text(ticket)))
     with transaction(db):
         for rank, match in enumerate(matches, start=1):
             db.execute(

@@ -215,6 +215,11 @@ def quoted(words: Sequence[str], limit: int = 4) -> str:
     return ", ".join(f'"{w}"' for w in shown[:limit])
 
 
+def asks(text: str, languages: Sequence[Language] = LANGUAGES) -> bool:
+    """Whether the text asks anything: a sentence ending in "?" or starting with a question word."""
+    return any(sentence.question for sentence in _sentences(text or "", languages))
+
+
 def match_text(text: str, languages: Sequence[Language] = LANGUAGES) -> TextMatch:
     """Category and topic from the first rule whose keywords (in ``languages``) appear in ``text``."""
     sentences = _sentences(text or "", languages)
