@@ -340,11 +340,14 @@ class Incidents:
             "JOIN ticket_findings f ON f.ticket_id = t.id AND f.imei = d.imei AND f.code = t.problem "
             f"WHERE t.problem = ? AND t.state IN ({_marks(ACTIVE_STATES)})", (NETWORK_REJECTED, *ACTIVE_STATES),
         ).fetchall()
+        imeis = sorted({imei for _, imei, _ in children})
+        devices = self._devices(db, imeis, set())
+        iccids: dict[str, str] = {}
+        for chunk in _chunks(imeis):
+            iccids.update(db.execute(f"SELECT imei, iccid FROM devices WHERE imei IN ({_marks(chunk)})", chunk))
         for ticket_id, imei, onset in children:
-            devices = self._devices(db, [imei], set())
             device = devices.get(imei, Device(imei))
-            iccid = db.execute("SELECT iccid FROM devices WHERE imei = ?", (imei,)).fetchone()
-            events = self._events(db, imei, (iccid[0] if iccid else None) or "", onset - self.rules.lookback_s)
+            events = self._events(db, imei, iccids.get(imei) or "", onset - self.rules.lookback_s)
             worked, rejects = outages.rejected_since(events, device)
             if worked is None or rejects:
                 continue
