@@ -77,6 +77,11 @@ def _with_html(db: Connection, article: dict[str, Any], role: str) -> dict[str, 
     return {**article, "html": render(article["body"]), "translations": shown}
 
 
+def saved_work(item: dict[str, Any], who: Any, now: float) -> Callable[[Connection], dict[str, Any]]:
+    """The work of saving one article from the console's form (checked as the API checks it)."""
+    return lambda db: _saved(db, [item], actions.by(who), now)
+
+
 async def list_articles(api: ApiBackend, call: Call) -> Reply:
     """``GET /api/v1/kb/articles[?language=&review=true&limit=]``: a customer gets the published ones, in
     ``language`` or else the Accept-Language's."""

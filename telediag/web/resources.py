@@ -39,6 +39,7 @@ from telediag.web.forms import (
     reusable_login_csrf,
 )
 from telediag.web.i18n import LANGUAGE_COOKIE, LANGUAGE_COOKIE_MAX_AGE_S, Languages
+from telediag.web.kb_pages import KbPages
 from telediag.web.outage_pages import OutagePages
 from telediag.web.pages import Pages
 from telediag.web.ratelimit import LoginLimiter
@@ -106,6 +107,7 @@ class WebResource(Resource):
             "accounts": AccountPages(api),
             "outages": OutagePages(api),
             "admin": AdminPages(api),
+            "kb": KbPages(api),
         }
 
     def render(self, request: Request) -> Any:
