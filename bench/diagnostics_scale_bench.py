@@ -100,7 +100,8 @@ def run(devices: int, reporting: int, dsn: str | None) -> dict[str, float]:
         base = tracemalloc.get_traced_memory()[0]
         engine = DiagnosticsEngine(database, thresholds)
         feed = ChangeFeed()
-        engine.changes(feed)
+        while engine.changes(feed):  # the registry import, read once as at a first start
+            pass
         began = time.process_time()
         catch_up = 0
         now = NOW
