@@ -16,11 +16,15 @@ the device sends the packet again. So a command is written only when the device 
 
 Two clocks bound a command: ``max_wait_s`` from submission while it cannot be written (then it
 fails with :class:`CommandNotSent`, never written, so safe to ask again), and its own
-``timeout_s`` from the moment it is written (then it is reported as unanswered). The adapter feeds
-events in (:meth:`frame_received`, :meth:`reply_written`, :meth:`partial_frame`,
-:meth:`answer_received`), writes what :meth:`writable` hands out, calls :meth:`expire` at
-:meth:`next_deadline`, and :meth:`close` when the connection is gone. Every method takes the time
-as an argument; nothing here reads a clock.
+``timeout_s`` from the moment it is written (then it is reported as unanswered).
+
+The adapter feeds what happens in: :meth:`device_awaits` (the replies due and whether a frame is
+half received, read from its own reply queue and codec session right before it asks: that queue
+is the truth, and the per-packet path does no gate work while no command waits) and
+:meth:`answer_received`; it writes
+what :meth:`writable` hands out, calls :meth:`expire` at :meth:`next_deadline`, and :meth:`close`
+when the connection is gone. Every method takes the time as an argument; nothing here reads a
+clock.
 """
 
 from __future__ import annotations
@@ -81,7 +85,7 @@ class CommandGate(Generic[T]):
         self._queue: deque[_Entry[T]] = deque()
         self._outstanding: _Entry[T] | None = None
         self._replies = 0
-        """Frames received whose reply is not written yet."""
+        """Replies the device waits for that are not written yet (as last told)."""
         self._partial = False
 
     # -- what the adapter asks ------------------------------------------------------------------
@@ -173,15 +177,9 @@ class CommandGate(Generic[T]):
 
     # -- what the device does -------------------------------------------------------------------
 
-    def frame_received(self) -> None:
-        """A complete frame arrived whose reply goes out after its commit (the device waits for it)."""
-        self._replies += 1
-
-    def reply_written(self) -> None:
-        """The reply of the oldest frame was written (or dropped with it)."""
-        if self._replies > 0:
-            self._replies -= 1
-
-    def partial_frame(self, held: bool) -> None:
-        """Whether bytes of an incomplete frame are held (only a half-duplex protocol waits on it)."""
-        self._partial = held
+    def device_awaits(self, replies: int, partial_frame: bool) -> None:
+        """What the device waits for now: ``replies`` answers to its frames not yet written (held
+        behind commits), and whether bytes of an incomplete frame are held (which only a
+        half-duplex protocol waits on)."""
+        self._replies = replies
+        self._partial = partial_frame

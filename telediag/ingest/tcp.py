@@ -134,17 +134,14 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
         self.setTimeout(self.factory.idle_timeout_s)  # type: ignore[no-untyped-call]  # TimeoutMixin is unannotated
 
     def dataReceived(self, data: bytes) -> None:
-        gate = self._gate
-        if gate is None:
-            self._receive(data)
-            return
-        self._receiving = True
+        self._receiving = True  # a command asked meanwhile waits until the whole read is decoded
         try:
             self._receive(data)
         finally:
             self._receiving = False
-        gate.partial_frame(getattr(self.session, "buffered", 0) > 0)
-        self._pump_commands()
+            gate = self._gate
+            if gate is not None and not gate.idle:
+                self._pump_commands()
 
     def _receive(self, data: bytes) -> None:
         """Decode ``data`` and act on every message it completes."""
@@ -239,13 +236,10 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
         reply = _PendingReply(message.ack, pipeline.now() if message.records else None)
         self._replies.append(reply)
         gate = self._gate
-        if gate is not None:
-            if message.ack:
-                gate.frame_received()
-            if isinstance(message, CommandResponse):
-                answered = gate.answer_received()
-                if answered is not None:
-                    answered.waiter.callback(message.text)
+        if gate is not None and isinstance(message, CommandResponse):
+            answered = gate.answer_received()
+            if answered is not None:
+                answered.waiter.callback(message.text)
         if message.records:
             committed = pipeline.submit(self.imei, self.protocol_name, message.records)
             committed.addCallbacks(self._committed, self._commit_failed, callbackArgs=(reply,), errbackArgs=(reply,))
@@ -272,8 +266,6 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
             pipeline.connection_changed(login.imei, self.protocol_name, True, self.remote, channel)
         reply = _PendingReply(login.accept)
         self._replies.append(reply)
-        if self._gate is not None and login.accept:
-            self._gate.frame_received()
         self._committed(None, reply)
         return True
 
@@ -283,8 +275,6 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
         gate = self._gate
         while replies and replies[0].ready:
             done = replies.popleft()
-            if gate is not None and done.ack:
-                gate.reply_written()
             if self.transport is not None and self.connected:
                 if done.ack:
                     self.transport.write(done.ack)
@@ -304,8 +294,6 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
         )
         if reply in self._replies:
             self._replies.remove(reply)
-            if self._gate is not None and reply.ack:
-                self._gate.reply_written()  # dropped: the connection closes, the commands fail with it
         if self.connected:
             self.transport.loseConnection()
 
@@ -316,8 +304,6 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
             self._closing = error.close
             reply = _PendingReply(error.reply, close=error.close)
             self._replies.append(reply)
-            if self._gate is not None and error.reply:
-                self._gate.frame_received()
             self._committed(None, reply)
             return not error.close
         if error.reply:
@@ -360,6 +346,8 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
         if gate is None or self._receiving:
             return
         if not self._closing and self.connected:
+            due = sum(1 for reply in self._replies if reply.ack)  # read only while a command waits
+            gate.device_awaits(due, getattr(self.session, "buffered", 0) > 0)
             now = self.factory.reactor.seconds()
             session = cast(CommandSession, self.session)
             while (command := gate.writable(now)) is not None:

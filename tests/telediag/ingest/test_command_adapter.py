@@ -245,3 +245,18 @@ def test_a_protocol_without_commands_says_so() -> None:
 def test_these_protocols_take_commands(name: str) -> None:
     assert codec_spec(name).takes_commands
     assert codec_spec(name).half_duplex is (name == "teltonika")
+
+
+def test_a_command_asked_as_the_device_logs_in_follows_the_login_answer() -> None:
+    rig = Rig()
+    outcome: list[Any] = []
+    changed = rig.pipeline.connection_changed
+
+    def ask_on_connect(imei: str, protocol: str, connected: bool, remote: str | None, channel: Any = None) -> None:
+        changed(imei, protocol, connected, remote, channel)
+        if connected:  # e.g. a queue of commands kept for the device while it was away
+            rig.pipeline.send_command(imei, "getinfo", 30.0).addBoth(outcome.append)
+
+    rig.pipeline.connection_changed = ask_on_connect  # type: ignore[method-assign]
+    rig.conn.dataReceived(teltonika.encode_imei(IMEI))
+    assert rig.take() == teltonika.LOGIN_ACCEPT + teltonika.encode_command("getinfo")

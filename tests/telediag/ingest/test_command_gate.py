@@ -1,4 +1,5 @@
-"""The command gate on its own: events in, the command to write (or the ones that expired) out."""
+"""The command gate on its own: what the device awaits and the commands in, the command to write
+(or the ones that expired) out."""
 
 from __future__ import annotations
 
@@ -20,48 +21,38 @@ def test_a_command_goes_out_at_once_when_the_device_awaits_nothing() -> None:
 
 def test_a_command_arriving_while_an_ack_is_pending_waits_for_it() -> None:
     g = gate()
-    g.frame_received()  # an AVL packet whose ACK waits for its commit
+    g.device_awaits(1, False)  # an AVL packet whose ACK waits for its commit
     g.submit("getinfo", 30.0, now=100.0)
     assert g.writable(100.0) is None
     assert g.device_waiting and g.queued == 1
-    g.reply_written()  # the ACK went out
+    g.device_awaits(0, False)  # the ACK went out
     assert g.writable(100.5) == "getinfo"
 
 
 def test_every_pending_reply_must_be_written_first() -> None:
     g = gate()
-    g.frame_received()
-    g.frame_received()
+    g.device_awaits(2, False)
     g.submit("getinfo", 30.0, now=0.0)
-    g.reply_written()
+    g.device_awaits(1, False)
     assert g.writable(1.0) is None
-    g.reply_written()
+    g.device_awaits(0, False)
     assert g.writable(1.0) == "getinfo"
-
-
-def test_more_written_replies_than_frames_never_go_negative() -> None:
-    g = gate()
-    g.reply_written()
-    g.frame_received()
-    g.submit("x", 30.0, now=0.0)
-    assert g.writable(0.0) is None
 
 
 def test_half_duplex_waits_for_a_half_received_frame() -> None:
     g = gate(half_duplex=True)
-    g.partial_frame(True)
+    g.device_awaits(0, True)
     g.submit("getinfo", 30.0, now=0.0)
     assert g.writable(0.0) is None
-    g.partial_frame(False)
-    g.frame_received()  # the frame completed: now its ACK is due
+    g.device_awaits(1, False)  # the frame completed: now its ACK is due
     assert g.writable(0.0) is None
-    g.reply_written()
+    g.device_awaits(0, False)
     assert g.writable(0.0) == "getinfo"
 
 
 def test_full_duplex_ignores_a_half_received_frame() -> None:
     g = gate(half_duplex=False)
-    g.partial_frame(True)
+    g.device_awaits(0, True)
     g.submit("getinfo", 30.0, now=0.0)
     assert g.writable(0.0) == "getinfo"
 
@@ -81,20 +72,20 @@ def test_one_outstanding_command_at_a_time_in_order() -> None:
 def test_an_answer_with_no_command_outstanding_answers_nothing() -> None:
     g = gate()
     assert g.answer_received() is None
+    g.device_awaits(1, False)
     g.submit("a", 30.0, now=0.0)
-    g.frame_received()
     assert g.answer_received() is None  # "a" was never written
     assert g.queued == 1
 
 
 def test_the_queue_limit_refuses_with_a_clear_error() -> None:
     g = gate(limit=2)
-    g.frame_received()
+    g.device_awaits(1, False)
     g.submit("a", 30.0, now=0.0)
     g.submit("b", 30.0, now=0.0)
     with pytest.raises(CommandQueueFull, match="2 commands already wait.*limit is 2"):
         g.submit("c", 30.0, now=0.0)
-    g.reply_written()
+    g.device_awaits(0, False)
     assert g.writable(0.0) == "a"  # the outstanding one is not counted against the queue
     g.submit("c", 30.0, now=0.0)
     assert g.queued == 2
@@ -102,10 +93,10 @@ def test_the_queue_limit_refuses_with_a_clear_error() -> None:
 
 def test_the_answer_timeout_counts_from_writing() -> None:
     g = gate(wait=60.0)
-    g.frame_received()
+    g.device_awaits(1, False)
     g.submit("a", 5.0, now=0.0)
     assert g.next_deadline() == 60.0  # the wait bound while unwritten
-    g.reply_written()
+    g.device_awaits(0, False)
     assert g.writable(40.0) == "a"
     assert g.next_deadline() == 45.0
     assert g.expire(44.9) == []
@@ -115,7 +106,7 @@ def test_the_answer_timeout_counts_from_writing() -> None:
 
 def test_a_command_the_device_never_lets_through_fails_unsent_after_the_wait_bound() -> None:
     g = gate(wait=10.0)
-    g.frame_received()  # a commit that never completes
+    g.device_awaits(1, False)  # a commit that never completes
     g.submit("a", 30.0, now=0.0)
     g.submit("b", 30.0, now=4.0)
     assert g.expire(9.9) == []
