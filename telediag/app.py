@@ -9,7 +9,10 @@ Its children, by name, in the order they start (each uses only children before i
       mqtt-out     findings and ticket events to the broker (when ``[mqtt] host`` is set)
       webhooks     delivery of the ticket events' outbox    (when ``[webhooks] urls`` are set)
       tickets      ticket automation on its own thread, with the one ticket desk
-      diagnostics  the one diagnostics engine on its own thread: after commits and in a sweep
+      diagnostics  the one diagnostics engine on its own thread: after every input and in a sweep
+      mail-out, notifications, mail-in
+                   e-mail (``telediag.mail.services``): the mail outbox, the notification rules and
+                   the support mail listener (when ``[mail] host`` / ``[mail_intake] listen`` are set)
     mqtt-in      telemetry from the broker                (when ``[mqtt] host`` is set)
     listeners    the device endpoints of ``[listen]``; with ``[ingest] workers`` > 1 the worker
                  processes sharing them (``telediag.ingest.workers``), MQTT ingest in worker 0
@@ -43,6 +46,7 @@ from telediag.ingest.listeners import ListenerService
 from telediag.ingest.mqtt import MqttIngest
 from telediag.ingest.worker import ingest_pipeline
 from telediag.ingest.workers import WorkerPool
+from telediag.mail.services import mail_services, ticket_notify
 from telediag.metrics import Metrics
 from telediag.ordered import OrderedService
 from telediag.outbound.destinations import ticket_notifier
@@ -60,7 +64,8 @@ from telediag.tickets.service import TicketService
 def build_desk(config: Config) -> TicketDesk:
     """The ticket desk with the configured SLA and automation; each ticket event is queued in the
     outbox, in the change's own transaction, for every webhook URL and for MQTT out."""
-    return TicketDesk(config.sla, config.tickets, ticket_notifier(config.webhooks, config.mqtt))
+    return TicketDesk(config.sla, config.tickets,
+                      ticket_notify(config, ticket_notifier(config.webhooks, config.mqtt)))
 
 
 class TelediagService(OrderedService):
@@ -166,6 +171,10 @@ def makeService(config: Config, reactor: Any = None, log_level: str = "info") ->
     diagnostics = add("diagnostics", DiagnosticsService(
         reactor, DiagnosticsEngine(database, config.diagnostics), pipeline,
     ))
+    mail_view = diagnostics.view()  # after diagnostics, so the mail services stop before its connections close
+    for name, service in mail_services(config, reactor, database, desk, mail_view.selfcheck,
+                                       lambda imeis: list(mail_view.findings(imeis, None, True))):
+        add(name, service)
     parent = root
     workers = WorkerPool(config, reactor, log_level, on_fatal=root.fail) if config.ingest.workers > 1 else None
     (workers or store.committer).add_listener(diagnostics.on_commit)

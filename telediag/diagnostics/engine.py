@@ -39,6 +39,7 @@ from telediag.diagnostics.snapshot import DeviceSnapshot, load_snapshot
 from telediag.isolation import each_isolated
 from telediag.store.database import Connection, Database
 from telediag.store.writer import RecordBatch
+from telediag.tickets.outage_lookup import active_outage
 
 APN_PARAMETER = "2001"
 """Teltonika FMB parameter holding the APN (2002/2003 are its user and password)."""
@@ -281,7 +282,8 @@ class DiagnosticsEngine:
         """A fresh self-check (not persisted; the sweep persists)."""
         snapshot = self.snapshot(imei, now)
         verdicts = checks.evaluate(snapshot, self.thresholds)
-        return build_selfcheck(snapshot, verdicts, active_findings(self._db(), imei))
+        db = self._db()
+        return build_selfcheck(snapshot, verdicts, active_findings(db, imei), outage=active_outage(db, imei))
 
     def findings(
         self, imeis: set[str] | None = None, code: str | None = None, active: bool | None = True

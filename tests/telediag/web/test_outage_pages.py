@@ -7,9 +7,10 @@ import re
 import time
 from typing import Any
 
+import orjson
 from twisted.internet import defer
 
-from protocols.record import Record
+from protocols.record import Record, iso_utc
 from telediag.config import SlaConfig, TicketsConfig
 from telediag.diagnostics.findings import Finding, Transition
 from telediag.registry.entries import parse_entry
@@ -27,8 +28,16 @@ SILENT = [f"35000000000{i:04d}" for i in range(4)]
 OPERATOR = 26003
 
 
-def silent(imei: str, at: float) -> Transition:
-    return Transition("raised", Finding(1, imei, "DEVICE_SILENT", True, at, at, 1, {"silent_s": 4000}, None))
+WITNESS = "350000000009999"
+"""A tracker on another network, heard after the others fell silent: the silence is theirs, not ours."""
+
+
+def evidence(onset: float) -> dict[str, Any]:
+    return {"silent_s": 4000, "onset": iso_utc(onset)}
+
+
+def silent(imei: str, at: float, onset: float) -> Transition:
+    return Transition("raised", Finding(1, imei, "DEVICE_SILENT", True, at, at, 1, evidence(onset), None))
 
 
 class OutagePagesTests(RolePagesCase):
@@ -40,17 +49,21 @@ class OutagePagesTests(RolePagesCase):
         store = Store(database_at(self.config.database_path))
         save(store._db, [parse_entry({"imei": imei, "protocol": "teltonika",
                                       "account": ACME if i % 2 else "Gamma Cargo", "vehicle_plate": f"GD {1000 + i}"})
-                         for i, imei in enumerate(SILENT)], self.now, "import")
+                         for i, imei in enumerate(SILENT)], self.now - 86400, "import")
         for i, imei in enumerate(SILENT):  # far apart: only the operator is shared
             record = Record(imei=imei, protocol="teltonika", fix_time=self.now - 7200, valid=True,
                             lat=49.5 + i, lon=14.5 + 2 * i, operator=OPERATOR)
             store.commit([RecordBatch(imei, "teltonika", [record], self.now - 7200)], flush_state=True)
+        onset = self.now - 7200
+        heard = Record(imei=WITNESS, protocol="teltonika", fix_time=onset + 600, valid=True, lat=52.0, lon=21.0)
+        store.commit([RecordBatch(WITNESS, "teltonika", [heard], onset + 600)], flush_state=True)
         db = store._db
         for imei in SILENT:
-            db.execute("INSERT INTO findings (imei, code, first_seen, last_seen) VALUES (?, 'DEVICE_SILENT', ?, ?)",
-                       (imei, self.now - 60, self.now - 60))
+            db.execute("INSERT INTO findings (imei, code, first_seen, last_seen, evidence) "
+                       "VALUES (?, 'DEVICE_SILENT', ?, ?, ?)",
+                       (imei, self.now - 60, self.now - 60, orjson.dumps(evidence(onset)).decode()))
         desk = TicketDesk(SlaConfig(), TicketsConfig(mass_outage_min_devices=3))
-        desk.on_findings(db, [silent(imei, self.now - 60) for imei in SILENT], self.now)
+        desk.on_findings(db, [silent(imei, self.now - 60, onset) for imei in SILENT], self.now)
         [self.parent] = [t for t in repo.list_ids(db) if repo.row(db, t)["problem"] == "MASS_OUTAGE"]
         self.children = repo.children_of(db, self.parent)
         self.other = next(t for t in repo.list_ids(db) if t != self.parent)
