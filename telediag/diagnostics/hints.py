@@ -53,6 +53,33 @@ def apn_hint(protocol: str | None, apn: str | None) -> Text:
               apn=wanted)
 
 
+def server_hint(protocol: str | None, port: int | None, choices: str = "") -> Text:
+    """The command that points the tracker at this service: its address and the port of its protocol.
+
+    The service does not know the address trackers reach it by (NAT, DNS), so the command carries a
+    placeholder for the address the customer was given; the port is the one the service listens on
+    for ``protocol`` (``choices`` names them all when the protocol is not known)."""
+    # Translators: stands in for this service's address (host name or IP), inside a device command.
+    address = N_("<server address>")
+    if port is None:
+        return N_("Set the tracker's server address to this service's address and its port to the one of its "
+                  "protocol ({choices}), over TCP.", choices=choices)
+    if protocol == "teltonika":
+        return N_(
+            "Set the tracker's server address to this service's address and its port to {port}, over TCP: send "
+            "the SMS \"{sms}\" (two spaces first when no SMS login is set), with the address you were given "
+            "for your trackers.", port=port, sms=Text("  setparam 2004:", address, f";2005:{port};2006:0"))
+    if protocol == "gt06":
+        return N_(
+            "Set the tracker's server address to this service's address and its port to {port}: send the SMS "
+            "\"{sms}\" to the tracker's number (some firmware wants \"{sms_with_password}\" with the SMS "
+            "password), with the address you were given for your trackers, then \"{reset}\".", port=port,
+            sms=Text("SERVER,1,", address, f",{port},0#"),
+            sms_with_password=Text("SERVER,666666,1,", address, f",{port},0#"), reset="RESET#")
+    return N_("Set the tracker's server address to this service's address and its port to {port}, over TCP (see "
+              "the tracker's SMS command list), then restart it.", port=port)
+
+
 def _hours(seconds: Any) -> Text:
     try:
         hours = float(seconds) / 3600
