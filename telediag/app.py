@@ -9,11 +9,16 @@ Its children, by name, in the order they start (each uses only children before i
       mqtt-out     findings and ticket events to the broker (when ``[mqtt] host`` is set)
       webhooks     delivery of the ticket events' outbox    (when ``[webhooks] urls`` are set)
       tickets      ticket automation on its own thread, with the one ticket desk
+      fix-proof, sms
+                   fixes sent from tickets judged on their proof, and the SMS fallback of queued
+                   commands (``telediag.commands.services``; sms when ``[sms] url`` is set)
       diagnostics  the one diagnostics engine on its own thread: after every input and in a sweep
       mail-out, notifications, mail-in
                    e-mail (``telediag.mail.services``): the mail outbox, the notification rules and
                    the support mail listener (when ``[mail] host`` / ``[mail_intake] listen`` are set)
     mqtt-in      telemetry from the broker                (when ``[mqtt] host`` is set)
+    commands     queued commands delivered over the connections of this process's listeners
+                 (with ``[ingest] workers`` > 1, each worker runs its own)
     listeners    the device endpoints of ``[listen]``; with ``[ingest] workers`` > 1 the worker
                  processes sharing them (``telediag.ingest.workers``), MQTT ingest in worker 0
     api          the HTTP API and the web console (the same desk, and a view of the same engine)
@@ -38,6 +43,8 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from telediag.api.service import ApiService
+from telediag.commands.delivery import DeliveryService
+from telediag.commands.services import elected_command_services
 from telediag.config import Config, check_available
 from telediag.diagnostics.engine import DiagnosticsEngine
 from telediag.diagnostics.service import DiagnosticsService
@@ -168,6 +175,8 @@ def makeService(config: Config, reactor: Any = None, log_level: str = "info") ->
         add("webhooks", WebhookDeliverer(reactor, database, config.webhooks))
     desk = build_desk(config)
     tickets = add("tickets", TicketService(reactor, database, desk))
+    for name, service in elected_command_services(config, reactor, database, desk.lifecycle):
+        add(name, service)
     diagnostics = add("diagnostics", DiagnosticsService(
         reactor, DiagnosticsEngine(database, config.diagnostics), pipeline,
     ))
@@ -185,6 +194,7 @@ def makeService(config: Config, reactor: Any = None, log_level: str = "info") ->
         metrics = Metrics(config.metrics, reactor, pipeline, store.committer, diagnostics, tickets, config.listen)
         if config.mqtt.ingest_enabled:  # the broker is optional: the listeners do not wait for it
             add("mqtt-in", MqttIngest(reactor, config.mqtt, pipeline))
+        add("commands", DeliveryService(reactor, database, pipeline, config.commands))
         add("listeners", ListenerService(config.listen, config.ingest, pipeline, reactor, metrics))
     else:  # the workers ingest (MQTT in worker 0); their counters come summed through the pool
         metrics = Metrics(config.metrics, reactor, workers.totals, workers.totals.committer, diagnostics, tickets,

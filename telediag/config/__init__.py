@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from telediag.config.commands import CommandsConfig, SmsConfig
 from telediag.config.core import (
     DEFAULT_LISTEN,
     ApiConfig,
@@ -60,6 +61,8 @@ class Config:
     mail: MailConfig = field(default_factory=MailConfig)
     notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
     mail_intake: MailIntakeConfig = field(default_factory=MailIntakeConfig)
+    commands: CommandsConfig = field(default_factory=CommandsConfig)
+    sms: SmsConfig = field(default_factory=SmsConfig)
 
     def __post_init__(self) -> None:
         check_listen(self.listen)

@@ -4,9 +4,10 @@ listening sockets made by the parent (``telediag.ingest.workers``).
 The parent starts ``python -m telediag.ingest.worker`` with the worker's sockets as inherited
 descriptors and writes its plan (the config, its index, which descriptor is which endpoint) as one
 JSON line on its standard input, which then stays open: its end means the parent is gone, and the
-worker stops. The worker runs the store writer and committer, the pipeline and the listeners, plus
-MQTT ingest in worker 0 only; diagnostics, tickets, outbound and the API run in the parent. Once a
-second it sends its counters and the devices that got new data to the parent on descriptor 3.
+worker stops. The worker runs the store writer and committer, the pipeline and the listeners, the
+delivery of queued commands to its own devices, plus MQTT ingest in worker 0 only; diagnostics,
+tickets, outbound and the API run in the parent. Once a second it sends its counters and the
+devices that got new data to the parent on descriptor 3.
 
 SIGTERM (from the parent) stops it the same way as the whole service stops: no more input, the
 queued records committed, then exit. SIGINT is ignored: Ctrl-C in a terminal reaches every process
@@ -166,6 +167,9 @@ class WorkerService(OrderedService):
             from telediag.ingest.mqtt import MqttIngest  # paho only where it is used
 
             children.append(MqttIngest(reactor, config.mqtt, pipeline))
+        from telediag.commands.delivery import DeliveryService  # queued commands to this worker's devices
+
+        children.append(DeliveryService(reactor, store.database, pipeline, config.commands))
         for child in [*children, self.listeners]:
             child.setServiceParent(self)
         self.ready: defer.Deferred[None] = self.listeners.ready.addCallback(self._listening)

@@ -41,16 +41,17 @@ class TreeTests(unittest.TestCase):
 
     def test_children_are_named_in_dependency_order(self) -> None:
         plain = makeService(config_in(self.data_dir), reactor)
-        self.assertEqual([child.name for child in plain], ["store", "elected", "listeners", "api"])
-        self.assertEqual([child.name for child in plain.getServiceNamed("elected")], ["tickets", "diagnostics"])
+        self.assertEqual([child.name for child in plain], ["store", "elected", "commands", "listeners", "api"])
+        self.assertEqual([child.name for child in plain.getServiceNamed("elected")],
+                         ["tickets", "fix-proof", "diagnostics"])
         everything = makeService(config_in(
             self.data_dir, mqtt=MqttSettings(host="127.0.0.1"),
             influxdb=InfluxSettings(url="http://127.0.0.1:8086", org="fleet", bucket="records"),
             webhooks=WebhookConfig(urls=("http://127.0.0.1:9/hooks",), secret="s"),
         ), reactor)
-        self.assertEqual([child.name for child in everything], ["store", "elected", "mqtt-in", "listeners", "api"])
+        self.assertEqual([child.name for child in everything], ["store", "elected", "mqtt-in", "commands", "listeners", "api"])
         self.assertEqual([child.name for child in everything.getServiceNamed("elected")], [
-            "influxdb", "mqtt-out", "webhooks", "tickets", "diagnostics"])
+            "influxdb", "mqtt-out", "webhooks", "tickets", "fix-proof", "diagnostics"])
         self.assertFalse(self.data_dir.joinpath("telediag.sqlite3").exists(), "nothing is opened before start")
 
     def test_one_engine_one_desk_and_one_metrics_for_ingest_and_the_api(self) -> None:
