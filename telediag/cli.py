@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     from telediag.mail.cli import add_mail_parsers
 
     add_mail_parsers(commands, _add_store_options)
+    from telediag.commands.cli import add_commands_parser
+
+    add_commands_parser(commands, _add_store_options)
     return parser
 
 
@@ -284,6 +287,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from telediag.mail.cli import command_mail
 
             return command_mail(config, args, sys.stdout, sys.stderr)
+        if args.command == "commands":
+            from telediag.commands.cli import command_commands
+
+            return command_commands(config, args, sys.stdout, sys.stderr)
         raise UsageError(f"unknown command {args.command}")
     except UsageError as error:
         print(f"telediag: {error}", file=sys.stderr)

@@ -33,6 +33,11 @@ KB_WRITERS = frozenset({"admin", "customer_office", "technical"})
 MAIL_MANAGERS = frozenset({"admin", "customer_office", "customer"})
 """Who manages e-mail contacts and notification rules (``telediag.mail.api``): technical and IT never
 see e-mail addresses."""
+COMMAND_SENDERS = frozenset({"admin", "technical"})
+"""Who sends commands to devices, and fixes from tickets (``telediag.commands.api``)."""
+COMMAND_READERS = frozenset({"admin", "technical", "it", "customer"})
+"""Who reads a device's command history: a customer its own devices' only; never the customer office
+(a device's answers are telemetry)."""
 
 ENDPOINT_ROLES: dict[str, frozenset[str]] = {
     "devices.list": _EVERYONE,
@@ -59,6 +64,9 @@ ENDPOINT_ROLES: dict[str, frozenset[str]] = {
     "kb.gaps": frozenset({"admin", "customer_office", "technical", "it"}),
     **dict.fromkeys(("contacts.list", "contacts.create", "contact.detail", "contact.delete", "rules.list",
                      "rules.create", "rule.detail", "rule.delete"), MAIL_MANAGERS),
+    "device.commands": COMMAND_READERS,
+    "device.commands.create": COMMAND_SENDERS,
+    "ticket.fix": COMMAND_SENDERS,
 }
 CUSTOMER_TICKET_STATES = frozenset({"open"})
 """The one state change a customer may make: reopening (disputing) a resolved or closed ticket."""
