@@ -30,6 +30,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: (item.get_closest_marker("longest") is None, item.get_closest_marker("slow") is None))
 
 
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``-n N`` deals the first tests to the workers one at a time (``tests.xdist_scheduling``), so the
+    longest ones above run side by side; other ``--dist`` modes are xdist's own."""
+    if config.getvalue("dist") != "load":
+        return None
+    from tests.xdist_scheduling import DealtLoadScheduling
+
+    return DealtLoadScheduling(config, log)
+
+
 @pytest.fixture(autouse=True)
 def _stores_on_this_runs_backend(monkeypatch: pytest.MonkeyPatch) -> None:
     """On the PostgreSQL run (``TELEDIAG_TEST_BACKEND=postgresql``), a store the code opens from a
