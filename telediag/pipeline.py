@@ -19,6 +19,7 @@ from twisted.logger import Logger
 
 from protocols.core import ProtocolError
 from protocols.record import Record
+from telediag.ingest.traffic import TrafficLog
 from telediag.plausibility import Bounds, checked_all
 from telediag.repeats import RepeatSummary
 from telediag.store.committer import BatchCommitter
@@ -108,6 +109,7 @@ class Pipeline:
         auto_register: bool = True,
         command_timeout_s: float = 30.0,
         bounds: Bounds = Bounds(),
+        traffic: TrafficLog | None = None,
     ) -> None:
         self._reactor = reactor
         self.command_timeout_s = command_timeout_s
@@ -118,6 +120,8 @@ class Pipeline:
         self.auto_register = auto_register
         self.stats = IngestStats()
         self._channels: dict[str, CommandChannel] = {}
+        self.traffic = TrafficLog() if traffic is None else traffic
+        """The last raw frames of each device, which every adapter appends to (``telediag.ingest.traffic``)."""
 
     def now(self) -> float:
         """Server time from the injected clock."""

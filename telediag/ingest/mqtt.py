@@ -43,6 +43,7 @@ from twisted.python.failure import Failure
 from protocols.core import ProtocolError
 from telediag.config import MqttSettings
 from telediag.ingest.mqtt_schema import PROTOCOL, InvalidTelemetry, parse_telemetry, subscription, topic_imei
+from telediag.ingest.traffic import IN
 from telediag.mqtt_client import MqttClient
 from telediag.pipeline import Pipeline
 
@@ -205,6 +206,7 @@ class MqttIngest(Service):
         except InvalidTelemetry as error:
             self._reject(imei, topic, payload, error, generation, mid, qos)
             return
+        pipeline.traffic.add(imei, decoded_at, IN, "mqtt", topic, payload, records)
         self._in_flight += 1
         committed = pipeline.submit(imei, PROTOCOL, records)
         committed.addCallbacks(
@@ -218,7 +220,9 @@ class MqttIngest(Service):
     ) -> None:
         """Stored as an ingest error and acknowledged: redelivering it would never make it valid."""
         self.stats.invalid += 1
-        self.pipeline.protocol_error(imei, PROTOCOL, topic[:200], ProtocolError(str(error), excerpt=payload))
+        failure = ProtocolError(str(error), excerpt=payload)
+        self.pipeline.traffic.add(imei or topic[:200], self.pipeline.now(), IN, "mqtt", topic[:200], payload, failure)
+        self.pipeline.protocol_error(imei, PROTOCOL, topic[:200], failure)
         self._ack(generation, mid, qos)
 
     def _ack(self, generation: int, mid: int, qos: int) -> bool:

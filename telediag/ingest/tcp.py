@@ -35,6 +35,7 @@ from twisted.python.failure import Failure
 
 from protocols.core import CommandResponse, Login, Message, ProtocolError
 from protocols.registry import CodecSpec, CommandSession, StreamSession
+from protocols.sniff import SNIFF_BYTES, Detection, note, sniff
 from telediag.ingest.command_gate import (
     CommandDisconnected,
     CommandError,
@@ -43,6 +44,7 @@ from telediag.ingest.command_gate import (
     CommandQueueFull,
     Expired,
 )
+from telediag.ingest.traffic import IN, OUT, Entry
 from telediag.pipeline import Pipeline
 
 MAX_ERRORS_PER_CHUNK = 256
@@ -116,6 +118,13 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
         self._frame_timer: IDelayedCall | None = None
         """The deadline of the incomplete frame the session holds, or None."""
         self._abort_timer: IDelayedCall | None = None
+        self.traffic_key = "?"
+        """Whose frames these are in the traffic log: the IMEI, else the one claimed, else the remote address."""
+        self._entry: Entry | None = None
+        """The traffic entry of the read being decoded (what it decoded to is set on it)."""
+        self._head: bytes | None = b""
+        """The connection's first bytes until it identifies, for wrong-protocol detection; None once sniffed."""
+        self._detection: Detection | None = None
 
     @property
     def protocol_name(self) -> str:
@@ -131,14 +140,20 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
     def connectionMade(self) -> None:
         peer = self.transport.getPeer()
         self.remote = f"{getattr(peer, 'host', '?')}:{getattr(peer, 'port', '?')}"
+        self.traffic_key = self.remote
         self.setTimeout(self.factory.idle_timeout_s)  # type: ignore[no-untyped-call]  # TimeoutMixin is unannotated
 
     def dataReceived(self, data: bytes) -> None:
         self._receiving = True  # a command asked meanwhile waits until the whole read is decoded
+        self._entry = self.factory.pipeline.traffic.add(
+            self.traffic_key, self.factory.reactor.seconds(), IN, "tcp", self.remote, data)
+        if self.imei is None and self._head is not None and len(self._head) < SNIFF_BYTES:
+            self._head += data[:SNIFF_BYTES - len(self._head)]
         try:
             self._receive(data)
         finally:
             self._receiving = False
+            self._entry = None
             gate = self._gate
             if gate is not None and not gate.idle:
                 self._pump_commands()
@@ -154,6 +169,8 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
             failed = False
             try:
                 messages = session.feed(data)
+                if data and self._entry is not None:
+                    self._entry[6] = messages  # what the read decoded to, summarised when read
             except ProtocolError as error:
                 if not self._protocol_error(error):
                     return
@@ -257,11 +274,13 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
             )
         if not pipeline.identify(login.imei, self.protocol_name):
             if login.reject is not None:
-                self.transport.write(login.reject)
+                self._write(login.reject, "login refused")
             self.transport.loseConnection()
             return False
         if self.imei is None:
             self.imei = login.imei
+            self.factory.pipeline.traffic.rekey(self.traffic_key, login.imei)
+            self.traffic_key = login.imei
             channel = self if self._gate is not None else None
             pipeline.connection_changed(login.imei, self.protocol_name, True, self.remote, channel)
         reply = _PendingReply(login.accept)
@@ -277,7 +296,7 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
             done = replies.popleft()
             if self.transport is not None and self.connected:
                 if done.ack:
-                    self.transport.write(done.ack)
+                    self._write(done.ack, "reply")
                 if done.decoded_at is not None:
                     self.factory.pipeline.ack_sent(self.protocol_name, done.decoded_at)
                 if done.close:
@@ -297,9 +316,48 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
         if self.connected:
             self.transport.loseConnection()
 
+    def _write(self, data: bytes, what: str) -> None:
+        """Send ``data`` and keep it in the traffic log as ``what`` it is."""
+        self.factory.pipeline.traffic.add(self.traffic_key, self.factory.reactor.seconds(), OUT, "tcp", self.remote,
+                                          data, what)
+        self.transport.write(data)
+
+    def _wrong_protocol(self, error: ProtocolError) -> ProtocolError:
+        """On the first error of a connection not identified, try its first bytes on every other codec;
+        an error of a connection found speaking another protocol says so (``protocols.sniff``)."""
+        if self._head is not None and self.imei is None:
+            head, self._head = self._head, None
+            detection = sniff(head, self.protocol_name)
+            if detection is not None:
+                self._detection = detection
+                traffic = self.factory.pipeline.traffic
+                traffic.detected(self.factory.reactor.seconds(), self.protocol_name, "tcp", self.remote, detection,
+                                 head)
+                if detection.imei:
+                    traffic.rekey(self.traffic_key, detection.imei)
+                    self.traffic_key = detection.imei
+                    self.log.info("{remote} speaks {detected} on the {protocol} port (device {imei})",
+                                  remote=self.remote, detected=detection.protocol, protocol=self.protocol_name,
+                                  imei=detection.imei)
+                error = ProtocolError(f"{note(detection, self.protocol_name)}: {error}", reply=error.reply,
+                                      close=error.close, excerpt=error.excerpt or head)
+        elif self._detection is not None:
+            error = ProtocolError(f"{note(self._detection, self.protocol_name)}: {error}", reply=error.reply,
+                                  close=error.close, excerpt=error.excerpt)
+        return error
+
     def _protocol_error(self, error: ProtocolError) -> bool:
         """Count and log the error, answer as the codec advises; False when closing."""
-        self.factory.pipeline.protocol_error(self.imei, self.protocol_name, self.remote, error)
+        if self.imei is None:
+            error = self._wrong_protocol(error)
+        entry = self._entry
+        if entry is not None and entry[6] is None:
+            entry[6] = error
+        else:
+            self.factory.pipeline.traffic.add(self.traffic_key, self.factory.reactor.seconds(), IN, "tcp",
+                                              self.remote, b"", error)
+        claimed = self._detection.imei if self._detection is not None else None
+        self.factory.pipeline.protocol_error(self.imei or claimed, self.protocol_name, self.remote, error)
         if self._replies:  # answers go out in request order: behind the ACKs still waiting for commits
             self._closing = error.close
             reply = _PendingReply(error.reply, close=error.close)
@@ -307,7 +365,7 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
             self._committed(None, reply)
             return not error.close
         if error.reply:
-            self.transport.write(error.reply)
+            self._write(error.reply, "error reply")
         if error.close:
             self.transport.loseConnection()
             return False
@@ -357,7 +415,7 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
                     gate.withdraw(command)
                     command.waiter.errback(error)
                     continue
-                self.transport.write(data)
+                self._write(data, f"command {command.text[:80]!r}")
         self._time_commands()
 
     def _time_commands(self) -> None:
