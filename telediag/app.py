@@ -51,6 +51,7 @@ from telediag.diagnostics.service import DiagnosticsService
 from telediag.election import ElectedService, election_lock
 from telediag.ingest.listeners import ListenerService
 from telediag.ingest.mqtt import MqttIngest
+from telediag.ingest.traffic_source import LocalTraffic
 from telediag.ingest.worker import ingest_pipeline
 from telediag.ingest.workers import WorkerPool
 from telediag.mail.services import mail_services, ticket_notify
@@ -201,6 +202,7 @@ def makeService(config: Config, reactor: Any = None, log_level: str = "info") ->
                           config.listen)
         workers.watch(metrics)
         add("listeners", workers)
-    add("api", ApiService(config, reactor, diagnostics.view(), desk=desk, metrics=metrics))
+    traffic = workers if workers is not None else LocalTraffic(pipeline.traffic, store.registered)
+    add("api", ApiService(config, reactor, diagnostics.view(), desk=desk, metrics=metrics, traffic=traffic))
     return root
 
