@@ -20,6 +20,7 @@ from twisted.python.threadpool import ThreadPool
 from telediag.api.pseudonyms import Pseudonymiser
 from telediag.api.views import DiagnosticsView
 from telediag.config import Config
+from telediag.ingest.traffic_source import TrafficSource
 from telediag.metrics import Metrics
 from telediag.store.database import Connection, open_database
 from telediag.store.reader import Reader
@@ -43,6 +44,7 @@ class ApiBackend:
     def __init__(
         self, config: Config, reactor: Any, diagnostics: DiagnosticsView, pseudonyms: Pseudonymiser,
         read_threads: int = READ_THREADS, desk: TicketDesk | None = None, metrics: Metrics | None = None,
+        traffic: TrafficSource | None = None,
     ) -> None:
         self.config = config
         self.database = open_database(config.store)
@@ -54,6 +56,8 @@ class ApiBackend:
         """The ticket desk, when tickets are served."""
         self.metrics = metrics if metrics is not None else Metrics(config.metrics, reactor)
         """What ``/metrics`` reports; without ingest in the process, the store gauges alone."""
+        self.traffic = traffic
+        """The ingest processes' raw traffic (``telediag.ingest.traffic_source``); None: no ingest here."""
         self._read_pool = ThreadPool(read_threads, read_threads, name="telediag-api-read")
         self._local = threading.local()
         self._readers: list[Reader] = []

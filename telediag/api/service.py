@@ -28,6 +28,7 @@ from telediag.api.pseudonyms import Pseudonymiser, load_or_create_secret
 from telediag.api.resources import ApiResource
 from telediag.api.views import DiagnosticsView
 from telediag.config import Config
+from telediag.ingest.traffic_source import TrafficSource
 from telediag.metrics import Metrics
 from telediag.store.permissions import private_directory
 from telediag.tickets.desk import TicketDesk
@@ -48,9 +49,10 @@ class ApiService(Service):
 
     def __init__(
         self, config: Config, reactor: Any, diagnostics: DiagnosticsView, read_threads: int = READ_THREADS,
-        desk: TicketDesk | None = None, metrics: Metrics | None = None,
+        desk: TicketDesk | None = None, metrics: Metrics | None = None, traffic: TrafficSource | None = None,
     ) -> None:
         self.desk = desk
+        self.traffic = traffic
         self.metrics = metrics
         self.config = config
         self.reactor = reactor
@@ -68,7 +70,7 @@ class ApiService(Service):
         private_directory(config.store.data_dir)
         pseudonyms = Pseudonymiser(load_or_create_secret(config.store.data_dir))
         backend = ApiBackend(config, self.reactor, self.diagnostics, pseudonyms, self.read_threads,
-                             desk=self.desk, metrics=self.metrics)
+                             desk=self.desk, metrics=self.metrics, traffic=self.traffic)
         backend.start()
         self.backend = backend
         site = Site(

@@ -19,7 +19,7 @@ messages, the error, or a label for what we sent). Hex and summaries are made on
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from typing import Any
 
 from protocols.core import CommandResponse, Login, ProtocolError, Report
@@ -151,16 +151,18 @@ class TrafficLog:
                 break
         return found
 
-    def query(self, request: dict[str, Any]) -> dict[str, Any]:
+    def query(self, request: dict[str, Any], registered: Container[str] = ()) -> dict[str, Any]:
         """What the API asks an ingest process for, answered as JSON-ready builtins (the same over the
-        workers' pipe as in one process): ``{"device": key, "limit": n}`` or ``{"senders": true}``."""
+        workers' pipe as in one process): ``{"device": key, "limit": n}`` or ``{"senders": n}`` (the
+        unknown ones: addresses, and IMEIs not in ``registered``)."""
         if "device" in request:
             key = str(request["device"])
             limit = request.get("limit")
             return {"frames": self.frames(key, int(limit) if limit is not None else None),
                     "detections": self.detections(key)}
-        return {"senders": self.senders(None), "detections": self.detections(),
-                "imeis": [key for key in self._rings if not is_address(key)]}
+        limit = int(request.get("senders") or SENDERS)
+        return {"senders": self.senders(lambda imeis: {i for i in imeis if i not in registered}, limit),
+                "detections": self.detections()[-limit:]}
 
 
 def is_address(key: str) -> bool:

@@ -22,7 +22,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,7 @@ from telediag.config import Config, parse_config
 from telediag.ingest.listeners import ListenerService
 from telediag.ingest.reports import make_report
 from telediag.ingest.sockets import Inherited
+from telediag.ingest.traffic import TrafficLog
 from telediag.ordered import OrderedService
 from telediag.pipeline import Pipeline
 from telediag.store.service import StoreService
@@ -95,12 +96,34 @@ def ingest_pipeline(config: Config, store: StoreService, reactor: Any) -> Pipeli
                     ingest.bounds)
 
 
+MAX_REQUEST_LINE = 64 * 1024
+"""A request line from the parent longer than this is dropped (requests are a few dozen bytes)."""
+
+
 class ParentLink(protocol.Protocol):
     """The pipes to the parent: reports out on descriptor 3; the end of standard input means the
-    parent is gone."""
+    parent is gone. Standard input also brings the parent's traffic requests, one JSON line each
+    (``{"traffic": request, "id": n}``), answered on descriptor 3 from ``traffic``."""
 
     def __init__(self, parent_gone: Any) -> None:
         self.parent_gone = parent_gone
+        self.traffic: TrafficLog | None = None
+        self.registered: Container[str] = ()
+        self._buffer = b""
+
+    def dataReceived(self, data: bytes) -> None:
+        lines = (self._buffer + data).split(b"\n")
+        self._buffer = lines.pop()
+        if len(self._buffer) > MAX_REQUEST_LINE:
+            self._buffer = b""
+        for line in lines:
+            try:
+                message = json.loads(line)
+                request, ident = message["traffic"], message["id"]
+            except (ValueError, KeyError, TypeError):
+                continue
+            answer = self.traffic.query(request, self.registered) if self.traffic is not None else None
+            self.send({"traffic": {"id": ident, "answer": answer}})
 
     def send(self, message: Mapping[str, Any]) -> None:
         """One JSON line to the parent."""
@@ -160,6 +183,7 @@ class WorkerService(OrderedService):
         self.link = link
         store = StoreService(config.store, reactor, fresh_start=False)
         pipeline = ingest_pipeline(config, store, reactor)
+        link.traffic, link.registered = pipeline.traffic, store.registered
         inherited = {(s.protocol, s.endpoint): Inherited(s.fd, s.family) for s in plan.sockets}
         self.listeners = ListenerService(config.listen, config.ingest, pipeline, reactor, inherited=inherited)
         children: list[Service] = [Reporter(plan.index, link, pipeline, self.listeners, reactor, plan.report_s), store]

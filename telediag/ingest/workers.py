@@ -50,6 +50,20 @@ MAX_REPORT_LINE = 16 * 1024 * 1024
 """A worker's report line longer than this is a fault: the worker is stopped (and restarted)."""
 
 
+TRAFFIC_TIMEOUT_S = 5.0
+"""How long the parent waits for the workers' answers about raw traffic; one that is late is left out."""
+
+
+class _TrafficQuestion:
+    """One traffic question to the workers: whose answers are still awaited, and what came."""
+
+    def __init__(self, asked: Sequence[int]) -> None:
+        self.answers: dict[int, dict[str, Any] | None] = dict.fromkeys(asked)
+        self.waiting = set(asked)
+        self.answered: defer.Deferred[list[dict[str, Any] | None]] = defer.Deferred()
+        self.timer: Any = None
+
+
 @dataclass
 class RestartBudget:
     """At most ``limit`` restarts within any ``window_s``; one more means the worker cannot run."""
@@ -105,6 +119,15 @@ class WorkerProcess(protocol.ProcessProtocol):
                 self.pool.worker_ready(self)
             elif "report" in message:
                 self.pool.worker_report(self.index, message["report"])
+            elif "traffic" in message:
+                self.pool.traffic_answer(self.index, message["traffic"])
+
+    def ask(self, line: bytes) -> bool:
+        """Write a request line to the worker's standard input; False when it is not running."""
+        if self.transport is None or self.transport.pid is None:
+            return False
+        self.transport.writeToChild(0, line)
+        return True
 
     def signal(self, name: str) -> None:
         """Send ``SIG<name>`` unless the worker already ended."""
@@ -157,6 +180,9 @@ class WorkerPool(Service):
         self._pending: dict[int, Any] = {}
         self._ready_timer: Any = None
         self._stopping = False
+        self._asked: dict[int, _TrafficQuestion] = {}
+        self._next_question = 0
+        self.traffic_timeout_s = TRAFFIC_TIMEOUT_S
 
     def add_listener(self, listener: CommitListener) -> None:
         """Call ``listener(changes, 0)`` with a record-less batch per device the workers committed data of."""
@@ -239,6 +265,41 @@ class WorkerPool(Service):
                     listener(changes, 0)
                 except Exception:
                     self.log.failure("worker commit listener failed")
+
+    def ask_traffic(self, request: dict[str, Any]) -> defer.Deferred[list[dict[str, Any] | None]]:
+        """Ask every running worker about its raw traffic (``TrafficLog.query``); each answer, or None
+        for a worker that did not answer within ``traffic_timeout_s`` (``telediag.ingest.traffic_source``)."""
+        self._next_question += 1
+        ident = self._next_question
+        line = json.dumps({"traffic": request, "id": ident}).encode() + b"\n"
+        asked = [index for index, worker in sorted(self.workers.items()) if worker.ask(line)]
+        question = _TrafficQuestion(asked)
+        if not asked:
+            return defer.succeed([])
+        self._asked[ident] = question
+        question.timer = self.reactor.callLater(self.traffic_timeout_s, self._traffic_done, ident)
+        return question.answered
+
+    def traffic_answer(self, index: int, message: dict[str, Any]) -> None:
+        """Worker ``index`` answered a traffic question."""
+        ident = message.get("id")
+        if not isinstance(ident, int):
+            return
+        question = self._asked.get(ident)
+        if question is None or index not in question.answers:
+            return
+        question.answers[index] = message.get("answer")
+        question.waiting.discard(index)
+        if not question.waiting:
+            self._traffic_done(ident)
+
+    def _traffic_done(self, ident: int) -> None:
+        question = self._asked.pop(ident, None)
+        if question is None:
+            return
+        if question.timer is not None and question.timer.active():
+            question.timer.cancel()
+        question.answered.callback(list(question.answers.values()))
 
     def worker_ended(self, worker: WorkerProcess, reason: BaseException) -> None:
         """A worker exited: restart it, or give up on the node."""

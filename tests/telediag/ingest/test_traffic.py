@@ -106,7 +106,8 @@ def test_a_query_answers_in_builtins() -> None:
     log.add(IMEI, T0, IN, "tcp", "10.0.0.1:5000", b"a", [Login(IMEI, None, None)])
     answer = log.query({"device": IMEI, "limit": 5})
     assert answer["frames"][0]["summary"] == f"login {IMEI}" and answer["detections"] == []
-    assert log.query({"senders": True})["imeis"] == [IMEI]
+    assert log.query({"senders": 10}, registered={IMEI})["senders"] == []  # a registered device is known
+    assert [s["key"] for s in log.query({"senders": 10})["senders"]] == [IMEI]
 
 
 def test_limits_are_at_least_one() -> None:
