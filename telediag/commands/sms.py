@@ -63,6 +63,7 @@ class SmsSender(Service):
         self._loop.clock = self.clock
         self._polling: Deferred[int] | None = None
         self._requests: set[Deferred[Any]] = set()
+        self._stopping = False
 
     def startService(self) -> None:
         Service.startService(self)
@@ -70,6 +71,7 @@ class SmsSender(Service):
 
     def stopService(self) -> Deferred[None]:
         Service.stopService(self)
+        self._stopping = True
         if self._loop.running:
             self._loop.stop()
         for request in list(self._requests):
@@ -107,7 +109,7 @@ class SmsSender(Service):
         due = yield self.worker.run(queue.due_for_sms, now, self.config.delay_s, BATCH)
         taken = 0
         for command_id, imei, text, msisdn in due:
-            if not self.running:
+            if self._stopping:
                 break
             lease = self.config.timeout_s + 60.0
             if not (yield self.worker.run(queue.claim_sms, command_id, self.node, self.clock.seconds(), lease)):
