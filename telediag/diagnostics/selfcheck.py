@@ -16,6 +16,7 @@ from telediag.diagnostics.catalogue import CHECK_IDS, FINDINGS, codes_of_check
 from telediag.diagnostics.checks import Verdicts
 from telediag.diagnostics.findings import Finding
 from telediag.diagnostics.hints import hint, readable_time
+from telediag.diagnostics.ladder import CONNECTION_RUNGS, Ladder, connection_ladder
 from telediag.diagnostics.snapshot import DeviceSnapshot
 from telediag.diagnostics.wording import ENGLISH, N_, Catalogue, Message, Nn_, Text, said
 
@@ -158,28 +159,47 @@ def _outage_detail(outage: Mapping[str, Any]) -> Text:
         "the tracker itself is not at fault.", since=since)
 
 
+def _outage_hint(outage: Mapping[str, Any]) -> Text:
+    return N_(
+        "Nothing to do on the tracker or in the vehicle: we are following the outage with the operator "
+        "(ticket {ticket}). The tracker sends what it stored once the network works again.",
+        ticket=outage.get("ticket_id"))
+
+
 def _outage_check(outage: Mapping[str, Any]) -> dict[str, Any]:
     """The connectivity line of a device that is part of a mass outage: the operator's fault, not the
     tracker's, and nothing for the customer to do."""
     return {
         "id": "connectivity", "status": FINDINGS["MASS_OUTAGE"].status, "title": _TITLES["connectivity"],
-        "detail": _outage_detail(outage),
-        "hint": N_(
-            "Nothing to do on the tracker or in the vehicle: we are following the outage with the operator "
-            "(ticket {ticket}). The tracker sends what it stored once the network works again.",
-            ticket=outage.get("ticket_id")),
+        "detail": _outage_detail(outage), "hint": _outage_hint(outage),
         "finding": "MASS_OUTAGE", "evidence": dict(outage),
     }
 
 
+def _with_ladder(check: dict[str, Any], ladder: Ladder) -> dict[str, Any]:
+    """The connection line told by the ladder's first broken rung, when that rung explains why the
+    tracker does not report (the SIM, the network, the data session, the server address, the protocol):
+    more specific than "nothing received". Its finding, if any, stays."""
+    broken = ladder.broken
+    if broken is not None and broken.id in CONNECTION_RUNGS:
+        return {**check, "status": "fail", "detail": broken.detail, "hint": broken.hint}
+    tcp = next(rung for rung in ladder.rungs if rung.id == "tcp")
+    if tcp.status == "unknown" and check["status"] == "ok":  # not heard yet: not "reports regularly"
+        return {**check, "status": "unknown", "detail": tcp.detail, "hint": None}
+    return check
+
+
 def build_selfcheck(
     snapshot: DeviceSnapshot, verdicts: Verdicts, stored: Mapping[str, Finding],
-    outage: Mapping[str, Any] | None = None,
+    outage: Mapping[str, Any] | None = None, ports: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
-    """The DESIGN.md self-check document for one device.
+    """The DESIGN.md self-check document for one device, with its connection ladder (``ladder``: the
+    rungs from the SIM card to a right clock, and the first broken one as the verdict).
 
     ``outage`` (from :func:`telediag.tickets.outage_lookup.active_outage`) says the device is part of
-    a mass outage being worked on: its connectivity line then tells the customer so.
+    a mass outage being worked on: its connectivity line then tells the customer so. ``ports`` are the
+    TCP ports of the ``[listen]`` table (:func:`telediag.diagnostics.ladder.listen_ports`) the ladder
+    names when the tracker must be pointed at this service; the default table's when not given.
     """
     checks: list[dict[str, Any]] = []
     for check_id in CHECK_IDS:
@@ -206,9 +226,13 @@ def build_selfcheck(
         else:
             checks.append({"id": check_id, "status": "unknown", "title": _TITLES[check_id],
                            "detail": _UNKNOWN[check_id], "hint": None, "finding": None, "evidence": None})
+    ladder = connection_ladder(snapshot, verdicts, snapshot.now, ports,
+                               _outage_hint(outage) if outage is not None else None)
+    checks = [_with_ladder(check, ladder) if check["id"] == "connection" else check for check in checks]
     statuses = {check["status"] for check in checks}
-    overall = "problem" if "fail" in statuses else "attention" if "warn" in statuses else "ok"
-    return {"imei": snapshot.imei, "checked_at": iso_utc(snapshot.now), "overall": overall, "checks": checks}
+    overall = "problem" if "fail" in statuses or ladder.verdict else "attention" if "warn" in statuses else "ok"
+    return {"imei": snapshot.imei, "checked_at": iso_utc(snapshot.now), "overall": overall, "checks": checks,
+            "ladder": ladder.as_dict()}
 
 
 def translate_selfcheck(result: Mapping[str, Any], catalogue: Catalogue) -> dict[str, Any]:
@@ -217,9 +241,16 @@ def translate_selfcheck(result: Mapping[str, Any], catalogue: Catalogue) -> dict
     A copy; every other key and value is unchanged, so it can go through the API's role filter like
     the original (translate first: the filter copies texts it masks into plain strings).
     """
-    checks = [{key: said(value, catalogue) if key in ("title", "detail", "hint") else value
-               for key, value in check.items()} for check in result.get("checks", ())]
-    return {**result, "checks": checks}
+    checks = [_said_texts(check, catalogue) for check in result.get("checks", ())]
+    translated = {**result, "checks": checks}
+    ladder = result.get("ladder")
+    if isinstance(ladder, Mapping):
+        translated["ladder"] = {**ladder, "rungs": [_said_texts(rung, catalogue) for rung in ladder.get("rungs", ())]}
+    return translated
+
+
+def _said_texts(line: Mapping[str, Any], catalogue: Catalogue) -> dict[str, Any]:
+    return {key: said(value, catalogue) if key in ("title", "detail", "hint") else value for key, value in line.items()}
 
 
 # Translators: the self-check's verdict in a terminal, in "Tracker {imei}: {overall} (checked ...)".
@@ -237,4 +268,19 @@ def render_text(result: Mapping[str, Any], catalogue: Catalogue = ENGLISH) -> st
         lines.append(f"[{marks[check['status']]}] {title}: {detail}")
         if check["hint"]:
             lines.append("       " + said(N_("What to do: {hint}", hint=check["hint"]), catalogue))
+    ladder = result.get("ladder")
+    if ladder:
+        lines += ["", said(_ladder_heading(ladder.get("verdict")), catalogue)]
+        for number, rung in enumerate(ladder["rungs"], 1):
+            mark = ">>" if rung["id"] == ladder.get("verdict") else "  "
+            title, detail = said(rung["title"], catalogue), said(rung["detail"], catalogue)
+            lines.append(f"{mark} {number}. [{marks[rung['status']]}] {title}: {detail}")
+            if rung["id"] == ladder.get("verdict") and rung["hint"]:
+                lines.append("          " + said(N_("What to do: {hint}", hint=rung["hint"]), catalogue))
     return "\n".join(lines) + "\n"
+
+
+def _ladder_heading(verdict: str | None) -> Text:
+    if verdict is None:
+        return N_("Connection ladder: every step from the SIM card to the clock works or cannot be judged.")
+    return N_("Connection ladder: the data stops at the step marked >>.")
