@@ -39,6 +39,10 @@ COMMAND_READERS = frozenset({"admin", "technical", "it", "customer"})
 """Who reads a device's command history: a customer its own devices' only; never the customer office
 (a device's answers are telemetry)."""
 
+TRAFFIC_READERS = frozenset({"admin", "technical", "it"})
+"""Who reads raw traffic (``telediag.api.traffic_handlers``): bytes as devices sent them, for the people
+who diagnose devices and the platform."""
+
 ENDPOINT_ROLES: dict[str, frozenset[str]] = {
     "devices.list": _EVERYONE,
     "devices.create": frozenset({"admin", "customer_office", "technical"}),
@@ -67,6 +71,8 @@ ENDPOINT_ROLES: dict[str, frozenset[str]] = {
     "device.commands": COMMAND_READERS,
     "device.commands.create": COMMAND_SENDERS,
     "ticket.fix": COMMAND_SENDERS,
+    "device.traffic": TRAFFIC_READERS,
+    "traffic.unknown": TRAFFIC_READERS,
 }
 CUSTOMER_TICKET_STATES = frozenset({"open"})
 """The one state change a customer may make: reopening (disputing) a resolved or closed ticket."""

@@ -27,6 +27,7 @@ from telediag.api.jsonio import encode, response_headers
 from telediag.api.kb_handlers import KB_HANDLERS, KB_ROUTES
 from telediag.api.params import Query
 from telediag.api.ticket_handlers import TICKET_HANDLERS, TICKET_ROUTES
+from telediag.api.traffic_handlers import TRAFFIC_HANDLERS, TRAFFIC_ROUTES
 from telediag.commands.api import COMMAND_HANDLERS, COMMAND_ROUTES
 from telediag.mail.api import MAIL_HANDLERS, MAIL_ROUTES
 from telediag.store.database import UNAVAILABLE_ERRORS
@@ -45,6 +46,7 @@ ROUTES: tuple[tuple[tuple[str, ...], dict[str, str]], ...] = (
     *TICKET_ROUTES,
     *KB_ROUTES,
     *MAIL_ROUTES,
+    *TRAFFIC_ROUTES,
     *COMMAND_ROUTES,
 )
 """Path pattern -> method -> endpoint name (the names ``policy.ENDPOINT_ROLES`` and ``HANDLERS`` use)."""
@@ -120,7 +122,7 @@ class ApiResource(Resource):
                 call.principal = await self.api.read(_authenticate, token)
                 policy.check_allowed(call.principal, endpoint)
             handler = (HANDLERS.get(endpoint) or TICKET_HANDLERS.get(endpoint) or MAIL_HANDLERS.get(endpoint)
-                       or COMMAND_HANDLERS.get(endpoint) or KB_HANDLERS[endpoint])
+                       or COMMAND_HANDLERS.get(endpoint) or TRAFFIC_HANDLERS.get(endpoint) or KB_HANDLERS[endpoint])
             reply = await handler(self.api, call)
             if reply.content_type is not None:  # ready bytes (Prometheus text), not a JSON body
                 return reply.status, reply.body, {"Content-Type": reply.content_type}

@@ -124,7 +124,8 @@ class TrafficLog:
     def detections(self, key: str | None = None) -> list[dict[str, Any]]:
         """Wrong-protocol detections, oldest first; of one device or source when ``key`` is given."""
         found = [d for d in self._detections if key is None or key in (d["imei"], d["remote"])]
-        return [{**d, "at": iso_utc(d["at"]), "data": None, "hex": d["data"].hex()} for d in found]
+        return [{**{k: v for k, v in d.items() if k != "data"}, "at": iso_utc(d["at"]), "hex": d["data"].hex()}
+                for d in found]
 
     def senders(self, unknown: Callable[[Iterable[str]], set[str]] | None = None,
                 limit: int = SENDERS) -> list[dict[str, Any]]:
