@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from protocols.record import iso_utc
+from protocols.sniff import noted
 from telediag.config import Thresholds
 from telediag.diagnostics import clock, geography
 from telediag.diagnostics.geodesy import haversine_m
@@ -356,10 +357,13 @@ def check_protocol(s: DeviceSnapshot, t: Thresholds) -> Verdicts:
     """Frames the server could not decode, more than a stray one."""
     if s.errors_in_window < t.protocol_error_min:
         return {"PROTOCOL_ERRORS": None}
+    wrong = noted((s.last_error or {}).get("message"))  # frames of another protocol: which, and its port
     return {"PROTOCOL_ERRORS": {
         "errors_last_hour": s.errors_in_window, "window_s": t.protocol_error_window_s,
         "last_error": (s.last_error or {}).get("message"), "excerpt": (s.last_error or {}).get("excerpt"),
         "protocol": s.protocol, "onset": iso_utc(getattr(s, "first_error_at", None)),
+        **({"detected_protocol": wrong.protocol, "detected_port": wrong.default_port,
+            "port_protocol": wrong.port_protocol} if wrong is not None else {}),
     }}
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from protocols.sniff import display_name, noted
 from telediag.diagnostics.wording import N_, Text
 
 
@@ -78,6 +79,22 @@ def server_hint(protocol: str | None, port: int | None, choices: str = "") -> Te
             sms_with_password=Text("SERVER,666666,1,", address, f",{port},0#"), reset="RESET#")
     return N_("Set the tracker's server address to this service's address and its port to {port}, over TCP (see "
               "the tracker's SMS command list), then restart it.", port=port)
+
+
+def wrong_port_hint(evidence: Mapping[str, Any]) -> Text | None:
+    """For frames of another protocol (``protocols.sniff`` recognised them): the port the tracker
+    should send to, and the command that sets it in that tracker's own syntax; None otherwise."""
+    detected, port, port_protocol = (evidence.get("detected_protocol"), evidence.get("detected_port"),
+                                     evidence.get("port_protocol"))
+    if not (detected and port):
+        found = noted(evidence.get("last_error"))
+        if found is None:
+            return None
+        detected, port, port_protocol = found.protocol, found.default_port, found.port_protocol
+    return _then(N_("{detected} frames arrive on the {port_protocol} port: set the tracker's server port to {port}.",
+                    detected=display_name(str(detected)), port_protocol=display_name(str(port_protocol or "")),
+                    port=port),
+                 server_hint(str(detected), int(port)))
 
 
 def _hours(seconds: Any) -> Text:
@@ -203,6 +220,9 @@ def hint(code: str, protocol: str | None, evidence: Mapping[str, Any], device: M
             "external GSM antenna; data may arrive late meanwhile."
         )
     if code == "PROTOCOL_ERRORS":
+        wrong_port = wrong_port_hint(evidence)
+        if wrong_port is not None:
+            return wrong_port
         return N_(
             "The server cannot read what the tracker sends ({error}). Check that the tracker points at the "
             "port of its own protocol (Teltonika {teltonika_port}, GT06 {gt06_port}) and that its firmware "
