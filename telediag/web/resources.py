@@ -19,6 +19,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 
 from telediag.api.backend import ApiBackend
 from telediag.api.resources import path_segments
+from telediag.commands.web import CommandPages
 from telediag.store.database import UNAVAILABLE_ERRORS, Connection
 from telediag.store.reader import Reader
 from telediag.web.account_pages import AccountPages
@@ -46,6 +47,7 @@ from telediag.web.ratelimit import LoginLimiter
 from telediag.web.sessions import Session, end_session, purge_expired, resume_session, start_session
 from telediag.web.ticket_pages import TicketPages
 from telediag.web.tracker_pages import TrackerPages
+from telediag.web.traffic_pages import TrafficPages
 from telediag.web.users import User, check_credentials
 
 SESSION_COOKIE = b"telediag_session"
@@ -108,6 +110,8 @@ class WebResource(Resource):
             "outages": OutagePages(api),
             "admin": AdminPages(api),
             "kb": KbPages(api),
+            "traffic": TrafficPages(api),
+            "commands": CommandPages(api),
         }
 
     def render(self, request: Request) -> Any:

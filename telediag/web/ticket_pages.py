@@ -20,10 +20,11 @@ from telediag.api import ticket_actions as actions
 from telediag.api.auth import Principal
 from telediag.api.backend import ApiBackend
 from telediag.api.errors import ApiError
+from telediag.commands.web import fix_offer
 from telediag.isolation import each_isolated
 from telediag.store.reader import Reader
 from telediag.tickets import repository as repo
-from telediag.tickets.model import MOVES, STATES
+from telediag.tickets.model import ACTIVE_STATES, MOVES, STATES
 from telediag.web.answers import Page, not_found, redirect
 from telediag.web.areas import PageRequest
 from telediag.web.desk import sla_marks
@@ -117,11 +118,12 @@ class TicketPages:
         shown = visible_part(self.api, who, found)
         ticket = shown["ticket"]
         staff = who.role in actions.STAFF
+        fix = await self.api.read(fix_offer(who, ticket_id)) if ticket["state"] in ACTIVE_STATES else None
         return Page(status, request.render(
             "ticket.html", ticket=ticket, message=message, staff=staff, marks=sla_marks(ticket, self.api.now()),
             next_states=next_states(who, ticket["state"]), findings=with_evidence_lines(ticket.get("findings", [])),
             parent=shown["parent"], children=shown["children"], more_children=shown["more_children"],
-            draft=draft or {},
+            draft=draft or {}, fix=fix,
         ))
 
     async def _act(self, request: PageRequest, ticket_id: int, action: str) -> Page | None:

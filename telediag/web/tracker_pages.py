@@ -27,6 +27,7 @@ from twisted.internet.defer import DeferredLock
 from telediag.api.backend import ApiBackend
 from telediag.api.errors import ApiError
 from telediag.api.policy import sees_positions
+from telediag.commands.web import device_commands
 from telediag.web.answers import Page, fragment, not_found
 from telediag.web.areas import PageRequest
 from telediag.web.charts import render_chart
@@ -112,7 +113,8 @@ class TrackerPages:
     async def _page(self, request: PageRequest, imei: str) -> Page:
         visible = await self._gather(request, imei, PARTS_PAGE)
         context = view(visible, request.gettext, request.pages.language)
-        return Page(200, request.render("device.html", live_interval=LIVE_INTERVAL_S, **context))
+        commands = await self.api.read(device_commands(self.api, request.session.principal, imei))
+        return Page(200, request.render("device.html", live_interval=LIVE_INTERVAL_S, commands=commands, **context))
 
     async def _live(self, request: PageRequest, imei: str) -> Page:
         visible = await self._gather(request, imei, PARTS_LIVE)
