@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from protocols.sniff import display_name
+from telediag.api.auth import Principal
 from telediag.api.backend import ApiBackend
 from telediag.api.errors import ApiError
 from telediag.api.handlers import Call, Handler, Reply
@@ -27,26 +28,18 @@ TRAFFIC_ROUTES = (
 )
 
 
-def _limit(call: Call, most: int) -> int:
-    limit = call.query.limit()
-    return min(limit, most)
-
-
 def _named(detections: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Detections with the protocols' names as people write them."""
     return [{**d, "protocol_name": display_name(d["protocol"]), "port_protocol_name": display_name(d["port_protocol"])}
             for d in detections]
 
 
-async def device_traffic(api: ApiBackend, call: Call) -> Reply:
-    """``GET /api/v1/devices/{imei}/traffic[?limit=]``: the device's newest frames, oldest first.
+async def device_traffic_body(api: ApiBackend, who: Principal, imei: str, limit: int) -> dict[str, Any]:
+    """The device's newest frames, oldest first, and its wrong-protocol detections.
 
     A device the registry does not know is still answered when frames claim its IMEI (a tracker on
     the wrong port); otherwise 404, as for any unknown device.
     """
-    imei, who = call.imei, call.who
-    limit = _limit(call, FRAMES_PER_DEVICE)
-    call.query.finish()
     answers = await api.traffic.ask_traffic({"device": imei, "limit": limit}) if api.traffic is not None else []
     found = merged_device(answers, limit)
     try:
@@ -56,20 +49,31 @@ async def device_traffic(api: ApiBackend, call: Call) -> Reply:
         if error.status != 404 or not (found["frames"] or found["detections"]):
             raise
         known = False
-    return Reply(200, {"imei": imei, "registered": known, "frames": found["frames"],
-                       "detections": _named(found["detections"]), "partial": found["partial"]})
+    return {"imei": imei, "registered": known, "frames": found["frames"], "detections": _named(found["detections"]),
+            "partial": found["partial"]}
+
+
+async def unknown_traffic_body(api: ApiBackend, limit: int) -> dict[str, Any]:
+    """Sources no registered device accounts for (remote addresses before any login, IMEIs the
+    registry does not know), most recently active first, and the wrong-protocol detections, newest first."""
+    answers = await api.traffic.ask_traffic({"senders": limit}) if api.traffic is not None else []
+    found = merged_senders(answers, limit)
+    return {"senders": found["senders"], "detections": _named(found["detections"]), "partial": found["partial"]}
+
+
+async def device_traffic(api: ApiBackend, call: Call) -> Reply:
+    """``GET /api/v1/devices/{imei}/traffic[?limit=]`` (at most the frames kept per device)."""
+    imei, who = call.imei, call.who
+    limit = min(call.query.limit(), FRAMES_PER_DEVICE)
+    call.query.finish()
+    return Reply(200, await device_traffic_body(api, who, imei, limit))
 
 
 async def unknown_traffic(api: ApiBackend, call: Call) -> Reply:
-    """``GET /api/v1/traffic/unknown[?limit=]``: sources no registered device accounts for (remote
-    addresses before any login, IMEIs the registry does not know), most recently active first, and
-    the wrong-protocol detections, newest first."""
-    limit = _limit(call, SENDERS)
+    """``GET /api/v1/traffic/unknown[?limit=]`` (at most ``SENDERS``)."""
+    limit = min(call.query.limit(), SENDERS)
     call.query.finish()
-    answers = await api.traffic.ask_traffic({"senders": limit}) if api.traffic is not None else []
-    found = merged_senders(answers, limit)
-    return Reply(200, {"senders": found["senders"], "detections": _named(found["detections"]),
-                       "partial": found["partial"]})
+    return Reply(200, await unknown_traffic_body(api, limit))
 
 
 TRAFFIC_HANDLERS: dict[str, Handler] = {

@@ -47,6 +47,7 @@ from telediag.web.ratelimit import LoginLimiter
 from telediag.web.sessions import Session, end_session, purge_expired, resume_session, start_session
 from telediag.web.ticket_pages import TicketPages
 from telediag.web.tracker_pages import TrackerPages
+from telediag.web.traffic_pages import TrafficPages
 from telediag.web.users import User, check_credentials
 
 SESSION_COOKIE = b"telediag_session"
@@ -109,6 +110,7 @@ class WebResource(Resource):
             "outages": OutagePages(api),
             "admin": AdminPages(api),
             "kb": KbPages(api),
+            "traffic": TrafficPages(api),
             "commands": CommandPages(api),
         }
 
