@@ -240,3 +240,27 @@ def test_a_fix_sent_from_the_ticket_resolves_it_with_proof_or_raises_its_priorit
         assert "did not take" in note and "never took the command" in note
     finally:
         assert server.stop() == 0
+
+
+def test_with_ingest_workers_the_worker_holding_the_connection_delivers_the_command(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "data", extra_toml=(
+        "[ingest]\nworkers = 2\n[commands]\npoll_interval_s = 0.2\n")).start()
+    try:
+        register(server, tmp_path, [f"{IMEI_A},teltonika,Acme,WX 1,,,,domestic,PL,2026-01-01T00:00:00Z,60"])
+        port, technical = server.api_port, token(server, "technical")
+        path = f"/api/v1/devices/{IMEI_A}/commands"
+        ids = [call(port, "POST", path, technical, {"text": text})[1]["id"] for text in ("getstatus", "getimei")]
+        device = TeltonikaDevice(IMEI_A, server.ports["teltonika"])
+        try:
+            device.send_record()
+            device.serve(until="getimei")
+            answered = wait_for("both answers recorded", lambda: (lambda found: found if all(
+                c["state"] == "answered" for c in found) else None)(
+                [c for c in call(port, "GET", path, technical)[1]["commands"] if c["id"] in ids]), server)
+        finally:
+            device.close()
+        assert [c for c in device.commands if c in ("getstatus", "getimei")] == ["getstatus", "getimei"]
+        assert {c["answer"] for c in answered} == {"Data Link: 1 GPRS: 1 Phone: 0 SIM: 0 OpCode: 26001 Signal: 5",
+                                                   "Unknown command: getimei"}
+    finally:
+        assert server.stop() == 0
