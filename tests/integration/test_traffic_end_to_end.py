@@ -42,7 +42,7 @@ def protocol_errors(server: ServerProcess, who: str) -> list[dict[str, Any]]:
 
 def test_a_gt06_tracker_on_the_teltonika_port_is_told_to_use_5023(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "data", extra_toml=(
-        "[diagnostics]\nprotocol_error_min = 3\nbatch_check_min_interval_s = 1\n")).start()
+        "[diagnostics]\nprotocol_error_min = 3\nbatch_check_min_interval_s = 1\n")).start(timeout=60)
     try:
         register(server, tmp_path, [ROW.format(imei=GT06_IMEI, protocol="gt06")])
         tech = token(server, "technical")
@@ -107,7 +107,7 @@ def traffic_roles(server: ServerProcess, tmp_path: Path) -> None:
 
 
 def test_frames_in_and_out_are_read_by_role(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "data").start()
+    server = ServerProcess(tmp_path / "data").start(timeout=60)
     try:
         traffic_roles(server, tmp_path)
     finally:
@@ -115,7 +115,7 @@ def test_frames_in_and_out_are_read_by_role(tmp_path: Path) -> None:
 
 
 def test_with_ingest_workers_the_parent_reads_the_workers_frames(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "data", extra_toml="[ingest]\nworkers = 2\n").start()
+    server = ServerProcess(tmp_path / "data", extra_toml="[ingest]\nworkers = 2\n").start(timeout=60)
     try:
         traffic_roles(server, tmp_path)
     finally:
