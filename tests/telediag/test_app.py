@@ -49,7 +49,8 @@ class TreeTests(unittest.TestCase):
             influxdb=InfluxSettings(url="http://127.0.0.1:8086", org="fleet", bucket="records"),
             webhooks=WebhookConfig(urls=("http://127.0.0.1:9/hooks",), secret="s"),
         ), reactor)
-        self.assertEqual([child.name for child in everything], ["store", "elected", "mqtt-in", "commands", "listeners", "api"])
+        self.assertEqual([child.name for child in everything],
+                         ["store", "elected", "mqtt-in", "commands", "listeners", "api"])
         self.assertEqual([child.name for child in everything.getServiceNamed("elected")], [
             "influxdb", "mqtt-out", "webhooks", "tickets", "fix-proof", "diagnostics"])
         self.assertFalse(self.data_dir.joinpath("telediag.sqlite3").exists(), "nothing is opened before start")
