@@ -46,6 +46,9 @@ TCP_GRACE_S = 300.0
 its first data). Trackers connect within seconds of the session; five minutes covers a slow modem and
 a retry, and is far shorter than the silence a customer notices."""
 
+FIX_MIN_RECORDS = 5
+"""Records without a GPS position before the rung fails: a tracker's first records after a cold start
+often carry none for a minute or two."""
 SIM_CAUSES = frozenset({2, 3, 6, 7, 8})
 """EMM causes (3GPP TS 24.301 9.9.3.9) of an attach reject that mean the SIM card itself is refused:
 IMSI unknown in HSS, illegal UE, illegal ME, EPS services not allowed, EPS and non-EPS services not
@@ -402,6 +405,9 @@ def _fix(f: _Facts) -> Rung:
     if not recent:
         return Rung("fix", "unknown", N_("No records yet to look for a GPS position."))
     valid = [r for r in recent if r["valid"] and r["lat"] is not None]
+    if not valid and len(recent) < FIX_MIN_RECORDS:
+        return Rung("fix", "unknown", N_("No GPS position in the first records yet: a tracker needs a few minutes "
+                                         "outdoors for its first one."))
     if not valid:
         return Rung("fix", "fail", Nn_(
             "The latest record has no GPS position.",

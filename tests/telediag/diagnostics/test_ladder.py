@@ -214,6 +214,8 @@ def test_no_valid_fix_is_the_verdict_of_a_tracker_that_reports() -> None:
     parked = [record(age_s=60 * i, valid=0, speed_kmh=0.0, ignition=0, motion=0) for i in range(5)]
     fix = rung(ladder_of(snapshot(parked)), "fix")
     assert (fix.status, fix.detail) == ("fail", "None of the latest 5 records has a GPS position.")
+    cold_start = rung(ladder_of(snapshot(parked[:2])), "fix")
+    assert cold_start.status == "unknown" and "needs a few minutes outdoors" in cold_start.detail
 
 
 def test_an_insane_clock_is_the_last_rung() -> None:
