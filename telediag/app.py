@@ -47,6 +47,7 @@ from telediag.commands.delivery import DeliveryService
 from telediag.commands.services import elected_command_services
 from telediag.config import Config, check_available
 from telediag.diagnostics.engine import DiagnosticsEngine
+from telediag.diagnostics.ladder import listen_ports
 from telediag.diagnostics.service import DiagnosticsService
 from telediag.election import ElectedService, election_lock
 from telediag.ingest.listeners import ListenerService
@@ -179,7 +180,7 @@ def makeService(config: Config, reactor: Any = None, log_level: str = "info") ->
     for name, service in elected_command_services(config, reactor, database, desk.lifecycle):
         add(name, service)
     diagnostics = add("diagnostics", DiagnosticsService(
-        reactor, DiagnosticsEngine(database, config.diagnostics), pipeline,
+        reactor, DiagnosticsEngine(database, config.diagnostics, listen_ports(config.listen)), pipeline,
     ))
     mail_view = diagnostics.view()  # after diagnostics, so the mail services stop before its connections close
     for name, service in mail_services(config, reactor, database, desk, mail_view.selfcheck,

@@ -221,6 +221,7 @@ def command_selfcheck(config: Config, args: argparse.Namespace, out: TextIO) -> 
     import time
 
     from telediag.diagnostics.engine import DiagnosticsEngine, UnknownDevice
+    from telediag.diagnostics.ladder import listen_ports
     from telediag.diagnostics.selfcheck import render_text, translate_selfcheck
     from telediag.languages import catalogue
     from telediag.store.database import open_database
@@ -228,7 +229,7 @@ def command_selfcheck(config: Config, args: argparse.Namespace, out: TextIO) -> 
     database = open_database(config.store)
     if not database.exists():
         raise FileNotFoundError(f"no store at {database.describe()}; run `telediag serve` first or pass --data-dir")
-    engine = DiagnosticsEngine(database, config.diagnostics)
+    engine = DiagnosticsEngine(database, config.diagnostics, listen_ports(config.listen))
     try:
         result = engine.selfcheck(args.imei, time.time())
     except UnknownDevice:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -63,9 +63,11 @@ def parse_param_answer(text: str, parameter: str) -> str | None:
 class DiagnosticsEngine:
     """Evaluates devices against the thresholds and keeps their findings in the store."""
 
-    def __init__(self, database: Database, thresholds: Thresholds) -> None:
+    def __init__(self, database: Database, thresholds: Thresholds, ports: Mapping[str, int] | None = None) -> None:
         self.database = database
         self.thresholds = thresholds
+        self.ports = ports
+        """The TCP port each protocol listens on (``[listen]``), named in the self-check's fixes."""
         self._local = threading.local()
         self._connections: dict[threading.Thread, Connection] = {}
         self._lock = threading.Lock()
@@ -283,7 +285,8 @@ class DiagnosticsEngine:
         snapshot = self.snapshot(imei, now)
         verdicts = checks.evaluate(snapshot, self.thresholds)
         db = self._db()
-        return build_selfcheck(snapshot, verdicts, active_findings(db, imei), outage=active_outage(db, imei))
+        return build_selfcheck(snapshot, verdicts, active_findings(db, imei), outage=active_outage(db, imei),
+                               ports=self.ports)
 
     def findings(
         self, imeis: set[str] | None = None, code: str | None = None, active: bool | None = True

@@ -63,10 +63,8 @@ def test_a_data_session_without_any_tcp_connection_is_told_the_server_address_no
         assert "(so its APN is right), but nothing from it has reached the server" in tcp["detail"]
         assert "wrong server address or port" in tcp["detail"]
         assert "Set the tracker's server address to this service's address" in tcp["hint"]
-        # The port of the tracker's protocol: the [listen] table's once the engine is given it, else the
-        # default table's (the engine does not pass [listen] yet).
-        assert any(f'"  setparam 2004:<server address>;2005:{port};2006:0"' in tcp["hint"]
-                   for port in (server.ports["teltonika"], 5027)), tcp["hint"]
+        # the port the service listens on for the tracker's protocol ([listen]), not the protocol's default
+        assert f'"  setparam 2004:<server address>;2005:{server.ports["teltonika"]};2006:0"' in tcp["hint"], tcp["hint"]
         assert "APN" not in tcp["hint"]
         [connection] = [c for c in result["checks"] if c["id"] == "connection"]
         assert connection["status"] == "fail" and connection["hint"] == tcp["hint"]
