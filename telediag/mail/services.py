@@ -78,6 +78,21 @@ class NotificationService(Service):
         return done.addCallbacks(queued, failed)
 
 
+def _installation_pseudonym(config: Config) -> Pseudonym:
+    """The API's pseudonymiser, its secret read on the first message (the data directory is made when
+    the store starts, after the tree is built)."""
+    from telediag.api.pseudonyms import Pseudonymiser, load_or_create_secret
+
+    loaded: list[Pseudonym] = []
+
+    def account(name: str) -> str:
+        if not loaded:
+            loaded.append(Pseudonymiser(load_or_create_secret(config.store.data_dir)).account)
+        return loaded[0](name)
+
+    return account
+
+
 def mail_services(
     config: Config, reactor: Any, database: Database, desk: TicketDesk, selfcheck: SelfCheck,
     findings: Findings, pseudonym: Pseudonym | None = None, clock: Any = None,
@@ -92,9 +107,7 @@ def mail_services(
     sender = None
     if config.mail.enabled:
         if pseudonym is None:
-            from telediag.api.pseudonyms import Pseudonymiser, load_or_create_secret
-
-            pseudonym = Pseudonymiser(load_or_create_secret(config.store.data_dir)).account
+            pseudonym = _installation_pseudonym(config)
         sender = MailSender(reactor, database, config.mail, clock=clock)
         notifier = Notifier(config.notifications, config.mail, pseudonym)
         services.append(("mail-out", sender))
