@@ -118,6 +118,8 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
         self._frame_timer: IDelayedCall | None = None
         """The deadline of the incomplete frame the session holds, or None."""
         self._abort_timer: IDelayedCall | None = None
+        self._keep = factory.pipeline.traffic.add  # bound once: the per-packet path calls it twice
+        self._seconds = factory.reactor.seconds
         self.traffic_key = "?"
         """Whose frames these are in the traffic log: the IMEI, else the one claimed, else the remote address."""
         self._entry: Entry | None = None
@@ -145,8 +147,7 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
 
     def dataReceived(self, data: bytes) -> None:
         self._receiving = True  # a command asked meanwhile waits until the whole read is decoded
-        self._entry = self.factory.pipeline.traffic.add(
-            self.traffic_key, self.factory.reactor.seconds(), IN, "tcp", self.remote, data)
+        self._entry = self._keep(self.traffic_key, self._seconds(), IN, "tcp", self.remote, data)
         if self.imei is None and self._head is not None and len(self._head) < SNIFF_BYTES:
             self._head += data[:SNIFF_BYTES - len(self._head)]
         try:
@@ -318,8 +319,7 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
 
     def _write(self, data: bytes, what: str) -> None:
         """Send ``data`` and keep it in the traffic log as ``what`` it is."""
-        self.factory.pipeline.traffic.add(self.traffic_key, self.factory.reactor.seconds(), OUT, "tcp", self.remote,
-                                          data, what)
+        self._keep(self.traffic_key, self._seconds(), OUT, "tcp", self.remote, data, what)
         self.transport.write(data)
 
     def _wrong_protocol(self, error: ProtocolError) -> ProtocolError:
@@ -354,8 +354,7 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
         if entry is not None and entry[6] is None:
             entry[6] = error
         else:
-            self.factory.pipeline.traffic.add(self.traffic_key, self.factory.reactor.seconds(), IN, "tcp",
-                                              self.remote, b"", error)
+            self._keep(self.traffic_key, self._seconds(), IN, "tcp", self.remote, b"", error)
         claimed = self._detection.imei if self._detection is not None else None
         self.factory.pipeline.protocol_error(self.imei or claimed, self.protocol_name, self.remote, error)
         if self._replies:  # answers go out in request order: behind the ACKs still waiting for commits

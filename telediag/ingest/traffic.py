@@ -51,7 +51,7 @@ AT, DIRECTION, TRANSPORT, REMOTE, DATA, SIZE, DETAIL = range(7)
 class TrafficLog:
     """Bounded rings of raw frames per device, and the wrong-protocol detections (reactor thread only)."""
 
-    __slots__ = ("frames_per_device", "excerpt_bytes", "max_devices", "_rings", "_detections")
+    __slots__ = ("frames_per_device", "excerpt_bytes", "max_devices", "_rings", "_touch", "_detections")
 
     def __init__(self, frames_per_device: int = FRAMES_PER_DEVICE, excerpt_bytes: int = EXCERPT_BYTES,
                  devices: int = DEVICES, detections: int = DETECTIONS) -> None:
@@ -61,24 +61,32 @@ class TrafficLog:
         self.excerpt_bytes = excerpt_bytes
         self.max_devices = devices
         self._rings: OrderedDict[str, deque[Entry]] = OrderedDict()
+        self._touch = self._rings.move_to_end
+        """Marks a device the most recently active (bound once: called for every frame)."""
         self._detections: deque[dict[str, Any]] = deque(maxlen=detections)
 
     def add(self, key: str, at: float, direction: str, transport: str, remote: str | None, data: bytes,
             detail: object = None) -> Entry:
         """Keep one frame of ``key``; returns the entry, whose ``DETAIL`` the caller may still set."""
-        rings = self._rings
-        ring = rings.get(key)
+        ring = self._rings.get(key)
         if ring is None:
-            ring = rings[key] = deque(maxlen=self.frames_per_device)
-            if len(rings) > self.max_devices:
-                rings.popitem(last=False)
+            ring = self._ring(key)
         else:
-            rings.move_to_end(key)
+            self._touch(key)
         size = len(data)
-        entry = [at, direction, transport, remote, data if size <= self.excerpt_bytes else data[:self.excerpt_bytes],
-                 size, detail]
+        if size > self.excerpt_bytes:
+            data = data[:self.excerpt_bytes]
+        entry = [at, direction, transport, remote, data, size, detail]
         ring.append(entry)
         return entry
+
+    def _ring(self, key: str) -> deque[Entry]:
+        """A new device's ring; the least recently active device goes when there are too many."""
+        rings = self._rings
+        ring = rings[key] = deque(maxlen=self.frames_per_device)
+        if len(rings) > self.max_devices:
+            rings.popitem(last=False)
+        return ring
 
     def rekey(self, old: str, new: str) -> None:
         """The source ``old`` (a remote address) turned out to be device ``new``: its frames move there."""
@@ -89,11 +97,9 @@ class TrafficLog:
             return
         ring = self._rings.get(new)
         if ring is None:
-            ring = self._rings[new] = deque(maxlen=self.frames_per_device)
-            if len(self._rings) > self.max_devices:
-                self._rings.popitem(last=False)
+            ring = self._ring(new)
         else:
-            self._rings.move_to_end(new)
+            self._touch(new)
         merged = sorted([*ring, *moved], key=lambda entry: entry[AT])  # stable: same-time order kept
         ring.clear()
         ring.extend(merged)
