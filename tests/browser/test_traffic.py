@@ -63,14 +63,16 @@ def test_technical_staff_read_the_frames_and_the_tracker_on_the_wrong_port(
     browser.execute_script("document.querySelector('.device-traffic').scrollIntoView()")
     checked(browser, "technical-device-raw-traffic")
 
-    click_and_wait_for_next_page(browser, browser.find_element(By.CSS_SELECTOR, ".device-traffic a[href='/traffic/unknown']"))
+    unknown = browser.find_element(By.CSS_SELECTOR, ".device-traffic a[href='/traffic/unknown']")
+    click_and_wait_for_next_page(browser, unknown)
     wrong = browser.find_element(By.CSS_SELECTOR, "tr[data-wrong-protocol=gt06]")
     assert "GT06 frames arrive on the Teltonika port: set the tracker's server port to 5023." in wrong.text
     assert GT06_TRACKER in wrong.text and "127.0.0.1:" in wrong.text
     assert wrong.find_element(By.CSS_SELECTOR, "pre.hex").text.startswith("7878 0d01")
     checked(browser, "technical-unknown-senders")
 
-    click_and_wait_for_next_page(browser, wrong.find_element(By.CSS_SELECTOR, f"a[href='/traffic/devices/{GT06_TRACKER}']"))
+    claimed = wrong.find_element(By.CSS_SELECTOR, f"a[href='/traffic/devices/{GT06_TRACKER}']")
+    click_and_wait_for_next_page(browser, claimed)
     error = browser.find_element(By.CSS_SELECTOR, "tr[data-frame-error]")
     assert "wrong protocol: gt06 frames on the teltonika port" in error.text
     screenshot(browser, "technical-wrong-port-frames")
