@@ -16,10 +16,15 @@ CI) the folder belongs to Debian's ``postgres`` system user and the binaries run
 (``setpriv``), since PostgreSQL refuses to run as root; otherwise they run as the caller. The server
 stops at the end of the session (``postgres_server`` fixture), at exit, and with the process that
 started it (parent-death signal) if that one is killed. A fresh database is a ``CREATE DATABASE`` from
-``template1``: empty, about 35 ms, and the store's first connection runs the schema scripts (about
-0.15 s more). ``fresh_database(migrated=True)`` copies a database migrated once per server instead
-(about 65 ms, and the first connection has nothing to run). Without PostgreSQL 15 the helper fails,
-naming ``make servers``.
+``template1``: empty, and the store's first connection runs the schema scripts (about 0.15 s more).
+``fresh_database(migrated=True)`` copies a database migrated once per server instead (the first
+connection has nothing to run). Both copy the template's files (``STRATEGY = FILE_COPY``: with fsync
+off, about half the server's work of PostgreSQL 15's default, which writes every page of the copy
+through the WAL). Without PostgreSQL 15 the helper fails, naming ``make servers``.
+
+A stopped server's folder is removed by a detached ``rm``, and the folders of servers whose process
+was killed by the next process that starts a server, in a background thread: a folder holds tens of
+thousands of files (each database some 480), and deleting them is not worth holding up a test run.
 """
 
 from __future__ import annotations
@@ -47,6 +52,8 @@ SUPERUSER = "postgres"
 MIGRATED_TEMPLATE = "telediag_migrated"
 FOLDER_PREFIX = "telediag-pg-"
 OWNER_FILE = "owner.pid"
+SWEEPING = "sweeping-"
+"""Names a folder being removed: ``telediag-pg-sweeping-<pid of the remover>-<old name>``."""
 START_TIMEOUT_S = 30.0
 SETTINGS = {
     "fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
@@ -68,7 +75,7 @@ class PostgresServer:
                 raise PostgresMissing(
                     f"PostgreSQL 15 not found ({BIN_DIR / binary} is missing): run `make servers` "
                     "(installs Debian's postgresql-15)")
-        _sweep_abandoned()
+        _start_sweeping()
         self.folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX))
         (self.folder / OWNER_FILE).write_text(str(os.getpid()))
         self._as_user = self._user_prefix()
@@ -97,7 +104,7 @@ class PostgresServer:
             name = f"test_{os.getpid()}_{next(self._names)}"
             template = self._migrated_template() if migrated else "template1"
         with psycopg.connect(self.dsn(), autocommit=True) as admin:
-            admin.execute(f"CREATE DATABASE {name} TEMPLATE {template}".encode())
+            admin.execute(f"CREATE DATABASE {name} TEMPLATE {template} STRATEGY = FILE_COPY".encode())
         return self.dsn(name)
 
     def _migrated_template(self) -> str:
@@ -112,7 +119,9 @@ class PostgresServer:
         return MIGRATED_TEMPLATE
 
     def stop(self) -> None:
-        """Fast shutdown (SIGINT), then remove the folder."""
+        """Fast shutdown (SIGINT), then remove the folder in a detached ``rm -rf``: with every
+        database of a test run in it, that takes seconds that a run need not wait for (an ``rm``
+        that is killed leaves the rest to the next sweep)."""
         process, self.process = self.process, None
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGINT)
@@ -121,7 +130,12 @@ class PostgresServer:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        try:  # the shell puts ``rm`` in the background and returns: nothing is left to wait for
+            subprocess.run(["sh", "-c", 'rm -rf -- "$1" &', "sh", str(self.folder)], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                           check=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            shutil.rmtree(self.folder, ignore_errors=True)
 
     def _user_prefix(self) -> list[str]:
         """``setpriv`` to the ``postgres`` user under root (dying with this process), else the caller."""
@@ -174,6 +188,7 @@ class PostgresServer:
 
 _server: PostgresServer | None = None
 _server_lock = threading.Lock()
+_sweep_lock = threading.Lock()
 
 
 def server() -> PostgresServer:
@@ -214,20 +229,52 @@ def postgres_dsn(postgres_server: PostgresServer) -> str:
     return postgres_server.fresh_database()
 
 
+_sweeper: threading.Thread | None = None
+
+
+def _start_sweeping() -> None:
+    """Remove abandoned folders (:func:`_sweep_abandoned`) in a daemon thread, once per process."""
+    global _sweeper
+    with _sweep_lock:
+        if _sweeper is None:
+            _sweeper = threading.Thread(target=_sweep_abandoned, name="telediag-pg-sweeper", daemon=True)
+            _sweeper.start()
+
+
 def _sweep_abandoned() -> None:
     """Remove the folders of servers whose test process is gone without cleaning up (killed, or an
-    xdist worker that ended without running its exit handlers; the server itself died with it)."""
+    xdist worker that ended without running its exit handlers; the server itself died with it).
+
+    Each folder is first renamed to a name carrying this process's id: only one of the processes that
+    start at once (xdist's workers) removes it, and one that dies half-way leaves it to a later sweep."""
     for folder in Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*"):
+        if _owner_alive(folder):
+            continue
+        claimed = folder.with_name(f"{FOLDER_PREFIX}{SWEEPING}{os.getpid()}-{folder.name}")
         try:
+            folder.rename(claimed)
+        except OSError:  # another process claimed it first
+            continue
+        shutil.rmtree(claimed, ignore_errors=True)
+
+
+def _owner_alive(folder: Path) -> bool:
+    """Whether the process that owns ``folder`` (its server's, or its remover's) still runs; an
+    unreadable owner counts as alive (a folder being set up, or not ours to judge)."""
+    try:
+        if folder.name.startswith(FOLDER_PREFIX + SWEEPING):
+            owner = int(folder.name[len(FOLDER_PREFIX + SWEEPING):].split("-", 1)[0])
+        else:
             owner = int((folder / OWNER_FILE).read_text())
-        except (OSError, ValueError):
-            continue
-        try:
-            os.kill(owner, 0)
-        except ProcessLookupError:
-            shutil.rmtree(folder, ignore_errors=True)
-        except PermissionError:
-            continue
+    except (OSError, ValueError):
+        return True
+    try:
+        os.kill(owner, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _free_port() -> int:
