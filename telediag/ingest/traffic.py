@@ -38,6 +38,8 @@ DETECTIONS = 1_000
 """Wrong-protocol detections kept, newest last."""
 SENDERS = 500
 """Unknown senders listed at most in one answer."""
+SENDER_FRAMES = 10
+"""Frames of each unknown sender in a listing (the newest; a device's own answer has them all)."""
 
 IN = "in"
 OUT = "out"
@@ -153,6 +155,7 @@ class TrafficLog:
                 "last_at": iso_utc(last[AT]), "transport": last[TRANSPORT], "remote": last[REMOTE],
                 "last_error": next((str(e[DETAIL]) for e in reversed(ring)
                                     if isinstance(e[DETAIL], ProtocolError)), None),
+                "newest_frames": [frame_view(entry) for entry in list(ring)[-SENDER_FRAMES:]],
             })
             if len(found) >= limit:
                 break

@@ -64,7 +64,8 @@ def test_a_gt06_tracker_on_the_teltonika_port_is_told_to_use_5023(tmp_path: Path
         assert status == 200 and not unknown["partial"]
         kinds = {(s["kind"], s["key"]) for s in unknown["senders"]}
         assert ("imei", STRANGER) in kinds and ("imei", GT06_IMEI) not in kinds
-        assert any(kind == "address" and key.startswith("127.0.0.1:") for kind, key in kinds)
+        (garbage,) = [s for s in unknown["senders"] if s["kind"] == "address"]
+        assert garbage["key"].startswith("127.0.0.1:") and garbage["newest_frames"][0]["hex"] == "deadbeef" * 8
         detected = {(d["imei"], d["protocol"], d["default_port"], d["port_protocol"]) for d in unknown["detections"]}
         assert {(GT06_IMEI, "gt06", 5023, "teltonika"), (STRANGER, "gt06", 5023, "teltonika")} <= detected
         assert all(d["remote"].startswith("127.0.0.1:") for d in unknown["detections"])
