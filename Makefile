@@ -32,6 +32,10 @@ lint: $(STAMP)  ## ruff over the whole tree, then mypy --strict over protocols/ 
 POSTGRESQL_TESTS := tests/telediag tests/integration tests/hostile tests/browser tests/bench
 # the suite again with every store on PostgreSQL (tests.stores); codecs and simulators need no store
 
+# the test run writes Python's bytecode caches even where PYTHONDONTWRITEBYTECODE is set: every worker
+# and every server or CLI a test starts imports the project, and compiling it anew each time costs
+# about a tenth of the run's CPU
+test: export PYTHONDONTWRITEBYTECODE :=
 test: $(STAMP) lint servers  ## ruff and mypy, then the whole test suite on SQLite, then on PostgreSQL (in 4 processes each: most tests wait on sockets)
 	$(PY) -m pytest -n 4
 	TELEDIAG_TEST_BACKEND=postgresql $(PY) -m pytest -n 4 -m "not sqlite_only" $(POSTGRESQL_TESTS)
