@@ -154,7 +154,7 @@ class DiagnosticsEngine:
         """:meth:`check_device`, leaving the codes ``leave`` untouched (the sweep has just judged them)."""
         self._prepare()
         snapshot = self.snapshot(imei, now, with_history)
-        verdicts = checks.evaluate(snapshot, self.thresholds)
+        verdicts = self._evaluate(snapshot)
         for code in leave:
             verdicts.pop(code, None)
         transitions = self._apply(imei, verdicts, now)
@@ -164,6 +164,15 @@ class DiagnosticsEngine:
             self._installed_at[imei] = now
         self.evaluated += 1
         return transitions
+
+    def _evaluate(self, snapshot: DeviceSnapshot) -> checks.Verdicts:
+        """The checks' verdicts, a wrong-port finding naming the port this service listens on for the
+        protocol the frames were found to be (``[listen]``), not that protocol's default."""
+        verdicts = checks.evaluate(snapshot, self.thresholds)
+        wrong_port = verdicts.get("PROTOCOL_ERRORS")
+        if wrong_port and self.ports and wrong_port.get("detected_protocol") in self.ports:
+            wrong_port["detected_port"] = self.ports[wrong_port["detected_protocol"]]
+        return verdicts
 
     def _apply(self, imei: str, verdicts: checks.Verdicts, now: float) -> list[Transition]:
         """Persist verdicts; a finding still present is renewed at most every ``renewal_interval_s``."""
@@ -283,7 +292,7 @@ class DiagnosticsEngine:
     def selfcheck(self, imei: str, now: float) -> dict[str, Any]:
         """A fresh self-check (not persisted; the sweep persists)."""
         snapshot = self.snapshot(imei, now)
-        verdicts = checks.evaluate(snapshot, self.thresholds)
+        verdicts = self._evaluate(snapshot)
         db = self._db()
         return build_selfcheck(snapshot, verdicts, active_findings(db, imei), outage=active_outage(db, imei),
                                ports=self.ports)

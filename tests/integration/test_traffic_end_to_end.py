@@ -1,5 +1,5 @@
 """Raw traffic and wrong-protocol detection through a real ``telediag serve`` on 127.0.0.1: a GT06
-tracker pointed at the Teltonika port gets PROTOCOL_ERRORS naming GT06 and port 5023 with the command
+tracker pointed at the Teltonika port gets PROTOCOL_ERRORS naming GT06 and the port it listens on with the command
 that sets it; an unregistered one and a sender of garbage are listed as unknown senders; a tracker's
 frames in and out are read over HTTP by technical, IT and admin and refused to customers and the
 customer office; with ingest workers the parent reads the frames from the worker holding them."""
@@ -40,23 +40,23 @@ def protocol_errors(server: ServerProcess, who: str) -> list[dict[str, Any]]:
     return list(body["findings"])
 
 
-def test_a_gt06_tracker_on_the_teltonika_port_is_told_to_use_5023(tmp_path: Path) -> None:
+def test_a_gt06_tracker_on_the_teltonika_port_is_told_to_use_the_gt06_port(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "data", extra_toml=(
         "[diagnostics]\nprotocol_error_min = 3\nbatch_check_min_interval_s = 1\n")).start(timeout=60)
     try:
         register(server, tmp_path, [ROW.format(imei=GT06_IMEI, protocol="gt06")])
         tech = token(server, "technical")
-        teltonika_port = server.ports["teltonika"]
+        teltonika_port, gt06_port = server.ports["teltonika"], server.ports["gt06"]
         for serial in range(1, 4):  # the tracker retries, each time on a new connection
             assert knock(teltonika_port, gt06.encode_login(GT06_IMEI, serial)) == b"\x00"  # Teltonika's refusal
         (finding,) = wait_for("PROTOCOL_ERRORS", lambda: protocol_errors(server, tech), server)
         evidence = finding["evidence"]
         assert (evidence["detected_protocol"], evidence["detected_port"], evidence["port_protocol"]) == (
-            "gt06", 5023, "teltonika")
+            "gt06", gt06_port, "teltonika")  # the port this service listens on for GT06, not the default
         assert evidence["last_error"].startswith("wrong protocol: gt06 frames on the teltonika port")
         assert finding["hint"].startswith(
-            "GT06 frames arrive on the Teltonika port: set the tracker's server port to 5023.")
-        assert "SERVER,1,<server address>,5023,0#" in finding["hint"]
+            f"GT06 frames arrive on the Teltonika port: set the tracker's server port to {gt06_port}.")
+        assert f"SERVER,1,<server address>,{gt06_port},0#" in finding["hint"]
 
         knock(teltonika_port, gt06.encode_login(STRANGER, 1))  # a tracker nobody registered
         knock(teltonika_port, b"\xde\xad\xbe\xef" * 8)  # bytes of no protocol
