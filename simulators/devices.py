@@ -34,9 +34,24 @@ protocol answer from this table, so a test can ask any of them the same question
 
 
 def command_answer(device: SimDevice, text: str) -> str:
-    """What a simulated device answers to server command ``text``."""
-    answer = COMMAND_ANSWERS.get(text.strip())
+    """What a simulated device answers to server command ``text``; ``setparam 2001:<apn>`` (the fix a
+    wrong-APN finding offers) changes the device's APN, as the tracker's own setting would."""
+    text = text.strip()
+    if text.startswith("setparam "):
+        return _set_parameters(device, text.removeprefix("setparam ").strip())
+    answer = COMMAND_ANSWERS.get(text)
     return answer(device) if answer is not None else f"Unknown command: {text}"
+
+
+def _set_parameters(device: SimDevice, assignments: str) -> str:
+    """``setparam ID:VALUE[;ID:VALUE...]`` answered as Teltonika does (``New value ID:VALUE;...``)."""
+    pairs = [part.partition(":") for part in assignments.split(";") if part]
+    if not pairs or any(not key.isdigit() or not colon for key, colon, _ in pairs):
+        return f"Unknown command: setparam {assignments}"
+    for key, _, value in pairs:
+        if key == "2001":
+            device.apn = value
+    return "New value " + ";".join(f"{key}:{value}" for key, _, value in pairs) + ";"
 
 _GARBAGE_RECORD = Record(imei=None, protocol="teltonika", fix_time=1_000_000_000.0, valid=False)
 

@@ -80,3 +80,13 @@ def test_the_gt06_client_answers_with_the_server_flag() -> None:
     assert isinstance(answer, CommandResponse) and answer.text == f"IMEI: {IMEI}"
     assert answer.records[0].attributes["server_flag"] == 1
     assert device.outbox.counters.acked == 1 and device.commands_answered == 1
+
+
+def test_setparam_changes_the_simulated_apn_and_is_answered_as_teltonika_does() -> None:
+    device = SimDevice("356307042441099", "teltonika", "tcp", 1, apn="internet")
+    assert command_answer(device, "setparam 2001:fleet.example") == "New value 2001:fleet.example;"
+    assert device.apn == "fleet.example"
+    assert command_answer(device, "getparam 2001") == "Param ID:2001 Value:fleet.example"
+    assert command_answer(device, "setparam 2004:example.org;2005:5027") == "New value 2004:example.org;2005:5027;"
+    assert device.apn == "fleet.example"
+    assert command_answer(device, "setparam nonsense").startswith("Unknown command")
