@@ -11,6 +11,11 @@ how rare it is among articles, IDF) that the article holds, saturating with repe
 weighted by where it holds them (title and tags, ticket texts staff answered with it, body); an
 article whose finding codes the ticket's devices show gets :data:`FINDING_BOOST` on top. Terms no
 article holds say nothing about any article and are left out.
+
+Words of one synonym group (:mod:`telediag.kb.lexicon`) count as one term on both sides. A ticket that
+names a tracker family (Teltonika, Concox, Queclink, ...) is never matched with another family's
+article (one whose title or tags name only other families), and that family's articles get
+:data:`FAMILY_BOOST`.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from dataclasses import dataclass
 import orjson
 
 from telediag.kb.text import terms
+from telediag.kb.vocabulary import canonical, families, variants
 from telediag.store.database import Connection
 
 MAX_CANDIDATES = 40
@@ -40,6 +46,8 @@ AVERAGE_TERMS = 250.0
 """The weighted length of a typical article (a fixed value: no scan of every article per ticket)."""
 FINDING_BOOST = 0.5
 """Added to the confidence of an article that explains a finding the ticket's devices show."""
+FAMILY_BOOST = 0.2
+"""Added to the confidence of an article about the tracker family the ticket names."""
 _PG_VECTOR = "to_tsvector('simple'::regconfig, title_terms || ' ' || body_terms || ' ' || learned_terms)"
 """Exactly the expression of the PostgreSQL index ``kb_articles_search``."""
 
@@ -113,14 +121,22 @@ def idf(total: int, holding: int) -> float:
     return math.log(1.0 + (total - holding + 0.5) / (holding + 0.5))
 
 
+def _families_of(title: str, tags: str) -> frozenset[str]:
+    return families(" ".join((title, *orjson.loads(tags))))
+
+
 def search(
     db: Connection, text: str, language: str, finding_codes: Sequence[str] = (), limit: int = 5,
 ) -> list[Match]:
     """The published articles in ``language`` that best answer ``text``, best first (at most ``limit``)."""
-    wanted = list(dict.fromkeys(terms(text, language)))
+    same = canonical(language)
+    alternatives = variants(language)
+    wanted = list(dict.fromkeys(same.get(term, term) for term in terms(text, language)))
     codes = list(dict.fromkeys(c.upper() for c in finding_codes))
-    total, holding = _document_counts(db, wanted)
-    weights = {term: idf(total, holding.get(term, 0)) for term in wanted if holding.get(term, 0) > 0}
+    total, stems_holding = _document_counts(db, [v for term in wanted for v in alternatives.get(term, (term,))])
+    holding = {term: min(total, sum(stems_holding.get(v, 0) for v in alternatives.get(term, (term,))))
+               for term in wanted}
+    weights = {term: idf(total, holding[term]) for term in wanted if holding[term] > 0}
     asked: list[str] = []
     found_by = 0
     for term in sorted(weights, key=lambda term: (holding[term], term))[:ASKED_TERMS]:
@@ -128,28 +144,35 @@ def search(
             break
         asked.append(term)
         found_by += holding[term]
-    keys = list(dict.fromkeys(_candidates(db, asked, language) + _by_findings(db, codes, language)))
+    asked_stems = [v for term in asked for v in alternatives.get(term, (term,))]
+    keys = list(dict.fromkeys(_candidates(db, asked_stems, language) + _by_findings(db, codes, language)))
     if not keys:
         return []
+    named = families(text)
     best = sum(weights.values()) * (K1 + 1.0)
     marks = ", ".join("?" * len(keys))
     rows = db.execute(
-        f"SELECT id, group_id, title, finding_codes, {', '.join(FIELD_WEIGHTS)} FROM kb_articles "
+        f"SELECT id, group_id, title, tags, finding_codes, {', '.join(FIELD_WEIGHTS)} FROM kb_articles "
         f"WHERE key IN ({marks})", tuple(keys)).fetchall()
     found: list[Match] = []
-    for article_id, group, title, article_codes, *fields in rows:
+    for article_id, group, title, tags, article_codes, *fields in rows:
+        about = _families_of(title, tags) if named else frozenset()
+        if about and not about & named:
+            continue
         counts: dict[str, float] = {}
         length = 0.0
         for weight, field in zip(FIELD_WEIGHTS.values(), fields, strict=True):
             field_terms = field.split()
             length += weight * len(field_terms)
-            for term in field_terms:
+            for stem in field_terms:
+                term = same.get(stem, stem)
                 if term in weights:
                     counts[term] = counts.get(term, 0.0) + weight
         norm = K1 * (1.0 - B + B * length / AVERAGE_TERMS)
         raw = sum(weights[t] * tf * (K1 + 1.0) / (tf + norm) for t, tf in counts.items())
         explains = tuple(c for c in codes if c in orjson.loads(article_codes))
-        score = (raw / best if best else 0.0) + (FINDING_BOOST if explains else 0.0)
+        score = ((raw / best if best else 0.0) + (FINDING_BOOST if explains else 0.0)
+                 + (FAMILY_BOOST if about & named else 0.0))
         found.append(Match(article_id, group, title, round(min(score, 1.0), 4),
                            tuple(t for t in wanted if t in counts), explains))
     found.sort(key=lambda m: (-m.score, m.id))

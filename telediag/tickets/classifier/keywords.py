@@ -101,7 +101,8 @@ DATA_OUTDATED: Table = {
 FEATURE_INQUIRY: Table = {
     "pl": ("czy$ obsługuj", "czy$ platform obsługuj", "czy$ system obsługuj", "czy$ wasz obsługuj",
            "czy$ jest możliwoś", "czy$ jest opcj", "czy$ istnieje możliwoś", "czy$ oferuj", "czy$ wasz system",
-           "czy$ wasza platform", "planuj", "czy$ macie", "czy$ będzie możn", "czy$ wspiera"),
+           "czy$ wasza platform", "planujecie", "czy$ planuj", "w$ planach$", "czy$ macie",
+           "czy$ będzie możn", "czy$ wspiera"),
     "ru": ("есть$ ли$", "поддерживаете ли$", "поддерживает ли$", "планируете", "планирует ли$",
            "можно$ ли$ получ", "можно$ ли$ подключ", "есть$ возможност", "предоставляете ли$",
            "вы$ показываете", "показываете ли$", "умеет ли$", "собираетесь ли$"),
@@ -111,7 +112,10 @@ FEATURE_INQUIRY: Table = {
            "does$ the$ system$ support", "do$ you$ offer", "do$ you$ provide", "do$ you$ plan", "are$ you$ planning",
            "any$ plans$", "is$ it$ possible to$ get$", "is$ it$ possible to$ have$", "is$ it$ possible to$ receive",
            "is$ there$ an$ option", "is$ there$ a$ feature", "is$ there$ any$ integration", "can$ your$ system$",
-           "can$ your$ platform$", "can$ the$ platform$", "do$ you$ integrate", "will$ you$ support"),
+           "can$ your$ platform$", "can$ the$ platform$", "do$ you$ integrate", "will$ you$ support",
+           "does$ the$ platform$ have$", "does$ the$ system$ have$", "does$ your platform$ have$",
+           "does$ your system$ have$", "does$ your service$ have$", "do$ you$ have$ an$ app", "is$ there$ an$ api$",
+           "is$ there$ an$ app$", "is$ there$ a$ mobile$ app$"),
 }
 """Questions about what the service can do or will do: a feature inquiry, not a how-to or a fault."""
 ACTIVATION: Table = {
@@ -230,10 +234,15 @@ BROKEN: Table = {
 }
 """Words that say a report, alert or record is wrong: makes those topics a system problem."""
 HOW_TO: Table = {
-    "pl": ("jak$", "w$ jaki$ sposób", "gdzie$", "czy$ da$ się$", "czy$ mogę"),
-    "ru": ("как$", "каким$ образом", "где$", "подскажите", "можно$ ли$"),
-    "sv": ("hur$", "var$ hittar", "går$ det$ att$", "kan$ jag$", "vart$"),
-    "en": ("how$", "where$ can$", "where$ do$", "is$ it$ possible", "can$ i$"),
+    "pl": ("jak$", "w$ jaki$ sposób", "gdzie$", "czy$ da$ się$", "czy$ mogę", "co$ oznacza", "czy$ to$ normaln",
+           "czy$ muszę$", "ile$ trzeba$ czeka"),
+    "ru": ("как$", "каким$ образом", "где$", "подскажите", "можно$ ли$", "что$ означа", "это$ нормальн",
+           "нужно$ ли$", "надо$ ли$", "сколько$ ждать$"),
+    "sv": ("hur$", "var$ hittar", "går$ det$ att$", "kan$ jag$", "vart$", "vad$ betyder", "är$ det$ normalt$",
+           "måste$ man$", "måste$ jag$", "behöver$ jag$", "behöver$ vi$"),
+    "en": ("how$", "where$ can$", "where$ do$", "is$ it$ possible", "can$ i$", "what$ does$ mean$",
+           "what$ do$ mean$", "is$ that$ normal$", "is$ this$ normal$", "is$ it$ normal$", "waiting$ period$",
+           "waiting$ time$", "do$ i$ need$", "do$ we$ need$"),
 }
 
 
