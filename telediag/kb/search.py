@@ -8,9 +8,9 @@ from the candidates' stored terms, so a confidence threshold means the same on e
 
 The score is a confidence in [0, 1]: the share of the ticket's informative terms (each weighted by
 how rare it is among articles, IDF) that the article holds, saturating with repeats (BM25's k1) and
-weighted by where it holds them (title and tags, ticket texts staff answered with it, body); an
-article whose finding codes the ticket's devices show gets :data:`FINDING_BOOST` on top. Terms no
-article holds say nothing about any article and are left out.
+weighted by where it holds them (title and tags, ticket texts staff answered with it, body), with
+the terms no article holds counting at :data:`UNKNOWN_SHARE` against it; an
+article whose finding codes the ticket's devices show gets :data:`FINDING_BOOST` on top.
 
 Words of one synonym group (:mod:`telediag.kb.lexicon`) count as one term on both sides. A ticket that
 names a tracker family (Teltonika, Concox, Queclink, ...) is never matched with another family's
@@ -47,6 +47,9 @@ AVERAGE_TERMS = 250.0
 FINDING_BOOST = 0.5
 """Added to the confidence of an article that explains a finding the ticket's devices show."""
 FAMILY_BOOST = 0.2
+UNKNOWN_SHARE = 0.5
+"""A ticket term no article holds counts against every article as this share of a typical known term:
+a question mostly about something no article mentions is answered with less confidence."""
 """Added to the confidence of an article about the tracker family the ticket names."""
 _PG_VECTOR = "to_tsvector('simple'::regconfig, title_terms || ' ' || body_terms || ' ' || learned_terms)"
 """Exactly the expression of the PostgreSQL index ``kb_articles_search``."""
@@ -149,7 +152,9 @@ def search(
     if not keys:
         return []
     named = families(text)
-    best = sum(weights.values()) * (K1 + 1.0)
+    unknown = sum(1 for term in wanted if holding[term] == 0)
+    typical = sum(weights.values()) / len(weights) if weights else 0.0
+    best = (sum(weights.values()) + UNKNOWN_SHARE * typical * unknown) * (K1 + 1.0)
     marks = ", ".join("?" * len(keys))
     rows = db.execute(
         f"SELECT id, group_id, title, tags, finding_codes, {', '.join(FIELD_WEIGHTS)} FROM kb_articles "

@@ -1,6 +1,7 @@
-"""The blind set (``blind_tickets.jsonl``) is a second held-out set, written after the matcher, the
-classifier and the starter articles were settled; ``bench/kb_bench.py --blind`` measures it. These tests
-keep its stated composition so the published figures stay comparable; they set no quality floor."""
+"""The first blind set (``blind_tickets.jsonl``) was written after the matcher, the classifier and the
+starter articles were settled and measured once (``bench/kb_bench.py --blind``); since then it is
+tuning data. These tests keep its stated composition so the published figures stay comparable; they set
+no quality floor."""
 
 from __future__ import annotations
 

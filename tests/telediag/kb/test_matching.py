@@ -100,7 +100,53 @@ def test_kb_import_is_all_or_nothing_and_names_each_line(tmp_path: Path, capsys:
     assert cli.main(["kb", "import", "--starter", "--config", str(config), "--data-dir", str(tmp_path)]) == 0
     assert cli.main(["kb", "import", "--starter", "--config", str(config), "--data-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "24 added, 0 updated" in out and "0 added, 24 updated" in out
+    assert "48 added, 0 updated" in out and "0 added, 48 updated" in out
     assert cli.main(["kb", "list", "--language", "pl", "--config", str(config), "--data-dir", str(tmp_path)]) == 0
     listed = [json.loads(line) for line in io.StringIO(capsys.readouterr().out)]
     assert len(listed) == 12 and {a["language"] for a in listed} == {"pl"}
+
+
+@pytest.mark.parametrize(("text", "language", "family"), [
+    ("Which SMS command sets our operator's APN on an FMB130?", "en", "apn-teltonika-en"),
+    ("Got a GT06N from a reseller, how do I set the APN on it?", "en", "apn-concox-en"),
+    ("Jak wpisać APN w teltonice FMB920 smsem?", "pl", "apn-teltonika-pl"),
+    ("Как прописать APN в трекере Queclink GV300 через СМС?", "ru", "apn-queclink-ru"),
+])
+def test_a_named_tracker_family_is_answered_from_its_own_articles_only(db: object, text: str, language: str,
+                                                                       family: str) -> None:
+    found = search(db, text, language)
+    assert found[0].id == family
+    maker = family.split("-")[1]
+    assert all(maker in m.id for m in found if m.id.startswith("apn-"))
+    assert confident(found, match_text(text).category, asks(text)) == found[0]
+
+
+def test_synonyms_and_stem_variants_count_as_one_term(db: object) -> None:
+    [first, *_] = search(db, "Co oznaczają wiersze w autoteście?", "pl")
+    assert first.id == "self-check-pl" and "autotest" in first.matched
+    [first, *_] = search(db, "Does poor reception explain the gaps in our data?", "en")
+    assert first.id == "weak-signal-en" and "signal" in first.matched
+
+
+def test_two_articles_about_equally_good_send_neither() -> None:
+    from telediag.kb.search import Match
+    close = [Match("a-en", "a", "A", 0.6, ("x", "y"), ()), Match("b-en", "b", "B", 0.58, ("x", "y"), ())]
+    assert confident(close, "how_to") is None
+    assert confident([close[0], Match("b-en", "b", "B", 0.4, ("x",), ())], "how_to") == close[0]
+
+
+@pytest.mark.parametrize(("text", "language", "article"), [
+    ("Как настроить APN на трекере Teltonika? Какую SMS отправить?", "ru", "apn-teltonika-ru"),
+    ("Hur ställer jag in APN på en Teltonika? Vilket SMS ska jag skicka?", "sv", "apn-teltonika-sv"),
+    ("Hur läser jag självtestet?", "sv", "self-check-sv"),
+])
+def test_russian_and_swedish_questions_are_answered_in_their_language(db: object, text: str, language: str,
+                                                                     article: str) -> None:
+    sent = confident(search(db, text, language), match_text(text).category, asks(text))
+    assert sent is not None and sent.id == article
+
+
+def test_a_feature_inquiry_is_never_answered(db: object) -> None:
+    text = "Does the platform have a mobile app the drivers could use on roaming SIM cards abroad?"
+    assert match_text(text).category == "feature_inquiry"
+    assert confident(search(db, text, "en"), match_text(text).category, asks(text)) is None
