@@ -4,11 +4,13 @@ The customer office opens the accounts and one account: a tracker in its activat
 refused by a foreign network (from connectivity events the service diagnosed), and one that sends
 positions, none of which may reach the browser in any response (pages and the network log). Technical
 staff open the outages: three trackers on one APN that never reported after activation make one
-MASS_OUTAGE parent through the service's own diagnostics and ticket correlation.
+MASS_OUTAGE parent through the service's own diagnostics and ticket correlation: their home networks
+accepted their data sessions, then refuse them on that APN (an outage of the APN, not of one operator).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -56,15 +58,27 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
              f"{REPORTING},teltonika,Acme Logistics,WX 1234A,,,,eu,PL,",
              f"{NEW},teltonika,Acme Logistics,WX 5678B,8948011234567890149,internet,true,,,{activated_new}",
              f"{ROAMER},teltonika,Acme Logistics,WX 9012C,8948011234567890156,internet,false,,,"]
-    lines += [f"{imei},teltonika,Delta Haulage,,89480112345678902{i:02d},{OUTAGE_APN},false,domestic,PL,"
+    lines += [f"{imei},teltonika,Delta Haulage,,{dark_iccid(i)},{OUTAGE_APN},false,domestic,PL,"
               f"{activated_dark}" for i, imei in enumerate(DARK)]
     import_devices(server, "\n".join(lines) + "\n")
+    time.sleep(1.5)  # the failures begin after the registration: older ones are no news of today
+    began = time.time() - 1.0
+    import_events(server, (
+        {"iccid": dark_iccid(i), "imei": imei, "at": iso_utc(began + offset), "type": kind, "cause": cause,
+         "apn": OUTAGE_APN, "mcc": 260, "mnc": i + 1}  # three Polish operators: only the APN is shared
+        for i, imei in enumerate(DARK)
+        for offset, kind, cause in ((0.0, "pdp_create", None), (0.5, "pdp_reject", 33), (0.9, "pdp_reject", 33))
+    ))
     import_events(server, ({"iccid": "8948011234567890156", "imei": ROAMER, "at": iso_utc(NOW - seconds),
                             "type": "attach_reject", "cause": 11, "mcc": 262, "mnc": 1} for seconds in (900, 600, 300)))
     add_users(server, USERS)
     with serving(server) as address:
         send_fixes(server, REPORTING, NOW, ext_voltage_v=13.8, battery_voltage_v=4.0)
         yield address
+
+
+def dark_iccid(i: int) -> str:
+    return f"89480112345678902{i:02d}"
 
 
 def rows_when(driver: webdriver.Chrome, url: str, css: str, ready: Any, timeout_s: float = 40.0) -> list[Any]:
