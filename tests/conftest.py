@@ -32,13 +32,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.hookimpl(optionalhook=True, tryfirst=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """``-n N`` deals the first tests to the workers one at a time (``tests.xdist_scheduling``), so the
-    longest ones above run side by side; other ``--dist`` modes are xdist's own."""
+    """``-n N`` hands whole test modules to the workers in the order above (``tests.xdist_scheduling``):
+    the longest run side by side, and no module's fixtures start twice; other ``--dist`` modes are
+    xdist's own."""
     if config.getvalue("dist") != "load":
         return None
-    from tests.xdist_scheduling import DealtLoadScheduling
+    from tests.xdist_scheduling import ModuleScheduling
 
-    return DealtLoadScheduling(config, log)
+    return ModuleScheduling(config, log)
 
 
 @pytest.fixture(autouse=True)
