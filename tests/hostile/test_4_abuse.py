@@ -150,6 +150,8 @@ def _served(hostile: HostileServer, n: int) -> bool:
     imei = _imei(8000 + n)
     _, answer = send_stream(hostile.port("teltonika"), (encode_imei(imei), teltonika_tcp(imei, fix(imei, "teltonika"))))
     healthy = urllib.request.urlopen(f"http://127.0.0.1:{hostile.api}/healthz", timeout=10).status == 200
+    if answer != b"\x01\x00\x00\x00\x01":
+        print(f"device {imei} was answered {answer.hex()} (login accept and one record expected)")
     return answer == b"\x01\x00\x00\x00\x01" and healthy
 
 
