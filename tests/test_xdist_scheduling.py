@@ -79,3 +79,16 @@ def test_workers_beyond_the_number_of_units_get_nothing(tmp_path: Path) -> None:
     assert all(node.shutting_down for node in nodes)  # nothing more to come for anyone
     assert sched.nodes == nodes[:4]
     assert sorted(nodeid for node in nodes for nodeid in node.sent) == sorted(COLLECTION)
+
+
+def test_a_crashed_worker_s_unit_goes_to_its_replacement_once_that_has_collected(tmp_path: Path) -> None:
+    sched, nodes = scheduling(tmp_path, 2)
+    sched.schedule()
+    replacement = FakeWorker("gw2")
+    sched.add_node(replacement)  # type: ignore[arg-type]
+    crashed_in = sched.remove_node(nodes[0])  # type: ignore[arg-type]
+    assert crashed_in == COLLECTION[0] and replacement.sent == []  # still collecting: nothing yet
+    sched.add_node_collection(replacement, COLLECTION)  # type: ignore[arg-type]
+    sched.schedule()
+    assert replacement.sent == [nodeid for nodeid in COLLECTION if nodeid.startswith("tests/telediag/")]
+    assert list(sched.workqueue) == ["tests/hostile/"]  # the crashed unit, back in the queue

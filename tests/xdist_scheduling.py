@@ -46,6 +46,12 @@ class ModuleScheduling(LoadScopeScheduling):
         module = nodeid.split("::", 1)[0]
         return next((package for package in self.shared if module.startswith(package)), module)
 
+    def _reschedule(self, node: Any) -> None:
+        """As ``loadscope``, but a worker that replaces a crashed one gets work only once it has
+        collected (xdist's own ``loadscope`` fails on it with a KeyError)."""
+        if node in self.registered_collections:
+            super()._reschedule(node)
+
     def schedule(self) -> None:
         """Queue the units in the order of their first test, then start every worker on one."""
         assert self.collection_is_completed
