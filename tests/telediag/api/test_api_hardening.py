@@ -173,14 +173,15 @@ class DeadlineTests(HardeningCase):
 
     @defer.inlineCallbacks
     def test_the_deadline_runs_from_a_head_s_first_byte_not_from_idle_keep_alive(self) -> Any:
-        yield self.start(header_timeout_s=0.5)
+        yield self.start(header_timeout_s=1.5)
         client = yield self.connect()
         client.transport.write(request("GET", "/healthz"))
         yield self.until(lambda: len(responses(client.received)) == 1, what="first answer")
-        yield task.deferLater(reactor, 0.8, lambda: None)  # idle longer than the header deadline
-        for byte in request("GET", "/healthz"):  # a head in pieces, complete within its deadline
-            client.transport.write(bytes([byte]))
-            yield task.deferLater(reactor, 0.005, lambda: None)
+        yield task.deferLater(reactor, 2.0, lambda: None)  # idle longer than the header deadline
+        head = request("GET", "/healthz")
+        for start in range(0, len(head), 10):  # a head in pieces, complete well within its deadline
+            client.transport.write(head[start:start + 10])
+            yield task.deferLater(reactor, 0.01, lambda: None)
         yield self.until(lambda: len(responses(client.received)) == 2, what="second answer")
         client.transport.write(b"GET /healthz HTTP/1.1\r\n")  # and one that never ends
         raw = yield client.closed.addTimeout(5, reactor)
