@@ -9,7 +9,9 @@ keeps global figure state, which the API's worker threads must not share). matpl
 say artists are not thread-safe either, and rcParams are process-wide, so drawing takes turns
 behind one lock: a chart takes a few tens of milliseconds (see :func:`render_chart`), far less than
 a page's round trip. Output is deterministic (``svg.hashsalt`` fixed, no date in the metadata) and
-small: text stays text (``svg.fonttype = 'none'``), no glyphs are embedded.
+small: text stays text (``svg.fonttype = 'none'``), no glyphs are embedded. matplotlib is imported
+at the first drawing, not with the module: a quarter of a second every process that starts the console
+would pay whether or not it ever draws.
 
 Every SVG carries a ``<title>`` and a ``<desc>`` (and ``role="img"`` with an ``aria-label``) with
 the chart's summary, so the image has a text alternative wherever it ends up.
@@ -27,11 +29,8 @@ from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape, quoteattr
 
-from matplotlib import rc_context
-from matplotlib.backends.backend_svg import FigureCanvasSVG
-from matplotlib.figure import Figure
-
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
     from matplotlib.typing import RcKeyType
 
 SVG_RC: dict[RcKeyType, Any] = {
@@ -137,7 +136,8 @@ def render_chart(chart: Chart) -> bytes:
     running beside it): ``pytest -s tests/telediag/web/test_charts.py -k render_time`` prints it.
     The console keeps drawn charts per tracker, newest record and minute, so that is paid once.
     """
-    from matplotlib import dates, ticker
+    from matplotlib import dates, rc_context, ticker
+    from matplotlib.figure import Figure
 
     usable = list(points(chart.times, chart.values))
     with DRAWING, rc_context(SVG_RC):
@@ -185,6 +185,8 @@ def _utc(epoch: float) -> datetime:
 
 def _svg(figure: Figure, title: str, description: str) -> bytes:
     """Figure -> SVG bytes with ``<title>``, ``<desc>`` and ``role="img"`` (call under the lock)."""
+    from matplotlib.backends.backend_svg import FigureCanvasSVG
+
     out = io.BytesIO()
     FigureCanvasSVG(figure).print_svg(out, metadata={"Date": None, "Creator": None})
     return accessible(out.getvalue(), title, description)

@@ -20,16 +20,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from matplotlib import rc_context
-from matplotlib.backends.backend_svg import FigureCanvasSVG
-from matplotlib.figure import Figure
-from matplotlib.patches import PathPatch
-from matplotlib.path import Path
-
 from telediag.web.charts import DRAWING, SVG_RC, accessible, with_gaps
 
 if TYPE_CHECKING:
     import numpy as np
+    from matplotlib.figure import Figure
+    from matplotlib.path import Path
 
 WIDTH_IN, HEIGHT_IN = 6.4, 4.2
 MIN_SPAN_DEG = 0.02
@@ -95,6 +91,10 @@ def track_bounds(lats: Sequence[float], lons: Sequence[float]) -> Bounds | None:
 
 def render_track(track: TrackMap) -> bytes:
     """The map as a standalone SVG document (UTF-8 bytes), with ``<title>`` and ``<desc>``."""
+    from matplotlib import rc_context
+    from matplotlib.figure import Figure
+    from matplotlib.patches import PathPatch
+
     bounds = track_bounds(track.lats, track.lons)
     shapes = countries_in(bounds, track.language) if bounds is not None else []
     with DRAWING, rc_context(SVG_RC):
@@ -147,6 +147,8 @@ def _usable(track: TrackMap) -> tuple[list[float], list[float], list[float]]:
 
 
 def _svg(figure: Figure, track: TrackMap) -> bytes:
+    from matplotlib.backends.backend_svg import FigureCanvasSVG
+
     out = io.BytesIO()
     FigureCanvasSVG(figure).print_svg(out, metadata={"Date": None, "Creator": None})
     return accessible(out.getvalue(), track.title, track.description)
@@ -219,6 +221,8 @@ def countries_in(bounds: Bounds, language: str = "en") -> list[CountryShape]:
 
 def _path(geometry: Any) -> Path | None:
     """A (multi)polygon as one matplotlib path with its holes (even-odd filling)."""
+    from matplotlib.path import Path
+
     rings: list[Sequence[tuple[float, float]]] = []
     for polygon in getattr(geometry, "geoms", [geometry]):
         if polygon.geom_type != "Polygon":
