@@ -9,7 +9,9 @@ Bodies are checked by the same functions as the CLI's; every problem is named in
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from telediag.api.auth import Principal
 from telediag.api.backend import ApiBackend
@@ -60,15 +62,71 @@ def _visible(who: Principal, account: str, kind: str, item_id: int) -> None:
         raise not_found(f"no {kind} {item_id}")
 
 
-async def list_contacts(api: ApiBackend, call: Call) -> Reply:
-    """``GET /api/v1/contacts[?account=]``."""
+class _Owned(Protocol):
+    """A contact or a rule: it belongs to one account and is shown as a dict."""
+
+    @property
+    def account(self) -> str: ...
+
+    def as_dict(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class _Table:
+    """How the list, show and delete endpoints reach one kind of an account's items."""
+
+    kind: str
+    plural: str
+    listing: Callable[[Connection, str | None], Sequence[_Owned]]
+    get: Callable[[Connection, int], _Owned | None]
+    remove: Callable[[Connection, int], bool]
+
+
+CONTACTS = _Table("contact", "contacts", contacts.listing, contacts.get, contacts.remove)
+RULES = _Table("rule", "rules", rules.listing, rules.get, rules.remove)
+
+
+async def _list(table: _Table, api: ApiBackend, call: Call) -> Reply:
     account = _listed_account(call)
 
     def run(reader: Any) -> dict[str, Any]:
-        found = [c.as_dict() for c in contacts.listing(reader.connection, account)]
-        return {"contacts": found, "count": len(found)}
+        found = [item.as_dict() for item in table.listing(reader.connection, account)]
+        return {table.plural: found, "count": len(found)}
 
     return Reply(200, await api.read(run))
+
+
+def _owned(table: _Table, db: Connection, who: Principal, item_id: int) -> _Owned:
+    """The item, if it exists and ``who`` may see it; a 404 otherwise (the same for both)."""
+    found = table.get(db, item_id)
+    if found is None:
+        raise not_found(f"no {table.kind} {item_id}")
+    _visible(who, found.account, table.kind, item_id)
+    return found
+
+
+async def _show(table: _Table, api: ApiBackend, call: Call) -> Reply:
+    item_id, who = _id(call, table.kind), call.who
+    call.query.finish()
+    return Reply(200, await api.read(lambda reader: _owned(table, reader.connection, who, item_id).as_dict()))
+
+
+async def _delete(table: _Table, api: ApiBackend, call: Call) -> Reply:
+    item_id, who = _id(call, table.kind), call.who
+    call.query.finish()
+
+    def run(db: Connection) -> dict[str, Any]:
+        with transaction(db):
+            _owned(table, db, who, item_id)
+            table.remove(db, item_id)
+        return {"removed": item_id}
+
+    return Reply(200, await api.write(run))
+
+
+async def list_contacts(api: ApiBackend, call: Call) -> Reply:
+    """``GET /api/v1/contacts[?account=]``."""
+    return await _list(CONTACTS, api, call)
 
 
 async def create_contact(api: ApiBackend, call: Call) -> Reply:
@@ -93,45 +151,17 @@ async def create_contact(api: ApiBackend, call: Call) -> Reply:
 
 async def show_contact(api: ApiBackend, call: Call) -> Reply:
     """``GET /api/v1/contacts/{id}``."""
-    contact_id, who = _id(call, "contact"), call.who
-    call.query.finish()
-
-    def run(reader: Any) -> dict[str, Any]:
-        found = contacts.get(reader.connection, contact_id)
-        if found is None:
-            raise not_found(f"no contact {contact_id}")
-        _visible(who, found.account, "contact", contact_id)
-        return found.as_dict()
-
-    return Reply(200, await api.read(run))
+    return await _show(CONTACTS, api, call)
 
 
 async def delete_contact(api: ApiBackend, call: Call) -> Reply:
     """``DELETE /api/v1/contacts/{id}``."""
-    contact_id, who = _id(call, "contact"), call.who
-    call.query.finish()
-
-    def run(db: Connection) -> dict[str, Any]:
-        with transaction(db):
-            found = contacts.get(db, contact_id)
-            if found is None:
-                raise not_found(f"no contact {contact_id}")
-            _visible(who, found.account, "contact", contact_id)
-            contacts.remove(db, contact_id)
-        return {"removed": contact_id}
-
-    return Reply(200, await api.write(run))
+    return await _delete(CONTACTS, api, call)
 
 
 async def list_rules(api: ApiBackend, call: Call) -> Reply:
     """``GET /api/v1/notifications/rules[?account=]``."""
-    account = _listed_account(call)
-
-    def run(reader: Any) -> dict[str, Any]:
-        found = [r.as_dict() for r in rules.listing(reader.connection, account)]
-        return {"rules": found, "count": len(found)}
-
-    return Reply(200, await api.read(run))
+    return await _list(RULES, api, call)
 
 
 async def create_rule(api: ApiBackend, call: Call) -> Reply:
@@ -159,34 +189,12 @@ async def create_rule(api: ApiBackend, call: Call) -> Reply:
 
 async def show_rule(api: ApiBackend, call: Call) -> Reply:
     """``GET /api/v1/notifications/rules/{id}``."""
-    rule_id, who = _id(call, "rule"), call.who
-    call.query.finish()
-
-    def run(reader: Any) -> dict[str, Any]:
-        found = rules.get(reader.connection, rule_id)
-        if found is None:
-            raise not_found(f"no rule {rule_id}")
-        _visible(who, found.account, "rule", rule_id)
-        return found.as_dict()
-
-    return Reply(200, await api.read(run))
+    return await _show(RULES, api, call)
 
 
 async def delete_rule(api: ApiBackend, call: Call) -> Reply:
     """``DELETE /api/v1/notifications/rules/{id}`` (the messages it was holding go with it)."""
-    rule_id, who = _id(call, "rule"), call.who
-    call.query.finish()
-
-    def run(db: Connection) -> dict[str, Any]:
-        with transaction(db):
-            found = rules.get(db, rule_id)
-            if found is None:
-                raise not_found(f"no rule {rule_id}")
-            _visible(who, found.account, "rule", rule_id)
-            rules.remove(db, rule_id)
-        return {"removed": rule_id}
-
-    return Reply(200, await api.write(run))
+    return await _delete(RULES, api, call)
 
 
 MAIL_HANDLERS = {

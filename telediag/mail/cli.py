@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
 from telediag.mail import contacts, rules
@@ -92,18 +92,10 @@ def _contacts(db: Any, args: argparse.Namespace, out: TextIO, err: TextIO) -> in
         out.write(f"contact {contact.id} added to {contact.account}\n")
         return 0
     if args.action == "remove":
-        with transaction(db):
-            removed = contacts.remove(db, args.id)
-        if not removed:
-            err.write(f"telediag: no contact {args.id}; see `telediag contacts list`\n")
-            return 1
-        out.write(f"contact {args.id} removed\n")
-        return 0
+        return _remove(db, args.id, "contact", contacts.remove, out, err)
     found = contacts.listing(db, args.account)
     if args.format == "jsonl":
-        for contact in found:
-            out.write(json.dumps(contact.as_dict()) + "\n")
-        return 0
+        return _jsonl(found, out)
     out.write(f"{'id':>5}  {'account':<20} {'language':<8} {'permissions':<18} name <email>\n")
     for c in found:
         out.write(f"{c.id:>5}  {c.account:<20} {c.language:<8} {','.join(c.permissions) or '-':<18} "
@@ -123,21 +115,32 @@ def _rules(db: Any, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write(f"rule {rule.id} added to {rule.account}\n")
         return 0
     if args.action == "remove":
-        with transaction(db):
-            removed = rules.remove(db, args.id)
-        if not removed:
-            err.write(f"telediag: no rule {args.id}; see `telediag notifications list`\n")
-            return 1
-        out.write(f"rule {args.id} removed\n")
-        return 0
+        return _remove(db, args.id, "rule", rules.remove, out, err)
     found = rules.listing(db, args.account)
     if args.format == "jsonl":
-        for rule in found:
-            out.write(json.dumps(rule.as_dict()) + "\n")
-        return 0
+        return _jsonl(found, out)
     out.write(f"{'id':>5}  {'account':<20} {'after':>7}  {'quiet':<11} what -> who\n")
     for r in found:
         what = ",".join(r.codes + r.events)
         out.write(f"{r.id:>5}  {r.account:<20} {r.min_duration_s:>6g}s  {r.quiet_hours or '-':<11} "
                   f"{what} -> {','.join(r.recipients)}\n")
+    return 0
+
+
+LISTED_BY = {"contact": "telediag contacts list", "rule": "telediag notifications list"}
+
+
+def _remove(db: Any, item_id: int, kind: str, remove: Callable[[Any, int], bool], out: TextIO, err: TextIO) -> int:
+    with transaction(db):
+        removed = remove(db, item_id)
+    if not removed:
+        err.write(f"telediag: no {kind} {item_id}; see `{LISTED_BY[kind]}`\n")
+        return 1
+    out.write(f"{kind} {item_id} removed\n")
+    return 0
+
+
+def _jsonl(items: Iterable[contacts.Contact | rules.Rule], out: TextIO) -> int:
+    for item in items:
+        out.write(json.dumps(item.as_dict()) + "\n")
     return 0
