@@ -156,7 +156,9 @@ class ListenerCollector(Collector):
     """Device listeners: connections open and refused (TCP), kernel buffer and drops (UDP).
 
     The kernel's drop count of each UDP socket is read from ``/proc/net/udp`` at scrape time; where
-    there is no ``/proc`` the drop series is absent rather than a false zero.
+    there is no ``/proc`` the drop series is absent rather than a false zero. With ingest workers a
+    port has one socket per worker (SO_REUSEPORT), each with its own buffer: their drops are summed
+    into the port's one series.
     """
 
     def __init__(self) -> None:
@@ -197,16 +199,24 @@ class ListenerCollector(Collector):
             asked = GaugeMetricFamily("telediag_udp_receive_buffer_requested_bytes",
                                       "[ingest] udp_receive_buffer_bytes asked for each UDP socket.",
                                       labels=["protocol", "port"])
+            sizes: dict[tuple[str, str], int] = {}
+            dropped: dict[tuple[str, str], int] = {}
             for listener in self.udp:
-                labels = [listener.protocol, str(listener.port)]
-                asked.add_metric(labels, listener.requested_bytes)
+                key = (listener.protocol, str(listener.port))
                 try:
-                    size.add_metric(labels, listener.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+                    size_now = listener.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
                 except OSError:  # closed: the service is stopping
                     continue
-                dropped = kernel_drops(listener.sock)
-                if dropped is not None:
-                    drops.add_metric(labels, dropped)
+                if key not in sizes:
+                    asked.add_metric(list(key), listener.requested_bytes)
+                sizes[key] = max(sizes.get(key, 0), size_now)
+                count = kernel_drops(listener.sock)
+                if count is not None:
+                    dropped[key] = dropped.get(key, 0) + count
+            for key, value in sizes.items():
+                size.add_metric(list(key), value)
+            for key, value in dropped.items():
+                drops.add_metric(list(key), value)
             yield drops
             yield size
             yield asked

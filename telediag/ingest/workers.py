@@ -183,6 +183,7 @@ class WorkerPool(Service):
         self._asked: dict[int, _TrafficQuestion] = {}
         self._next_question = 0
         self.traffic_timeout_s = TRAFFIC_TIMEOUT_S
+        self._metrics: Metrics | None = None
 
     def add_listener(self, listener: CommitListener) -> None:
         """Call ``listener(changes, 0)`` with a record-less batch per device the workers committed data of."""
@@ -214,6 +215,7 @@ class WorkerPool(Service):
             self.log.error("cannot listen: {error}", error=error)
             self.ready.errback(error)
             return
+        self._watch_udp()
         backend = self.config.store.backend
         if backend == "sqlite":
             self.log.info(
@@ -381,6 +383,17 @@ class WorkerPool(Service):
         for figures in self.totals.tcp:
             metrics.watch_tcp(figures)
         metrics.registry.register(WorkerCollector(self))
+        self._metrics = metrics
+
+    def _watch_udp(self) -> None:
+        """The workers' UDP sockets are the parent's too: their buffers and kernel drops are read here."""
+        if self._metrics is None:
+            return
+        for address, sockets in zip(self.addresses, self._sockets, strict=True):
+            if address.transport == "udp":
+                for sock in sockets:
+                    self._metrics.watch_udp(address.protocol, sock.getsockname()[1], sock,
+                                            self.config.ingest.udp_receive_buffer_bytes)
 
 
 class WorkerCollector(Collector):

@@ -51,6 +51,17 @@ def metric(server: ServerProcess, name: str, worker: int) -> float:
     return float(match.group(1))
 
 
+def assert_udp_sockets_reported_once_per_port(server: ServerProcess) -> None:
+    """The workers' sockets of the Teltonika UDP port (one each) are one series per figure: the port's."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{server.api_port}/metrics", timeout=10).read().decode()
+    port = server.ports["teltonika"]  # TCP and UDP share the number
+    for name in ("telediag_udp_receive_drops_total", "telediag_udp_receive_buffer_bytes",
+                 "telediag_udp_receive_buffer_requested_bytes"):
+        series = re.findall(rf'^{name}{{port="{port}",protocol="teltonika"}} (\S+)$', text, re.M)
+        assert len(series) == 1, f"{name}: {series}"
+        assert float(series[0]) >= 0
+
+
 def assert_acked_stored_exactly_once(acked_log: Path, database: Path) -> int:
     """Every (device, fix time) a device got an ACK for is in the store once; returns how many."""
     reader = Reader(database_at(database))
@@ -91,6 +102,7 @@ def test_two_workers_share_the_ports_and_store_every_acknowledged_record_once(tm
         assert len(workers) == 2, server.log()
         acked_log = run_devices(server, tmp_path, "fleet", "teltonika-tcp=50,teltonika-udp=20,gt06=30", "6")
         wait_for(lambda: all(metric(server, "telediag_ingest_worker_records", w) > 0 for w in (0, 1)))
+        assert_udp_sockets_reported_once_per_port(server)
     finally:
         assert server.stop() == 0, server.log()
     assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE], "a worker outlived"
