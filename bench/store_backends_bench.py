@@ -5,7 +5,9 @@ them over under load) from ``--devices`` devices in turn, with device state flus
 does (one row per device heard since the last flush). Each backend runs ``--repeat`` times on fresh
 stores; the best run counts (the machine may be shared).
 Figures: records/s of wall time, and records per CPU-second, counting for PostgreSQL the CPU of the
-server's processes as well as this one's (SQLite runs inside it). The PostgreSQL server is Debian's 15
+server's processes as well as this one's (SQLite runs inside it), each process's own time over the
+window (a process that exits within it is not counted: the store's connection stays open until the
+figures are read). The PostgreSQL server is Debian's 15
 started by ``tests.postgres_server`` with ``fsync = off`` and ``synchronous_commit = on``: a commit is
 handed to the OS before it returns, the same promise as SQLite's WAL with ``synchronous = NORMAL``
 (both lose only to a power cut); ``--fsync`` turns fsync on.
@@ -58,21 +60,24 @@ def commits(total: int, per_commit: int, per_packet: int, devices: int) -> list[
     return out
 
 
-def cpu_s(server: psutil.Process | None) -> tuple[float, float]:
-    """CPU seconds (user + system) of this process, and of ``server`` with its children, the exited ones
-    included (their time moves to the parent's ``children_*`` once reaped)."""
+def cpu_s(server: psutil.Process | None) -> tuple[float, dict[int, float]]:
+    """CPU seconds (user + system) of this process, and of ``server`` and each of its child processes
+    by process id.
+
+    Per process, not the server's ``children_*`` totals: those grow when any child exits, by its whole
+    lifetime's CPU, so a backend that created the run's fresh database (a file copy of a template)
+    and exited during the window would be counted in it.
+    """
     own = resource.getrusage(resource.RUSAGE_SELF)
-    total = 0.0
+    servers: dict[int, float] = {}
     if server is not None:
-        times = server.cpu_times()
-        total = times.user + times.system + times.children_user + times.children_system
-        for child in server.children():
+        for process in (server, *server.children()):
             try:
-                times = child.cpu_times()
+                times = process.cpu_times()
             except psutil.NoSuchProcess:
                 continue
-            total += times.user + times.system
-    return own.ru_utime + own.ru_stime, total
+            servers[process.pid] = times.user + times.system
+    return own.ru_utime + own.ru_stime, servers
 
 
 def run(database: Database, batches: list[list[RecordBatch]],
@@ -86,9 +91,11 @@ def run(database: Database, batches: list[list[RecordBatch]],
         now = time.monotonic()
         flush, flushed = (True, now) if now - flushed >= 1.0 else (False, flushed)
         store.commit(batch, flush_state=flush)
+    store.commit((), flush_state=True)  # what closing the store writes; the connection stays open until
+    seconds, cpu_after = time.perf_counter() - started, cpu_s(server)  # the server's figures are read
     store.close()
-    seconds, cpu_after = time.perf_counter() - started, cpu_s(server)
-    own, other = cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1]
+    own = cpu_after[0] - cpu_before[0]
+    other = sum(spent - cpu_before[1].get(pid, 0.0) for pid, spent in cpu_after[1].items())
     return records / seconds, records / (own + other), other / (own + other)
 
 
