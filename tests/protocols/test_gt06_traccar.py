@@ -16,21 +16,15 @@ Two rates are measured for the payloads Traccar decodes to a position:
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from protocols.core import Buffer, CommandResponse, Message, ProtocolError, Report, crc16_x25
+from protocols.core import crc16_x25
 from protocols.gt06 import ServerSession, encode_login
 from protocols.gt06.framing import Frame, next_frame
 from protocols.record import Record
-from tests.conftest import report_rate, traccar_vectors
-from tests.protocols.traccar_nulls import assert_no_position
+from tests.protocols import traccar_vectors as traccar
 
 LOGIN = encode_login("123456789012345", 1)
-
-POSITION = ("position", "positions")
 
 # Traccar alarm names -> ours
 ALARMS = {
@@ -82,6 +76,7 @@ MAPPING: dict[str, Callable[[Record], list[Any]]] = {
     "tag1Temp": _one(lambda r: r.attributes.get("tag1_temp_c")),
     "adc1": _one(lambda r: r.attributes.get("adc1_v")),
 }
+"""Traccar attribute -> the values the normalised record may give for it."""
 
 KNOWN_DIFFERENCES = {
     # Traccar reads 0x32 (SL4X) past the content and takes the CRC 0x8429 for the altitude;
@@ -89,12 +84,7 @@ KNOWN_DIFFERENCES = {
     (85, "altitude"): 687.0,
 }
 
-
-def _expected_value(exp: dict[str, Any]) -> Any:
-    value = exp["value"]
-    if exp["attribute"] == "alarm":
-        return ALARMS[value]
-    return value
+entries = traccar.vectors("gt06")
 
 
 def reseal(data: bytes) -> bytes | None:
@@ -110,127 +100,47 @@ def reseal(data: bytes) -> bytes | None:
     return data[:-4] + crc16_x25(data[2:-4]).to_bytes(2, "big") + b"\r\n"
 
 
-def decode(entry: dict[str, Any], data: bytes) -> tuple[list[Message], list[ProtocolError]]:
+def decode(entry: traccar.Entry, data: bytes) -> traccar.Fed:
     """Login, then the payload, then a drain call; every error is collected, none other allowed."""
-    session = ServerSession(model=(entry["decoder_setup"] or {}).get("setModelOverride"))
+    session = ServerSession(model=traccar.model_override(entry))
     session.feed(LOGIN)
-    messages: list[Message] = []
-    errors: list[ProtocolError] = []
-    for chunk in (data, b""):
-        try:
-            messages.extend(session.feed(chunk))
-        except ProtocolError as exc:
-            errors.append(exc)
-    return messages, errors
+    return traccar.feed(session, data)
 
 
-def records(messages: list[Message]) -> list[Record]:
-    """Decoded records; one kept raw (a layout not decoded) does not count as decoding the payload."""
-    return [r for m in messages if isinstance(m, (Report, CommandResponse)) for r in m.records
-            if "raw_message" not in r.attributes]
+def decoded(entry: traccar.Entry) -> traccar.Fed:
+    """As captured, or with the CRC re-sealed where only the CRC was wrong."""
+    return traccar.strict_or_resealed(entry, traccar.payload(entry), lambda data: decode(entry, data), reseal, "CRC")
 
 
-@pytest.fixture(scope="module")
-def entries(vectors_dir: Path) -> list[dict[str, Any]]:
-    found = list(traccar_vectors(vectors_dir, "gt06"))
-    assert found, "no gt06 entries in traccar_vectors.jsonl"
-    return found
+def test_position_rate(entries: list[traccar.Entry]) -> None:
+    rate = traccar.measure_positions("gt06", entries, decoded,
+                                     what=" (content; CRC re-sealed where only the CRC was wrong)",
+                                     strict_what=" (bytes as captured, CRC enforced)")
+    rate.require(0.95, strict_at_least=0.85)
 
 
-def _check_position(entry: dict[str, Any], rec: Record) -> list[str]:
-    """Asserted time/lat/lon within the given tolerance, and plausible coordinates."""
-    exp = entry["expect"]
-    problems = []
-    if rec.lat is not None and not (-90 <= rec.lat <= 90 and -180 <= rec.lon <= 180):
-        problems.append(f"line {entry['line']}: coordinates out of range {rec.lat}, {rec.lon}")
-    if "lat" in exp:
-        tol = exp.get("tolerance_deg", 1e-5)
-        if rec.lat is None or abs(rec.lat - exp["lat"]) > tol or abs(rec.lon - exp["lon"]) > tol:
-            problems.append(f"line {entry['line']}: lat/lon {rec.lat}, {rec.lon} != {exp['lat']}, {exp['lon']}")
-    if "time" in exp:
-        from protocols.record import parse_iso_utc
-
-        if rec.fix_time != parse_iso_utc(exp["time"].replace(" ", "T")):
-            problems.append(f"line {entry['line']}: time {rec.fix_time} != {exp['time']}")
-    if "valid" in exp and rec.valid is not exp["valid"]:
-        problems.append(f"line {entry['line']}: valid {rec.valid} != {exp['valid']}")
-    return problems
+def _want(entry: traccar.Entry) -> Any:
+    attribute = entry["expect"]["attribute"]
+    if (entry["line"], attribute) in KNOWN_DIFFERENCES:
+        return KNOWN_DIFFERENCES[entry["line"], attribute]
+    return traccar.alarms_as(ALARMS)(entry)
 
 
-def test_position_rate(entries: list[dict[str, Any]]) -> None:
-    total = ok_strict = ok_content = 0
-    failures: list[str] = []
-    problems: list[str] = []
-    for entry in entries:
-        if entry["method"] == "verifyFrame" or entry["expect"]["result"] not in POSITION:
-            continue
-        total += 1
-        raw = bytes.fromhex(entry["payload"])
-        messages, errors = decode(entry, raw)
-        recs = records(messages)
-        if recs:
-            ok_strict += 1
-        else:
-            sealed = reseal(raw)
-            if sealed is not None and sealed != raw:
-                assert errors and "CRC" in str(errors[0]), (entry["line"], errors)
-                messages, errors = decode(entry, sealed)
-                recs = records(messages)
-        if recs:
-            ok_content += 1
-            problems += _check_position(entry, recs[0])
-        else:
-            problem = [str(e) for e in errors] or ("no record" if messages else "incomplete")
-            failures.append(f"{entry['line']}: {problem}")
-    report_rate(f"gt06: {ok_content}/{total} = {ok_content / total:.1%}"
-                " (content; CRC re-sealed where only the CRC was wrong)")
-    report_rate(f"gt06 strict: {ok_strict}/{total} = {ok_strict / total:.1%} (bytes as captured, CRC enforced)")
-    print("gt06 not decoded:", "; ".join(failures))
-    assert not problems, problems
-    assert ok_content / total >= 0.95
-    assert ok_strict / total >= 0.85
+def test_attributes(entries: list[traccar.Entry]) -> None:
+    traccar.compare_attributes("gt06", entries, decoded, MAPPING, want=_want,
+                               match=traccar.one_of(traccar.close), skip_unmapped=True,
+                               skip_undecoded=True).require(at_least=40)
 
 
-def test_attributes(entries: list[dict[str, Any]]) -> None:
-    checked = 0
-    mismatches = []
-    for entry in entries:
-        exp = entry["expect"]
-        if entry["method"] != "verifyAttribute" or exp["result"] not in POSITION:
-            continue
-        raw = bytes.fromhex(entry["payload"])
-        recs = records(decode(entry, raw)[0]) or records(decode(entry, reseal(raw) or raw)[0])
-        if not recs or exp["attribute"] not in MAPPING:
-            continue
-        checked += 1
-        got = MAPPING[exp["attribute"]](recs[0])
-        want = KNOWN_DIFFERENCES.get((entry["line"], exp["attribute"]), _expected_value(exp))
-        if not any(g == want or (isinstance(g, float) and isinstance(want, (int, float)) and abs(g - want) < 1e-6)
-                   for g in got):
-            mismatches.append((entry["line"], exp["attribute"], want, got))
-    print(f"gt06 attributes checked: {checked}")
-    assert checked >= 40
-    assert not mismatches, mismatches
+def test_no_records_where_traccar_has_none(entries: list[traccar.Entry]) -> None:
+    traccar.no_positions(entries, lambda e: decode(e, traccar.payload(e)))
 
 
-def test_no_records_where_traccar_has_none(entries: list[dict[str, Any]]) -> None:
-    for entry in entries:
-        if entry["expect"]["result"] != "null":
-            continue
-        messages, _errors = decode(entry, bytes.fromhex(entry["payload"]))
-        assert_no_position(messages, entry["line"])
-
-
-def test_not_null_payloads_give_only_messages_or_errors(entries: list[dict[str, Any]]) -> None:
-    decoded = total = 0
-    for entry in entries:
-        if entry["expect"]["result"] != "not_null":
-            continue
-        total += 1
-        if records(decode(entry, bytes.fromhex(entry["payload"]))[0]):
-            decoded += 1
-    print(f"gt06 not_null: {decoded}/{total}")
-    assert decoded >= total - 2
+def test_not_null_payloads_give_only_messages_or_errors(entries: list[traccar.Entry]) -> None:
+    not_null = traccar.with_result(entries, "not_null")
+    gave_records = sum(bool(decode(e, traccar.payload(e)).decoded) for e in not_null)
+    print(f"gt06 not_null: {gave_records}/{len(not_null)}")
+    assert gave_records >= len(not_null) - 2
 
 
 # Traccar's frame decoder falls back to searching 0D0A; we never do. These two payloads have a
@@ -239,20 +149,15 @@ def test_not_null_payloads_give_only_messages_or_errors(entries: list[dict[str, 
 NOT_LENGTH_FRAMED = {17, 25}
 
 
-def test_frames(entries: list[dict[str, Any]]) -> None:
+def test_frames(entries: list[traccar.Entry]) -> None:
     framed = 0
-    for entry in entries:
-        if entry["method"] != "verifyFrame":
-            continue
-        buf = Buffer()
-        buf.feed(bytes.fromhex(entry["payload"]))
-        scan = next_frame(buf, 1 << 16)
-        expected = bytes.fromhex(entry["expect"]["frame"])
+    for entry in traccar.with_result(entries, "frame"):
+        scan = next_frame(traccar.buffered(traccar.payload(entry)), 1 << 16)
         if entry["line"] in NOT_LENGTH_FRAMED:
-            assert not isinstance(scan, Frame) or scan.raw == expected, entry["line"]
+            assert not isinstance(scan, Frame) or scan.raw == traccar.expected_frame(entry), entry["line"]
             continue
         assert isinstance(scan, Frame), (entry["line"], scan)
-        assert scan.raw == expected
+        assert scan.raw == traccar.expected_frame(entry), entry["line"]
         framed += 1
     print(f"gt06 frames: {framed}/{framed + len(NOT_LENGTH_FRAMED)} exactly as Traccar")
     assert framed == 7

@@ -21,19 +21,17 @@ identifies the terminal from the frame itself.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from protocols.core import Buffer, CommandResponse, Login, Message, ProtocolError, Report
+from protocols.core import Login
 from protocols.jt808 import ServerSession
 from protocols.jt808.framing import Corrupt, bcc, escape, next_frame, unescape
 from protocols.record import Record, iso_utc
-from tests.conftest import report_rate, traccar_vectors
-from tests.protocols.traccar_nulls import assert_no_position
+from tests.protocols import traccar_vectors as traccar
 
-POSITION = ("position", "positions")
+entries = traccar.vectors("jt808", count=116)
 
 
 def wire(payload: bytes) -> bytes:
@@ -51,83 +49,30 @@ def reseal(payload: bytes) -> bytes | None:
     return b"\x7e" + content + bytes((bcc(content),)) + b"\x7e"
 
 
-def raw_payload(entry: dict[str, Any]) -> bytes:
-    payload = entry["payload"]
-    return bytes.fromhex(payload) if entry["payload_kind"] == "hex" else payload.encode("ascii")
+def decode(entry: traccar.Entry, data: bytes) -> traccar.Fed:
+    """The wire form of ``data`` fed to a fresh session, then a drain call; errors collected."""
+    return traccar.feed(ServerSession(model=traccar.model_override(entry)), wire(data))
 
 
-def decode(entry: dict[str, Any], payload: bytes) -> tuple[list[Message], list[ProtocolError]]:
-    """The wire form of ``payload`` fed to a fresh session, then a drain call; errors collected."""
-    session = ServerSession(model=(entry["decoder_setup"] or {}).get("setModelOverride"))
-    messages: list[Message] = []
-    errors: list[ProtocolError] = []
-    for chunk in (wire(payload), b""):
-        try:
-            messages.extend(session.feed(chunk))
-        except ProtocolError as exc:
-            errors.append(exc)
-    return messages, errors
+def decoded(entry: traccar.Entry) -> traccar.Fed:
+    """As captured (strict), or re-sealed if only the BCC failed."""
+    return traccar.strict_or_resealed(entry, traccar.payload(entry), lambda data: decode(entry, data), reseal, "BCC")
 
 
-def records(messages: list[Message]) -> list[Record]:
-    """Decoded records; one kept raw (a layout not decoded) does not count as decoding the payload."""
-    return [r for m in messages if isinstance(m, (Report, CommandResponse)) for r in m.records
-            if "raw_message" not in r.attributes]
+def _fixes(entry: traccar.Entry, fed: traccar.Fed) -> list[str]:
+    """Every record's coordinates in range, and a fix time where Traccar checks the location."""
+    problems = traccar.all_in_range(entry, fed)
+    if entry["expect"].get("check_location") and fed.decoded[0].fix_time is None:
+        problems.append(f"line {entry['line']}: no fix time")
+    return problems
 
 
-@pytest.fixture(scope="module")
-def entries(vectors_dir: Path) -> list[dict[str, Any]]:
-    found = list(traccar_vectors(vectors_dir, "jt808"))
-    assert len(found) == 116, f"expected the 116 jt808 entries, found {len(found)}"
-    return found
-
-
-def positions(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [e for e in entries if e["method"] != "verifyFrame" and e["expect"]["result"] in POSITION]
-
-
-def decoded(entry: dict[str, Any]) -> tuple[list[Record], list[ProtocolError], bool]:
-    """Records (strict first, re-sealed if only the BCC failed), errors, and whether it was strict."""
-    raw = raw_payload(entry)
-    messages, errors = decode(entry, raw)
-    recs = records(messages)
-    if recs:
-        return recs, errors, True
-    sealed = reseal(raw)
-    if sealed is not None and sealed != raw:
-        assert errors and "BCC" in str(errors[0]), (entry["line"], errors)
-        assert not errors[0].close, "a bad BCC costs the frame, not the connection"
-        messages, errors = decode(entry, sealed)
-        return records(messages), errors, False
-    return recs, errors, False
-
-
-def test_position_rate(entries: list[dict[str, Any]]) -> None:
-    total = ok_strict = ok_content = 0
-    failures: list[str] = []
-    problems: list[str] = []
-    for entry in positions(entries):
-        total += 1
-        recs, errors, strict = decoded(entry)
-        if recs:
-            ok_content += 1
-            ok_strict += strict
-            for rec in recs:
-                if rec.lat is not None and not (-90 <= rec.lat <= 90 and -180 <= rec.lon <= 180):
-                    problems.append(f"line {entry['line']}: coordinates out of range {rec.lat}, {rec.lon}")
-            if entry["expect"].get("check_location") and recs[0].fix_time is None:
-                problems.append(f"line {entry['line']}: no fix time")
-        else:
-            failures.append(f"{entry['line']}: {[str(e) for e in errors] or 'no record'}")
-    report_rate(
-        f"jt808: {ok_content}/{total} = {ok_content / total:.1%} of the payloads Traccar decodes to positions"
-        " (content; BCC re-sealed where only the BCC was wrong)"
-    )
-    report_rate(f"jt808 strict: {ok_strict}/{total} = {ok_strict / total:.1%} (wire bytes as captured, BCC enforced)")
-    print("jt808 not decoded:", "; ".join(failures) or "none")
-    assert not problems, problems
-    assert ok_content / total >= 0.90
-    assert ok_strict / total >= 0.85
+def test_position_rate(entries: list[traccar.Entry]) -> None:
+    rate = traccar.measure_positions(
+        "jt808", entries, decoded, also=_fixes,
+        what=traccar.OF_TRACCAR_POSITIONS + " (content; BCC re-sealed where only the BCC was wrong)",
+        strict_what=" (wire bytes as captured, BCC enforced)")
+    rate.require(0.90, strict_at_least=0.85)
 
 
 # Worked out by hand from the standard for a few frames of different kinds (status bits for the
@@ -142,10 +87,10 @@ ANCHORS: dict[int, tuple[str, float, float, bool]] = {
 }
 
 
-def test_exact_time_and_position(entries: list[dict[str, Any]]) -> None:
-    by_line = {e["line"]: e for e in entries}
+def test_exact_time_and_position(entries: list[traccar.Entry]) -> None:
+    lines = traccar.by_line(entries)
     for line, (when, lat, lon, valid) in ANCHORS.items():
-        recs, _errors, _strict = decoded(by_line[line])
+        recs = decoded(lines[line]).decoded
         assert recs, line
         rec = recs[0]
         assert iso_utc(rec.fix_time) == when, line
@@ -210,57 +155,29 @@ MAPPING: dict[str, Callable[[Record], list[Any]]] = {
 }
 
 
-def _want(exp: dict[str, Any]) -> Any:
-    if exp["attribute"] == "alarm":
-        return [ALARMS[name] for name in exp["value"].split(",")]
-    return exp["value"]
+def _want(entry: traccar.Entry) -> Any:
+    if entry["expect"]["attribute"] == "alarm":
+        return [ALARMS[name] for name in traccar.value(entry).split(",")]
+    return traccar.value(entry)
 
 
-def _same(got: Any, want: Any) -> bool:
-    if isinstance(got, (int, float)) and isinstance(want, (int, float)) and not isinstance(got, bool):
-        return abs(got - want) < 1e-6
-    return got == want
+def test_attributes(entries: list[traccar.Entry]) -> None:
+    traccar.compare_attributes("jt808", entries, decoded, MAPPING, want=_want,
+                               match=traccar.one_of(traccar.close), skip_undecoded=True).require(at_least=60)
 
 
-def test_attributes(entries: list[dict[str, Any]]) -> None:
-    checked = 0
-    mismatches = []
-    for entry in entries:
-        exp = entry["expect"]
-        if entry["method"] != "verifyAttribute" or exp["result"] not in POSITION:
-            continue
-        recs, _errors, _strict = decoded(entry)
-        assert exp["attribute"] in MAPPING, exp["attribute"]
-        if not recs:
-            continue
-        checked += 1
-        got = MAPPING[exp["attribute"]](recs[0])
-        want = _want(exp)
-        if not any(_same(g, want) for g in got):
-            mismatches.append((entry["line"], exp["attribute"], want, got))
-    print(f"jt808 attributes checked: {checked}")
-    assert checked >= 60
-    assert not mismatches, mismatches
+def test_no_records_where_traccar_has_none(entries: list[traccar.Entry]) -> None:
+    traccar.no_positions(entries, lambda e: decode(e, traccar.payload(e)), errors=False)
 
 
-def test_no_records_where_traccar_has_none(entries: list[dict[str, Any]]) -> None:
-    for entry in entries:
-        if entry["expect"]["result"] != "null":
-            continue
-        messages, errors = decode(entry, raw_payload(entry))
-        assert_no_position(messages, entry["line"])
-        assert not errors, (entry["line"], errors)
-
-
-def test_registration_and_auth_are_logins(entries: list[dict[str, Any]]) -> None:
+def test_registration_and_auth_are_logins(entries: list[traccar.Entry]) -> None:
     """Traccar answers 0x0100 with 0x8100 and 0x0102 with 0x8001: here those are Login accepts."""
     seen = 0
-    for entry in entries:
-        raw = raw_payload(entry)
-        if entry["expect"]["result"] != "null" or raw[:1] != b"\x7e" or raw[1:3] not in (b"\x01\x00", b"\x01\x02"):
+    for entry in traccar.with_result(entries, "null"):
+        raw = traccar.payload(entry)
+        if raw[:1] != b"\x7e" or raw[1:3] not in (b"\x01\x00", b"\x01\x02"):
             continue
-        messages, _ = decode(entry, raw)
-        (login,) = messages
+        (login,) = decode(entry, raw).messages
         assert isinstance(login, Login) and login.accept and login.reject
         answer = unescape(login.accept[1:-1])
         assert answer[:2] == (b"\x81\x00" if raw[1:3] == b"\x01\x00" else b"\x80\x01")
@@ -269,32 +186,27 @@ def test_registration_and_auth_are_logins(entries: list[dict[str, Any]]) -> None
     assert seen == 9
 
 
-def test_not_null_payloads(entries: list[dict[str, Any]]) -> None:
-    for entry in entries:
-        if entry["expect"]["result"] == "not_null":
-            recs, errors, _ = decoded(entry)
-            assert recs, (entry["line"], errors)
+def test_not_null_payloads(entries: list[traccar.Entry]) -> None:
+    for entry in traccar.with_result(entries, "not_null"):
+        fed = decoded(entry)
+        assert fed.decoded, (entry["line"], fed.errors)
 
 
-def test_frames(entries: list[dict[str, Any]]) -> None:
+def test_frames(entries: list[traccar.Entry]) -> None:
     """Traccar's frame tests: a text frame, an escaped frame, and one behind stray bytes."""
     framed = 0
-    for entry in entries:
-        if entry["method"] != "verifyFrame":
-            continue
-        payload = bytes.fromhex(entry["payload"])
-        expected = bytes.fromhex(entry["expect"]["frame"])
-        buf = Buffer()
-        buf.feed(payload)
+    for entry in traccar.with_result(entries, "frame"):
+        data = traccar.payload(entry)
+        buf = traccar.buffered(data)
         item, size = next_frame(buf, 1 << 16)
-        if isinstance(item, Corrupt) and item.frame is None and payload[:1] not in (b"\x7e", b"("):
+        if isinstance(item, Corrupt) and item.frame is None and data[:1] not in (b"\x7e", b"("):
             buf.skip(size)  # the stray "$$" before the frame
             item, size = next_frame(buf, 1 << 16)
         frame_bytes = buf.peek(size)
         assert frame_bytes is not None
         if frame_bytes[:1] == b"\x7e":
-            assert b"\x7e" + unescape(frame_bytes[1:-1]) + b"\x7e" == expected, entry["line"]
+            assert b"\x7e" + unescape(frame_bytes[1:-1]) + b"\x7e" == traccar.expected_frame(entry), entry["line"]
         else:
-            assert frame_bytes == expected, entry["line"]
+            assert frame_bytes == traccar.expected_frame(entry), entry["line"]
         framed += 1
     assert framed == 3

@@ -12,7 +12,6 @@ payloads are damaged (bad CRC, data length 0, truncated after the records). Two 
 from __future__ import annotations
 
 import struct
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,26 +19,21 @@ import pytest
 from protocols.core import Login, ProtocolError, crc16_ibm
 from protocols.record import parse_iso_utc
 from protocols.teltonika import ServerSession, decode_captured, decode_datagram
-from tests.conftest import report_rate, traccar_vectors
+from tests.conftest import report_rate
+from tests.protocols import traccar_vectors as traccar
 
 IMEI = "123456789012345"
-POSITION_RESULTS = ("position", "positions")
+
+entries = traccar.vectors("teltonika")
 
 
-@pytest.fixture(scope="module")
-def entries(vectors_dir: Path) -> list[dict[str, Any]]:
-    found = list(traccar_vectors(vectors_dir, "teltonika"))
-    assert found, "no teltonika entries in traccar_vectors.jsonl"
-    return found
-
-
-def payload(entry: dict[str, Any]) -> bytes:
+def payload(entry: traccar.Entry) -> bytes:
     assert entry["payload_kind"] == "hex"
     return bytes.fromhex(entry["payload"])
 
 
-def is_udp(entry: dict[str, Any]) -> bool:
-    return entry["decoder_args"] == ["true"]
+def is_udp(entry: traccar.Entry) -> bool:
+    return bool(entry["decoder_args"] == ["true"])
 
 
 def well_formed(data: bytes) -> bool:
@@ -50,10 +44,10 @@ def well_formed(data: bytes) -> bool:
     if length + 12 != len(data):
         return False
     (crc,) = struct.unpack_from(">I", data, 8 + length)
-    return crc == crc16_ibm(data[8 : 8 + length])
+    return bool(crc == crc16_ibm(data[8 : 8 + length]))
 
 
-def decode_live(entry: dict[str, Any]) -> tuple[list[Any], ProtocolError | None, int]:
+def decode_live(entry: traccar.Entry) -> tuple[list[Any], ProtocolError | None, int]:
     """Messages, error and bytes left waiting, decoding as the running server would."""
     data = payload(entry)
     try:
@@ -70,7 +64,7 @@ def records_of(messages: list[Any]) -> list[Any]:
     return [record for message in messages for record in getattr(message, "records", ())]
 
 
-def check_expectations(entry: dict[str, Any], records: list[Any]) -> None:
+def check_expectations(entry: traccar.Entry, records: list[Any]) -> None:
     """Asserted time/lat/lon, location sanity and attributes with an equivalent here."""
     expect = entry["expect"]
     first = records[0]
@@ -105,9 +99,9 @@ def check_attribute(name: str, value: Any, attributes: dict[str, Any]) -> None:
         pytest.fail(f"no mapping for Traccar attribute {name}")
 
 
-def test_positions_live_path(entries: list[dict[str, Any]]) -> None:
+def test_positions_live_path(entries: list[traccar.Entry]) -> None:
     """Strict path: all well-formed payloads decode; damaged ones are refused, never half-read."""
-    chosen = [e for e in entries if e["expect"]["result"] in POSITION_RESULTS]
+    chosen = traccar.with_result(entries, *traccar.POSITION)
     ok = 0
     for entry in chosen:
         messages, error, waiting = decode_live(entry)
@@ -124,9 +118,9 @@ def test_positions_live_path(entries: list[dict[str, Any]]) -> None:
     assert ok == sum(1 for e in chosen if is_udp(e) or well_formed(payload(e)))
 
 
-def test_positions_traccar_equivalent(entries: list[dict[str, Any]]) -> None:
+def test_positions_traccar_equivalent(entries: list[traccar.Entry]) -> None:
     """Read as Traccar reads them (damaged frames salvaged): at least 95 % give a record."""
-    chosen = [e for e in entries if e["expect"]["result"] in POSITION_RESULTS]
+    chosen = traccar.with_result(entries, *traccar.POSITION)
     ok = 0
     for entry in chosen:
         data = payload(entry)
@@ -143,8 +137,8 @@ def test_positions_traccar_equivalent(entries: list[dict[str, Any]]) -> None:
     assert ok / total >= 0.95
 
 
-def test_null_results_give_no_records(entries: list[dict[str, Any]]) -> None:
-    chosen = [e for e in entries if e["expect"]["result"] == "null"]
+def test_null_results_give_no_records(entries: list[traccar.Entry]) -> None:
+    chosen = traccar.with_result(entries, "null")
     assert chosen
     for entry in chosen:
         messages, _error, _waiting = decode_live(entry)
@@ -155,9 +149,9 @@ def test_null_results_give_no_records(entries: list[dict[str, Any]]) -> None:
             pass
 
 
-def test_frames(entries: list[dict[str, Any]]) -> None:
+def test_frames(entries: list[traccar.Entry]) -> None:
     """verifyFrame: a leading 0xFF is a frame of its own (keep-alive), then the handshake frame."""
-    chosen = [e for e in entries if e["expect"]["result"] == "frame"]
+    chosen = traccar.with_result(entries, "frame")
     assert chosen
     for entry in chosen:
         data = payload(entry)
