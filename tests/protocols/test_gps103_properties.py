@@ -3,20 +3,27 @@ device encoder and server decoder are inverses within the protocol's resolution.
 
 from __future__ import annotations
 
-from itertools import pairwise
-
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from protocols.core import CommandResponse, Login, Message, ProtocolError, Report
+from protocols.core import Login, Message, Report
 from protocols.gps103 import ALARMS, DeviceCodec, ServerSession, encode_sentence
 from protocols.gps103.fields import KNOT_KMH
 from protocols.record import Record
+from tests.protocols.codec_properties import (
+    arbitrary_bytes_test,
+    arrival_test,
+    bytewise,
+    decode_clean,
+    examples,
+    mutated_frames_test,
+    partial_frame_waits,
+    two_pieces,
+)
 
 IMEI = "359710049092324"
-FAST = settings(max_examples=80, deadline=None)
-MESSAGE_TYPES = (Login, Report, CommandResponse)
+FAST = examples(80)
 
 STREAM = (
     b"##,imei:359710049092324,A;"
@@ -30,86 +37,27 @@ STREAM = (
 )
 
 
-def feed_all(session: ServerSession, pieces: list[bytes]) -> list[Message]:
-    """Every message the pieces decode to; errors must not happen on this good stream."""
-    out: list[Message] = []
-    for piece in pieces + [b""]:
-        out.extend(session.feed(piece))
-    assert not session.pending
-    return out
-
-
-def feed_survives(session: ServerSession, pieces: list[bytes]) -> list[Message]:
-    """Only messages or ProtocolError, whatever the pieces; keeps feeding after errors."""
-    out: list[Message] = []
-    for piece in pieces + [b"", b""]:
-        try:
-            messages = session.feed(piece)
-        except ProtocolError as error:
-            assert isinstance(error.close, bool) and error.reply is None
-            assert len(error.excerpt) <= 64
-            if error.close:
-                return out
-            continue
-        assert all(isinstance(m, MESSAGE_TYPES) for m in messages)
-        out.extend(messages)
-    return out
-
-
-def split(data: bytes, cuts: list[int]) -> list[bytes]:
-    points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in pairwise(points)]
-
-
 @pytest.fixture(scope="module")
 def whole() -> list[Message]:
-    messages = feed_all(ServerSession(), [STREAM])
+    messages = decode_clean(ServerSession(), [STREAM])
     kinds = [m.kind if isinstance(m, Report) else "login" for m in messages]
     assert kinds == ["login", "position", "heartbeat", "position", "cell", "obd", "position"]
     return messages
 
 
-def test_byte_by_byte(whole: list[Message]) -> None:
-    assert feed_all(ServerSession(), [STREAM[i : i + 1] for i in range(len(STREAM))]) == whole
-
-
-def test_split_at_every_offset(whole: list[Message]) -> None:
-    for i in range(len(STREAM) + 1):
-        assert feed_all(ServerSession(), [STREAM[:i], STREAM[i:]]) == whole, i
+test_byte_by_byte = arrival_test(ServerSession, STREAM, bytewise)
+test_split_at_every_offset = arrival_test(ServerSession, STREAM, two_pieces)
 
 
 def test_trailing_bytes_are_kept(whole: list[Message]) -> None:
     extra = b"imei:359710049092324,tracker,151027025958,,F,235957.000,A,2429.5156,N,04424.5828,E,0.01,27.91;"
-    session = ServerSession()
-    assert feed_all(session, [STREAM + extra[:40]]) == whole
-    assert session.buffered == 40
-    (report,) = session.feed(extra[40:])
+    first, (report,) = partial_frame_waits(ServerSession(), STREAM, extra, 40)
+    assert first == whole
     assert isinstance(report, Report) and len(report.records) == 1
-    assert session.buffered == 0
 
 
-@FAST
-@given(data=st.binary(max_size=300), cuts=st.lists(st.integers(min_value=0), max_size=6))
-def test_arbitrary_bytes(data: bytes, cuts: list[int]) -> None:
-    feed_survives(ServerSession(max_frame=256), split(data, cuts))
-
-
-@FAST
-@given(
-    edits=st.lists(st.tuples(st.sampled_from(["flip", "insert", "delete"]), st.integers(min_value=0),
-                             st.integers(0, 255)), min_size=1, max_size=6),
-    cuts=st.lists(st.integers(min_value=0), max_size=4),
-)
-def test_mutated_stream(edits: list[tuple[str, int, int]], cuts: list[int]) -> None:
-    data = bytearray(STREAM)
-    for op, pos, value in edits:
-        if op == "flip":
-            data[pos % len(data)] ^= value or 1
-        elif op == "insert":
-            data.insert(pos % (len(data) + 1), value)
-        elif data:
-            del data[pos % len(data)]
-    feed_survives(ServerSession(), split(bytes(data), cuts))
+test_arbitrary_bytes = arbitrary_bytes_test(lambda: ServerSession(max_frame=256), max_size=300, budget=FAST)
+test_mutated_stream = mutated_frames_test(ServerSession, [STREAM], max_edits=6, max_cuts=4, budget=FAST)
 
 
 # --- round trips ---------------------------------------------------------------------------
@@ -147,8 +95,7 @@ def records(draw: st.DrawFn) -> Record:
 
 
 def decode(data: bytes) -> list[Record]:
-    session = ServerSession()
-    messages = feed_all(session, [DeviceCodec(IMEI).login() + data])
+    messages = decode_clean(ServerSession(), [DeviceCodec(IMEI).login() + data])
     assert messages[0] == Login(IMEI, accept=b"LOAD", reject=None)
     return [r for m in messages[1:] for r in m.records]
 

@@ -3,19 +3,29 @@ arrive; Traccar Client requests built by the device side decode back to the same
 
 from __future__ import annotations
 
-from itertools import pairwise
-
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from protocols.core import CommandResponse, Login, Message, ProtocolError, Report
+from protocols.core import Login, Message, Report
 from protocols.osmand import REJECT_QUERY, DeviceCodec, ServerSession
 from protocols.record import Record
+from tests.protocols.codec_properties import (
+    arbitrary_bytes_test,
+    arrival_test,
+    bytewise,
+    cut_points,
+    decode_clean,
+    examples,
+    feed_all,
+    mutated_frames_test,
+    partial_frame_waits,
+    split,
+    two_pieces,
+)
 
 DEVICE = "phone-7f3a"
-FAST = settings(max_examples=80, deadline=None)
-MESSAGE_TYPES = (Login, Report, CommandResponse)
+FAST = examples(80)
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
 OK_THEN_CLOSE = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 """The ACK of a request that asked to close (a mutation can turn it into HTTP/1.0 or ``Connection: close``)."""
@@ -36,100 +46,56 @@ STREAM = (
 )
 
 
-def feed_all(session: ServerSession, pieces: list[bytes]) -> list[Message]:
-    out: list[Message] = []
-    for piece in pieces + [b""]:
-        out.extend(session.feed(piece))
-    assert not session.pending
-    return out
+def client_error(reply: bytes | None) -> bool:
+    """Bad requests are answered with a 4xx (or not at all)."""
+    return reply is None or reply.startswith(b"HTTP/1.1 4")
 
 
-def feed_survives(session: ServerSession, pieces: list[bytes]) -> list[Message]:
-    out: list[Message] = []
-    for piece in pieces + [b"", b""]:
-        try:
-            messages = session.feed(piece)
-        except ProtocolError as error:
-            assert isinstance(error.close, bool)
-            assert error.reply is None or error.reply.startswith(b"HTTP/1.1 4")
-            assert len(error.excerpt) <= 64
-            if error.close:
-                return out
-            continue
-        assert all(isinstance(m, MESSAGE_TYPES) for m in messages)
-        for m in messages:
-            if isinstance(m, Report):
-                assert m.ack in (OK, OK_THEN_CLOSE) and m.records
-        out.extend(messages)
-    return out
-
-
-def split(data: bytes, cuts: list[int]) -> list[bytes]:
-    points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in pairwise(points)]
+def acked(message: Message) -> None:
+    """A request decodes to its position and the 200 that acknowledges it, never to an empty report."""
+    if isinstance(message, Report):
+        assert message.ack in (OK, OK_THEN_CLOSE) and message.records
 
 
 @pytest.fixture(scope="module")
 def whole() -> list[Message]:
-    messages = feed_all(ServerSession(), [STREAM])
+    messages = decode_clean(ServerSession(), [STREAM])
     assert messages[0] == Login(DEVICE, accept=None, reject=REJECT_QUERY)
     assert REJECT_QUERY.startswith(b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n")
     assert [m.ack for m in messages[1:]] == [OK, OK, OK]
     return messages
 
 
-def test_byte_by_byte(whole: list[Message]) -> None:
-    assert feed_all(ServerSession(), [STREAM[i : i + 1] for i in range(len(STREAM))]) == whole
-
-
-def test_split_at_every_offset(whole: list[Message]) -> None:
-    for i in range(len(STREAM) + 1):
-        assert feed_all(ServerSession(), [STREAM[:i], STREAM[i:]]) == whole, i
+test_byte_by_byte = arrival_test(ServerSession, STREAM, bytewise)
+test_split_at_every_offset = arrival_test(ServerSession, STREAM, two_pieces)
 
 
 def test_trailing_bytes_are_kept(whole: list[Message]) -> None:
     extra = b"GET /?id=phone-7f3a&lat=1.5&lon=2.5 HTTP/1.1\r\nHost: x\r\n\r\n"
-    session = ServerSession()
-    assert feed_all(session, [STREAM + extra[:30]]) == whole
-    (report,) = session.feed(extra[30:])
+    first, (report,) = partial_frame_waits(ServerSession(), STREAM, extra, 30)
+    assert first == whole
     assert report.records[0].lat == 1.5 and report.ack == OK
 
 
-@FAST
-@given(data=st.binary(max_size=300), cuts=st.lists(st.integers(min_value=0), max_size=6))
-def test_arbitrary_bytes(data: bytes, cuts: list[int]) -> None:
-    feed_survives(ServerSession(max_frame=256), split(data, cuts))
+test_arbitrary_bytes = arbitrary_bytes_test(lambda: ServerSession(max_frame=256), max_size=300, budget=FAST,
+                                            replies=client_error, check=acked)
 
 
 @FAST
 @given(query=st.text(alphabet="abcdefghilnoprstuvw=&%.,-+0123456789T:Z", max_size=120),
-       body=st.binary(max_size=80), json=st.booleans(), cuts=st.lists(st.integers(min_value=0), max_size=4))
+       body=st.binary(max_size=80), json=st.booleans(), cuts=cut_points(4))
 def test_well_framed_random_requests(query: str, body: bytes, json: bool, cuts: list[int]) -> None:
     """Valid HTTP carrying random parameters or bodies: a Report, or a 400 that keeps the connection."""
     kind = b"application/json" if json else b"application/x-www-form-urlencoded"
     request = (b"POST /?" + query.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: " + kind
                + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
     session = ServerSession()
-    feed_survives(session, split(request + request, cuts))
+    feed_all(session, split(request + request, cuts), replies=client_error, check=acked, drain=False)
     assert session.feed(b"GET /?id=1&lat=1&lon=2 HTTP/1.1\r\nHost: x\r\n\r\n")[-1].ack == OK
 
 
-@FAST
-@given(
-    edits=st.lists(st.tuples(st.sampled_from(["flip", "insert", "delete"]), st.integers(min_value=0),
-                             st.integers(0, 255)), min_size=1, max_size=6),
-    cuts=st.lists(st.integers(min_value=0), max_size=4),
-)
-def test_mutated_stream(edits: list[tuple[str, int, int]], cuts: list[int]) -> None:
-    data = bytearray(STREAM)
-    for op, pos, value in edits:
-        if op == "flip":
-            data[pos % len(data)] ^= value or 1
-        elif op == "insert":
-            data.insert(pos % (len(data) + 1), value)
-        elif data:
-            del data[pos % len(data)]
-    feed_survives(ServerSession(), split(bytes(data), cuts))
+test_mutated_stream = mutated_frames_test(ServerSession, [STREAM], max_edits=6, max_cuts=4, budget=FAST,
+                                          replies=client_error, check=acked)
 
 
 # --- round trips ---------------------------------------------------------------------------
@@ -163,7 +129,7 @@ def records(draw: st.DrawFn) -> Record:
 
 def round_trip(rec: Record, style: str) -> Record:
     codec = DeviceCodec(DEVICE, style=style)
-    messages = feed_all(ServerSession(), [codec.login() + codec.encode([rec])])
+    messages = decode_clean(ServerSession(), [codec.login() + codec.encode([rec])])
     login, report = messages
     assert login.imei == DEVICE and report.ack == OK
     assert codec.acks(report.ack) == 1
