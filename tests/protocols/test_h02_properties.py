@@ -3,18 +3,28 @@ device encoders and the server decoder are inverses within the protocol's resolu
 
 from __future__ import annotations
 
-from itertools import pairwise
+from functools import partial
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from protocols.core import Login, Message, ProtocolError, Report
+from protocols.core import Login, ProtocolError, Report
 from protocols.h02 import DEFAULT_PORT, DeviceCodec, ServerSession, encode_binary, encode_v1
 from protocols.h02.fields import KNOTS_TO_KMH
 from protocols.record import Record
+from tests.protocols.codec_properties import (
+    arbitrary_bytes_test,
+    assert_position_near,
+    decoded_however_split,
+    examples,
+    feed_all,
+    mutated_frames_test,
+    partial_frame_waits,
+    positions,
+)
 
-FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FAST = examples(80)
 IMEI = "353505220903211"
 
 TEXT_V1 = b"*HQ,353505220903211,V1,140817,A,5239.3538,N,01003.5292,E,21.03,312,221013,FFFBFFFF,106,14, 203,1cd#"
@@ -34,59 +44,20 @@ STREAM = TEXT_V1 + b"\r\n" + NBR + SMS + TEXT_V1
 BINARY_STREAM = HEARTBEAT + BIN32 + BIN32_B + TEXT_V1.replace(b"353505220903211", b"4106011660") + BIN32
 
 
-def feed_all(session: ServerSession, pieces: list[bytes]) -> tuple[list[Message], list[ProtocolError]]:
-    """Feed every piece and drain; collect messages and errors (closing errors stop the feed)."""
-    messages: list[Message] = []
-    errors: list[ProtocolError] = []
-    for piece in pieces + [b""]:
-        chunk = piece
-        while True:
-            try:
-                messages.extend(session.feed(chunk))
-            except ProtocolError as error:
-                errors.append(error)
-                assert isinstance(error.close, bool) and error.reply is None
-                if error.close:
-                    return messages, errors
-                chunk = b""
-                continue
-            if not session.pending:
-                break
-            chunk = b""
-    return messages, errors
-
-
-def summary(messages: list[Message]) -> list[object]:
-    return [m if isinstance(m, Login) else (m.kind, m.records, m.ack) for m in messages]
-
-
-def split(data: bytes, cuts: list[int]) -> list[bytes]:
-    points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in pairwise(points)]
-
-
 @pytest.mark.parametrize(
     ("stream", "kwargs"),
     [(STREAM, {}), (BINARY_STREAM, {}), (BIN45 + BIN45_B + BIN45, {"binary_length": 45}), (LONG_ID * 3, {})],
     ids=["text", "binary32", "binary45", "long_id"],
 )
 def test_whole_bytewise_and_every_split_agree(stream: bytes, kwargs: dict[str, int]) -> None:
-    whole, errors = feed_all(ServerSession(**kwargs), [stream])
-    assert not errors
+    whole = decoded_however_split(partial(ServerSession, **kwargs), stream)
     assert sum(len(m.records) for m in whole if isinstance(m, Report)) >= 3
-    assert summary(feed_all(ServerSession(**kwargs), [bytes((b,)) for b in stream])[0]) == summary(whole)
-    for cut in range(1, len(stream)):
-        got, errs = feed_all(ServerSession(**kwargs), [stream[:cut], stream[cut:]])
-        assert not errs and summary(got) == summary(whole), cut
 
 
 def test_trailing_partial_frame_is_kept() -> None:
-    session = ServerSession()
-    messages = session.feed(TEXT_V1 + NBR[:20])
-    assert [type(m) for m in messages] == [Login, Report] and session.buffered == 20
-    (report,) = session.feed(NBR[20:])
+    messages, (report,) = partial_frame_waits(ServerSession(), TEXT_V1, NBR, 20)
+    assert [type(m) for m in messages] == [Login, Report]
     assert report.kind == "nbr" and report.records[0].operator == 26006
-    assert session.buffered == 0
 
 
 def test_binary_length_learnt_from_lookahead_then_bytewise() -> None:
@@ -160,32 +131,9 @@ def test_new_id_logs_in_again() -> None:
 # --- robustness ---------------------------------------------------------------------------
 
 
-@FAST
-@given(data=st.binary(max_size=400), cuts=st.lists(st.integers(min_value=0), max_size=6))
-def test_arbitrary_bytes(data: bytes, cuts: list[int]) -> None:
-    feed_all(ServerSession(max_frame=512), split(data, cuts))
-
-
-@FAST
-@given(
-    which=st.sampled_from([TEXT_V1, NBR, SMS, BIN32, BIN45, LONG_ID, HEARTBEAT]),
-    edits=st.lists(
-        st.tuples(st.sampled_from(["flip", "insert", "delete"]), st.integers(min_value=0), st.integers(0, 255)),
-        min_size=1,
-        max_size=4,
-    ),
-    cuts=st.lists(st.integers(min_value=0), max_size=5),
-)
-def test_mutated_frames(which: bytes, edits: list[tuple[str, int, int]], cuts: list[int]) -> None:
-    data = bytearray(which + TEXT_V1)
-    for op, pos, value in edits:
-        if op == "flip":
-            data[pos % len(data)] ^= value or 1
-        elif op == "insert":
-            data.insert(pos % (len(data) + 1), value)
-        elif data:
-            del data[pos % len(data)]
-    feed_all(ServerSession(), split(bytes(data), cuts))
+test_arbitrary_bytes = arbitrary_bytes_test(lambda: ServerSession(max_frame=512), max_size=400, budget=FAST)
+test_mutated_frames = mutated_frames_test(ServerSession, [TEXT_V1, NBR, SMS, BIN32, BIN45, LONG_ID, HEARTBEAT],
+                                          then=TEXT_V1, max_edits=4, max_cuts=5, budget=FAST)
 
 
 @FAST
@@ -201,10 +149,7 @@ def test_random_sentences(fields: list[str], kind: str) -> None:
 
 # --- round trips --------------------------------------------------------------------------
 
-coords = st.one_of(
-    st.tuples(st.none(), st.none()),
-    st.tuples(st.floats(-89.9, 89.9), st.floats(-179.9, 179.9)).filter(lambda p: max(map(abs, p)) > 1e-4),
-)
+coords = positions(off_zero=1e-4)
 
 
 @st.composite
@@ -241,10 +186,7 @@ def test_device_codec_round_trip(recs: list[Record]) -> None:
     for sent, rec in zip(recs, got, strict=True):
         assert rec.imei == IMEI and rec.protocol == "h02"
         assert rec.fix_time == sent.fix_time and rec.valid is sent.valid
-        if sent.lat is None:
-            assert rec.lat is None and rec.lon is None
-        else:
-            assert rec.lat == pytest.approx(sent.lat, abs=MINUTE) and rec.lon == pytest.approx(sent.lon, abs=MINUTE)
+        assert_position_near(rec, sent, MINUTE)
         assert rec.speed_kmh == pytest.approx(sent.speed_kmh, abs=0.005 * KNOTS_TO_KMH + 1e-9)
         assert rec.course_deg == sent.course_deg
         assert rec.ignition is sent.ignition and rec.event == sent.event
@@ -261,10 +203,7 @@ def test_binary_round_trip(rec: Record, ident: str) -> None:
     messages = ServerSession().feed(frame)
     (got,) = messages[1].records
     assert messages[0].imei == ident and got.fix_time == rec.fix_time and got.valid is rec.valid
-    if rec.lat is None:
-        assert got.lat is None
-    else:
-        assert got.lat == pytest.approx(rec.lat, abs=MINUTE) and got.lon == pytest.approx(rec.lon, abs=MINUTE)
+    assert_position_near(got, rec, MINUTE)
     assert got.speed_kmh == pytest.approx(min(round(rec.speed_kmh / KNOTS_TO_KMH), 999) * KNOTS_TO_KMH)
     assert got.event == rec.event and got.ignition is rec.ignition
     assert got.attributes["battery_pct"] == 100

@@ -3,18 +3,30 @@ device encoders and the server decoder are inverses within the protocol's resolu
 
 from __future__ import annotations
 
-from itertools import pairwise
-
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from protocols.core import CommandResponse, Login, Message, ProtocolError, Report
+from protocols.core import Login, Report
 from protocols.meitrack import DEFAULT_PORT, DeviceCodec, ServerSession, ccc_ack, encode_aaa, encode_ccc
 from protocols.meitrack.fields import EVENT_CODES, checksum
 from protocols.record import Record, operator_code
+from tests.protocols.codec_properties import (
+    acks_in_pieces,
+    arbitrary_bytes_test,
+    assert_position_near,
+    cut_points,
+    decoded_however_split,
+    examples,
+    feed_all,
+    mutated_frames_test,
+    partial_frame_waits,
+    positions,
+    split,
+    survives,
+)
 
-FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FAST = examples(80)
 IMEI = "013227004985762"
 
 
@@ -53,44 +65,6 @@ STREAMS = {
 }
 
 
-def feed_all(session: ServerSession, pieces: list[bytes]) -> tuple[list[Message], list[ProtocolError]]:
-    messages: list[Message] = []
-    errors: list[ProtocolError] = []
-    for piece in pieces + [b""]:
-        chunk = piece
-        while True:
-            try:
-                messages.extend(session.feed(chunk))
-            except ProtocolError as error:
-                errors.append(error)
-                assert isinstance(error.close, bool) and error.reply is None
-                if error.close:
-                    return messages, errors
-                chunk = b""
-                continue
-            if not session.pending:
-                break
-            chunk = b""
-    return messages, errors
-
-
-def summary(messages: list[Message]) -> list[object]:
-    out: list[object] = []
-    for m in messages:
-        if isinstance(m, Report):
-            out.append((m.kind, m.records, m.ack))
-        elif isinstance(m, CommandResponse):
-            out.append((m.text, m.records))
-        else:
-            out.append(m)
-    return out
-
-
-def split(data: bytes, cuts: list[int]) -> list[bytes]:
-    points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in pairwise(points)]
-
-
 def test_sample_frames_are_sound() -> None:
     (login, report), errors = feed_all(ServerSession(), [AAA])
     assert not errors and login == Login(IMEI, None, None) and report.ack is None
@@ -105,22 +79,14 @@ def test_sample_frames_are_sound() -> None:
 
 @pytest.mark.parametrize("name", sorted(STREAMS))
 def test_whole_bytewise_and_every_split_agree(name: str) -> None:
-    stream = STREAMS[name]
-    whole, errors = feed_all(ServerSession(), [stream])
-    assert not errors
+    whole = decoded_however_split(ServerSession, STREAMS[name])
     assert sum(len(m.records) for m in whole if isinstance(m, Report)) >= 3
-    assert summary(feed_all(ServerSession(), [bytes((b,)) for b in stream])[0]) == summary(whole)
-    for cut in range(1, len(stream)):
-        got, errs = feed_all(ServerSession(), [stream[:cut], stream[cut:]])
-        assert not errs and summary(got) == summary(whole), cut
 
 
 def test_trailing_partial_frame_is_kept() -> None:
-    session = ServerSession()
-    messages = session.feed(AAA + CCC[:30])
-    assert [type(m) for m in messages] == [Login, Report] and session.buffered == 30
-    (report,) = session.feed(CCC[30:])
-    assert report.kind == "ccc" and session.buffered == 0
+    messages, (report,) = partial_frame_waits(ServerSession(), AAA, CCC, 30)
+    assert [type(m) for m in messages] == [Login, Report]
+    assert report.kind == "ccc"
 
 
 def test_garbage_and_cut_frames() -> None:
@@ -146,32 +112,9 @@ def test_oversized_frames_are_refused() -> None:
 # --- robustness ---------------------------------------------------------------------------
 
 
-@FAST
-@given(data=st.binary(max_size=400), cuts=st.lists(st.integers(min_value=0), max_size=6))
-def test_arbitrary_bytes(data: bytes, cuts: list[int]) -> None:
-    feed_all(ServerSession(max_frame=512), split(data, cuts))
-
-
-@FAST
-@given(
-    which=st.sampled_from([AAA, AAA_BAD_SUM, D82, AAC, CCC, CCE]),
-    edits=st.lists(
-        st.tuples(st.sampled_from(["flip", "insert", "delete"]), st.integers(min_value=0), st.integers(0, 255)),
-        min_size=1,
-        max_size=4,
-    ),
-    cuts=st.lists(st.integers(min_value=0), max_size=5),
-)
-def test_mutated_frames(which: bytes, edits: list[tuple[str, int, int]], cuts: list[int]) -> None:
-    data = bytearray(which + AAA)
-    for op, pos, value in edits:
-        if op == "flip":
-            data[pos % len(data)] ^= value or 1
-        elif op == "insert":
-            data.insert(pos % (len(data) + 1), value)
-        elif data:
-            del data[pos % len(data)]
-    feed_all(ServerSession(), split(bytes(data), cuts))
+test_arbitrary_bytes = arbitrary_bytes_test(lambda: ServerSession(max_frame=512), max_size=400, budget=FAST)
+test_mutated_frames = mutated_frames_test(ServerSession, [AAA, AAA_BAD_SUM, D82, AAC, CCC, CCE], then=AAA,
+                                          max_edits=4, max_cuts=5, budget=FAST)
 
 
 @FAST
@@ -180,15 +123,12 @@ def test_well_framed_random_binary(kind: bytes, body: bytes) -> None:
     """Valid frames with random binary content: a message or a ProtocolError, never a crash."""
     rest = b",%s,%s,%s*" % (IMEI.encode(), kind, body)
     head = b"$$Q%d" % (len(rest) + 4) + rest
-    feed_all(ServerSession(), [head + checksum(head) + b"\r\n"])
+    survives(ServerSession, [head + checksum(head) + b"\r\n"])
 
 
 # --- round trips --------------------------------------------------------------------------
 
-coords = st.one_of(
-    st.tuples(st.none(), st.none()),
-    st.tuples(st.floats(-89.9, 89.9), st.floats(-179.9, 179.9)).filter(lambda p: max(map(abs, p)) > 1e-5),
-)
+coords = positions(off_zero=1e-5)
 
 
 @st.composite
@@ -223,10 +163,7 @@ def pct_after_csq(pct: int | None) -> int | None:
 
 def assert_same(rec: Record, sent: Record) -> None:
     assert rec.imei == IMEI and rec.fix_time == sent.fix_time and rec.valid is sent.valid
-    if sent.lat is None:
-        assert rec.lat is None and rec.lon is None
-    else:
-        assert rec.lat == pytest.approx(sent.lat, abs=5e-7) and rec.lon == pytest.approx(sent.lon, abs=5e-7)
+    assert_position_near(rec, sent, 5e-7)
     assert (rec.speed_kmh, rec.course_deg, rec.altitude_m, rec.satellites) == (
         sent.speed_kmh, sent.course_deg, sent.altitude_m, sent.satellites)
     assert rec.hdop == pytest.approx(sent.hdop) and rec.odometer_m == sent.odometer_m
@@ -240,7 +177,7 @@ def assert_same(rec: Record, sent: Record) -> None:
 
 @FAST
 @given(batches=st.lists(st.lists(records(), min_size=1, max_size=5), min_size=1, max_size=3),
-       cuts=st.lists(st.integers(min_value=0), max_size=6))
+       cuts=cut_points(6))
 def test_ccc_round_trip_and_acks(batches: list[list[Record]], cuts: list[int]) -> None:
     codec = DeviceCodec(IMEI)
     assert codec.login() == b"" and codec.acks_positions is True and DEFAULT_PORT == 5020
@@ -254,7 +191,7 @@ def test_ccc_round_trip_and_acks(batches: list[list[Record]], cuts: list[int]) -
         for sent, rec in zip(batch, report.records, strict=True):
             assert_same(rec, sent)
     answers = b"".join(r.ack for r in reports)
-    assert sum(codec.acks(piece) for piece in split(answers, cuts)) == len(batches)
+    assert acks_in_pieces(codec, answers, cuts) == len(batches)
 
 
 @FAST

@@ -3,18 +3,30 @@ the device encoder and the server decoder are inverses within the protocol's res
 
 from __future__ import annotations
 
-from itertools import pairwise
+from functools import partial
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from protocols.core import Login, Message, ProtocolError, Report
+from protocols.core import Login, Report
 from protocols.record import Record
 from protocols.watch import DEFAULT_PORT, DeviceCodec, ServerSession, frame
 from protocols.watch.device import EVENT_BITS
+from tests.protocols import codec_properties
+from tests.protocols.codec_properties import (
+    arbitrary_bytes_test,
+    assert_position_near,
+    cut_points,
+    decoded_however_split,
+    examples,
+    mutated_frames_test,
+    partial_frame_waits,
+    positions,
+    split,
+)
 
-FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FAST = examples(80)
 ID = "8800000015"
 
 LK = b"[SG*8800000015*0002*LK]"
@@ -44,48 +56,18 @@ STREAMS = {
 }
 
 
-def feed_all(session: ServerSession, pieces: list[bytes]) -> tuple[list[Message], list[ProtocolError]]:
-    messages: list[Message] = []
-    errors: list[ProtocolError] = []
-    for piece in pieces + [b""]:
-        chunk = piece
-        while True:
-            try:
-                messages.extend(session.feed(chunk))
-            except ProtocolError as error:
-                errors.append(error)
-                # only a damaged alarm is answered (so the watch stops repeating it)
-                assert isinstance(error.close, bool) and (error.reply is None or error.reply.endswith(b"*AL]"))
-                if error.close:
-                    return messages, errors
-                chunk = b""
-                continue
-            if not session.pending:
-                break
-            chunk = b""
-    return messages, errors
+def alarm_answer(reply: bytes | None) -> bool:
+    """Only a damaged alarm is answered (so the watch stops repeating it)."""
+    return reply is None or reply.endswith(b"*AL]")
 
 
-def summary(messages: list[Message]) -> list[object]:
-    return [m if isinstance(m, Login) else (m.kind, m.records, m.ack) for m in messages]
-
-
-def split(data: bytes, cuts: list[int]) -> list[bytes]:
-    points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in pairwise(points)]
+feed_all = partial(codec_properties.feed_all, replies=alarm_answer)
 
 
 @pytest.mark.parametrize("name", sorted(STREAMS))
 def test_whole_bytewise_and_every_split_agree(name: str) -> None:
-    stream = STREAMS[name]
-    whole, errors = feed_all(ServerSession(), [stream])
-    assert not errors
-    reports = [m for m in whole if isinstance(m, Report)]
+    reports = [m for m in decoded_however_split(ServerSession, STREAMS[name]) if isinstance(m, Report)]
     assert len(reports) >= 3 and sum(len(m.records) for m in reports) >= 2
-    assert summary(feed_all(ServerSession(), [bytes((b,)) for b in stream])[0]) == summary(whole)
-    for cut in range(1, len(stream)):
-        got, errs = feed_all(ServerSession(), [stream[:cut], stream[cut:]])
-        assert not errs and summary(got) == summary(whole), cut
 
 
 def test_binary_content_is_skipped_by_length() -> None:
@@ -106,10 +88,8 @@ def test_voice_in_parts() -> None:
 
 
 def test_trailing_partial_frame_is_kept() -> None:
-    session = ServerSession()
-    messages = session.feed(LK + UD_EXACT[:40])
-    assert [type(m) for m in messages] == [Login, Report] and session.buffered == 40
-    (report,) = session.feed(UD_EXACT[40:])
+    messages, (report,) = partial_frame_waits(ServerSession(), LK, UD_EXACT, 40)
+    assert [type(m) for m in messages] == [Login, Report]
     assert report.kind == "ud" and report.records[0].lat == pytest.approx(22.571707)
 
 
@@ -140,32 +120,10 @@ def test_bad_escape_in_binary_content() -> None:
 # --- robustness ---------------------------------------------------------------------------
 
 
-@FAST
-@given(data=st.binary(max_size=400), cuts=st.lists(st.integers(min_value=0), max_size=6))
-def test_arbitrary_bytes(data: bytes, cuts: list[int]) -> None:
-    feed_all(ServerSession(max_frame=512), split(data, cuts))
-
-
-@FAST
-@given(
-    which=st.sampled_from([LK, LK_VALUES, UD, UD_EXACT, AL_INDEXED, VOICE, WIFI_NAME]),
-    edits=st.lists(
-        st.tuples(st.sampled_from(["flip", "insert", "delete"]), st.integers(min_value=0), st.integers(0, 255)),
-        min_size=1,
-        max_size=4,
-    ),
-    cuts=st.lists(st.integers(min_value=0), max_size=5),
-)
-def test_mutated_frames(which: bytes, edits: list[tuple[str, int, int]], cuts: list[int]) -> None:
-    data = bytearray(which + LK)
-    for op, pos, value in edits:
-        if op == "flip":
-            data[pos % len(data)] ^= value or 1
-        elif op == "insert":
-            data.insert(pos % (len(data) + 1), value)
-        elif data:
-            del data[pos % len(data)]
-    feed_all(ServerSession(), split(bytes(data), cuts))
+test_arbitrary_bytes = arbitrary_bytes_test(lambda: ServerSession(max_frame=512), max_size=400, budget=FAST,
+                                            replies=alarm_answer)
+test_mutated_frames = mutated_frames_test(ServerSession, [LK, LK_VALUES, UD, UD_EXACT, AL_INDEXED, VOICE, WIFI_NAME],
+                                          then=LK, max_edits=4, max_cuts=5, budget=FAST, replies=alarm_answer)
 
 
 @FAST
@@ -182,10 +140,7 @@ def test_random_content(kind: str, values: list[str]) -> None:
 
 # --- round trips --------------------------------------------------------------------------
 
-coords = st.one_of(
-    st.tuples(st.none(), st.none()),
-    st.tuples(st.floats(-89.9, 89.9), st.floats(-179.9, 179.9)).filter(lambda p: max(map(abs, p)) > 1e-5),
-)
+coords = positions(off_zero=1e-5)
 maybe = st.one_of
 
 
@@ -219,7 +174,7 @@ def records(draw: st.DrawFn) -> Record:
 
 
 @FAST
-@given(recs=st.lists(records(), min_size=1, max_size=4), cuts=st.lists(st.integers(min_value=0), max_size=4))
+@given(recs=st.lists(records(), min_size=1, max_size=4), cuts=cut_points(4))
 def test_device_codec_round_trip(recs: list[Record], cuts: list[int]) -> None:
     codec = DeviceCodec(ID)
     assert codec.acks_positions is False and DEFAULT_PORT == 5093
@@ -234,10 +189,7 @@ def test_device_codec_round_trip(recs: list[Record], cuts: list[int]) -> None:
     for sent, rec, report in zip(recs, got, reports, strict=True):
         assert report.ack == (b"[3G*8800000015*0002*AL]" if sent.event else None)
         assert rec.fix_time == sent.fix_time and rec.valid is sent.valid
-        if sent.lat is None:
-            assert rec.lat is None and rec.lon is None
-        else:
-            assert rec.lat == pytest.approx(sent.lat, abs=5e-7) and rec.lon == pytest.approx(sent.lon, abs=5e-7)
+        assert_position_near(rec, sent, 5e-7)
         assert rec.speed_kmh == sent.speed_kmh and rec.course_deg == sent.course_deg
         assert rec.altitude_m == sent.altitude_m and rec.satellites == sent.satellites
         assert rec.gsm_signal_pct == sent.gsm_signal_pct and rec.motion is sent.motion
