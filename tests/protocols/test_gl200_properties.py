@@ -5,51 +5,34 @@ from __future__ import annotations
 
 import json
 import struct
-from itertools import pairwise
+from functools import partial
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from protocols.core import CommandResponse, Login, Message, ProtocolError, Report
+from protocols.core import CommandResponse, Login, ProtocolError, Report
 from protocols.gl200 import DEFAULT_PORT, DeviceCodec, ServerSession, decode_datagram
 from protocols.gl200.device import EVENT_TYPES
 from protocols.gl200.framing import seal_binary, seal_pro
 from protocols.record import Record, operator_code
+from tests.protocols.codec_properties import (
+    arbitrary_bytes_test,
+    bytewise,
+    cut_points,
+    decoded_however_split,
+    examples,
+    feed_all,
+    partial_frame_waits,
+    split,
+    survives,
+    two_pieces,
+)
 
 IMEI = "865084030003675"
-FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-MESSAGE_TYPES = (Login, Report, CommandResponse)
+FAST = examples(60)
 HEARTBEAT = f"+ACK:GTHBD,060100,{IMEI},,20240101120000,0A1B$".encode()
-
-
-def split(data: bytes, cuts: list[int]) -> list[bytes]:
-    points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in pairwise(points)]
-
-
-def feed_all(session: ServerSession, pieces: list[bytes]) -> tuple[list[Message], list[ProtocolError]]:
-    """Feed every piece and drain; collect messages and errors; stop at an error that closes."""
-    messages: list[Message] = []
-    errors: list[ProtocolError] = []
-    for piece in pieces + [b""]:
-        while True:
-            try:
-                out = session.feed(piece)
-            except ProtocolError as error:
-                assert isinstance(error.close, bool) and error.reply is None
-                errors.append(error)
-                if error.close:
-                    return messages, errors
-                piece = b""
-                continue
-            assert all(isinstance(m, MESSAGE_TYPES) for m in out)
-            messages.extend(out)
-            if not session.pending:
-                break
-            piece = b""
-    return messages, errors
 
 
 def hex_report(lat: float, lon: float, count: int) -> bytes:
@@ -101,24 +84,14 @@ def test_default_port() -> None:
 
 
 def test_whole_bytewise_and_every_split(stream: bytes) -> None:
-    whole, errors = feed_all(ServerSession(), [stream])
-    assert not errors
+    whole = decoded_however_split(ServerSession, stream, (bytewise, partial(two_pieces, step=7)))
     assert sum(len(m.records) for m in whole if isinstance(m, Report)) > 200
-    bytewise, errors = feed_all(ServerSession(), [stream[i : i + 1] for i in range(len(stream))])
-    assert not errors and bytewise == whole
-    for offset in range(0, len(stream), 7):
-        pieces, errors = feed_all(ServerSession(), [stream[:offset], stream[offset:]])
-        assert not errors and pieces == whole, offset
 
 
 def test_partial_frames_are_kept(stream: bytes) -> None:
-    session = ServerSession()
-    first, _ = feed_all(session, [stream + HEARTBEAT[:20]])
-    assert session.buffered == 20
-    rest, errors = feed_all(session, [HEARTBEAT[20:]])
+    _, rest = partial_frame_waits(ServerSession(), stream, HEARTBEAT, 20)
     # a Login comes first: the stream ended on another device's messages
-    assert not errors and rest[-1].ack == b"+SACK:GTHBD,060100,0A1B$"
-    assert session.buffered == 0
+    assert rest[-1].ack == b"+SACK:GTHBD,060100,0A1B$"
 
 
 def test_trailing_garbage_is_an_error_after_the_good_messages(stream: bytes) -> None:
@@ -196,14 +169,7 @@ def test_datagrams() -> None:
         decode_datagram(b"+RESP:GTFRI,garbage")
 
 
-@FAST
-@given(data=st.binary(max_size=400), cuts=st.lists(st.integers(min_value=0), max_size=6))
-def test_arbitrary_bytes(data: bytes, cuts: list[int]) -> None:
-    feed_all(ServerSession(), split(data, cuts))
-    try:
-        decode_datagram(data)
-    except ProtocolError:
-        pass
+test_arbitrary_bytes = arbitrary_bytes_test(ServerSession, max_size=400, budget=FAST, datagram=decode_datagram)
 
 
 field = st.one_of(
@@ -227,7 +193,7 @@ field = st.one_of(
 def test_random_sentences(header: str, version: str, fields: list[str]) -> None:
     """Well-framed sentences with random fields: messages or ProtocolError, never a crash."""
     sentence = ",".join([header, version, IMEI, *fields]) + "$"
-    feed_all(ServerSession(), [sentence.encode()])
+    survives(ServerSession, [sentence.encode()])
 
 
 @FAST
@@ -248,7 +214,7 @@ def test_random_binary_frames(header: bytes, mtype: int, mask: int, body: bytes)
     if width == 1 and total > 255:
         frame, total = frame[: 255 - 4], 255
     frame[offset : offset + width] = total.to_bytes(width, "big")
-    feed_all(ServerSession(), [HEARTBEAT, seal_binary(bytes(frame))])
+    survives(ServerSession, [HEARTBEAT, seal_binary(bytes(frame))])
 
 
 @FAST
@@ -256,7 +222,7 @@ def test_random_binary_frames(header: bytes, mtype: int, mask: int, body: bytes)
 def test_random_pro_frames(body: bytes, buffered: bool) -> None:
     frame = (b"-" if buffered else b"+") + b"\x00\x00\x00" + body
     frame = frame[:2] + (len(frame) + 2).to_bytes(2, "big") + frame[4:]
-    feed_all(ServerSession(), [seal_pro(frame)])
+    survives(ServerSession, [seal_pro(frame)])
 
 
 # --- device encode -> server decode ------------------------------------------------------------
@@ -328,7 +294,7 @@ def assert_round_trip(got: Record, sent: Record) -> None:
 
 
 @FAST
-@given(batch=st.lists(records(), min_size=1, max_size=5), cuts=st.lists(st.integers(min_value=0), max_size=5))
+@given(batch=st.lists(records(), min_size=1, max_size=5), cuts=cut_points(5))
 def test_device_round_trip(batch: list[Record], cuts: list[int]) -> None:
     codec = DeviceCodec(IMEI)
     assert codec.login() == b"" and codec.acks_positions

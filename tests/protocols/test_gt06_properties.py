@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from itertools import pairwise
-
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from protocols.core import CommandResponse, Login, ProtocolError, Report
+from protocols.core import Login, ProtocolError, Report
 from protocols.gt06 import (
     ALARMS,
     Ack,
@@ -22,39 +20,24 @@ from protocols.gt06 import (
 )
 from protocols.gt06.fields import COORD_SCALE
 from protocols.record import Record, operator_code
+from tests.protocols.codec_properties import (
+    arbitrary_bytes_test,
+    assert_position_near,
+    cut_points,
+    edit_lists,
+    examples,
+    mutate,
+    positions,
+    split,
+    survives,
+)
 from tests.protocols.test_gt06_official import samples  # noqa: F401  (fixture)
 
 IMEI = "868120145233604"
-FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-MESSAGE_TYPES = (Login, Report, CommandResponse)
+FAST = examples(60)
 
 
-def split(data: bytes, cuts: list[int]) -> list[bytes]:
-    points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in pairwise(points)]
-
-
-def feed_survives(session: ServerSession, pieces: list[bytes]) -> list[object]:
-    """Only messages or ProtocolError, whatever the pieces; keeps feeding after errors."""
-    out: list[object] = []
-    for piece in pieces + [b"", b""]:
-        try:
-            messages = session.feed(piece)
-        except ProtocolError as error:
-            assert isinstance(error.close, bool)
-            assert error.reply is None
-            if error.close:
-                return out
-            continue
-        assert all(isinstance(m, MESSAGE_TYPES) for m in messages)
-        out.extend(messages)
-    return out
-
-
-@FAST
-@given(data=st.binary(max_size=400), cuts=st.lists(st.integers(min_value=0), max_size=6))
-def test_arbitrary_bytes(data: bytes, cuts: list[int]) -> None:
-    feed_survives(ServerSession(), split(data, cuts))
+test_arbitrary_bytes = arbitrary_bytes_test(ServerSession, max_size=400, budget=FAST)
 
 
 @FAST
@@ -63,35 +46,23 @@ def test_arbitrary_bytes(data: bytes, cuts: list[int]) -> None:
     content=st.binary(max_size=120),
     serial=st.integers(0, 0xFFFF),
     extended=st.booleans(),
-    cuts=st.lists(st.integers(min_value=0), max_size=4),
+    cuts=cut_points(4),
 )
 def test_well_framed_random_content(type_id: int, content: bytes, serial: int, extended: bool, cuts: list[int]) -> None:
     """Valid frames of any type with random content: a message or a ProtocolError, never a crash."""
     frame = build_frame(type_id, content, serial, extended)
-    feed_survives(ServerSession(model=None), split(encode_login(IMEI, 1) + frame, cuts))
+    survives(lambda: ServerSession(model=None), split(encode_login(IMEI, 1) + frame, cuts))
 
 
 @FAST
 @given(
     which=st.sampled_from(["gt06_login", "gt06_location_CF", "gt06_traccar_status", "gt06_alarm", "gt06_traccar_loc"]),
-    edits=st.lists(
-        st.tuples(st.sampled_from(["flip", "insert", "delete"]), st.integers(min_value=0), st.integers(0, 255)),
-        min_size=1,
-        max_size=4,
-    ),
-    cuts=st.lists(st.integers(min_value=0), max_size=5),
+    edits=edit_lists(4),
+    cuts=cut_points(5),
 )
-def test_mutated_official_frames(samples: dict[str, bytes], which: str, edits: list, cuts: list[int]) -> None:  # noqa: F811
-    data = bytearray(samples[which] + samples["gt06_alarm"])
-    for op, pos, value in edits:
-        pos %= len(data) + (op == "insert")
-        if op == "flip" and data:
-            data[pos % len(data)] ^= value or 1
-        elif op == "insert":
-            data.insert(pos, value)
-        elif op == "delete" and data:
-            del data[pos % len(data)]
-    feed_survives(ServerSession(), split(bytes(data), cuts))
+def test_mutated_official_frames(samples: dict[str, bytes], which: str,  # noqa: F811
+                                 edits: list[tuple[str, int, int]], cuts: list[int]) -> None:
+    survives(ServerSession, split(mutate(samples[which] + samples["gt06_alarm"], edits), cuts))
 
 
 @FAST
@@ -99,16 +70,12 @@ def test_mutated_official_frames(samples: dict[str, bytes], which: str, edits: l
        type_id=st.sampled_from([0x12, 0x13, 0x16, 0x22, 0x25, 0x36, 0x95, 0xA2]),
        content=st.binary(max_size=80))
 def test_model_overrides_survive(model: str, type_id: int, content: bytes) -> None:
-    feed_survives(ServerSession(model=model), [build_frame(type_id, content, 7)])
+    survives(lambda: ServerSession(model=model), [build_frame(type_id, content, 7)])
 
 
 # --- round trips ---------------------------------------------------------------------------
 
-coords = st.one_of(
-    st.tuples(st.none(), st.none()),
-    # (0, 0) raw means "no fix ever" and decodes to None; keep at least one coordinate off zero
-    st.tuples(st.floats(-89.9, 89.9), st.floats(-179.9, 179.9)).filter(lambda p: max(map(abs, p)) > 1e-5),
-)
+coords = positions(off_zero=1e-5)  # (0, 0) raw means "no fix ever" and decodes to None
 cells = st.tuples(st.integers(1, 999), st.integers(0, 99), st.integers(0, 0xFFFF), st.integers(0, 0xFFFFFF))
 
 
@@ -150,11 +117,7 @@ def assert_position(got: Record, sent: Record) -> None:
     assert got.imei == IMEI and got.protocol == "gt06"
     assert got.fix_time == sent.fix_time
     assert got.valid is sent.valid
-    if sent.lat is None:
-        assert got.lat is None and got.lon is None
-    else:
-        assert got.lat == pytest.approx(sent.lat, abs=0.5 / COORD_SCALE + 1e-12)
-        assert got.lon == pytest.approx(sent.lon, abs=0.5 / COORD_SCALE + 1e-12)
+    assert_position_near(got, sent, 0.5 / COORD_SCALE + 1e-12)
     assert (got.speed_kmh, got.course_deg, got.satellites) == (sent.speed_kmh, sent.course_deg, sent.satellites)
     assert got.operator == sent.operator
     for key in ("mcc", "mnc", "lac", "cell_id"):
@@ -200,7 +163,7 @@ def test_alarm_round_trip(rec: Record, serial: int, type_id: int, alarm: str) ->
 @FAST
 @given(frames=st.lists(st.tuples(st.sampled_from([0x01, 0x12, 0x13, 0x16, 0x22, 0x26]), st.integers(0, 0xFFFF)),
                        min_size=1, max_size=6),
-       cuts=st.lists(st.integers(min_value=0), max_size=8))
+       cuts=cut_points(8))
 def test_device_receiver_parses_server_acks(frames: list[tuple[int, int]], cuts: list[int]) -> None:
     """Every ACK the server produces is parsed back by the device side, however it is cut."""
     session = ServerSession()

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import struct
-from itertools import pairwise
+from functools import partial
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from protocols.core import CommandResponse, Login, ProtocolError, Report
@@ -21,42 +21,34 @@ from protocols.jt808.device import (
 )
 from protocols.jt808.framing import bcc, escape, unescape
 from protocols.record import Record
+from tests.protocols import codec_properties
+from tests.protocols.codec_properties import (
+    acks_in_pieces,
+    arbitrary_bytes_test,
+    assert_position_near,
+    assert_same_fields,
+    cut_points,
+    decoded_however_split,
+    examples,
+    partial_frame_waits,
+    positions,
+    split,
+    survives,
+)
 
 PHONE_ID = "13912345678"
 """An 11-digit SIM number: a 2013 header (6 BCD bytes ``013912345678``)."""
 IMEI = "868120145233604"
-FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-MESSAGE_TYPES = (Login, Report, CommandResponse)
+FAST = examples(60)
 TERMINAL = Terminal.for_id(PHONE_ID)
 
 
-def split(data: bytes, cuts: list[int]) -> list[bytes]:
-    points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in pairwise(points)]
+def flagged(reply: bytes | None) -> bool:
+    """Errors are answered with a general response frame (``7e ... 7e``) or not at all."""
+    return reply is None or reply[:1] == b"\x7e"
 
 
-def feed_all(session: ServerSession, pieces: list[bytes]) -> tuple[list[object], list[ProtocolError]]:
-    """Only messages or ProtocolError, whatever the pieces; keeps feeding after errors."""
-    out: list[object] = []
-    errors: list[ProtocolError] = []
-    for piece in pieces + [b"", b""]:
-        while True:
-            try:
-                messages = session.feed(piece)
-            except ProtocolError as error:
-                assert isinstance(error.close, bool)
-                assert error.reply is None or error.reply[:1] == b"\x7e"
-                errors.append(error)
-                if error.close:
-                    return out, errors
-                piece = b""
-                continue
-            assert all(isinstance(m, MESSAGE_TYPES) for m in messages)
-            out.extend(messages)
-            if not session.pending:
-                break
-            piece = b""
-    return out, errors
+feed_all = partial(codec_properties.feed_all, replies=flagged)
 
 
 def location(**changes: object) -> Record:
@@ -81,17 +73,6 @@ def stream() -> bytes:
     )
 
 
-def summary(messages: list[object]) -> list[tuple[str, int, bytes | None]]:
-    out = []
-    for m in messages:
-        if isinstance(m, Login):
-            out.append(("login", 0, m.accept))
-        else:
-            assert isinstance(m, (Report, CommandResponse))
-            out.append((type(m).__name__, len(m.records), m.ack))
-    return out
-
-
 def test_default_port() -> None:
     assert DEFAULT_PORT == 5015
 
@@ -105,24 +86,17 @@ def test_whole_stream() -> None:
         ("Report", "location"), ("Report", "batch"),
     ]
     assert all(isinstance(m, Login) and m.imei == PHONE_ID for m in messages[:2])
-    assert [len(m.records) for m in messages[2:]] == [0, 1, 1, 2]
+    assert [len(m.records) for m in messages[2:]] == [0, 1, 1, 2]  # type: ignore[union-attr]
 
 
 def test_byte_by_byte_and_every_split() -> None:
-    data = stream()
-    whole = summary(feed_all(ServerSession(), [data])[0])
-    assert summary(feed_all(ServerSession(), [bytes((b,)) for b in data])[0]) == whole
-    for cut in range(len(data) + 1):
-        assert summary(feed_all(ServerSession(), [data[:cut], data[cut:]])[0]) == whole, cut
+    decoded_however_split(ServerSession, stream())
 
 
 def test_trailing_bytes_wait_and_partial_frames_are_kept() -> None:
     data = encode_location(location(), TERMINAL, 7)
-    session = ServerSession()
-    messages = session.feed(data + data[:9])
+    messages, (report,) = partial_frame_waits(ServerSession(), data, data, 9)
     assert [type(m) for m in messages] == [Login, Report]
-    assert session.buffered == 9
-    (report,) = session.feed(data[9:])
     assert isinstance(report, Report) and len(report.records) == 1
 
 
@@ -224,17 +198,13 @@ def test_rsa_encrypted_body_is_refused_with_not_supported() -> None:
     assert answer.result == 3
 
 
-@FAST
-@given(data=st.binary(max_size=400), cuts=st.lists(st.integers(min_value=0), max_size=6))
-def test_arbitrary_bytes(data: bytes, cuts: list[int]) -> None:
-    feed_all(ServerSession(), split(data, cuts))
+test_arbitrary_bytes = arbitrary_bytes_test(ServerSession, max_size=400, budget=FAST, replies=flagged)
 
 
 @FAST
-@given(data=st.binary(max_size=300).map(lambda b: b"\x7e" + b + b"\x7e"),
-       cuts=st.lists(st.integers(min_value=0), max_size=4))
+@given(data=st.binary(max_size=300).map(lambda b: b"\x7e" + b + b"\x7e"), cuts=cut_points(4))
 def test_arbitrary_flagged_bytes(data: bytes, cuts: list[int]) -> None:
-    feed_all(ServerSession(), split(data, cuts))
+    survives(ServerSession, split(data, cuts), replies=flagged)
 
 
 @FAST
@@ -245,14 +215,14 @@ def test_arbitrary_flagged_bytes(data: bytes, cuts: list[int]) -> None:
     serial=st.integers(0, 0xFFFF),
     version=st.sampled_from([None, 1]),
     model=st.sampled_from([None, "MV710G", "AL300", "GL100", "JC371", "C5L", "G-360P", "DT800"]),
-    cuts=st.lists(st.integers(min_value=0), max_size=4),
+    cuts=cut_points(4),
 )
 def test_well_framed_random_bodies(msg_id: int, body: bytes, serial: int, version: int | None, model: str | None,
                                    cuts: list[int]) -> None:
     """Valid frames of any type with random bodies: messages or a ProtocolError, never a crash."""
     phone = Terminal.for_id(IMEI if version else PHONE_ID).phone
     frame = build_frame(msg_id, phone, serial, body, version=version, short_serial=msg_id in (0x5501, 0x5502))
-    feed_all(ServerSession(model=model), split(frame, cuts))
+    survives(lambda: ServerSession(model=model), split(frame, cuts), replies=flagged)
 
 
 @FAST
@@ -268,16 +238,13 @@ def test_random_additional_items(base: str, items: list[tuple[int, bytes]], mode
     frame = TERMINAL.frame(0x0200, 5, body)
     messages, errors = feed_all(ServerSession(model=model), [frame])
     assert not errors
-    (rec,) = messages[1].records  # type: ignore[attr-defined]
+    (rec,) = messages[1].records  # type: ignore[union-attr]
     assert rec.lat == 22.51488 and rec.fix_time == 1_700_000_000.0
 
 
 # --- round trips ---------------------------------------------------------------------------
 
-coords = st.one_of(
-    st.tuples(st.none(), st.none()),
-    st.tuples(st.floats(-89.9, 89.9), st.floats(-179.9, 179.9)).filter(lambda p: max(map(abs, p)) > 1e-5),
-)
+coords = positions(off_zero=1e-5)
 
 
 @st.composite
@@ -312,17 +279,12 @@ FIELDS = ("fix_time", "valid", "altitude_m", "speed_kmh", "course_deg", "satelli
 
 def assert_same(got: Record, sent: Record) -> None:
     assert got.imei == IMEI and got.protocol == "jt808"
-    for name in FIELDS:
-        assert getattr(got, name) == getattr(sent, name), name
-    if sent.lat is None:
-        assert got.lat is None and got.lon is None
-    else:
-        assert got.lat == pytest.approx(sent.lat, abs=0.5e-6 + 1e-12)
-        assert got.lon == pytest.approx(sent.lon, abs=0.5e-6 + 1e-12)
+    assert_same_fields(got, sent, FIELDS)
+    assert_position_near(got, sent, 0.5e-6 + 1e-12)
 
 
 @FAST
-@given(batch=st.lists(records(), min_size=1, max_size=30), cuts=st.lists(st.integers(min_value=0), max_size=5))
+@given(batch=st.lists(records(), min_size=1, max_size=30), cuts=cut_points(5))
 def test_device_codec_round_trip(batch: list[Record], cuts: list[int]) -> None:
     """DeviceCodec packets decode to the records sent; the server's answers acknowledge them."""
     codec = DeviceCodec(IMEI)
@@ -333,13 +295,12 @@ def test_device_codec_round_trip(batch: list[Record], cuts: list[int]) -> None:
     packet = codec.encode(batch)
     messages, errors = feed_all(session, split(packet, cuts))
     assert not errors
-    got = [r for m in messages for r in m.records]  # type: ignore[attr-defined]
+    got = [r for m in messages for r in m.records]  # type: ignore[union-attr]
     assert len(got) == len(batch)
     for g, s in zip(got, batch, strict=True):
         assert_same(g, s)
     answers = b"".join(m.accept for m in login_messages) + b"".join(m.ack for m in messages)  # type: ignore[union-attr, misc]
-    acked = sum(codec.acks(piece) for piece in split(answers, cuts))
-    assert acked == 1
+    assert acks_in_pieces(codec, answers, cuts) == 1
     assert codec.acks(answers) == 0  # the same answers again acknowledge nothing more
 
 

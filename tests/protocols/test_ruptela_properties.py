@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from itertools import pairwise
-
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from protocols.core import CommandResponse, Login, ProtocolError, Report
+from protocols.core import CommandResponse, Login, Message, ProtocolError, Report
 from protocols.record import Record
 from protocols.ruptela import (
     DEFAULT_PORT,
@@ -20,38 +18,23 @@ from protocols.ruptela import (
     build_packet,
     encode_records,
 )
+from tests.protocols.codec_properties import (
+    acks_in_pieces,
+    arbitrary_bytes_test,
+    assert_position_near,
+    assert_same_fields,
+    cut_points,
+    decoded_however_split,
+    examples,
+    feed_all,
+    partial_frame_waits,
+    positions,
+    split,
+    survives,
+)
 
 IMEI = "863071016796572"
-FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-MESSAGE_TYPES = (Login, Report, CommandResponse)
-
-
-def split(data: bytes, cuts: list[int]) -> list[bytes]:
-    points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in pairwise(points)]
-
-
-def feed_all(session: ServerSession, pieces: list[bytes]) -> tuple[list[object], list[ProtocolError]]:
-    """Only messages or ProtocolError, whatever the pieces; keeps feeding after errors."""
-    out: list[object] = []
-    errors: list[ProtocolError] = []
-    for piece in pieces + [b"", b""]:
-        while True:
-            try:
-                messages = session.feed(piece)
-            except ProtocolError as error:
-                assert isinstance(error.close, bool) and error.reply is None
-                errors.append(error)
-                if error.close:
-                    return out, errors
-                piece = b""
-                continue
-            assert all(isinstance(m, MESSAGE_TYPES) for m in messages)
-            out.extend(messages)
-            if not session.pending:
-                break
-            piece = b""
-    return out, errors
+FAST = examples(60)
 
 
 def record(**changes: object) -> Record:
@@ -74,13 +57,13 @@ def stream() -> bytes:
     )
 
 
-def summary(messages: list[object]) -> list[tuple[str, int, bytes | None]]:
+def summary(messages: list[Message]) -> list[tuple[str, int, bytes | None]]:
     out = []
     for m in messages:
         if isinstance(m, Login):
             out.append(("login", 0, m.accept))
         else:
-            out.append((type(m).__name__, len(m.records), m.ack))  # type: ignore[attr-defined]
+            out.append((type(m).__name__, len(m.records), m.ack))
     return out
 
 
@@ -98,25 +81,18 @@ def test_whole_stream() -> None:
         ("Report", 2, RECORDS_ACK),
         ("CommandResponse", 1, None),
     ]
-    assert messages[0].imei == IMEI  # type: ignore[attr-defined]
-    assert messages[4].text == "SETIO configuration data ok"  # type: ignore[attr-defined]
+    assert isinstance(messages[0], Login) and messages[0].imei == IMEI
+    assert isinstance(messages[4], CommandResponse) and messages[4].text == "SETIO configuration data ok"
 
 
 def test_byte_by_byte_and_every_split() -> None:
-    data = stream()
-    whole = summary(feed_all(ServerSession(), [data])[0])
-    assert summary(feed_all(ServerSession(), [bytes((b,)) for b in data])[0]) == whole
-    for cut in range(len(data) + 1):
-        assert summary(feed_all(ServerSession(), [data[:cut], data[cut:]])[0]) == whole, cut
+    decoded_however_split(ServerSession, stream())
 
 
 def test_trailing_bytes_wait() -> None:
     packet = encode_records(IMEI, [record()])
-    session = ServerSession()
-    messages = session.feed(packet + packet[:7])
+    messages, (report,) = partial_frame_waits(ServerSession(), packet, packet, 7)
     assert [type(m) for m in messages] == [Login, Report]
-    assert session.buffered == 7
-    (report,) = session.feed(packet[7:])
     assert isinstance(report, Report) and len(report.records) == 1
 
 
@@ -171,27 +147,21 @@ def test_ignition_falls_back_to_din4() -> None:
     assert got.ignition is True and got.attributes["io5"] == 1
 
 
-@FAST
-@given(data=st.binary(max_size=400), cuts=st.lists(st.integers(min_value=0), max_size=6))
-def test_arbitrary_bytes(data: bytes, cuts: list[int]) -> None:
-    feed_all(ServerSession(), split(data, cuts))
+test_arbitrary_bytes = arbitrary_bytes_test(ServerSession, max_size=400, budget=FAST)
 
 
 @FAST
 @given(
     command=st.sampled_from([1, 2, 3, 4, 7, 9, 15, 16, 17, 37, 68, 200]),
     data=st.binary(max_size=300),
-    cuts=st.lists(st.integers(min_value=0), max_size=4),
+    cuts=cut_points(4),
 )
 def test_well_framed_random_data(command: int, data: bytes, cuts: list[int]) -> None:
     """Valid packets of any command with random data: messages or a ProtocolError, never a crash."""
-    feed_all(ServerSession(), split(build_packet(IMEI, command, data), cuts))
+    survives(ServerSession, split(build_packet(IMEI, command, data), cuts))
 
 
-coords = st.one_of(
-    st.tuples(st.none(), st.none()),
-    st.tuples(st.floats(-89.9, 89.9), st.floats(-179.9, 179.9)),
-)
+coords = positions()
 
 
 @st.composite
@@ -225,7 +195,7 @@ FIELDS = ("fix_time", "valid", "altitude_m", "speed_kmh", "course_deg", "satelli
 
 
 @FAST
-@given(batch=st.lists(records(), min_size=1, max_size=40), cuts=st.lists(st.integers(min_value=0), max_size=5))
+@given(batch=st.lists(records(), min_size=1, max_size=40), cuts=cut_points(5))
 def test_device_codec_round_trip(batch: list[Record], cuts: list[int]) -> None:
     """DeviceCodec packets decode to the records sent; the server's ACK acknowledges them."""
     codec = DeviceCodec(IMEI)
@@ -234,19 +204,14 @@ def test_device_codec_round_trip(batch: list[Record], cuts: list[int]) -> None:
     messages, errors = feed_all(session, split(codec.encode(batch), cuts))
     assert not errors
     assert isinstance(messages[0], Login) and messages[0].imei == IMEI
-    got = [r for m in messages[1:] for r in m.records]  # type: ignore[attr-defined]
+    got = [r for m in messages[1:] for r in m.records]  # type: ignore[union-attr]
     assert len(got) == len(batch)
     for g, s in zip(got, batch, strict=True):
         assert g.imei == IMEI and g.protocol == "ruptela"
-        for name in FIELDS:
-            assert getattr(g, name) == getattr(s, name), name
-        if s.lat is None:
-            assert g.lat is None and g.lon is None
-        else:
-            assert g.lat == pytest.approx(s.lat, abs=0.5e-7 + 1e-12)
-            assert g.lon == pytest.approx(s.lon, abs=0.5e-7 + 1e-12)
-    answers = b"".join(m.ack for m in messages[1:])  # type: ignore[attr-defined, misc]
-    assert sum(codec.acks(piece) for piece in split(answers, cuts)) == 1
+        assert_same_fields(g, s, FIELDS)
+        assert_position_near(g, s, 0.5e-7 + 1e-12)
+    answers = b"".join(m.ack for m in messages[1:])  # type: ignore[union-attr, misc]
+    assert acks_in_pieces(codec, answers, cuts) == 1
     assert codec.acks(b"") == 0
 
 

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import struct
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from protocols.core import CommandResponse, Login, ProtocolError, Report, crc16_ibm
+from protocols.core import ProtocolError, crc16_ibm
 from protocols.record import Record
 from protocols.teltonika import (
     CRC_NAK,
     EVENT_NAMES,
+    LOGIN_REJECT,
     DeviceReceiver,
     LoginAnswer,
     RecordAck,
@@ -31,13 +31,20 @@ from protocols.teltonika import (
     encode_imei_command,
     encode_udp,
 )
+from tests.protocols.codec_properties import (
+    assert_same_fields,
+    cut_points,
+    decodes_or_refuses,
+    edit_lists,
+    examples,
+    mutate,
+    split,
+    survives,
+)
 from tests.protocols.test_teltonika_official import TCP_EXAMPLES, official_packets
 
 IMEI = "356307042441013"
-FAST = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-MESSAGE_TYPES = (Login, Report, CommandResponse)
+FAST = examples(60)
 MAPPED_IDS = {16, 21, 66, 67, 69, 80, 181, 182, 239, 240, 241}
 
 
@@ -46,64 +53,25 @@ def packets(vectors_dir: Path) -> dict[str, bytes]:
     return official_packets(vectors_dir)
 
 
-def split(data: bytes, cuts: list[int]) -> list[bytes]:
-    points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in pairwise(points)]
+def refusal(reply: bytes | None) -> bool:
+    """Errors answer a refused IMEI or a frame whose CRC is wrong (the device sends it again)."""
+    return reply in (None, LOGIN_REJECT, CRC_NAK)
 
 
-def feed_survives(session: ServerSession, pieces: list[bytes]) -> None:
-    """Only messages or ProtocolError, whatever the pieces; keeps feeding after errors."""
-    for piece in pieces + [b""]:
-        try:
-            messages = session.feed(piece)
-        except ProtocolError as error:
-            assert isinstance(error.close, bool)
-            continue
-        assert all(isinstance(m, MESSAGE_TYPES) for m in messages)
-
-
-def mutate(data: bytes, edits: list[tuple[int, int, int]]) -> bytes:
-    out = bytearray(data)
-    for kind, where, value in edits:
-        if not out:
-            break
-        where %= len(out)
-        if kind == 0:
-            out[where] ^= value or 1
-        elif kind == 1:
-            out.insert(where, value)
-        else:
-            del out[where]
-    return bytes(out)
-
-
-cuts = st.lists(st.integers(min_value=0, max_value=5000), max_size=6)
-edits = st.lists(
-    st.tuples(st.integers(0, 2), st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=4
-)
+cuts = cut_points(6)
+edits = edit_lists(4)
 
 
 @FAST
 @given(data=st.binary(max_size=300), cuts=cuts, identified=st.booleans())
 def test_arbitrary_bytes(data: bytes, cuts: list[int], identified: bool) -> None:
-    session = ServerSession(imei=IMEI if identified else None)
-    feed_survives(session, split(data, cuts))
-
-
-def decodes_or_refuses(data: bytes) -> None:
-    """The datagram and capture decoders give messages or ProtocolError, nothing else."""
-    for decode in (decode_datagram, decode_captured):
-        try:
-            messages = decode(data)
-        except ProtocolError:
-            continue
-        assert all(isinstance(m, MESSAGE_TYPES) for m in messages)
+    survives(lambda: ServerSession(imei=IMEI if identified else None), split(data, cuts), replies=refusal)
 
 
 @FAST
 @given(data=st.binary(max_size=300))
 def test_arbitrary_datagrams_and_captures(data: bytes) -> None:
-    decodes_or_refuses(data)
+    decodes_or_refuses([decode_datagram, decode_captured], data)
 
 
 def reframe(body: bytes) -> bytes:
@@ -120,7 +88,8 @@ def reframe(body: bytes) -> bytes:
     fix_crc=st.booleans(),
 )
 def test_mutated_official_packets(
-    packets: dict[str, bytes], name: str, edits: list, cuts: list[int], prefix: bool, fix_crc: bool
+    packets: dict[str, bytes], name: str, edits: list[tuple[str, int, int]], cuts: list[int], prefix: bool,
+    fix_crc: bool,
 ) -> None:
     packet = packets[name]
     if fix_crc:
@@ -128,17 +97,15 @@ def test_mutated_official_packets(
     else:
         mutated = mutate(packet, edits)
     data = mutated + packets["codec8_ex2"]
-    session = ServerSession(imei=None if prefix else IMEI)
     if prefix:
         data = packets["handshake"] + data
-    feed_survives(session, split(data, cuts))
+    survives(lambda: ServerSession(imei=None if prefix else IMEI), split(data, cuts), replies=refusal)
 
 
 @FAST
 @given(name=st.sampled_from(["udp_codec8", "udp_codec8e"]), edits=edits)
-def test_mutated_datagrams(packets: dict[str, bytes], name: str, edits: list) -> None:
-    data = mutate(packets[name], edits)
-    decodes_or_refuses(data)
+def test_mutated_datagrams(packets: dict[str, bytes], name: str, edits: list[tuple[str, int, int]]) -> None:
+    decodes_or_refuses([decode_datagram, decode_captured], mutate(packets[name], edits))
 
 
 @FAST
@@ -222,8 +189,7 @@ NORMALISED = (
 
 
 def assert_same(decoded: Record, original: Record) -> None:
-    for name in NORMALISED:
-        assert getattr(decoded, name) == getattr(original, name), name
+    assert_same_fields(decoded, original, NORMALISED)
     for key, value in original.attributes.items():
         assert decoded.attributes[key] == value, key
 
