@@ -318,6 +318,7 @@ def one_of(match: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
 
 
 def has_attributes(rec: Record) -> bool:
+    """What Traccar's ``verifyAttributes`` asks of a record: some attributes."""
     return bool(rec.attributes)
 
 
@@ -334,7 +335,7 @@ class Attributes:
         """None differed, and ``count`` (or ``at_least``) were compared."""
         print(f"{self.protocol} attributes checked: {self.checked}")
         assert not self.mismatches, self.mismatches
-        assert self.checked == count if count is not None else self.checked >= at_least, self.checked
+        assert (self.checked == count) if count is not None else (self.checked >= at_least), self.checked
 
 
 def compare_attributes(
