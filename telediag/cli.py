@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     from telediag.kb.cli import add_kb_parser
 
     add_kb_parser(commands, _add_store_options)
+    from telediag.store.cli import add_store_parser
+
+    add_store_parser(commands, _add_store_options)
     from telediag.mail.cli import add_mail_parsers
 
     add_mail_parsers(commands, _add_store_options)
@@ -276,6 +279,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from telediag.kb.cli import command_kb
 
             return command_kb(config, args, sys.stdout, sys.stderr)
+        if args.command == "store":
+            from telediag.store.cli import command_store
+
+            return command_store(config, args, sys.stdout, sys.stderr)
         if args.command == "tokens":
             from telediag.api.tokens import command_tokens
 
