@@ -38,6 +38,7 @@ from telediag.store.postgresql_records import record_partitions
 from telediag.store.reader import Reader
 from telediag.store.sqlite import MIGRATIONS, SQLiteDatabase
 from telediag.store.transfer import (
+    TransferFailed,
     check_target,
     copy_store,
     open_source,
@@ -114,8 +115,9 @@ def fill(data_dir: Path) -> Source:
     save_events(db, [ConnectivityEvent(at=NOW - MINUTE + 5 * i, type="attach_reject", iccid=iccid(i), cause=17,
                                        mcc=260, mnc=3, rat="LTE-M") for i in range(len(IMEIS))], NOW)
     desk = TicketDesk(SlaConfig(), TicketsConfig(), notifier(["http://127.0.0.1:9/hooks"]))
-    early = apply_verdicts(db, IMEIS[0], {"ROAMING_REJECTED": {"cause": 11}}, NOW - 30 * MINUTE)
-    desk.on_findings(db, early, NOW - 30 * MINUTE)  # a ticket the outage will take in as a child
+    for imei in IMEIS[:5]:  # tickets the outage will take in as children
+        early = apply_verdicts(db, imei, {"ROAMING_REJECTED": {"cause": 11}}, NOW - 30 * MINUTE)
+        desk.on_findings(db, early, NOW - 30 * MINUTE)
     desk.on_findings(db, [], NOW)  # the rejects: one MASS_OUTAGE parent, a child per device
     transitions = apply_verdicts(db, IMEIS[5], {"EXTERNAL_POWER_LOST": {"ext_voltage_v": 0.0}}, NOW)
     desk.on_findings(db, transitions, NOW)
@@ -184,7 +186,7 @@ def test_the_moved_store_has_every_row_with_its_id_and_carries_on_after_them(fil
     seen: list[tuple[str, int, int]] = []
     source = open_source(filled.path)
     try:
-        copied_rows = copy_store(source, target, lambda *step: seen.append(step), batch_rows=16)
+        copied_rows = copy_store(source, target, lambda *step: seen.append(step), batch_rows=4)
     finally:
         source.close()
     pg = target.connect()
@@ -203,8 +205,8 @@ def test_the_moved_store_has_every_row_with_its_id_and_carries_on_after_them(fil
                   "connectivity_events", "kb_articles", "kb_suggestions", "kb_links", "users", "api_tokens",
                   "device_commands", "export_cursors", "registry_changes", "webhook_outbox", "ingest_errors"):
         assert copied_rows[table] > 0, table
-    # records went in batches of 16, into their months' partitions; the one without a time into the default
-    assert [copied for table, copied, _ in seen if table == "records"][:3] == [16, 32, 48]
+    # records went in batches of 4, into their months' partitions; the one without a time into the default
+    assert [copied for table, copied, _ in seen if table == "records"][:3] == [4, 8, 12]
     assert [p.name for p in record_partitions(pg)] == ["records_y2026m03", "records_y2026m04", "records_y2026m05"]
     assert pg.execute("SELECT count(*), min(fix_time) FROM records_default").fetchone() == (1, None)
 
@@ -221,7 +223,8 @@ def test_the_moved_store_has_every_row_with_its_id_and_carries_on_after_them(fil
     assert [tickets.document(pg, i) for i in ids] == [tickets.document(lite, i) for i in ids]
     outage = [tickets.document(pg, i) for i in ids if tickets.row(pg, i)["problem"] == "MASS_OUTAGE"]
     assert len(outage) == 1 and len(outage[0]["children"]) == len(IMEIS)
-    assert min(outage[0]["children"]) < outage[0]["id"]  # a child filed before its parent: set after the rows
+    # a child filed before its parent (and copied in an earlier batch): its parent is set after the rows
+    assert min(outage[0]["children"]) < outage[0]["id"] - 4
     question = "first position after activation"
     assert [m.id for m in search(pg, question, "en")] == [m.id for m in search(lite, question, "en")]
     assert search(pg, question, "en")[0].id == "activation-window-en"
@@ -387,3 +390,23 @@ def test_an_interrupted_copy_keeps_nothing(filled: Source) -> None:
     assert db.execute("SELECT count(*) FROM records").fetchone() == (0,) and record_partitions(db) == []
     db.close()
     assert check_target(target) is True  # empty, with the schema: a new attempt may go ahead
+
+
+def test_rows_a_trigger_adds_to_a_table_copied_earlier_fail_the_copy(filled: Source) -> None:
+    """The counts are checked before the commit: a trigger the copy does not know of (here one added to
+    the target by hand) cannot leave rows the SQLite store does not have."""
+    target = PostgresDatabase(fresh_database(migrated=True))
+    db = target.connect()
+    db.execute("CREATE FUNCTION note_user() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+               "INSERT INTO device_evidence (imei, name, value, at) VALUES (NEW.username, 'user', NULL, 0); "
+               "RETURN NULL; END $$")
+    db.execute("CREATE TRIGGER note_user AFTER INSERT ON users FOR EACH ROW EXECUTE FUNCTION note_user()")
+    source = open_source(filled.path)
+    try:
+        with pytest.raises(TransferFailed, match=r"^device_evidence holds 1 rows after the copy, the SQLite store 0"):
+            copy_store(source, target, lambda *step: None)
+    finally:
+        source.close()
+    assert db.execute("SELECT count(*) FROM users").fetchone() == (0,)
+    assert db.execute("SELECT count(*) FROM device_evidence").fetchone() == (0,)
+    db.close()
