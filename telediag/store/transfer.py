@@ -23,7 +23,7 @@ from __future__ import annotations
 import heapq
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ import psycopg
 from telediag.store.database import transaction
 from telediag.store.postgresql import MIGRATIONS as POSTGRESQL_MIGRATIONS
 from telediag.store.postgresql import PostgresConnection, PostgresDatabase
+from telediag.store.postgresql_records import Partition
 from telediag.store.schema import StoreTooNew
 from telediag.store.sqlite import MIGRATIONS as SQLITE_MIGRATIONS
 from telediag.store.sqlite import connect as connect_sqlite
@@ -229,28 +230,41 @@ def copy_store(source: sqlite3.Connection, database: PostgresDatabase, progress:
 
 def _copy_table(source: sqlite3.Connection, database: PostgresDatabase, db: PostgresConnection, table: Table,
                 total: int, batch_rows: int, progress: Progress) -> int:
-    """Stream one table from SQLite into PostgreSQL in batches; self-references are set afterwards."""
+    """Stream one table from SQLite into PostgreSQL in batches; self-references are set afterwards.
+
+    One ``COPY`` runs on over the batches, so PostgreSQL stores a batch while the next is read from
+    SQLite (a third faster than a ``COPY`` per batch on two cores); it ends only where records need a
+    month partition that does not exist yet (creating one is a statement of its own)."""
     if table.name in TRIGGER_FILLED:
         db.execute(f"DELETE FROM {table.name}")
     listed = ", ".join(table.columns)
     rows = source.execute(f'SELECT {listed} FROM "{table.name}"')
     fix_time = table.columns.index("fix_time") if table.name == "records" else None
+    months: set[Partition] = set()
     deferred = [table.columns.index(column) for column in table.self_references]
     later: list[tuple[Any, ...]] = []
     cursor = db.cursor()
     copied = 0
-    while batch := rows.fetchmany(batch_rows):
-        if fix_time is not None:
-            database.partitions.ensure(db, (row[fix_time] for row in batch))
-        if deferred:
-            later.extend(_take_references(batch, deferred, table))
-            batch = [tuple(None if i in deferred else value for i, value in enumerate(row)) for row in batch]
-        with cursor.copy(f"COPY {table.name} ({listed}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(table.copy_types)
+    with ExitStack() as copying:
+        copy: psycopg.Copy | None = None
+        while batch := rows.fetchmany(batch_rows):
+            if fix_time is not None:
+                missing = _missing_months((row[fix_time] for row in batch), months)
+                if missing:
+                    copying.close()
+                    copy = None
+                    database.partitions.ensure(db, (month.lower for month in missing))
+                    months |= missing
+            if deferred:
+                later.extend(_take_references(batch, deferred, table))
+                batch = [tuple(None if i in deferred else value for i, value in enumerate(row)) for row in batch]
+            if copy is None:
+                copy = copying.enter_context(cursor.copy(f"COPY {table.name} ({listed}) FROM STDIN (FORMAT BINARY)"))
+                copy.set_types(table.copy_types)
             for row in batch:
                 copy.write_row(row)
-        copied += len(batch)
-        progress(table.name, copied, total)
+            copied += len(batch)
+            progress(table.name, copied, total)
     if copied == 0:
         progress(table.name, 0, total)
     for column in table.self_references:
@@ -258,6 +272,20 @@ def _copy_table(source: sqlite3.Connection, database: PostgresDatabase, db: Post
         if updates:
             db.executemany(f"UPDATE {table.name} SET {column} = ? WHERE {table.key} = ?", updates)
     return copied
+
+
+def _missing_months(fix_times: Iterator[float | None], known: set[Partition]) -> set[Partition]:
+    """The month partitions ``fix_times`` land in that are not in ``known`` (rows come in id order, so
+    mostly in the month of the row before: that one is checked first)."""
+    missing: set[Partition] = set()
+    last: Partition | None = None
+    for fix_time in fix_times:
+        if fix_time is None or (last is not None and last.lower <= fix_time < last.upper):
+            continue
+        last = Partition.of_time(fix_time)
+        if last is not None and last not in known:
+            missing.add(last)
+    return missing
 
 
 def _take_references(batch: list[Any], deferred: list[int], table: Table) -> Iterator[tuple[str, Any, Any]]:
