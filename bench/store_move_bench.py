@@ -115,7 +115,8 @@ def main() -> None:
             assert best is not None
             seconds, own, other, rows = best
             print(f"best: {rows:,} rows in {seconds:.2f} s = {rows / seconds:,.0f} rows/s "
-                  f"({rows / (own + other):,.0f} rows per CPU-second, {other / (own + other):.0%} in the server)")
+                  f"({rows / (own + other):,.0f} rows per CPU-second, {other / (own + other):.0%} in the server); "
+                  f"this process's peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     finally:
         server.stop()
 

@@ -8,7 +8,9 @@ sequence is moved past the highest copied id, so new rows carry on after the old
 
 The tables are the target schema's (what PostgreSQL's migration scripts define; a test holds them to
 SQLite's). Derived data is not copied: SQLite's FTS5 index of the knowledge base is a GIN index on
-PostgreSQL that fills as the articles land, and ``schema_version`` is the target's own. Tables are
+PostgreSQL that fills as the articles land, and ``schema_version`` is the target's own. The registry
+change log is filled by triggers, but it is copied as it was, ids and all (:data:`TRIGGER_FILLED`):
+the diagnostics feed's watermark points into it. Tables are
 copied parents first (foreign keys), each in batches of :data:`BATCH_ROWS` read with a cursor and
 written with binary ``COPY``; records land in month partitions created as a batch needs one.
 
@@ -55,7 +57,7 @@ Progress = Callable[[str, int, int], None]
 
 
 class TransferRefused(Exception):
-    """The copy cannot start (a one-line reason); nothing was written."""
+    """The copy cannot start (a one-line reason); no row was written."""
 
 
 class TransferFailed(Exception):
