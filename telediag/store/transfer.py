@@ -204,8 +204,11 @@ def copy_store(source: sqlite3.Connection, database: PostgresDatabase, progress:
         db = database.connect()
     except StoreTooNew as error:
         raise TransferRefused(str(error)) from None
-    except psycopg.Error as error:
+    except psycopg.OperationalError as error:
         raise TransferRefused(f"cannot reach {database.describe()}: {_first_line(error)}") from None
+    except psycopg.Error as error:  # a table of another application in the way of a schema script
+        raise TransferRefused(f"cannot create the store's tables in {database.describe()}: "
+                              f"{_first_line(error)}") from None
     try:
         tables = target_tables(db)
         _check_same_tables(source, tables)
