@@ -297,14 +297,16 @@ class DiagnosticsService(Service):
     def _query_done(self, _: object, key: str) -> None:
         self._queries.discard(key)
 
-    def _answered(self, answer: str, imei: str, command: str) -> None:
+    def _answered(self, answer: str, imei: str, command: str) -> defer.Deferred[list[Transition]]:
+        """File the answer; the question stays in flight until it is stored, so a sweep whose list of
+        wanted questions was read before that does not ask the device again."""
         now = self.clock.seconds()
 
         def work() -> list[Transition]:
             self.engine.store_answer(imei, command, answer, now)
             return self.engine.check_device(imei, now, with_history=False)
 
-        self._run(work)
+        return self._run(work)
 
 
 def _not_seen_here(found: dict[str, float], local: dict[str, float]) -> set[str]:
