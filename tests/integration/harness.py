@@ -39,6 +39,14 @@ def free_port() -> int:
     raise RuntimeError("no free port found")
 
 
+PORT_ATTEMPTS = 3
+"""Starts of one server with freshly picked ports before a taken port fails the test."""
+
+
+class PortTaken(RuntimeError):
+    """The server could not bind a port: another process took it after it was picked."""
+
+
 def python_env() -> dict[str, str]:
     """The environment for child processes: the project importable, unbuffered output."""
     env = dict(os.environ)
@@ -53,32 +61,52 @@ class ServerProcess:
     def __init__(self, data_dir: Path, ports: dict[str, int] | None = None, extra_toml: str = "",
                  also_listen: tuple[str, ...] = ()) -> None:
         self.data_dir = data_dir
+        self.ports_chosen_here = ports is None
+        """Ports this harness picked (not the caller): picked again when another process took one first."""
         self.ports = ports or {"teltonika": free_port(), "gt06": free_port()}
         for protocol in also_listen:  # more TCP protocols, each on a free port
             self.ports[protocol] = free_port()
+        self.also_listen = also_listen
+        self.extra_toml = with_store_section(data_dir, extra_toml)
         self.config_path = data_dir.parent / f"{data_dir.name}.toml"
+        self.write_config()
+        self.log_path = data_dir.parent / f"{data_dir.name}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def write_config(self) -> None:
+        """The server's TOML: its device ports, the API on a port of its own choosing, the extra lines."""
         t, g = self.ports["teltonika"], self.ports["gt06"]
-        extra_toml = with_store_section(data_dir, extra_toml)
-        others = "".join(f'{name} = ["tcp:{self.ports[name]}:interface=127.0.0.1"]\n' for name in also_listen)
+        others = "".join(f'{name} = ["tcp:{self.ports[name]}:interface=127.0.0.1"]\n' for name in self.also_listen)
         self.config_path.write_text(
             "[listen]\n"
             f'teltonika = ["tcp:{t}:interface=127.0.0.1", "udp:{t}:interface=127.0.0.1"]\n'
             f'gt06 = ["tcp:{g}:interface=127.0.0.1"]\n' + others +
-            '[api]\nlisten = "tcp:0:interface=127.0.0.1"\n' + extra_toml
+            '[api]\nlisten = "tcp:0:interface=127.0.0.1"\n' + self.extra_toml
         )
-        self.log_path = data_dir.parent / f"{data_dir.name}.log"
-        self.process: subprocess.Popen[bytes] | None = None
 
     def command(self) -> list[str]:
         """How the server is run: ``telediag serve`` with this config and data directory."""
         return [sys.executable, "-m", "telediag", "serve", "--config", str(self.config_path),
                 "--data-dir", str(self.data_dir)]
 
-    def start(self, timeout: float = 20.0) -> ServerProcess:
-        """Start and wait until every listener is bound."""
+    def start(self, timeout: float = 20.0, attempts: int = PORT_ATTEMPTS) -> ServerProcess:
+        """Start and wait until every listener is bound. A port picked here that another process bound
+        between the pick and the server's bind (tests run side by side) is picked again."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._start_once(timeout)
+            except PortTaken:
+                if not self.ports_chosen_here or attempt == attempts:
+                    raise
+                self.ports = {name: free_port() for name in self.ports}
+                self.write_config()
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout: float) -> ServerProcess:
         listening = self.data_dir / "listening.json"
         if listening.exists():
             listening.unlink()
+        logged_before = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             self.command(), stdout=log, stderr=subprocess.STDOUT, env=python_env(), cwd=PROJECT_ROOT,
@@ -86,6 +114,8 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                if "Address already in use" in self.log_path.read_bytes()[logged_before:].decode(errors="replace"):
+                    raise PortTaken(f"a port was taken before the server bound it:\n{self.log()}")
                 raise RuntimeError(f"server exited early:\n{self.log()}")
             if listening.exists():
                 info = json.loads(listening.read_text())
