@@ -155,11 +155,18 @@ class Report:
 
 @dataclass(frozen=True, slots=True)
 class CommandResponse:
-    """A device's answer to a server command (e.g. Teltonika Codec 12), kept as a record too."""
+    """A device's answer to a server command (e.g. Teltonika Codec 12), kept as a record too.
+
+    ``reference`` is what the answer echoes of the command it answers (GT06's server flag, the
+    Queclink serial number, the JT808 platform serial...), equal to the session's
+    ``command_reference`` when it wrote that command; None where the protocol echoes nothing and
+    answers can only be matched to commands by their order.
+    """
 
     text: str
     records: tuple[Record, ...]
     ack: bytes | None = None
+    reference: str | None = None
 
 
 Message = Login | Report | CommandResponse

@@ -288,7 +288,7 @@ def decode_hex(raw: bytes) -> Outcome:
         rec.a.update(result=text, serial=f"{serial:04X}")
         if name:
             rec.a["device_name"] = name
-        return Outcome("command_ack", imei, (rec,), None, text)
+        return Outcome("command_ack", imei, (rec,), None, text, f"{serial:04X}")
     if header == b"+HBD":
         imei = unique_id(raw[11:19])[0] if len(raw) >= 32 else None
         return Outcome("heartbeat", imei, (), None)

@@ -46,13 +46,15 @@ NUMBERED_TYPES = frozenset(
 
 
 class Outcome(NamedTuple):
-    """What one frame decoded to: records for ``imei``, the answer, and a command answer's text."""
+    """What one frame decoded to: records for ``imei``, the answer, and a command answer's text and
+    the serial number it echoes (``reference``)."""
 
     kind: str
     imei: str | None
     records: tuple[Fields, ...]
     ack: bytes | None
     text: str | None = None
+    reference: str | None = None
 
 
 @dataclass(slots=True)

@@ -23,6 +23,7 @@ the same chunk, ``feed`` returns the good messages and raises on its next call (
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from protocols.core import (
@@ -40,6 +41,9 @@ from protocols.gl200.commands import encode_command
 from protocols.gl200.framing import BINARY, TEXT, Frame, frame_of_datagram, take_frame
 from protocols.gl200.sentence import Outcome
 from protocols.gl200.text import decode_sentence
+
+SERIALS = 0xFFFF
+"""Serial numbers the server uses: 0000 to FFFE (FFFF is the one people and Traccar type)."""
 
 
 def decode_frame(frame: Frame, sack: bool = True) -> Outcome:
@@ -60,11 +64,23 @@ class ServerSession(BufferedSession[Frame]):
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME, *, sack: bool = True, **_: Any) -> None:
         super().__init__(max_frame)
         self.sack = sack
+        self._serial = random.randrange(SERIALS)
+        """Serial number of the last command: counts up from a random start, so an ``+ACK`` from an
+        earlier connection of the device does not carry the serial of a command on this one."""
+        self.command_reference: str | None = None
+        """The serial number the last command was written with, which its ``+ACK`` echoes (None:
+        the command ended with no serial number to replace)."""
 
     def encode_command(self, text: str, now: float) -> bytes:
-        """``AT+GT<text>$`` (e.g. ``RTO=,1,,,,,,FFFF``); the device's ``+ACK:GTxxx`` or
-        ``+NACK:GTxxx`` comes out as a ``CommandResponse``."""
-        return encode_command(text)
+        """``AT+GT<text>$`` (e.g. ``RTO=,1,,,,,,FFFF``) with the connection's own serial number in
+        place of the one the text ends with; the device's ``+ACK:GTxxx`` (``reference``: that
+        serial) or ``+NACK:GTxxx`` (no reference) comes out as a ``CommandResponse``."""
+        serial = (self._serial + 1) % SERIALS
+        reference = f"{serial:04X}"
+        data = encode_command(text, reference)
+        self._serial = serial
+        self.command_reference = reference if data.endswith(f",{reference}$".encode()) else None
+        return data
 
     def _next_frame(self) -> Frame | None:
         return take_frame(self._buf, self.max_frame)
@@ -90,7 +106,7 @@ class ServerSession(BufferedSession[Frame]):
             )
         records = tuple(fields.build(self.imei) for fields in outcome.records)
         if outcome.text is not None:
-            out.append(CommandResponse(outcome.text, records, outcome.ack))
+            out.append(CommandResponse(outcome.text, records, outcome.ack, outcome.reference))
         else:
             out.append(Report(outcome.kind, records, outcome.ack))
         return out

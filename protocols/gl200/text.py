@@ -31,7 +31,9 @@ def decode_sentence(body: bytes, sack: bool) -> Outcome:
             return Outcome("heartbeat", s.imei, (), ack)
         rec = text_types.command_ack(s)
         _stamp(s, [rec])
-        return Outcome("command_ack", s.imei, (rec,), _sack(s, sack), ",".join(s.v))
+        serial = rec.a.get("serial")
+        reference = serial.upper() if isinstance(serial, str) else None
+        return Outcome("command_ack", s.imei, (rec,), _sack(s, sack), ",".join(s.v), reference)
     blocks = [] if s.type in NO_BLOCK_TYPES or s.base == 2 and s.type == "INF" else find_blocks(s)
     if not blocks and s.type in NUMBERED_TYPES:
         blocks = empty_block(s)

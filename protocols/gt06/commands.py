@@ -4,7 +4,9 @@ A command is ``7878 | len | 80 | cmd len | server flag (4) | ASCII command | ser
 (Traccar's ``Gt06ProtocolEncoder``; the optional language word is left out). The device answers
 with 0x15 (``len | server flag | text``, 7878) or, for long or UTF-16 texts, 0x21 in a 7979 frame
 (``server flag | encoding | text``); both echo the server flag, so the server numbers its commands
-with it. The server side decodes those answers in ``misc.decode_string`` and
+with it (Concox JM-VL03 protocol V1.1.2, "Online Command (0x80)": the flag is "reserved for server
+acknowledgement" and the answer carries it "returned as is"; Traccar sends 0 and every answer in its
+tests carries 0). The server side decodes those answers in ``misc.decode_string`` and
 ``extended.decode_string_info``; this module has the encoder and the device side of the exchange.
 """
 
@@ -26,6 +28,11 @@ _SHORT_ANSWER = 0xFF - 5 - 5 - 2
 
 _U32 = struct.Struct(">I")
 _LANGUAGE_ENGLISH = b"\x00\x02"
+
+
+def server_flag_reference(flag: int) -> str:
+    """A server flag as the reference that ties an answer to its command (8 hex digits)."""
+    return f"{flag & 0xFFFFFFFF:08x}"
 
 
 def encode_command(text: str, server_flag: int, serial: int) -> bytes:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from protocols.gt06.commands import server_flag_reference
 from protocols.gt06.fields import (
     S16,
     U16,
@@ -35,7 +36,8 @@ def decode_string_info(ctx: Ctx) -> Outcome:
     b = ctx.frame.content
     rec = Fields()
     rec.a["msg_type"] = 0x21
-    rec.a["server_flag"] = U32.unpack_from(b, 0)[0]
+    flag = U32.unpack_from(b, 0)[0]
+    rec.a["server_flag"] = flag
     data = b[5:]
     text = data.decode("ascii", "replace") if b[4] == 1 else data.decode("utf-16-be", "replace")
     match = _LOCATION_TEXT.match(text)
@@ -50,7 +52,7 @@ def decode_string_info(ctx: Ctx) -> Outcome:
         rec.set_time_parts(*(int(x) for x in when))
     else:
         rec.a["result"] = text
-    return Outcome("command_response", (rec,), None, text)
+    return Outcome("command_response", (rec,), None, text, server_flag_reference(flag))
 
 
 _FUEL = re.compile(

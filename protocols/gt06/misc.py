@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from protocols.gt06.commands import server_flag_reference
 from protocols.gt06.fields import (
     S16,
     U16,
@@ -146,14 +147,17 @@ def decode_string(ctx: Ctx) -> Outcome:
     rec.a["msg_type"] = 0x15
     size = b[0]
     text = ""
+    reference = None
     if size >= 4:
-        rec.a["server_flag"] = U32.unpack_from(b, 1)[0]
+        flag = U32.unpack_from(b, 1)[0]
+        rec.a["server_flag"] = flag
+        reference = server_flag_reference(flag)
         text = b[5 : 1 + size].decode("ascii", "replace").rstrip("\x00")
         if text.startswith("<ICCID:"):
             rec.a["iccid"] = text[7:27]
         else:
             rec.a["result"] = text
-    return Outcome("command_response", (rec,), STANDARD_ACK, text)
+    return Outcome("command_response", (rec,), STANDARD_ACK, text, reference)
 
 
 def decode_heartbeat(ctx: Ctx) -> Outcome:

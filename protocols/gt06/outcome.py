@@ -32,12 +32,14 @@ Ack = bytes | bool | None
 
 
 class Outcome(NamedTuple):
-    """A handler's result; ``text`` set means a command answer (``CommandResponse``)."""
+    """A handler's result; ``text`` set means a command answer (``CommandResponse``), ``reference``
+    the server flag it echoes (hex)."""
 
     kind: str
     records: tuple[Fields, ...]
     ack: Ack
     text: str | None = None
+    reference: str | None = None
 
 
 Handler = Callable[[Ctx], Outcome]

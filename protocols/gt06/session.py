@@ -14,11 +14,12 @@ record.
 
 from __future__ import annotations
 
+import random
 import struct
 from collections.abc import Callable
 
 from protocols.core import DEFAULT_MAX_FRAME, BufferedSession, CommandResponse, Login, Message, ProtocolError, Report
-from protocols.gt06.commands import encode_command
+from protocols.gt06.commands import encode_command, server_flag_reference
 from protocols.gt06.extended import EXTENDED_HANDLERS
 from protocols.gt06.fields import Fields
 from protocols.gt06.framing import Frame, ack_frame, take_frame
@@ -74,12 +75,22 @@ class ServerSession(BufferedSession[Frame]):
         """Time zone the device declared at login; its times are shifted back to UTC."""
         self._now = now
         self._commands = 0
-        """Commands sent: the server flag (echoed in the answer) and serial of the next one."""
+        """Commands sent: the frame serial of the next one."""
+        self._flag = random.getrandbits(32)
+        """Server flag of the last command: counts up from a random start, so an answer from an
+        earlier connection of the device does not carry the flag of a command on this one."""
+        self.command_reference: str | None = None
+        """The server flag of the last command written (hex), which its answer echoes."""
 
     def encode_command(self, text: str, now: float) -> bytes:
-        """0x80 online command; the device answers with 0x15 or 0x21 (a ``CommandResponse``)."""
-        self._commands = (self._commands + 1) & 0xFFFF
-        return encode_command(text, self._commands, self._commands)
+        """0x80 online command; the device answers with 0x15 or 0x21 (a ``CommandResponse`` whose
+        ``reference`` is the server flag it echoes). Flag 0, Traccar's, is never used."""
+        flag = (self._flag + 1) & 0xFFFFFFFF or 1
+        serial = (self._commands + 1) & 0xFFFF
+        data = encode_command(text, flag, serial)
+        self._flag, self._commands = flag, serial
+        self.command_reference = server_flag_reference(flag)
+        return data
 
     def _next_frame(self) -> Frame | None:
         return take_frame(self._buf, self.max_frame)
@@ -127,7 +138,7 @@ class ServerSession(BufferedSession[Frame]):
                 fields.a["device_tz_offset_s"] = tz
             records.append(fields.build(imei))
         if outcome.text is not None:
-            return CommandResponse(outcome.text, tuple(records), reply)
+            return CommandResponse(outcome.text, tuple(records), reply, outcome.reference)
         return Report(outcome.kind, tuple(records), reply)
 
     def _login(self, frame: Frame) -> Login:

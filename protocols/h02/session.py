@@ -19,6 +19,12 @@ and an ``X`` frame are kept as a record without a fix carrying the raw text (``m
 ``raw_message``): the device spoke H02 and is alive, the content can be decoded later, and
 counting it as an error would report a working tracker as ``PROTOCOL_ERRORS``.
 
+A server command's ``V4`` confirmation echoes the command's time after its word ("hhmmss: time
+value in confirmed command", SinoTrack TQ GPRS transport protocol; Traccar's captures
+``V4,S20,DONE,130305,050316,...``): a ``V4`` of a word sent on this connection is a
+``CommandResponse`` whose ``reference`` is ``<word>,<time>``, the ``command_reference`` the command
+was written with, so a late confirmation names its own command.
+
 Errors surface as ``ProtocolError`` after the good messages decoded before them (``pending``),
 as in the GT06 session.
 """
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import deque
 from collections.abc import Callable
 
 from protocols.core import (
@@ -44,6 +51,9 @@ from protocols.h02.fields import Fields
 from protocols.h02.framing import Frame, Framer, is_time
 
 ECHOED = frozenset(("V0", "HTBT"))
+
+WORDS_KEPT = 16
+"""Command words of one connection whose ``V4`` is still read as a command answer (late ones too)."""
 
 LAYOUTS: dict[str, Callable[[str], Fields | None]] = {
     "NBR": text.decode_nbr,
@@ -78,8 +88,12 @@ class ServerSession(BufferedSession[Frame]):
         self.ack = ack
         self._now = now
         self._framer = Framer(max_frame, binary_length)
-        self._awaiting: tuple[str, str] | None = None
-        """Word and time of the last command sent, until its ``V4`` (or ``SMS``) answer comes."""
+        self._awaiting = False
+        """A command was sent and nothing has answered it yet (an ``SMS`` answer is then its answer)."""
+        self._words: deque[str] = deque(maxlen=WORDS_KEPT)
+        """Command words sent on this connection: a ``V4`` of one of them is a command answer."""
+        self.command_reference: str | None = None
+        """Word and time of the last command written (``S20,010203``), which its ``V4`` echoes."""
 
     def encode_command(self, text: str, now: float) -> bytes:
         """``*HQ,<id>,<CMD>,<HHMMSS>[,<params>]#`` for ``text`` (``S20,1,1``); the device's ``V4``
@@ -87,23 +101,32 @@ class ServerSession(BufferedSession[Frame]):
         if self.imei is None:
             raise ValueError("the H02 device has not said who it is yet")
         data = commands.encode_command(self.imei, text, now)
-        self._awaiting = (commands.split_command(text)[0], commands.command_time(now))
+        word = commands.split_command(text)[0]
+        self._awaiting = True
+        if word not in self._words:
+            self._words.append(word)
+        self.command_reference = f"{word},{commands.command_time(now)}"
         return data
 
-    def _answer(self, kind: str, fields: Fields) -> str | None:
-        """The answer text when this sentence confirms the command sent last, else None."""
-        if self._awaiting is None:
-            return None
+    def _answer(self, kind: str, fields: Fields) -> tuple[str, str | None] | None:
+        """(answer text, reference) when this sentence answers a command sent on this connection,
+        else None. A ``V4`` names its command's word and time; an ``SMS`` names nothing and is taken
+        as the answer only while a command waits for one."""
         result = fields.a.get("result")
         if not isinstance(result, str):
             return None
-        word, stamp = self._awaiting
-        if kind == "V4" and (result == word or result.startswith(word + ",")):
-            self._awaiting = None
-            return result.removesuffix("," + stamp)
-        if kind == "SMS":
-            self._awaiting = None
-            return result
+        if kind == "V4":
+            word, _, rest = result.partition(",")
+            if word not in self._words:
+                return None
+            self._awaiting = False
+            stamp = rest.rpartition(",")[2]
+            if len(stamp) == 6 and stamp.isdigit():
+                return result.removesuffix("," + stamp), f"{word},{stamp}"
+            return result, None
+        if kind == "SMS" and self._awaiting:
+            self._awaiting = False
+            return result, None
         return None
 
     def _next_frame(self) -> Frame | None:
@@ -167,7 +190,7 @@ class ServerSession(BufferedSession[Frame]):
             raise ProtocolError(f"H02 {kind} sentence does not match its layout", excerpt=frame.raw)
         answer = self._answer(kind, fields)
         if answer is not None:
-            out.append(CommandResponse(answer, (fields.build(ident),), reply))
+            out.append(CommandResponse(answer[0], (fields.build(ident),), reply, answer[1]))
             return
         out.append(Report(kind.lower(), (fields.build(ident),), reply))
 

@@ -8,8 +8,12 @@ often go straight to reporting after a reconnect. Every location is answered wit
 response (result 0) in ``Report.ack``, which the service writes only after the records are stored.
 
 Server commands (:meth:`ServerSession.encode_command`, see ``commands``) are addressed to the
-phone number and header version the terminal last used; the answer to the command sent last (a
-0x0001 naming its serial, or the 0x0104 / 0x0201 it asked for) comes out as a ``CommandResponse``.
+phone number and header version the terminal last used; the answer to a command sent on this
+connection (a 0x0001 naming its serial and id, or the 0x0104 / 0x0201 it asked for, whose first
+field is the serial: JT/T 808-2013 8.2, 8.19, 8.20) comes out as a ``CommandResponse`` whose
+``reference`` is that serial, the platform's ``command_reference`` when it wrote the command. Which
+waiting command it answers is the service's decision (``telediag.ingest.command_gate``), so a late
+answer to an earlier command is told apart from the answer to the latest.
 
 As in the other sessions, a bad frame is consumed and raised; good messages decoded before it in
 the same chunk are returned first and the error waits for the next ``feed`` (``pending``).
@@ -50,6 +54,9 @@ ANSWER_ONLY = frozenset((0x0003, 0x0506, 0x8888, 0x1007))
 
 MAX_PACKETS = 256
 """Sub-packages of one message held at most (multimedia uploads are not stored here)."""
+
+SENT_KEPT = 16
+"""Commands of one connection whose answers are still recognised as answers (late ones too)."""
 
 
 Decoder = Callable[[bytes, m.Ctx, int], m.Outcome]
@@ -101,8 +108,10 @@ class ServerSession(BufferedSession[Frame | TextFrame]):
         self._phone: bytes | None = None
         self._version: int | None = None
         """Phone field and header version the terminal last used: commands go out the same way."""
-        self._awaiting: tuple[int, int] | None = None
-        """Id and serial of the last command sent, until the terminal answers it."""
+        self._sent: dict[int, int] = {}
+        """Serial -> id of the last :data:`SENT_KEPT` commands sent, whose answers are recognised."""
+        self.command_reference: str | None = None
+        """The serial of the last command written (decimal), which its answer names."""
 
     def encode_command(self, text: str, now: float) -> bytes:
         """The platform message for ``text`` (0x8300 text, ``0x8105,<word>``, ``0x8104``, ``0x8201``)."""
@@ -110,24 +119,26 @@ class ServerSession(BufferedSession[Frame | TextFrame]):
             raise ValueError("the JT808 terminal has not sent a frame yet: no phone number to address")
         msg_id, body = commands.command_message(text, self._version)
         serial = self._next_serial()
-        self._awaiting = (msg_id, serial)
+        self._sent.pop(serial, None)
+        self._sent[serial] = msg_id
+        if len(self._sent) > SENT_KEPT:
+            del self._sent[next(iter(self._sent))]
+        self.command_reference = str(serial)
         return build_frame(msg_id, self._phone, serial, body, version=self._version)
 
-    def _answers_command(self, msg_id: int, body: bytes) -> bool:
-        """Whether this terminal message answers the command sent last (which is then done)."""
-        if self._awaiting is None:
-            return False
+    def _answered(self, msg_id: int, body: bytes) -> str | None:
+        """The reference of the command sent on this connection that this terminal message
+        answers (its serial), or None when it answers none of them."""
         answered = commands.answered_serial(msg_id, body)
         if answered is None:
-            return False
-        command_id, serial = self._awaiting
+            return None
         reply_serial, reply_id = answered
-        if reply_serial != serial or commands.ANSWER_IDS[command_id] != msg_id:
-            return False
+        command_id = self._sent.get(reply_serial)
+        if command_id is None or commands.ANSWER_IDS[command_id] != msg_id:
+            return None
         if reply_id is not None and reply_id != command_id:
-            return False
-        self._awaiting = None
-        return True
+            return None
+        return str(reply_serial)
 
     def _next_frame(self) -> Frame | TextFrame | None:
         item = take_frame(self._buf, self.max_frame)
@@ -245,8 +256,9 @@ class ServerSession(BufferedSession[Frame | TextFrame]):
         records = tuple(fields.build(self.imei) for fields in kept)
         if outcome.text is not None:
             return CommandResponse(outcome.text, records, ack)
-        if records and self._answers_command(msg_id, frame.body):
-            return CommandResponse(_answer_text(records[0]), records, ack)
+        reference = self._answered(msg_id, frame.body) if records else None
+        if reference is not None:
+            return CommandResponse(_answer_text(records[0]), records, ack, reference)
         return Report(outcome.kind, records, ack)
 
     def _terminal_response(self, frame: Frame) -> Message:
@@ -255,8 +267,9 @@ class ServerSession(BufferedSession[Frame | TextFrame]):
         text = commands.RESULTS.get(result, f"result {result}")
         rec = m.status(reply_id=f"0x{reply_id:04x}", reply_serial=serial, result=text)
         records = (rec.build(self.imei),)
-        if self._answers_command(frame.msg_id, frame.body):
-            return CommandResponse(text, records)
+        reference = self._answered(frame.msg_id, frame.body)
+        if reference is not None:
+            return CommandResponse(text, records, None, reference)
         return Report("terminal_response", records, None)
 
     def _time_sync(self, frame: Frame) -> bytes | None:

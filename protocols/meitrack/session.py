@@ -11,13 +11,19 @@ if it changes). Answers, as Traccar gives them:
 ``D82`` and other command answers become a ``CommandResponse``. A server command
 (:meth:`ServerSession.encode_command`, ``@@<flag><len>,<imei>,<code>[,<params>]*<sum>\r\n`` as in
 Traccar's ``MeitrackProtocolEncoder``) is answered by a frame with the same command code (``A10``
-with a position, ``C01,OK``...): the session remembers the code it sent, and that frame comes out
-as a ``CommandResponse`` with whatever records it carries. A frame nothing here decodes and
+with a position, ``C01,OK``...) and the same data identifier (``<flag>``: "The data identifier in
+the reply command must be the same as that of the sending command", MEITRACK T622 GPRS Protocol
+1.1; the MVT100/MVT340/MVT380 protocol's example answers ``@@Q25,...,A10`` with ``$$Q...``): a
+frame with a code this connection sent comes out as a ``CommandResponse`` with whatever records it
+carries, its ``reference`` the identifier and code (``aC01``), the session's ``command_reference``
+when it wrote that command. A frame nothing here decodes and
 nothing answers (photo transfer ``D00``/``D03``, an unknown type) is kept as a record without a fix
 carrying its type and raw content (``message_type``, ``raw_message``), never dropped unseen.
 """
 
 from __future__ import annotations
+
+import random
 
 from protocols.core import (
     CONTENT_ERRORS,
@@ -50,13 +56,18 @@ def ccc_ack(flag: str, imei: str, records: int) -> bytes:
     return server_command(flag, imei, f"CCC,{records}")
 
 
+REPORT_TYPES = frozenset(("AAA", "CCC", "CCE", "AAC"))
+"""Frame types that are the device's own reports, never the answer to a command of that code."""
+CODES_KEPT = 16
+"""Command codes of one connection whose frames are still read as answers (late ones too)."""
+
 BINARY_TYPES = frozenset(("CCC", "CCE", "D00"))
 """Frame types whose data is binary (kept as hex when it cannot be decoded)."""
 
 MAX_COMMAND = 512
 """Longest command text sent."""
-_FLAGS = "abcdefghijklmnopqrstuvwxy"
-"""Data identifiers of server commands, in turn (``z`` is the clock answer's)."""
+_FLAGS = "abcdefghijklmnopqrstuvwxyABCDEFGHIJKLMNOPQRSTUVWXY"
+"""Data identifiers of server commands, in turn (0x41 to 0x7A are allowed; ``z`` is the clock answer's)."""
 
 
 def command_code(text: str) -> str:
@@ -86,9 +97,14 @@ class ServerSession(BufferedSession[Frame]):
         super().__init__(max_frame)
         self.model = model
         self._framer = Framer(max_frame)
-        self._awaiting: str | None = None
-        """Code of the last command sent, until a frame with that code answers it."""
-        self._commands = 0
+        self._codes: dict[str, None] = {}
+        """Codes of the commands sent on this connection (the last :data:`CODES_KEPT`): a frame of
+        one of them is a command answer."""
+        self._commands = random.randrange(len(_FLAGS))
+        """Commands sent, from a random start: the next data identifier, so an answer from an earlier
+        connection of the device is unlikely to carry the identifier of a command on this one."""
+        self.command_reference: str | None = None
+        """Data identifier and code of the last command written (``aC01``), which its answer echoes."""
 
     def encode_command(self, text: str, now: float) -> bytes:
         """``@@<flag><len>,<imei>,<text>*<sum>\\r\\n`` (``A10``, ``C01,0,12222``, ``B21,1``)."""
@@ -97,12 +113,15 @@ class ServerSession(BufferedSession[Frame]):
         code = command_code(text)
         flag = _FLAGS[self._commands % len(_FLAGS)]
         self._commands += 1
-        self._awaiting = code
+        self._codes.pop(code, None)
+        self._codes[code] = None
+        if len(self._codes) > CODES_KEPT:
+            del self._codes[next(iter(self._codes))]
+        self.command_reference = flag + code
         return server_command(flag, self.imei, text)
 
     def _command_answer(self, frame: Frame) -> CommandResponse:
-        """The frame answering the command sent last: its text, and its position if it has one."""
-        self._awaiting = None
+        """A frame answering a command sent on this connection: its text, and its position if it has one."""
         data = frame.data.decode("latin-1")
         answer = f"{frame.type},{data}" if frame.data_start < frame.star else frame.type
         fields: list[Fields] = []
@@ -115,7 +134,7 @@ class ServerSession(BufferedSession[Frame]):
             rec = Fields()
             rec.a["result"] = answer
             fields = [rec]
-        return CommandResponse(answer, tuple(rec.build(frame.imei) for rec in fields))
+        return CommandResponse(answer, tuple(rec.build(frame.imei) for rec in fields), None, frame.flag + frame.type)
 
     def _next_frame(self) -> Frame | None:
         return or_raise(self._framer.next(self._buf))
@@ -134,7 +153,7 @@ class ServerSession(BufferedSession[Frame]):
         imei = frame.imei
         fields: list[Fields]
         ack: bytes | None = None
-        if kind == self._awaiting:
+        if kind in self._codes and kind not in REPORT_TYPES:
             return self._command_answer(frame)
         if kind == "CCC":
             fields = binary.decode_ccc(frame.data)

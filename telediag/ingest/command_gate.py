@@ -10,9 +10,19 @@ the device sends the packet again. So a command is written only when the device 
   an H02 position or a command's own answer, leaves the device waiting for nothing);
 * on a half-duplex protocol, no frame is half received (the device is mid-packet and will read
   what comes next as the answer to it);
-* no earlier command is still waiting for its answer: one command at a time per connection, so
-  an answer is never taken for another command's. The others wait in order, up to
-  ``queue_limit``; past it a command is refused at once (:class:`CommandQueueFull`).
+* no earlier command is still waiting for its answer: one command at a time per connection. The
+  others wait in order, up to ``queue_limit``; past it a command is refused at once
+  (:class:`CommandQueueFull`).
+
+Which command an answer belongs to: where the protocol echoes a reference the server chose (GT06's
+server flag, the Queclink serial number, the JT808 platform serial, Meitrack's data identifier,
+the H02 command time), the adapter tells :meth:`sent` the reference it wrote the command with, and
+an answer carrying a reference answers only the command written with it. One that matches no
+waiting command (the late answer to a command already reported unanswered, or a second answer to
+one already answered) answers nothing: the adapter keeps it as the record it is and counts it as
+unmatched, and :meth:`earlier` names the command it was for when that is still known. An answer
+without a reference (Teltonika Codec 12, a Queclink ``+NACK``), or to a command written without
+one, answers the outstanding command: order is all such a protocol gives.
 
 Two clocks bound a command: ``max_wait_s`` from submission while it cannot be written (then it
 fails with :class:`CommandNotSent`, never written, so safe to ask again), and its own
@@ -21,10 +31,10 @@ fails with :class:`CommandNotSent`, never written, so safe to ask again), and it
 The adapter feeds what happens in: :meth:`device_awaits` (the replies due and whether a frame is
 half received, read from its own reply queue and codec session right before it asks: that queue
 is the truth, and the per-packet path does no gate work while no command waits) and
-:meth:`answer_received`; it writes
-what :meth:`writable` hands out, calls :meth:`expire` at :meth:`next_deadline`, and :meth:`close`
-when the connection is gone. Every method takes the time as an argument; nothing here reads a
-clock.
+:meth:`answer_received` (only for a command answer, never for other packets); it writes what
+:meth:`writable` hands out and tells :meth:`sent` the reference it wrote it with, calls
+:meth:`expire` at :meth:`next_deadline`, and :meth:`close` when the connection is gone. Every method
+that needs the time takes it as an argument; nothing here reads a clock.
 """
 
 from __future__ import annotations
@@ -35,6 +45,9 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 """The adapter's own handle on a command (its text, its waiter); the gate only carries it."""
+
+RECENT = 8
+"""Commands no longer waiting whose references are kept, to name what a late answer was for."""
 
 
 class CommandError(Exception):
@@ -71,6 +84,8 @@ class _Entry(Generic[T]):
     timeout_s: float
     deadline: float
     """Before writing: the end of the wait bound; after: the end of the answer timeout."""
+    reference: str | None = None
+    """What the device's answer echoes of the command as written (None: nothing)."""
 
 
 class CommandGate(Generic[T]):
@@ -87,6 +102,8 @@ class CommandGate(Generic[T]):
         self._replies = 0
         """Replies the device waits for that are not written yet (as last told)."""
         self._partial = False
+        self._done: deque[_Entry[T]] = deque(maxlen=RECENT)
+        """Commands written with a reference that no longer wait (answered, timed out), newest last."""
 
     # -- what the adapter asks ------------------------------------------------------------------
 
@@ -144,16 +161,50 @@ class CommandGate(Generic[T]):
         if self._outstanding is not None and self._outstanding.item is item:
             self._outstanding = None
 
-    def answer_received(self) -> T | None:
-        """The device answered a command: the outstanding one, now done (None if there was none)."""
-        entry, self._outstanding = self._outstanding, None
-        return entry.item if entry is not None else None
+    def sent(self, item: T, reference: str | None) -> None:
+        """The outstanding command ``item`` was written with ``reference``, which the device's
+        answer echoes (None: the protocol echoes nothing; its answer is matched by order)."""
+        entry = self._outstanding
+        if entry is not None and entry.item is item:
+            entry.reference = reference
+
+    def answer_received(self, reference: str | None = None) -> T | None:
+        """The device answered a command: the one it answers, now done, or None.
+
+        An answer carrying a ``reference`` answers the outstanding command only if that was written
+        with the same one; without a reference (or to a command written without one) it answers the
+        outstanding command. None: no waiting command is this answer's (an unmatched answer).
+        """
+        entry = self._outstanding
+        if entry is None:
+            return None
+        if reference is not None and entry.reference is not None and reference != entry.reference:
+            return None
+        self._outstanding = None
+        self._forget(entry)
+        return entry.item
+
+    def earlier(self, reference: str | None) -> T | None:
+        """The command no longer waiting that was written with ``reference``, while it is among the
+        last :data:`RECENT` (to say what an unmatched answer was for), else None."""
+        if reference is None:
+            return None
+        for entry in reversed(self._done):
+            if entry.reference == reference:
+                return entry.item
+        return None
+
+    def _forget(self, entry: _Entry[T]) -> None:
+        """A written command stops waiting; its reference is kept a while for :meth:`earlier`."""
+        if entry.reference is not None:
+            self._done.append(entry)
 
     def expire(self, now: float) -> list[Expired[T]]:
         """Commands whose time is up at ``now``, removed: unanswered ones and ones never written."""
         out: list[Expired[T]] = []
         if self._outstanding is not None and self._outstanding.deadline <= now:
             out.append(Expired(self._outstanding.item, sent=True))
+            self._forget(self._outstanding)
             self._outstanding = None
         if any(entry.deadline <= now for entry in self._queue):
             kept: deque[_Entry[T]] = deque()

@@ -17,7 +17,10 @@ Server commands go through a per-connection :class:`~telediag.ingest.command_gat
 a command is written only when the device awaits no reply from us and no earlier command awaits
 its answer (a Teltonika device would read a Codec 12 command written before its ACK as "0 records
 accepted"). This adapter feeds the gate what happens and writes what it hands out; the rules live
-there.
+there. The session says what reference it wrote a command with (``command_reference``, where the
+protocol's answer echoes one) and each answer what it echoes (``CommandResponse.reference``); an
+answer the gate gives to no command is stored like any record, logged and counted in the factory's
+``unmatched_answers``.
 """
 
 from __future__ import annotations
@@ -255,9 +258,11 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
         self._replies.append(reply)
         gate = self._gate
         if gate is not None and isinstance(message, CommandResponse):
-            answered = gate.answer_received()
+            answered = gate.answer_received(message.reference)
             if answered is not None:
                 answered.waiter.callback(message.text)
+            else:
+                self._unmatched(gate, message)
         if message.records:
             committed = pipeline.submit(self.imei, self.protocol_name, message.records)
             committed.addCallbacks(self._committed, self._commit_failed, callbackArgs=(reply,), errbackArgs=(reply,))
@@ -266,6 +271,20 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
         else:
             self._committed(None, reply)
         return True
+
+    def _unmatched(self, gate: CommandGate[_Command], answer: CommandResponse) -> None:
+        """A command answer no waiting command claims: stored as its record, never given to another command."""
+        self.factory.unmatched_answers += 1
+        earlier = gate.earlier(answer.reference)
+        outstanding = gate.outstanding
+        self.log.info(
+            "{protocol} device {imei} answered {what} ({answer!r}, reference {reference}); {waiting}: kept as a "
+            "record, given to no command",
+            protocol=self.protocol_name, imei=self.imei, answer=answer.text[:80], reference=answer.reference,
+            what=f"the command {earlier.text!r} after it stopped waiting" if earlier is not None else "no command",
+            waiting=f"the command {outstanding.text!r} waits for another" if outstanding is not None
+            else "no command waits",
+        )
 
     def _login(self, login: Login) -> bool:
         pipeline = self.factory.pipeline
@@ -414,6 +433,7 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
                     gate.withdraw(command)
                     command.waiter.errback(error)
                     continue
+                gate.sent(command, getattr(session, "command_reference", None))
                 self._write(data, f"command {command.text[:80]!r}")
         self._time_commands()
 
@@ -516,6 +536,8 @@ class DeviceStreamFactory(Factory[DeviceStreamProtocol]):
         """Open connections per peer address."""
         self.refused: Counter[str] = Counter()
         """Connections refused, per reason (``per_address_cap``)."""
+        self.unmatched_answers = 0
+        """Command answers no waiting command claimed (late, repeated, or to nothing asked)."""
 
     @property
     def protocol_name(self) -> str:

@@ -1,7 +1,7 @@
 """Server commands of every protocol that takes them: the encoder against Traccar's encoder tests
 where they exist, the device side reading the command and answering, and the server session reading
 that answer as a ``CommandResponse``, fed whole, byte by byte and with the start of the next frame
-behind it."""
+behind it, carrying the reference the command was written with where the protocol echoes one."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 
 from protocols import gl200, gt06, h02, jt808, meitrack, teltonika
 from protocols.core import CommandResponse, Login, Message, Report
+from protocols.gl200 import commands as gl200_commands
 from protocols.jt808 import commands as jt808_commands
 from protocols.meitrack.fields import checksum
 from protocols.record import Record
@@ -75,8 +76,19 @@ def test_jt808_terminal_control_is_traccars_frame() -> None:
 
 def test_gl200_commands_get_their_prefix_and_terminator_once() -> None:
     expected = b"AT+GTRTO=,1,,,,,,FFFF$"
-    assert gl200.ServerSession().encode_command("RTO=,1,,,,,,FFFF", NOW) == expected
-    assert gl200.ServerSession().encode_command("AT+GTRTO=,1,,,,,,FFFF$", NOW) == expected
+    assert gl200_commands.encode_command("RTO=,1,,,,,,FFFF") == expected
+    assert gl200_commands.encode_command("AT+GTRTO=,1,,,,,,FFFF$") == expected
+
+
+def test_the_gl200_session_puts_its_own_serial_number_in_each_command() -> None:
+    session = gl200.ServerSession()
+    first = session.encode_command("AT+GTRTO=,1,,,,,,FFFF$", NOW)
+    serial = session.command_reference
+    assert serial is not None and serial != "FFFF" and first == f"AT+GTRTO=,1,,,,,,{serial}$".encode()
+    session.encode_command("RTO=,1,,,,,,FFFF", NOW)
+    assert session.command_reference not in (None, serial)  # the next command, another serial
+    assert session.encode_command("OUT=gl300,1", NOW) == b"AT+GTOUT=gl300,1$"  # no serial field: as typed
+    assert session.command_reference is None
 
 
 def test_teltonika_session_sends_codec_12() -> None:
@@ -191,10 +203,10 @@ def gl200_case() -> Case:
     def answer(data: bytes) -> bytes:
         assert codec.acks(data) == 0
         (command,) = codec.take_commands()
-        assert command.type == "RTO" and command.serial == "00A1"
+        assert command.type == "RTO" and command.serial == session.command_reference
         return codec.answer(command, "done")
 
-    return Case(session, "RTO=,1,,,,,,00A1", answer, f"+ACK:GTRTO,060100,{IMEI},,done,00A1,0002",
+    return Case(session, "RTO=,1,,,,,,00A1", answer, f"+ACK:GTRTO,060100,{IMEI},,done,{{reference}},0002",
                 codec.encode([position("gl200", 1)])[:20])
 
 
@@ -206,7 +218,8 @@ def meitrack_case() -> Case:
     def answer(data: bytes) -> bytes:
         assert codec.acks(data) == 0
         (command,) = codec.take_commands()
-        assert command.code == "C01" and command.params == "0,12222" and command.flag == "a"
+        assert command.code == "C01" and command.params == "0,12222"
+        assert command.flag + command.code == session.command_reference
         return codec.answer(command, "OK")
 
     return Case(session, "C01,0,12222", answer, "C01,OK", codec.encode([position("meitrack", 1)])[:15])
@@ -255,8 +268,12 @@ def test_the_devices_answer_comes_back_as_a_command_response(name: str, mode: st
         messages = [m for i in range(len(data)) for m in case.session.feed(data[i : i + 1])]
     else:
         messages = case.session.feed(data + case.trailing)
-    assert answers(messages) == [case.expected]
+    reference = getattr(case.session, "command_reference", None)
+    assert answers(messages) == [case.expected.format(reference=reference)]
     assert case.session.buffered == (len(case.trailing) if mode == "trailing" else 0)
+    (answer,) = [m for m in messages if isinstance(m, CommandResponse)]
+    assert answer.reference == reference  # what the command was written with comes back with its answer
+    assert (reference is None) is (name == "teltonika")  # Codec 12 echoes nothing
 
 
 @pytest.mark.parametrize("name", ["h02", "meitrack", "jt808"])
@@ -270,14 +287,30 @@ def test_an_answer_to_nothing_asked_stays_a_report(name: str) -> None:
     assert sum(len(m.records) for m in messages if isinstance(m, Report)) == 1  # kept, never dropped
 
 
-def test_a_jt808_answer_to_another_serial_answers_nothing() -> None:
+def test_a_late_jt808_answer_names_its_own_command_not_the_latest() -> None:
     case = jt808_case()
     session = case.session
     first = session.encode_command("WHERE#", NOW)
+    first_reference = session.command_reference
     late = case.answer(first)
     session.encode_command("0x8105,4", NOW)  # the first one timed out; a second is outstanding
-    messages = session.feed(late)
-    assert answers(messages) == [] and messages[0].records[0].attributes["reply_id"] == "0x8300"
+    (message,) = session.feed(late)
+    assert isinstance(message, CommandResponse) and message.reference == first_reference
+    assert message.reference != session.command_reference
+    assert message.records[0].attributes["reply_id"] == "0x8300"
+
+
+@pytest.mark.parametrize("name", ["gt06", "gl200", "h02", "meitrack", "jt808"])
+def test_a_late_answer_carries_the_reference_of_its_own_command(name: str) -> None:
+    """The first command's answer, read after a second command was written, names the first."""
+    case = CASES[name]()
+    session = case.session
+    first = session.encode_command(case.command, NOW)
+    first_reference = session.command_reference
+    late = case.answer(first)
+    session.encode_command(case.command, NOW + 1)
+    (answer,) = [m for m in session.feed(late) if isinstance(m, CommandResponse)]
+    assert answer.reference == first_reference != session.command_reference
 
 
 def test_the_gl200_device_does_not_count_the_sack_of_its_answer_as_a_position_ack() -> None:

@@ -31,7 +31,8 @@ def replies(messages: list[Message]) -> bytes:
 
 COMMANDS = {
     "h02": ("getimei", f"getimei,IMEI: {IMEI}"),
-    "gl200": ("RTO=,8,,,,,,0001", f"+ACK:GTRTO,060100,{IMEI},,Unknown command: RTO=;8;;;;;;0001,0001,0001"),
+    "gl200": ("RTO=,8,,,,,,0001",  # the serial number is the session's own
+              f"+ACK:GTRTO,060100,{IMEI},,Unknown command: RTO=;8;;;;;;{{reference}},{{reference}},0001"),
     "meitrack": ("A10", "A10,Unknown command: A10"),
     "jt808": ("getimei", "success"),
 }
@@ -58,7 +59,7 @@ def test_the_generic_client_answers_commands_and_still_counts_acks(protocol: str
     command, expected = COMMANDS[protocol]
     link.dataReceived(replies(sent) + server.encode_command(command, NOW))
     answered = [m.text for m in server.feed(transport.value()) if isinstance(m, CommandResponse)]
-    assert answered == [expected]
+    assert answered == [expected.format(reference=server.command_reference)]
     assert device.commands_answered == 1
     assert device.outbox.counters.acked == 1 and device.outbox.counters.resent == 0
 
@@ -78,7 +79,7 @@ def test_the_gt06_client_answers_with_the_server_flag() -> None:
     link.dataReceived(replies(location) + server.encode_command("getimei", NOW))
     (answer,) = server.feed(transport.value())
     assert isinstance(answer, CommandResponse) and answer.text == f"IMEI: {IMEI}"
-    assert answer.records[0].attributes["server_flag"] == 1
+    assert f"{answer.records[0].attributes['server_flag']:08x}" == server.command_reference == answer.reference
     assert device.outbox.counters.acked == 1 and device.commands_answered == 1
 
 

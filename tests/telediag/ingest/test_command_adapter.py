@@ -260,3 +260,36 @@ def test_a_command_asked_as_the_device_logs_in_follows_the_login_answer() -> Non
     rig.pipeline.connection_changed = ask_on_connect  # type: ignore[method-assign]
     rig.conn.dataReceived(teltonika.encode_imei(IMEI))
     assert rig.take() == teltonika.LOGIN_ACCEPT + teltonika.encode_command("getinfo")
+
+
+def test_a_late_gt06_answer_is_stored_and_answers_no_later_command() -> None:
+    rig = Rig("gt06")
+    rig.conn.dataReceived(gt06.encode_login(IMEI, 1))
+    rig.take()
+    _, first = rig.send("WHERE#", timeout_s=5.0)
+    (written,) = gt06.DeviceReceiver().feed(rig.take())
+    where = gt06.decode_command(written.content, written.serial)
+    rig.clock.advance(5.0)
+    assert isinstance(failure_of(first), CommandTimedOut)  # reported unanswered
+    _, second = rig.send("STATUS#", timeout_s=5.0)
+    (written,) = gt06.DeviceReceiver().feed(rig.take())
+    status = gt06.decode_command(written.content, written.serial)
+    assert status.server_flag != where.server_flag
+    rig.conn.dataReceived(gt06.encode_answer("Lat:N52.2297,Lon:E21.0122", where.server_flag, 2))
+    assert second == [] and rig.factory.unmatched_answers == 1  # the late answer answers nothing
+    assert len(rig.committer.waiting) == 1  # and is stored as the record it is
+    rig.conn.dataReceived(gt06.encode_answer("Battery:4.1V", status.server_flag, 3))
+    assert second == ["Battery:4.1V"] and rig.factory.unmatched_answers == 1
+
+
+def test_teltonika_answers_echo_nothing_and_keep_the_order_rule() -> None:
+    rig = Rig()
+    rig.login_teltonika()
+    _, first = rig.send("getinfo", timeout_s=5.0)
+    assert rig.take() == teltonika.encode_command("getinfo")
+    rig.clock.advance(5.0)
+    assert isinstance(failure_of(first), CommandTimedOut)
+    _, second = rig.send("getstatus")
+    rig.take()
+    rig.conn.dataReceived(teltonika.encode_command_response("info, late"))
+    assert second == ["info, late"]  # Codec 12 carries no reference: the next answer is the next command's
