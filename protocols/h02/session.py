@@ -112,6 +112,8 @@ class ServerSession(BufferedSession[Frame]):
         """(answer text, reference) when this sentence answers a command sent on this connection,
         else None. A ``V4`` names its command's word and time; an ``SMS`` names nothing and is taken
         as the answer only while a command waits for one."""
+        if not self._words:  # no command on this connection: a position pays for nothing more
+            return None
         result = fields.a.get("result")
         if not isinstance(result, str):
             return None

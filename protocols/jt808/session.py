@@ -129,6 +129,8 @@ class ServerSession(BufferedSession[Frame | TextFrame]):
     def _answered(self, msg_id: int, body: bytes) -> str | None:
         """The reference of the command sent on this connection that this terminal message
         answers (its serial), or None when it answers none of them."""
+        if not self._sent:  # no command on this connection: a location pays for nothing more
+            return None
         answered = commands.answered_serial(msg_id, body)
         if answered is None:
             return None
