@@ -46,6 +46,10 @@ class CommandSession(StreamSession, Protocol):
     ``ValueError`` when the text cannot be carried (not ASCII, too long, device not identified).
     """
 
+    command_reference: str | None
+    """What the last encoded command's answer will echo (GT06 server flag, Queclink serial, ...);
+    None where the protocol echoes nothing and answers go by order."""
+
     def encode_command(self, text: str, now: float) -> bytes:
         """The bytes of server command ``text`` for this connection."""
         ...

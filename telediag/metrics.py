@@ -163,7 +163,8 @@ class ListenerCollector(Collector):
 
     def __init__(self) -> None:
         self.tcp: list[Any] = []
-        """``DeviceStreamFactory`` objects (``protocol_name``, ``open_per_address``, ``refused``)."""
+        """``DeviceStreamFactory`` objects (``protocol_name``, ``open_per_address``, ``refused``,
+        ``unmatched_answers``)."""
         self.udp: list[UdpListener] = []
 
     def collect(self) -> Iterator[Metric]:
@@ -175,19 +176,28 @@ class ListenerCollector(Collector):
             open_ = GaugeMetricFamily("telediag_device_connections",
                                       "Open device TCP connections (identified or not), per protocol.",
                                       labels=["protocol"])
+            unmatched = CounterMetricFamily("telediag_command_answers_unmatched",
+                                            "Device answers to server commands that answered no waiting "
+                                            "command (late, repeated or unknown reference); stored as "
+                                            "records, given to no command.", labels=["protocol"])
             totals: dict[tuple[str, str], int] = {}
             opened: dict[str, int] = {}
+            answers: dict[str, int] = {}
             for factory in self.tcp:
                 name = factory.protocol_name
                 for reason in {"per_address_cap", *factory.refused}:
                     totals[(name, reason)] = totals.get((name, reason), 0) + factory.refused.get(reason, 0)
                 opened[name] = opened.get(name, 0) + sum(factory.open_per_address.values())
+                answers[name] = answers.get(name, 0) + factory.unmatched_answers
             for (name, reason), value in sorted(totals.items()):
                 refused.add_metric([name, reason], value)
             for name, value in sorted(opened.items()):
                 open_.add_metric([name], value)
+            for name, value in sorted(answers.items()):
+                unmatched.add_metric([name], value)
             yield refused
             yield open_
+            yield unmatched
         if self.udp:
             drops = CounterMetricFamily("telediag_udp_receive_drops",
                                         "Datagrams the kernel dropped because the socket's receive buffer was "

@@ -201,6 +201,9 @@ class ServerSession(BufferedSession[bytes]):
             self._backlog_at = at
         return True
 
+    command_reference: str | None = None
+    """A Codec 12 answer carries only its text: answers go by order."""
+
     def encode_command(self, text: str, now: float) -> bytes:
         """Codec 12 command frame (type 0x05); the device answers with a type 0x06 frame."""
         return encode_command(text)

@@ -38,8 +38,8 @@ def make_report(
             "queue_limit": committer.queue_limit, "commits": committer.commits,
             "commit_failures": committer.commit_failures, "records_stored": committer.records_stored,
         },
-        "tcp": [{"protocol": f.protocol_name, "open": sum(f.open_per_address.values()), "refused": dict(f.refused)}
-                for f in factories],
+        "tcp": [{"protocol": f.protocol_name, "open": sum(f.open_per_address.values()), "refused": dict(f.refused),
+                 "unmatched_answers": f.unmatched_answers} for f in factories],
         "devices": [list(device) for device in devices],
     }
 
@@ -63,6 +63,7 @@ class TcpFigures:
     protocol_name: str
     open_per_address: Counter[str] = field(default_factory=Counter)
     refused: Counter[str] = field(default_factory=Counter)
+    unmatched_answers: int = 0
 
 
 class WorkerTotals:
@@ -113,11 +114,13 @@ class WorkerTotals:
         for tcp in self.tcp:
             tcp.open_per_address.clear()
             tcp.refused.clear()
+            tcp.unmatched_answers = 0
         for entry in total.get("tcp", []):
             listener = by_protocol.get(entry["protocol"])
             if listener is not None:
                 listener.open_per_address["*"] += entry["open"]
                 listener.refused.update(entry["refused"])
+                listener.unmatched_answers += entry.get("unmatched_answers", 0)
 
 
 def _counters_only(report: Report) -> Report:
@@ -125,7 +128,8 @@ def _counters_only(report: Report) -> Report:
         **{name: report.get(name, {}) for name in COUNTERS},
         "ack_latency": report.get("ack_latency", {}),
         "commit": {name: report.get("commit", {}).get(name, 0) for name in COMMIT_COUNTERS},
-        "tcp": [{"protocol": e["protocol"], "open": 0, "refused": e["refused"]} for e in report.get("tcp", [])],
+        "tcp": [{"protocol": e["protocol"], "open": 0, "refused": e["refused"],
+                 "unmatched_answers": e.get("unmatched_answers", 0)} for e in report.get("tcp", [])],
     }
 
 

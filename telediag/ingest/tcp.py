@@ -433,7 +433,7 @@ class DeviceStreamProtocol(Protocol, TimeoutMixin):
                     gate.withdraw(command)
                     command.waiter.errback(error)
                     continue
-                gate.sent(command, getattr(session, "command_reference", None))
+                gate.sent(command, session.command_reference)
                 self._write(data, f"command {command.text[:80]!r}")
         self._time_commands()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,8 @@ def test_a_late_answer_is_stored_but_not_filed_under_the_next_command(tmp_path: 
         assert kept["server_flag"] == first.server_flag
         wait_for("the unmatched answer logged", lambda: "given to no command" in server.log(), server)
         assert "the command 'WHERE#' after it stopped waiting" in server.log()
+        scraped = urllib.request.urlopen(f"http://127.0.0.1:{server.api_port}/metrics", timeout=10).read().decode()
+        assert 'telediag_command_answers_unmatched_total{protocol="gt06"} 1.0' in scraped
     finally:
         if device is not None:
             device.close()

@@ -311,6 +311,7 @@ class ListenerMetricsTests(unittest.TestCase):
             protocol_name = "teltonika"
             refused = Counter({"per_address_cap": 4})
             open_per_address = Counter({"10.0.0.1": 2, "10.0.0.2": 1})
+            unmatched_answers = 2
 
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.addCleanup(sock.close)
@@ -325,6 +326,7 @@ class ListenerMetricsTests(unittest.TestCase):
         self.assertEqual(scrape.value("telediag_connections_refused_total", protocol="teltonika",
                                       reason="per_address_cap"), 4)
         self.assertEqual(scrape.value("telediag_device_connections", protocol="teltonika"), 3)
+        self.assertEqual(scrape.value("telediag_command_answers_unmatched_total", protocol="teltonika"), 2)
         self.assertEqual(scrape.value("telediag_udp_receive_buffer_requested_bytes", **labels), 1 << 20)
         self.assertEqual(scrape.value("telediag_udp_receive_buffer_bytes", **labels),
                          sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))

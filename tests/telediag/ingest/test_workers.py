@@ -94,6 +94,7 @@ class Factory:
         self.protocol_name = protocol_name
         self.open_per_address = {"127.0.0.1": open_}
         self.refused = {"per_address_cap": refused} if refused else {}
+        self.unmatched_answers = refused  # answers to no command: counted like refusals
 
 
 def report(records: int, connected: int, stored: int, latency: float = 0.003) -> dict:
@@ -114,11 +115,13 @@ def test_totals_sum_the_workers_and_keep_the_counters_of_a_worker_that_ended() -
     assert sum(totals.stats.ack_latency.counts["teltonika"]) == 2
     assert (committer.records_stored, committer.backlog, committer.queue_limit) == (14, 5, 200)
     assert totals.tcp[0].open_per_address["*"] == 5 and totals.tcp[0].refused["per_address_cap"] == 2
+    assert totals.tcp[0].unmatched_answers == 2
     assert (totals.records_of(0), totals.records_of(1)) == (10, 5)
     totals.retire(0)  # worker 0 died: counters stay, gauges go
     assert totals.stats.records["teltonika"] == 15 and totals.stats.connections["teltonika"] == 2
     assert (committer.records_stored, committer.backlog) == (14, 2)
     assert totals.tcp[0].open_per_address["*"] == 2 and totals.tcp[0].refused["per_address_cap"] == 2
+    assert totals.tcp[0].unmatched_answers == 2
     totals.update(0, report(records=1, connected=1, stored=1))  # its successor starts from zero
     assert totals.stats.records["teltonika"] == 16 and totals.records_of(0) == 1
     assert totals.committer is committer, "the metrics collector keeps the object it was given"
