@@ -5,9 +5,9 @@ them over under load) from ``--devices`` devices in turn, with device state flus
 does (one row per device heard since the last flush). Each backend runs ``--repeat`` times on fresh
 stores; the best run counts (the machine may be shared).
 Figures: records/s of wall time, and records per CPU-second, counting for PostgreSQL the CPU of the
-server's processes as well as this one's (SQLite runs inside it), each process's own time over the
-window (a process that exits within it is not counted: the store's connection stays open until the
-figures are read). The PostgreSQL server is Debian's 15
+server's processes as well as this one's (SQLite runs inside it): each live process's own time over
+the window and what the processes that exited within it spent in it, after waiting for the backends
+of earlier connections (the one that created the fresh database) to exit first. The PostgreSQL server is Debian's 15
 started by ``tests.postgres_server`` with ``fsync = off`` and ``synchronous_commit = on``: a commit is
 handed to the OS before it returns, the same promise as SQLite's WAL with ``synchronous = NORMAL``
 (both lose only to a power cut); ``--fsync`` turns fsync on.
@@ -60,24 +60,46 @@ def commits(total: int, per_commit: int, per_packet: int, devices: int) -> list[
     return out
 
 
-def cpu_s(server: psutil.Process | None) -> tuple[float, dict[int, float]]:
-    """CPU seconds (user + system) of this process, and of ``server`` and each of its child processes
-    by process id.
+CpuSnapshot = tuple[float, dict[int, float], float]
+"""This process's CPU seconds; the server's and each live child's own, by process id; the CPU of the
+server's children that have exited (``children_*``)."""
 
-    Per process, not the server's ``children_*`` totals: those grow when any child exits, by its whole
-    lifetime's CPU, so a backend that created the run's fresh database (a file copy of a template)
-    and exited during the window would be counted in it.
-    """
+
+def cpu_s(server: psutil.Process | None) -> CpuSnapshot:
+    """CPU seconds (user + system) of this process and of ``server`` with its children, now."""
     own = resource.getrusage(resource.RUSAGE_SELF)
-    servers: dict[int, float] = {}
+    live: dict[int, float] = {}
+    exited = 0.0
     if server is not None:
+        times = server.cpu_times()
+        exited = times.children_user + times.children_system
         for process in (server, *server.children()):
             try:
                 times = process.cpu_times()
             except psutil.NoSuchProcess:
                 continue
-            servers[process.pid] = times.user + times.system
-    return own.ru_utime + own.ru_stime, servers
+            live[process.pid] = times.user + times.system
+    return own.ru_utime + own.ru_stime, live, exited
+
+
+def server_cpu_between(before: CpuSnapshot, after: CpuSnapshot) -> float:
+    """The server's CPU seconds between two snapshots: live processes' own time, plus what processes
+    that exited in between spent after the first snapshot (their whole lifetime joins ``children_*``
+    when they exit, less what the first snapshot saw of them). A process that ended before the window
+    but was reaped within it would count too: callers let the server settle first (:func:`settle`)."""
+    _, live_before, exited_before = before
+    _, live_after, exited_after = after
+    gone = sum(spent for pid, spent in live_before.items() if pid not in live_after)
+    return (exited_after - exited_before - gone
+            + sum(spent - live_before.get(pid, 0.0) for pid, spent in live_after.items()))
+
+
+def settle(server: psutil.Process | None, processes: int, timeout_s: float = 5.0) -> None:
+    """Wait until ``server`` has at most ``processes`` children (backends of earlier connections have
+    exited and been reaped), so their CPU is not counted in the next window."""
+    deadline = time.monotonic() + timeout_s
+    while server is not None and len(server.children()) > processes and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def run(database: Database, batches: list[list[RecordBatch]],
@@ -91,11 +113,10 @@ def run(database: Database, batches: list[list[RecordBatch]],
         now = time.monotonic()
         flush, flushed = (True, now) if now - flushed >= 1.0 else (False, flushed)
         store.commit(batch, flush_state=flush)
-    store.commit((), flush_state=True)  # what closing the store writes; the connection stays open until
-    seconds, cpu_after = time.perf_counter() - started, cpu_s(server)  # the server's figures are read
+    store.commit((), flush_state=True)  # what closing the store writes; its connection (and backend) stays
+    seconds, cpu_after = time.perf_counter() - started, cpu_s(server)  # until the figures are read
     store.close()
-    own = cpu_after[0] - cpu_before[0]
-    other = sum(spent - cpu_before[1].get(pid, 0.0) for pid, spent in cpu_after[1].items())
+    own, other = cpu_after[0] - cpu_before[0], server_cpu_between(cpu_before, cpu_after)
     return records / seconds, records / (own + other), other / (own + other)
 
 
@@ -110,6 +131,7 @@ def main() -> None:
     server = PostgresServer({"fsync": "on" if args.fsync else "off", "synchronous_commit": "on",
                              "full_page_writes": "on" if args.fsync else "off"})
     postmaster = psutil.Process(server.process.pid) if server.process else None
+    baseline = len(postmaster.children()) if postmaster else 0  # its own processes, no backend yet
     try:
         print(f"Store.commit, {args.records} records a run in commits of {args.per_commit}; "
               f"{psutil.cpu_count()} cores, python {sys.version.split()[0]}")
@@ -120,7 +142,9 @@ def main() -> None:
                 with tempfile.TemporaryDirectory() as folder:
                     sqlite = SQLiteDatabase(Path(folder) / "bench.sqlite3", "FULL" if args.fsync else "NORMAL")
                     lite.append(run(sqlite, batches, None))
-                postgres.append(run(PostgresDatabase(server.fresh_database()), batches, postmaster))
+                database = PostgresDatabase(server.fresh_database())
+                settle(postmaster, baseline)
+                postgres.append(run(database, batches, postmaster))
             lite_rate, lite_cpu = max(r[0] for r in lite), max(r[1] for r in lite)
             pg_rate, pg_cpu = max(r[0] for r in postgres), max(r[1] for r in postgres)
             server_share = max(postgres, key=lambda r: r[1])[2]

@@ -21,6 +21,9 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from store_backends_bench import cpu_s, server_cpu_between, settle  # noqa: E402
 
 from protocols.record import Record  # noqa: E402
 from telediag.registry.entries import parse_entry  # noqa: E402
@@ -62,19 +65,6 @@ def fill(path: Path, records: int, devices: int, months: int) -> None:
     store.close()
 
 
-def cpu_s(server: psutil.Process) -> tuple[float, dict[int, float]]:
-    """CPU seconds of this process, and of the server and each of its children by process id."""
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    servers: dict[int, float] = {}
-    for process in (server, *server.children()):
-        try:
-            times = process.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        servers[process.pid] = times.user + times.system
-    return own.ru_utime + own.ru_stime, servers
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=200_000)
@@ -87,6 +77,7 @@ def main() -> None:
                              "full_page_writes": "on" if args.fsync else "off"})
     assert server.process is not None
     postmaster = psutil.Process(server.process.pid)
+    baseline = len(postmaster.children())  # its own processes, no backend yet
     try:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "telediag.sqlite3"
@@ -98,16 +89,18 @@ def main() -> None:
             best: tuple[float, float, float, int] | None = None
             for _ in range(args.repeat):
                 target = PostgresDatabase(server.fresh_database())
+                settle(postmaster, baseline)
                 source = open_source(path)
                 before, started = cpu_s(postmaster), time.perf_counter()
                 try:
                     copied = copy_store(source, target, lambda table, done, total: None)
                 finally:
                     source.close()
-                seconds, after = time.perf_counter() - started, cpu_s(postmaster)
+                seconds = time.perf_counter() - started
+                settle(postmaster, baseline)  # the copy's backend has exited: its CPU is in children_*
+                after = cpu_s(postmaster)
                 rows = sum(copied.values())
-                own = after[0] - before[0]
-                other = sum(spent - before[1].get(pid, 0.0) for pid, spent in after[1].items())
+                own, other = after[0] - before[0], server_cpu_between(before, after)
                 print(f"  copied {rows:,} rows in {seconds:.2f} s: {rows / seconds:,.0f} rows/s "
                       f"(CPU: this process {own:.2f} s, PostgreSQL {other:.2f} s)")
                 if best is None or seconds < best[0]:
