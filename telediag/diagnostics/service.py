@@ -125,9 +125,24 @@ class DiagnosticsService(Service):
         busy.addBoth(finish)
         return done
 
+    def on_flush(self, changes: Iterable[Change]) -> None:
+        """Committer flush listener: note what this process is about to commit, before the change feed
+        can read it back. Noted only after the commit, a device streaming records would often be
+        read by the feed first, taken for one another node or worker wrote to, and evaluated from the
+        store at every poll."""
+        for change in changes:
+            if isinstance(change, RecordBatch):
+                arrived = self._local_arrivals.get(change.imei)
+                if arrived is None or change.server_time > arrived:
+                    self._local_arrivals[change.imei] = change.server_time
+            elif isinstance(change, ConnectionChange):
+                self._local_connections[change.imei] = max(change.at, self._local_connections.get(change.imei, 0.0))
+
     def on_commit(self, changes: Iterable[Change], inserted: int) -> None:
         """Committer listener: check the devices that sent records or bad frames, connected or left,
         or were registered on first contact."""
+        changes = list(changes)
+        self.on_flush(changes)  # ingest workers' reports have no flush of their own here
         devices: set[str] = set()
         folded = False
         for change in changes:
@@ -138,12 +153,8 @@ class DiagnosticsService(Service):
                 else:  # an ingest worker's report: the records are in the store only
                     devices.add(change.imei)
                     self._forget.add(change.imei)
-                arrived = self._local_arrivals.get(change.imei)
-                if arrived is None or change.server_time > arrived:
-                    self._local_arrivals[change.imei] = change.server_time
             elif isinstance(change, ConnectionChange):
                 devices.add(change.imei)
-                self._local_connections[change.imei] = max(change.at, self._local_connections.get(change.imei, 0.0))
             elif isinstance(change, Registration) or (
                 isinstance(change, IngestError) and change.imei
             ):

@@ -19,6 +19,7 @@ from telediag.store.worker import DatabaseWorker
 from telediag.store.writer import Change, RecordBatch, Store
 
 CommitListener = Callable[[Sequence[Change], int], None]
+FlushListener = Callable[[Sequence[Change]], None]
 
 
 class QueueFull(Exception):
@@ -52,6 +53,7 @@ class BatchCommitter:
         self._timer: Any = None
         self._throttled: set[IPushProducer] = set()
         self._listeners: list[CommitListener] = []
+        self._flushing: list[FlushListener] = []
         self._stopping: Deferred[None] | None = None
         self._closed = False
         self._state_flush_s = state_flush_s
@@ -79,6 +81,12 @@ class BatchCommitter:
     def add_listener(self, listener: CommitListener) -> None:
         """Call ``listener(changes, inserted)`` on the reactor after every successful commit."""
         self._listeners.append(listener)
+
+    def add_flush_listener(self, listener: FlushListener) -> None:
+        """Call ``listener(changes)`` on the reactor as each batch of changes is handed to the writer,
+        before it commits: a reader of the store (the diagnostics' change feed) may see the rows
+        before the commit's listeners run, and can tell them from another process's by this."""
+        self._flushing.append(listener)
 
     def submit(self, batch: RecordBatch) -> Deferred[None]:
         """Queue records; the Deferred fires after they (or their earlier copies) are committed."""
@@ -141,6 +149,11 @@ class BatchCommitter:
         elif self._state_timer is None:
             self._state_timer = self._reactor.callLater(self._state_flush_s, self._flush_state)
         assert self._worker is not None, "the committer was not started"
+        for listener in self._flushing:
+            try:
+                listener(changes)
+            except Exception:
+                self.log.failure("flush listener failed")
         done = self._worker.run(Store.commit, changes, flush_state)
         done.addBoth(self._committed, changes, waiters)
 

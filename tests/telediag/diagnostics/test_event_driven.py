@@ -12,7 +12,7 @@ from twisted.internet import defer, reactor
 from twisted.internet.task import Clock, deferLater
 from twisted.trial import unittest
 
-from protocols.record import iso_utc
+from protocols.record import Record, iso_utc
 from telediag.config import Thresholds
 from telediag.diagnostics.connectivity_events import parse_event
 from telediag.diagnostics.engine import DiagnosticsEngine
@@ -21,7 +21,7 @@ from telediag.diagnostics.service import DiagnosticsService
 from telediag.registry.entries import parse_entry
 from telediag.registry.repository import save
 from telediag.store.connectivity import save_events
-from telediag.store.writer import ConnectionChange, Store
+from telediag.store.writer import ConnectionChange, RecordBatch, Store
 from tests.stores import database_at
 
 IMEI = "356307042441013"
@@ -147,3 +147,32 @@ class EventDrivenTests(unittest.TestCase):
         self.assertEqual(self.service.checks, self.checks_before + 2)  # one run of at most two devices
         yield self.step(1.0)  # the rest follow run after run, without waiting for another debounce
         self.assertEqual(self.service.checks, self.checks_before + 6)
+
+    @defer.inlineCallbacks
+    def test_records_committed_here_and_read_back_before_the_commit_listener_are_not_another_nodes(self) -> Any:
+        yield self.start()
+
+        def batch(offset_s: float) -> RecordBatch:
+            now = self.clock.seconds()
+            fix = Record(imei=IMEI, protocol="teltonika", fix_time=now - 5 + offset_s, valid=True, lat=52.23,
+                         lon=21.01, satellites=9, hdop=1.0, ext_voltage_v=13.9, battery_voltage_v=4.1)
+            return RecordBatch(IMEI, "teltonika", [fix], now)
+
+        first = batch(0)
+        self.service.on_flush([first])
+        self.store.commit([first], flush_state=True)
+        self.service.on_commit([first], 1)
+        yield self.step(POLL_S + DEBOUNCE_S)
+        checks = self.service.checks
+        for n in range(1, 4):  # the feed polls between the commit and its listener, as under load
+            streamed = batch(n)
+            self.service.on_flush([streamed])
+            self.store.commit([streamed], flush_state=True)
+            yield self.step(POLL_S)
+            self.service.on_commit([streamed], 1)
+            yield self.step(DEBOUNCE_S)
+        self.assertEqual(self.service.checks, checks, "a healthy device was evaluated from the store again")
+        elsewhere = batch(10)  # written by another node or worker: only the feed sees it
+        self.store.commit([elsewhere], flush_state=True)
+        yield self.step(POLL_S + DEBOUNCE_S)
+        self.assertEqual(self.service.checks, checks + 1)
