@@ -83,7 +83,8 @@ class DeviceTrack:
         self.latest_fix: float | None = None
         """The latest fix time folded (a clock jumping back lies below it)."""
         self.arrived = -math.inf
-        """Server time of the latest batch folded."""
+        """Server time of the latest batch folded (or read from the store by a rebuild): a batch that
+        arrived no later is in the window already."""
         self.fixes = 0
         """Valid fixes folded: every ``abroad_min_positions``-th one has its country looked up."""
         self.extra = False
@@ -150,7 +151,14 @@ class RollingState:
         self.tracks.pop(imei, None)
 
     def rebuild(self, imei: str, recent: list[dict[str, Any]], extra: bool) -> None:
-        """The device's track from a snapshot read from the store (its window, newest first)."""
+        """The device's track from a snapshot read from the store (its window, newest first).
+
+        The snapshot may already hold records of batches still waiting to be folded (committed after
+        the run began): the track remembers the latest arrival it saw, and :meth:`fold` passes over
+        batches that arrived no later. Folded again, their fix times would lie under the newest
+        one and look like a clock jumping back: a device reporting faster than the debounce would
+        be evaluated from the store at every run.
+        """
         track = DeviceTrack()
         self.tracks[imei] = track
         plan = self.plans.get(imei, NO_PLAN)
@@ -170,8 +178,9 @@ class RollingState:
                 evaluate.add(imei)
                 continue
             plan = self.plans.get(imei, NO_PLAN)
-            for record in records:
-                self._fold(track, _record_fields(record), server_time, plan)
+            if server_time > track.arrived:  # not already in the snapshot the track was rebuilt from
+                for record in records:
+                    self._fold(track, _record_fields(record), server_time, plan)
             if track.quiet and imei not in self.active:
                 quiet.add(imei)
             else:

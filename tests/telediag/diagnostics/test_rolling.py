@@ -66,3 +66,29 @@ def test_gated_evaluation_finds_what_evaluating_every_commit_finds(tmp_path: Pat
             engine.close()
         for store in stores:
             store.close()
+
+
+def test_batches_already_in_the_snapshot_a_track_was_rebuilt_from_are_not_folded_again() -> None:
+    from protocols.record import Record
+    from telediag.diagnostics.rolling import RollingState
+
+    imei = "356307042441013"
+
+    def fix(at: float) -> Record:
+        return Record(imei=imei, protocol="teltonika", fix_time=at, valid=True, lat=52.23, lon=21.01, satellites=9,
+                      hdop=1.0, ext_voltage_v=13.9, battery_voltage_v=4.1, gsm_signal_pct=80)
+
+    def row(at: float, arrived: float) -> dict[str, object]:
+        return {"fix_time": at, "server_time": arrived, "valid": 1, "lat": 52.23, "lon": 21.01, "satellites": 9,
+                "hdop": 1.0, "ext_voltage_v": 13.9, "battery_voltage_v": 4.1, "gsm_signal_pct": 80}
+
+    rolling = RollingState(Thresholds())
+    # committed one a second; the run that evaluates the device reads the store after the third commit,
+    # while the batches of the second and third still wait to be folded
+    arrivals = [START + n for n in range(3)]
+    rolling.rebuild(imei, [row(at - 5, at) for at in reversed(arrivals)], extra=False)
+    waiting = [(imei, at, [fix(at - 5)]) for at in arrivals[1:]]
+    assert rolling.fold(waiting).evaluate == set()  # quiet: not a clock jumping back
+    later = START + 3
+    assert rolling.fold([(imei, later, [fix(later - 5)])]).evaluate == set()
+    assert rolling.fold([(imei, later + 1, [fix(START - 60)])]).evaluate == {imei}  # a new one jumping back is seen
