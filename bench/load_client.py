@@ -23,15 +23,27 @@ from protocols.record import Record  # noqa: E402
 POOL_RECORDS = 40_000
 
 
-def build_packets(records_per_packet: int) -> list[bytes]:
-    """Distinct packets (distinct fix times) shared by every connection: IMEIs differ per connection."""
-    start = 1_750_000_000.0
+RECORD_SPACING_S = 0.01
+"""Between consecutive records of the pool: 40,000 of them span 400 s."""
+POOL_STARTS_S = -350.0
+"""The pool's first fix time, from the moment it is built: every fix of a run is a few minutes old at
+most and none is further ahead than the clock checks tolerate (300 s), as a live tracker's are."""
+
+
+def build_packets(records_per_packet: int, now: float | None = None) -> list[bytes]:
+    """Distinct packets (distinct fix times) shared by every connection: IMEIs differ per connection.
+
+    The fix times are around ``now`` (the wall clock): records dated long ago would make every device
+    a tracker with a broken clock (CLOCK_INVALID), which the diagnostics evaluate at every commit, and
+    the benchmark would measure a fleet of faulty trackers. Positions move about 4 km/h.
+    """
+    start = (time.time() if now is None else now) + POOL_STARTS_S
     packets = []
     for first in range(0, POOL_RECORDS, records_per_packet):
         batch = [
-            Record(imei=None, protocol="teltonika", fix_time=start + i, valid=True, lat=52.2 + i * 1e-5,
-                   lon=21.0 + i * 1e-5, altitude_m=100.0, speed_kmh=float(i % 90), course_deg=90.0,
-                   satellites=9, hdop=1.0, ignition=True, motion=True, ext_voltage_v=13.8,
+            Record(imei=None, protocol="teltonika", fix_time=start + i * RECORD_SPACING_S, valid=True,
+                   lat=52.2 + i * 1e-7, lon=21.0 + i * 1e-7, altitude_m=100.0, speed_kmh=float(i % 90),
+                   course_deg=90.0, satellites=9, hdop=1.0, ignition=True, motion=True, ext_voltage_v=13.8,
                    battery_voltage_v=4.1, gsm_signal_pct=80, operator=26001, roaming=False,
                    odometer_m=1000.0 + i)
             for i in range(first, first + records_per_packet)
