@@ -86,10 +86,10 @@ def measure(server: subprocess.Popen[bytes], port: int, connections: int, client
             warmup: float, seconds: float) -> dict[str, float]:
     """Records/s summed over the clients, and the server's CPU over the clients' measured window."""
     shares = [connections // clients + (i < connections % clients) for i in range(clients)]
-    running = [subprocess.Popen(
+    running = [subprocess.Popen(  # each client its own devices: one connection per device, as in a fleet
         [sys.executable, str(ROOT / "bench" / "load_client.py"), str(port), str(share), str(per_packet),
-         str(warmup), str(seconds)], env=env(), stdout=subprocess.PIPE,
-    ) for share in shares]
+         str(warmup), str(seconds), str(sum(shares[:i]))], env=env(), stdout=subprocess.PIPE,
+    ) for i, share in enumerate(shares)]
     watched = psutil.Process(server.pid)
     for client in running:
         assert client.stdout is not None

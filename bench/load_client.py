@@ -1,7 +1,8 @@
 """Load generator: C device connections, each sending prebuilt distinct Teltonika packets and
 waiting for each ACK before the next, as devices do. Prints acknowledged records per second.
 
-``load_client.py PORT CONNECTIONS RECORDS_PER_PACKET WARMUP_S MEASURE_S`` prints ``measuring`` when
+``load_client.py PORT CONNECTIONS RECORDS_PER_PACKET WARMUP_S MEASURE_S [FIRST_SERIAL]`` (device IMEIs
+are ``35`` and a serial counted up from ``FIRST_SERIAL`` + 1) prints ``measuring`` when
 the measured window opens and one JSON line when it closes, so a parent can read the server's CPU
 time over exactly that window.
 """
@@ -89,10 +90,10 @@ class Device(protocol.Protocol):
 class Load(protocol.ClientFactory):
     """All connections and the shared counter."""
 
-    def __init__(self, packets: list[bytes]) -> None:
+    def __init__(self, packets: list[bytes], first_serial: int = 0) -> None:
         self.packets = packets
         self.acked = 0
-        self.serial = 0
+        self.serial = first_serial
 
     def buildProtocol(self, addr: object) -> Device:
         self.serial += 1
@@ -102,7 +103,8 @@ class Load(protocol.ClientFactory):
 def main() -> None:
     port, connections, per_packet = (int(v) for v in sys.argv[1:4])
     warmup, measure = float(sys.argv[4]), float(sys.argv[5])
-    load = Load(build_packets(per_packet))
+    first_serial = int(sys.argv[6]) if len(sys.argv) > 6 else 0  # clients side by side use distinct devices
+    load = Load(build_packets(per_packet), first_serial)
     for _ in range(connections):
         reactor.connectTCP("127.0.0.1", port, load)
     marks: dict[str, float] = {}
