@@ -66,7 +66,14 @@ def active_findings(db: Connection, imei: str) -> dict[str, Finding]:
 
 
 def apply_verdicts(db: Connection, imei: str, verdicts: Verdicts, now: float) -> list[Transition]:
-    """Raise, update or clear findings of one device in one transaction."""
+    """Raise, update or clear findings of one device in one transaction.
+
+    Verdicts that change nothing (nothing found, and none of those codes active) open no transaction:
+    most evaluations are of healthy devices, and on SQLite a write transaction waits for the ingest
+    writer's lock. The diagnostics of the elected node are the only writer of findings, so what this
+    read sees cannot change before the next evaluation."""
+    if all(evidence is None for evidence in verdicts.values()) and not (verdicts.keys() & active_findings(db, imei)):
+        return []
     transitions: list[Transition] = []
     with transaction(db):
         active = active_findings(db, imei)
