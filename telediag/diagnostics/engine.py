@@ -35,7 +35,7 @@ from telediag.diagnostics.history import load_history
 from telediag.diagnostics.journeys import JourneyReport, journey_report
 from telediag.diagnostics.rolling import RollingState
 from telediag.diagnostics.selfcheck import build_selfcheck
-from telediag.diagnostics.snapshot import DeviceSnapshot, load_snapshot
+from telediag.diagnostics.snapshot import DeviceSnapshot, arrived_since, load_snapshot
 from telediag.isolation import each_isolated
 from telediag.store.database import Connection, Database
 from telediag.store.writer import RecordBatch
@@ -197,18 +197,35 @@ class DiagnosticsEngine:
             self.rolling.set_active(imei, codes)
         return transitions
 
-    def fold(self, batches: Iterable[RecordBatch], forget: Iterable[str] = ()) -> set[str]:
+    def fold(self, batches: Iterable[RecordBatch], elsewhere: Iterable[str] = ()) -> set[str]:
         """Fold committed records into the rolling state; the devices whose verdicts may change.
 
-        ``forget``: devices whose records were committed where their records are not seen here (ingest
-        workers, other nodes): their next evaluation reads the store.
+        ``elsewhere``: devices with records committed where they are not seen here (ingest workers,
+        other nodes). What arrived since the rolling figures last saw such a device is read back from
+        the store and folded the same way; a device whose window is not known here, or with more new
+        records than the window holds, is evaluated from the store.
         """
         self._prepare()
-        for imei in forget:
-            self.rolling.forget(imei)
         result = self.rolling.fold((b.imei, b.server_time, b.records) for b in batches if b.records)
         self.skipped += result.skipped
-        return result.evaluate
+        evaluate = result.evaluate
+        window = self.thresholds.recent_records
+        db = self._db() if elsewhere else None
+        for imei in elsewhere:
+            since = self.rolling.arrived(imei)
+            if since is None:
+                evaluate.add(imei)
+                continue
+            assert db is not None
+            rows = arrived_since(db, imei, since, window + 1)
+            if len(rows) > window:  # more than a window since: the store's own window is cheaper to read
+                self.rolling.forget(imei)
+                evaluate.add(imei)
+            elif self.rolling.catch_up(imei, rows):
+                evaluate.add(imei)
+            elif rows:
+                self.skipped += 1
+        return evaluate
 
     def check_devices(self, imeis: Iterable[str], now: float) -> list[Transition]:
         """Evaluate the devices whose inputs changed (a device never registered nor seen is skipped)."""

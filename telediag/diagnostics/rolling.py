@@ -166,6 +166,23 @@ class RollingState:
             self._fold(track, _row_fields(record), record["server_time"], plan)
         track.extra = extra
 
+    def arrived(self, imei: str) -> float | None:
+        """The latest arrival folded for the device; None while its window is not known here."""
+        track = self.tracks.get(imei)
+        return None if track is None else track.arrived
+
+    def catch_up(self, imei: str, rows: Iterable[Mapping[str, Any]]) -> bool:
+        """Fold records committed elsewhere (ingest workers, other nodes), read back from the store in
+        order of arrival, all of them arrived after :meth:`arrived`; whether the device needs an
+        evaluation, by the same rule as :meth:`fold`."""
+        track = self.tracks.get(imei)
+        if track is None:
+            return True
+        plan = self.plans.get(imei, NO_PLAN)
+        for row in rows:
+            self._fold(track, _row_fields(row), row["server_time"], plan)
+        return not (track.quiet and imei not in self.active)
+
     # -- commits -----------------------------------------------------------------------------------------------
 
     def fold(self, batches: Iterable[tuple[str, float, Iterable[Record]]]) -> FoldResult:

@@ -69,8 +69,8 @@ class DiagnosticsService(Service):
         """Devices to evaluate from the store (inputs other than records folded here)."""
         self._batches: list[RecordBatch] = []
         """Committed records not folded into the engine's rolling state yet."""
-        self._forget: set[str] = set()
-        """Devices whose records were committed elsewhere (their rolling state is unknown)."""
+        self._elsewhere: set[str] = set()
+        """Devices whose records were committed elsewhere (ingest workers, other nodes): read back and folded."""
         self._replan: set[str] = set()
         """Devices whose registry entry changed (their coverage plan is read again)."""
         self._network_pending = False
@@ -150,9 +150,9 @@ class DiagnosticsService(Service):
                 if change.records:  # folded on the diagnostics thread: evaluated only if it can matter
                     self._batches.append(change)
                     folded = True
-                else:  # an ingest worker's report: the records are in the store only
-                    devices.add(change.imei)
-                    self._forget.add(change.imei)
+                else:  # an ingest worker's report: the records are in the store only, read back there
+                    self._elsewhere.add(change.imei)
+                    folded = True
             elif isinstance(change, ConnectionChange):
                 devices.add(change.imei)
             elif isinstance(change, Registration) or (
@@ -193,17 +193,17 @@ class DiagnosticsService(Service):
         return polled
 
     def _schedule_changes(self, changes: Changes) -> None:
-        foreign = _not_seen_here(changes.records, self._local_arrivals)
-        foreign |= _not_seen_here(changes.connections, self._local_connections)
+        foreign = _not_seen_here(changes.connections, self._local_connections)
         horizon = self.clock.seconds() - LOCAL_ARRIVALS_KEPT_S
         for local in (self._local_arrivals, self._local_connections):
             for imei in [imei for imei, at in local.items() if at < horizon]:
                 del local[imei]
-        self._forget |= _not_seen_here(changes.records, self._local_arrivals)
+        elsewhere = _not_seen_here(changes.records, self._local_arrivals)
+        self._elsewhere |= elsewhere
         self._replan |= changes.registry
         if changes.events:
             self.schedule(changes.events, network=True)
-        self.schedule(changes.registry | foreign)
+        self.schedule(changes.registry | foreign, folded=bool(elsewhere))
 
     def _run(self, work: Callable[[], list[Transition]], always: bool = False) -> defer.Deferred[list[Transition]]:
         """Run ``work`` on the diagnostics thread; its one worker runs jobs in submission order.
@@ -224,7 +224,7 @@ class DiagnosticsService(Service):
         self._timer = None
         pending, self._pending = self._pending, set()
         batches, self._batches = self._batches, []
-        forget, self._forget = self._forget, set()
+        elsewhere, self._elsewhere = self._elsewhere, set()
         replan, self._replan = self._replan, set()
         network, self._network_pending = self._network_pending, False
         now = self.clock.seconds()
@@ -235,7 +235,7 @@ class DiagnosticsService(Service):
         def work() -> list[Transition]:
             if replan:
                 engine.refresh_plans(replan)
-            waiting = sorted(engine.fold(batches, forget) | pending)
+            waiting = sorted(engine.fold(batches, elsewhere) | pending)
             rest.extend(waiting[most:])
             self.checks += len(waiting[:most])
             return engine.check_devices(waiting[:most], now)

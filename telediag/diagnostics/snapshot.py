@@ -32,6 +32,10 @@ _RECENT = (
 )
 """By arrival (the ``records_by_arrival`` index), not by fix time: a clock that jumps back sends records
 whose fix times sort them under older ones, and by fix time they would never be the latest."""
+_ARRIVED_SINCE = (
+    f"SELECT {', '.join(RECENT_COLUMNS)} FROM records WHERE imei = ? AND server_time > ? "
+    "ORDER BY server_time, id LIMIT ?"
+)
 _FUTURE = "SELECT count(*) FROM records WHERE imei = ? AND fix_time > ? AND server_time >= ?"
 _UNUSABLE = """FROM records WHERE imei = ? AND fix_time IS NULL AND server_time >= ?
 AND attributes LIKE '%"raw_fix_time":%' """
@@ -148,3 +152,10 @@ def known_devices(db: Connection) -> list[str]:
     return [
         row[0] for row in db.execute("SELECT imei FROM devices UNION SELECT imei FROM device_state ORDER BY 1")
     ]
+
+
+def arrived_since(db: Connection, imei: str, since: float, limit: int) -> list[dict[str, Any]]:
+    """The device's records that arrived after ``since``, oldest arrival first, at most ``limit``
+    (the ``records_by_arrival`` index): what another process committed since the rolling figures
+    last saw the device."""
+    return [dict(zip(RECENT_COLUMNS, row, strict=True)) for row in db.execute(_ARRIVED_SINCE, (imei, since, limit))]

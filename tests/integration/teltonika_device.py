@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 import time
+from typing import Any
 
 from protocols import teltonika
 from protocols.record import Record
@@ -36,11 +37,14 @@ class TeltonikaDevice:
             return "Data Link: 1 GPRS: 1 Phone: 0 SIM: 0 OpCode: 26001 Signal: 5"
         return f"Unknown command: {text}"
 
-    def send_record(self, at: float | None = None) -> None:
-        """One position; returns once the server acknowledged it (answering commands meanwhile)."""
+    def send_record(self, at: float | None = None, **values: Any) -> None:
+        """One position (``values`` replace its fields); returns once the server acknowledged it
+        (answering commands meanwhile)."""
         at = time.time() if at is None else at
-        record = Record(imei=self.imei, protocol="teltonika", fix_time=at, valid=True, lat=52.2297, lon=21.0122,
-                        altitude_m=100.0, speed_kmh=30.0, course_deg=90.0, satellites=9, hdop=1.0, ignition=True)
+        fields: dict[str, Any] = dict(imei=self.imei, protocol="teltonika", fix_time=at, valid=True, lat=52.2297,
+                                      lon=21.0122, altitude_m=100.0, speed_kmh=30.0, course_deg=90.0, satellites=9,
+                                      hdop=1.0, ignition=True)
+        record = Record(**{**fields, **values})
         self.sock.sendall(teltonika.encode_avl([record]))
         self.receiver.expect_ack()
         self._events(until=lambda events: any(isinstance(e, teltonika.RecordAck) for e in events))

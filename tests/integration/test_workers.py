@@ -19,6 +19,9 @@ import pytest
 
 from telediag.store.reader import Reader
 from tests.integration.harness import ServerProcess, start_simulator
+from tests.integration.teltonika_device import TeltonikaDevice
+from tests.integration.test_commands_end_to_end import call, token
+from tests.integration.test_commands_end_to_end import wait_for as wait_until
 from tests.integration.test_ingest_end_to_end import simulator_args
 from tests.stores import BACKEND, database_at
 
@@ -145,3 +148,36 @@ def test_no_worker_outlives_its_parent(tmp_path: Path) -> None:
     for worker in alive:
         worker.kill()
     assert not alive, "workers still running after their parent was killed"
+
+
+def test_with_ingest_workers_the_diagnostics_find_what_a_workers_tracker_reports(tmp_path: Path) -> None:
+    """The workers' records reach the parent's diagnostics through their reports: read back from the
+    store, a tracker whose external power is cut gets its finding, one healthy beside it none."""
+    server = ServerProcess(tmp_path / "data", extra_toml=WORKERS + "[diagnostics]\nbatch_check_min_interval_s = 1\n")
+    server.start(timeout=STARTUP_S)
+    devices: list[TeltonikaDevice] = []
+    try:
+        technical = token(server, "technical")
+        healthy = TeltonikaDevice("356307042441013", server.ports["teltonika"])
+        cut = TeltonikaDevice("356307042441021", server.ports["teltonika"])
+        devices = [healthy, cut]
+        for n in range(4):
+            healthy.send_record(ext_voltage_v=13.9, battery_voltage_v=4.1)
+            cut.send_record(ext_voltage_v=13.9 if n < 2 else 0.0, battery_voltage_v=4.1)
+            time.sleep(0.3)
+
+        def findings() -> dict[str, set[str]]:
+            status, body = call(server.api_port, "GET", "/api/v1/findings", technical)
+            assert status == 200, body
+            found: dict[str, set[str]] = {}
+            for finding in body["findings"]:
+                found.setdefault(finding["imei"], set()).add(finding["code"])
+            return found
+
+        found = wait_until("the power cut diagnosed", lambda: (f := findings()).get(cut.imei) and f, server)
+        assert "EXTERNAL_POWER_LOST" in found[cut.imei]
+        assert "EXTERNAL_POWER_LOST" not in found.get(healthy.imei, set())
+    finally:
+        for device in devices:
+            device.sock.close()
+        assert server.stop() == 0, server.log()

@@ -149,7 +149,7 @@ class EventDrivenTests(unittest.TestCase):
         self.assertEqual(self.service.checks, self.checks_before + 6)
 
     @defer.inlineCallbacks
-    def test_records_committed_here_and_read_back_before_the_commit_listener_are_not_another_nodes(self) -> Any:
+    def test_records_committed_here_are_not_another_nodes_and_another_nodes_are_read_back(self) -> Any:
         yield self.start()
 
         def batch(offset_s: float) -> RecordBatch:
@@ -172,7 +172,33 @@ class EventDrivenTests(unittest.TestCase):
             self.service.on_commit([streamed], 1)
             yield self.step(DEBOUNCE_S)
         self.assertEqual(self.service.checks, checks, "a healthy device was evaluated from the store again")
-        elsewhere = batch(10)  # written by another node or worker: only the feed sees it
+        elsewhere = batch(10)  # written by another node or worker: only the feed sees it, and reads it back
         self.store.commit([elsewhere], flush_state=True)
         yield self.step(POLL_S + DEBOUNCE_S)
+        self.assertEqual(self.service.checks, checks, "a healthy record from elsewhere is folded, not evaluated")
+        now = self.clock.seconds()
+        lost = Record(imei=IMEI, protocol="teltonika", fix_time=now - 1, valid=False, satellites=0)
+        self.store.commit([RecordBatch(IMEI, "teltonika", [lost], now)], flush_state=True)  # elsewhere too
+        yield self.step(POLL_S + DEBOUNCE_S)
+        self.assertEqual(self.service.checks, checks + 1, "a record without a fix from elsewhere is evaluated")
+
+    @defer.inlineCallbacks
+    def test_an_ingest_workers_report_has_the_devices_new_records_read_back_and_folded(self) -> Any:
+        yield self.start()
+        checks = self.service.checks
+        now = self.clock.seconds()
+        healthy = Record(imei=IMEI, protocol="teltonika", fix_time=now - 5, valid=True, lat=52.23, lon=21.01,
+                         satellites=9, hdop=1.0, ext_voltage_v=13.9, battery_voltage_v=4.1)
+        self.store.commit([RecordBatch(IMEI, "teltonika", [healthy], now)], flush_state=True)  # the worker's commit
+        self.service.on_commit([RecordBatch(IMEI, "teltonika", [], now)], 0)  # its report: no records in it
+        yield self.step(DEBOUNCE_S)
+        self.assertEqual(self.service.checks, checks)
+        self.assertEqual(self.engine.rolling.arrived(IMEI), now)
+        yield self.step(1.0)
+        now = self.clock.seconds()
+        cut = Record(imei=IMEI, protocol="teltonika", fix_time=now - 5, valid=True, lat=52.23, lon=21.01,
+                     satellites=9, hdop=1.0, ext_voltage_v=0.0, battery_voltage_v=3.9)  # external power lost
+        self.store.commit([RecordBatch(IMEI, "teltonika", [cut], now)], flush_state=True)
+        self.service.on_commit([RecordBatch(IMEI, "teltonika", [], now)], 0)
+        yield self.step(DEBOUNCE_S)
         self.assertEqual(self.service.checks, checks + 1)

@@ -92,3 +92,35 @@ def test_batches_already_in_the_snapshot_a_track_was_rebuilt_from_are_not_folded
     later = START + 3
     assert rolling.fold([(imei, later, [fix(later - 5)])]).evaluate == set()
     assert rolling.fold([(imei, later + 1, [fix(START - 60)])]).evaluate == {imei}  # a new one jumping back is seen
+
+
+def test_records_committed_elsewhere_are_read_back_and_a_long_backlog_is_evaluated_from_the_store(
+        tmp_path: Path) -> None:
+    from protocols.record import Record
+
+    imei = "356307042441013"
+    store = Store(database_at(tmp_path / "telediag.sqlite3"))
+    engine = DiagnosticsEngine(store.database, Thresholds())
+    window = engine.thresholds.recent_records
+
+    def commit(first: float, count: int) -> float:
+        records = [Record(imei=imei, protocol="teltonika", fix_time=first + n, valid=True, lat=52.23, lon=21.01,
+                          satellites=9, hdop=1.0, ext_voltage_v=13.9, battery_voltage_v=4.1) for n in range(count)]
+        for n, record in enumerate(records):
+            store.commit([RecordBatch(imei, "teltonika", [record], first + n + 2)], flush_state=True)
+        return first + count + 1
+
+    try:
+        save(store._db, [parse_entry({"imei": imei, "protocol": "teltonika"})], START - HOUR, "import")
+        arrived = commit(START, 3)
+        engine.check_device(imei, arrived + 1, with_history=False)  # the window is known here from now on
+        assert engine.rolling.arrived(imei) == arrived
+        arrived = commit(START + 10, 2)  # two more, committed by an ingest worker
+        assert engine.fold([], [imei]) == set()  # read back, folded, nothing to evaluate
+        assert engine.rolling.arrived(imei) == arrived
+        commit(START + 20, window + 1)  # more than a window since: the store's window is read instead
+        assert engine.fold([], [imei]) == {imei}
+        assert engine.rolling.arrived(imei) is None
+    finally:
+        engine.close()
+        store.close()
