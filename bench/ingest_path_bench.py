@@ -31,6 +31,7 @@ import load_client  # noqa: E402
 from protocols import teltonika  # noqa: E402
 from protocols.registry import get as codec_spec  # noqa: E402
 from telediag.ingest.tcp import DeviceStreamFactory  # noqa: E402
+from telediag.ingest.traffic import TrafficLog  # noqa: E402
 from telediag.pipeline import Pipeline  # noqa: E402
 
 
@@ -69,12 +70,13 @@ class Peer:
     port = 40000
 
 
-def per_packet_us(packets: list[bytes], profile: bool) -> float:
-    """Thread CPU time per packet, after one warm-up pass over the same packets."""
+def per_packet_us(packets: list[bytes], profile: bool = False, traffic: TrafficLog | None = None) -> float:
+    """Thread CPU time per packet, after one warm-up pass over the same packets (``traffic``: the raw
+    traffic log the pipeline keeps, a fresh one by default)."""
     clock = Clock()
     clock.advance(time.time())  # the packets' fix times are around now, as on a live server
     committer = InstantCommitter()
-    pipeline = Pipeline(clock, committer, set())  # type: ignore[arg-type]
+    pipeline = Pipeline(clock, committer, set(), traffic=traffic)  # type: ignore[arg-type]
     factory = DeviceStreamFactory(clock, codec_spec("teltonika"), pipeline, idle_timeout_s=300.0,
                                   max_frame=65536)
     protocol = factory.buildProtocol(Peer())

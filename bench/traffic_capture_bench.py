@@ -21,22 +21,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from twisted.internet.task import Clock
-from twisted.internet.testing import StringTransport
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import load_client  # noqa: E402
-from ingest_path_bench import InstantCommitter, Peer  # noqa: E402
+from ingest_path_bench import per_packet_us  # noqa: E402
 
-from protocols import gt06, teltonika  # noqa: E402
-from protocols.registry import get as codec_spec  # noqa: E402
+from protocols import gt06  # noqa: E402
 from protocols.sniff import sniff  # noqa: E402
-from telediag.ingest.tcp import DeviceStreamFactory  # noqa: E402
 from telediag.ingest.traffic import TrafficLog  # noqa: E402
-from telediag.pipeline import Pipeline  # noqa: E402
 
 
 class NoTraffic(TrafficLog):
@@ -47,30 +41,6 @@ class NoTraffic(TrafficLog):
     def add(self, key: str, at: float, direction: str, transport: str, remote: str | None, data: bytes,
             detail: object = None) -> list[Any]:
         return self._entry
-
-
-def per_packet_us(packets: list[bytes], traffic: TrafficLog) -> float:
-    clock = Clock()
-    clock.advance(time.time())  # the packets' fix times are around now
-    committer = InstantCommitter()
-    pipeline = Pipeline(clock, committer, set(), traffic=traffic)  # type: ignore[arg-type]
-    factory = DeviceStreamFactory(clock, codec_spec("teltonika"), pipeline, idle_timeout_s=300.0, max_frame=65536)
-    protocol = factory.buildProtocol(Peer())
-    assert protocol is not None
-    transport = StringTransport(peerAddress=Peer())
-    protocol.makeConnection(transport)
-    protocol.dataReceived(teltonika.encode_imei("350000000000001"))
-
-    def run() -> None:
-        for packet in packets:
-            protocol.dataReceived(packet)
-            committer.commit()
-        transport.clear()
-
-    run()
-    started = time.thread_time()
-    run()
-    return (time.thread_time() - started) / len(packets) * 1e6
 
 
 def timed_us(function: Any, repeat: int) -> float:
@@ -89,8 +59,8 @@ def main() -> None:
     packets = load_client.build_packets(1)
     kept, none = [], []
     for _ in range(args.rounds):
-        kept.append(per_packet_us(packets, TrafficLog()))
-        none.append(per_packet_us(packets, NoTraffic()))
+        kept.append(per_packet_us(packets, traffic=TrafficLog()))
+        none.append(per_packet_us(packets, traffic=NoTraffic()))
     print(f"adapter path, 1 rec/packet: {min(kept):5.2f} us with capture, {min(none):5.2f} us without: "
           f"{min(kept) - min(none):+5.2f} us per packet (smallest of {args.rounds} rounds each)")
 
