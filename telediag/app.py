@@ -188,9 +188,11 @@ def makeService(config: Config, reactor: Any = None, log_level: str = "info") ->
         add(name, service)
     parent = root
     workers = WorkerPool(config, reactor, log_level, on_fatal=root.fail) if config.ingest.workers > 1 else None
-    (workers or store.committer).add_listener(diagnostics.on_commit)
     if workers is None:
         store.committer.add_flush_listener(diagnostics.on_flush)
+    else:  # the workers' reports come after their commits: nothing is noted before
+        workers.add_listener(lambda changes, _: diagnostics.on_flush(changes))
+    (workers or store.committer).add_listener(diagnostics.on_commit)
     if publisher is not None:
         diagnostics.add_listener(publisher.publish_findings)
     diagnostics.add_listener(tickets.on_transitions)

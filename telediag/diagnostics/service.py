@@ -141,8 +141,6 @@ class DiagnosticsService(Service):
     def on_commit(self, changes: Iterable[Change], inserted: int) -> None:
         """Committer listener: check the devices that sent records or bad frames, connected or left,
         or were registered on first contact."""
-        changes = list(changes)
-        self.on_flush(changes)  # ingest workers' reports have no flush of their own here
         devices: set[str] = set()
         folded = False
         for change in changes:

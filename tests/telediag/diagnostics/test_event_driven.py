@@ -124,6 +124,7 @@ class EventDrivenTests(unittest.TestCase):
         yield self.start()
         now = self.clock.seconds()
         change = ConnectionChange(IMEI, "teltonika", True, "127.0.0.1:5", now)
+        self.service.on_flush([change])  # as the committer tells it: before the commit, then after
         self.store.commit([change], flush_state=True)
         self.service.on_commit([change], 0)
         yield self.step(DEBOUNCE_S / 2)
@@ -190,7 +191,9 @@ class EventDrivenTests(unittest.TestCase):
         healthy = Record(imei=IMEI, protocol="teltonika", fix_time=now - 5, valid=True, lat=52.23, lon=21.01,
                          satellites=9, hdop=1.0, ext_voltage_v=13.9, battery_voltage_v=4.1)
         self.store.commit([RecordBatch(IMEI, "teltonika", [healthy], now)], flush_state=True)  # the worker's commit
-        self.service.on_commit([RecordBatch(IMEI, "teltonika", [], now)], 0)  # its report: no records in it
+        report = [RecordBatch(IMEI, "teltonika", [], now)]  # its report: no records in it
+        self.service.on_flush(report)  # as telediag.app wires the pool's listeners
+        self.service.on_commit(report, 0)
         yield self.step(DEBOUNCE_S)
         self.assertEqual(self.service.checks, checks)
         self.assertEqual(self.engine.rolling.arrived(IMEI), now)
@@ -199,6 +202,8 @@ class EventDrivenTests(unittest.TestCase):
         cut = Record(imei=IMEI, protocol="teltonika", fix_time=now - 5, valid=True, lat=52.23, lon=21.01,
                      satellites=9, hdop=1.0, ext_voltage_v=0.0, battery_voltage_v=3.9)  # external power lost
         self.store.commit([RecordBatch(IMEI, "teltonika", [cut], now)], flush_state=True)
-        self.service.on_commit([RecordBatch(IMEI, "teltonika", [], now)], 0)
+        report = [RecordBatch(IMEI, "teltonika", [], now)]
+        self.service.on_flush(report)
+        self.service.on_commit(report, 0)
         yield self.step(DEBOUNCE_S)
         self.assertEqual(self.service.checks, checks + 1)
