@@ -209,23 +209,28 @@ class DiagnosticsEngine:
         result = self.rolling.fold((b.imei, b.server_time, b.records) for b in batches if b.records)
         self.skipped += result.skipped
         evaluate = result.evaluate
-        window = self.thresholds.recent_records
-        db = self._db() if elsewhere else None
-        for imei in elsewhere:
-            since = self.rolling.arrived(imei)
-            if since is None:
-                evaluate.add(imei)
-                continue
-            assert db is not None
-            rows = arrived_since(db, imei, since, window + 1)
-            if len(rows) > window:  # more than a window since: the store's own window is cheaper to read
-                self.rolling.forget(imei)
-                evaluate.add(imei)
-            elif self.rolling.catch_up(imei, rows):
-                evaluate.add(imei)
-            elif rows:
-                self.skipped += 1
+        elsewhere = set(elsewhere)
+        read_back = dict(each_isolated(sorted(elsewhere), self._read_back, "diagnostics read-back",
+                                       lambda imei: f"device {imei}"))
+        for imei in elsewhere - read_back.keys():  # its rows could not be folded: the store decides
+            self.rolling.forget(imei)
+        evaluate |= {imei for imei in elsewhere if read_back.get(imei, True)}
+        self.skipped += sum(1 for needs in read_back.values() if not needs)
         return evaluate
+
+    def _read_back(self, imei: str) -> tuple[str, bool]:
+        """Fold what arrived for ``imei`` since the rolling figures last saw it; whether it needs an
+        evaluation (its window is not known here, or more than a window arrived: the store's own
+        window is cheaper to read)."""
+        since = self.rolling.arrived(imei)
+        if since is None:
+            return imei, True
+        window = self.thresholds.recent_records
+        rows = arrived_since(self._db(), imei, since, window + 1)
+        if len(rows) > window:
+            self.rolling.forget(imei)
+            return imei, True
+        return imei, self.rolling.catch_up(imei, rows)
 
     def check_devices(self, imeis: Iterable[str], now: float) -> list[Transition]:
         """Evaluate the devices whose inputs changed (a device never registered nor seen is skipped)."""

@@ -124,3 +124,29 @@ def test_records_committed_elsewhere_are_read_back_and_a_long_backlog_is_evaluat
     finally:
         engine.close()
         store.close()
+
+
+@pytest.mark.sqlite_only  # a text in a REAL column: SQLite stores it, PostgreSQL refuses it
+def test_a_row_that_cannot_be_folded_sends_its_device_to_the_store_and_spares_the_others(tmp_path: Path) -> None:
+    from protocols.record import Record
+
+    good, bad = "356307042441013", "356307042441021"
+    store = Store(database_at(tmp_path / "telediag.sqlite3"))
+    engine = DiagnosticsEngine(store.database, Thresholds())
+    try:
+        save(store._db, [parse_entry({"imei": imei, "protocol": "teltonika"}) for imei in (good, bad)],
+             START - HOUR, "import")
+        for imei in (good, bad):
+            record = Record(imei=imei, protocol="teltonika", fix_time=START, valid=True, lat=52.23, lon=21.01,
+                            satellites=9, hdop=1.0, ext_voltage_v=13.9, battery_voltage_v=4.1)
+            store.commit([RecordBatch(imei, "teltonika", [record], START + 1)], flush_state=True)
+            engine.check_device(imei, START + 2, with_history=False)
+            later = Record(imei=imei, protocol="teltonika", fix_time=START + 10, valid=True, lat=52.23, lon=21.01,
+                           satellites=9, hdop=1.0, ext_voltage_v=13.9, battery_voltage_v=4.1)
+            store.commit([RecordBatch(imei, "teltonika", [later], START + 11)], flush_state=True)
+        store._db.execute("UPDATE records SET lat = 'north' WHERE imei = ? AND fix_time = ?", (bad, START + 10))
+        assert engine.fold([], [good, bad]) == {bad}  # logged; the other device is folded as usual
+        assert engine.rolling.arrived(good) == START + 11 and engine.rolling.arrived(bad) is None
+    finally:
+        engine.close()
+        store.close()
